@@ -17,7 +17,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 PROTO_FILES := $(shell find proto -name '*.proto')
 PYTEST_ARGS ?=
-USER ?= user_123
+ORG ?=
+# `make token USER=…`: USER from the command line only (the environment's USER is the login name).
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_123)
 
 .PHONY: help
 help: ## List the targets
@@ -37,3 +39,61 @@ venv: $(SYNCED) ## Create .venv from the lock file
 .PHONY: lock
 lock: | $(UV) ## Re-resolve uv.lock after editing dependencies
 	$(UV) lock --python $(PYTHON)
+
+# --- contracts -------------------------------------------------------------------------------
+BUF_VERSION := 1.75.0
+BUF := $(TOOLS)/node_modules/.bin/buf
+
+.PHONY: proto
+proto: $(SYNCED) ## Regenerate the Python code from proto/ (committed; never edit it by hand)
+	find proto -name '*_pb2*.py*' -delete
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO_FILES)
+
+.PHONY: proto-check
+proto-check: proto ## Fail when the committed generated code differs from a fresh `make proto`
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		echo "generated code in proto/ is stale: run 'make proto' and commit"; git status --short -- proto; exit 1; fi
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
+
+.PHONY: buf-lint
+buf-lint: $(BUF) ## Lint the protos with buf (needs Node.js; not needed by run or test)
+	cd proto && ../$(BUF) lint
+
+# --- quality ---------------------------------------------------------------------------------
+.PHONY: lint
+lint: $(SYNCED) ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: fmt
+fmt: $(SYNCED) ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: test
+test: $(SYNCED) ## Every test: unit, integration (real Postgres, gRPC, Stripe emulator), e2e
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(SYNCED) ## Unit tests only
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# --- running ---------------------------------------------------------------------------------
+.PHONY: run
+run: $(SYNCED) ## The whole system on loopback (embedded Postgres, Stripe emulator, dev issuer)
+	$(PY) -m tatame_devstack.run
+
+.PHONY: token
+token: $(SYNCED) ## Print a dev session token: make token USER=user_123 [ORG=org_1]
+	@$(PY) -m tatame_devstack.dev_issuer --user "$(TOKEN_USER)" $(if $(ORG),--org "$(ORG)",)
+
+.PHONY: bench
+bench: $(SYNCED) ## Load benchmarks with wrk (installs Debian's wrk if missing); prints figures
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) -m bench
+
+.PHONY: clean
+clean: ## Remove the environment and local state (.venv, .tools, .devdata)
+	rm -rf $(VENV) $(TOOLS) .devdata

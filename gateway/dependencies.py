@@ -1,0 +1,39 @@
+"""FastAPI dependencies, named for what they give."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.billing_client import BillingClient
+from services.auth.clerk import ClerkVerifier, Session
+from services.auth.errors import AuthError, AuthReason
+
+SESSION_COOKIE = "__session"
+
+
+def bearer_or_cookie(request: Request) -> str:
+    """The Clerk session token: `Authorization: Bearer …`, else the `__session` cookie."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError(AuthReason.MALFORMED_TOKEN, "Authorization must be 'Bearer <token>'")
+        return token.strip()
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise AuthError(AuthReason.MISSING_TOKEN, "a session token is required")
+    return token
+
+
+async def current_session(request: Request) -> Session:
+    """The verified Clerk session of the caller (async: no thread hop per request)."""
+    verifier: ClerkVerifier = request.app.state.verifier
+    return await verifier.verify(bearer_or_cookie(request))
+
+
+async def billing_client(request: Request) -> BillingClient:
+    return request.app.state.billing
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+Billing = Annotated[BillingClient, Depends(billing_client)]

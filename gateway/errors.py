@@ -1,0 +1,91 @@
+"""The one error body and the one gRPC → HTTP table of the gateway."""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.auth.errors import AuthError
+from services.common.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+# google/rpc/code.proto's HTTP mapping.
+HTTP_STATUS_OF: Mapping[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+# Statuses whose details are written for the client; for the rest, a fixed message.
+_CLIENT_FACING = {400, 404, 409, 429}
+_FIXED_MESSAGE = {
+    401: "the service credential was refused",
+    403: "this call is not allowed",
+    503: "billing is unavailable; try again",
+    504: "billing did not answer in time; try again",
+}
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with an explicit error code, raised by routes and middleware."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status_code=status, detail=message)
+        self.code = code
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """`{"error": {"code", "message", "request_id"}}` with `status`."""
+    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+    return error_response(401, exc.reason.value, str(exc), {"WWW-Authenticate": "Bearer"})
+
+
+def _rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+    status = HTTP_STATUS_OF.get(exc.code(), 500)
+    if status >= 500 or status not in _CLIENT_FACING:
+        log.warning("billing call failed", extra={"fields": {"grpc_code": exc.code().name, "details": exc.details()}})
+    message = exc.details() if status in _CLIENT_FACING else _FIXED_MESSAGE.get(status, "internal error")
+    return error_response(status, exc.code().name.lower(), message or HTTPStatus(status).phrase)
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    code = "invalid_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else "invalid_request"
+    return error_response(400, code, "; ".join(problems) or "invalid request")
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = getattr(exc, "code", None) or phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    return error_response(exc.status_code, code, message, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Expected failures leave in the one error body; RequestContextMiddleware covers the rest."""
+    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(grpc.aio.AioRpcError, _rpc_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,101 @@
+"""Per-request context as plain ASGI (no BaseHTTPMiddleware overhead): request id, body limit,
+the access log line, and the last-resort 500."""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import ApiError, error_response
+from services.common.logging import request_id_var
+
+log = logging.getLogger("gateway.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's `X-Request-ID` when well formed) and enforces limits."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(REQUEST_ID_HEADER, b"")
+        request_id = given.decode() if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            error = body_too_large(self.max_body_bytes)
+            await self._send_error(send, request_id, error.status_code, error.code, error.detail)
+            self._log(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # FastAPI passes HTTP exceptions raised while reading the body to the handlers.
+                    raise body_too_large(self.max_body_bytes)
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            status = 500
+            if not response_started:
+                await self._send_error(send, request_id, 500, "internal", "internal error")
+        finally:
+            self._log(scope, status, started)
+
+    @staticmethod
+    async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:
+        response = error_response(status, code, message, {"X-Request-ID": request_id})
+        await response({"type": "http"}, _no_receive, send)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float) -> None:
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

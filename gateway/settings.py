@@ -1,0 +1,64 @@
+"""Gateway settings, read once from the environment and validated at start."""
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from services.common.settings import DEV_ISSUER, DEV_KEY_MARKER, BaseServiceSettings
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class GatewaySettings(BaseServiceSettings):
+    """Environment variables of the gateway (names are the field names, upper case)."""
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    gateway_workers: int = Field(default=1, ge=1, le=64)
+    gateway_rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    gateway_plans_cache_seconds: float = Field(default=30.0, ge=0)
+    gateway_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Origins allowed to call from a browser, comma-separated ("https://app.tatame.example").
+    cors_allowed_origins: CommaList = ()
+    billing_target: str = "127.0.0.1:50051"
+    # The gateway's own credential toward billing (billing knows it as "gateway=<secret>").
+    gateway_service_secret: SecretStr
+    clerk_issuer: str
+    clerk_jwks_url: str | None = None
+    clerk_jwt_key: str | None = None
+    clerk_authorized_parties: CommaList = ()
+    billing_per_organization: bool = False
+
+    @field_validator("cors_allowed_origins", "clerk_authorized_parties", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _no_wildcard(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value:
+            raise ValueError("CORS_ALLOWED_ORIGINS takes explicit origins, not '*'")
+        return value
+
+    @model_validator(mode="after")
+    def _key_source_and_production_rules(self) -> "GatewaySettings":
+        if (self.clerk_jwks_url is None) == (self.clerk_jwt_key is None):
+            raise ValueError("set exactly one of CLERK_JWKS_URL and CLERK_JWT_KEY")
+        if len(self.gateway_service_secret.get_secret_value()) < 32:
+            raise ValueError("GATEWAY_SERVICE_SECRET must be at least 32 characters")
+        if self.is_production:
+            if self.clerk_issuer == DEV_ISSUER:
+                raise ValueError("CLERK_ISSUER is the dev token issuer; refused in prod")
+            if self.clerk_jwt_key is not None and DEV_KEY_MARKER in self.clerk_jwt_key:
+                raise ValueError("CLERK_JWT_KEY is the dev issuer's key; refused in prod")
+            if urlparse(self.clerk_issuer).scheme != "https":
+                raise ValueError("CLERK_ISSUER must be an https URL in prod")
+            if self.clerk_jwks_url is not None and urlparse(self.clerk_jwks_url).scheme != "https":
+                raise ValueError("CLERK_JWKS_URL must be an https URL in prod")
+        return self

@@ -1,0 +1,113 @@
+"""Customers: exactly one Stripe customer per principal."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import stripe
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.auth.principal import Principal
+from services.billing.errors import InvalidArgument, NotFound
+from services.billing.models import customers
+from services.billing.stripe_client import translated_stripe_errors
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    principal: str
+    stripe_customer_id: str
+    email: str
+    name: str
+    created_at: datetime
+
+
+def idempotency_key(principal: Principal) -> str:
+    """Stripe idempotency key of the one customer creation a principal may cause."""
+    return f"tatame-customer-v1:{principal.key}"
+
+
+def validate_contact(*, email: str, name: str) -> tuple[str, str]:
+    """Normalise and check the contact details sent for a new customer."""
+    email, name = email.strip(), name.strip()
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        raise InvalidArgument("email must be a valid address of at most 254 characters")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument("name must be at most 256 characters")
+    return email, name
+
+
+async def _select(conn: AsyncConnection, principal: Principal) -> CustomerRecord | None:
+    row = (
+        await conn.execute(select(customers).where(customers.c.principal == principal.key))
+    ).first()
+    if row is None:
+        return None
+    return CustomerRecord(row.principal, row.stripe_customer_id, row.email, row.name, row.created_at)
+
+
+async def get_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:
+    """The principal's customer, or NotFound."""
+    async with engine.connect() as conn:
+        record = await _select(conn, principal)
+    if record is None:
+        raise NotFound("no customer exists for this account yet")
+    return record
+
+
+async def create_or_get_customer(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    email: str,
+    name: str,
+) -> tuple[CustomerRecord, bool]:
+    """The principal's customer, creating it in Stripe first if needed; True when created here.
+
+    Concurrent calls for one principal queue on a transaction-scoped advisory lock, so only the
+    first reaches Stripe; the idempotency key covers a crash between Stripe's answer and commit.
+    """
+    email, name = validate_contact(email=email, name=name)
+    async with engine.connect() as conn:
+        existing = await _select(conn, principal)
+    if existing is not None:
+        return existing, False
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": idempotency_key(principal)},
+        )
+        existing = await _select(conn, principal)
+        if existing is not None:
+            return existing, False
+        async with translated_stripe_errors("create the customer"):
+            created = await stripe_client.v1.customers.create_async(
+                params={
+                    "email": email,
+                    "name": name,
+                    "metadata": {"tatame_principal": principal.key},
+                },
+                options={"idempotency_key": idempotency_key(principal)},
+            )
+        row = (
+            await conn.execute(
+                insert(customers)
+                .values(
+                    principal=principal.key,
+                    stripe_customer_id=created.id,
+                    email=email,
+                    name=name,
+                    created_at=func.now(),
+                )
+                .returning(*customers.c)
+            )
+        ).one()
+    record = CustomerRecord(row.principal, row.stripe_customer_id, row.email, row.name, row.created_at)
+    return record, True

@@ -1,0 +1,21 @@
+"""Domain errors of billing. Status codes are chosen at the edge (grpc_api), never here."""
+
+
+class BillingError(Exception):
+    """Base of every error billing reports to its callers; the message is safe to show."""
+
+
+class NotFound(BillingError):
+    """The principal has no such object."""
+
+
+class InvalidArgument(BillingError):
+    """The request is malformed or breaks a rule of the domain."""
+
+
+class StripeUnavailable(BillingError):
+    """Stripe could not be reached or failed; the same call may succeed later."""
+
+
+class StripeRejected(BillingError):
+    """Stripe refused the request; repeating it unchanged will not help."""

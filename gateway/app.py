@@ -37,7 +37,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             app.state.billing = BillingClient(
                 target=settings.billing_target,
                 credentials=ServiceCredentials(
-                    SERVICE_NAME, settings.gateway_service_secret.get_secret_value(), audience="billing"
+                    SERVICE_NAME,
+                    settings.gateway_service_secret.get_secret_value(),
+                    audience="billing",
                 ),
                 timeout=settings.gateway_rpc_timeout_seconds,
             )
@@ -74,5 +76,7 @@ def create_app_from_environment() -> FastAPI:
     """Entry point for the ASGI server: settings from the environment, JSON logs."""
     settings = GatewaySettings()
     configure_logging(service=SERVICE_NAME, level=settings.log_level)
-    logging.getLogger(__name__).info("gateway configured", extra={"fields": {"env": settings.tatame_env}})
+    logging.getLogger(__name__).info(
+        "gateway configured", extra={"fields": {"env": settings.tatame_env}}
+    )
     return create_app(settings)

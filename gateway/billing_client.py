@@ -39,10 +39,10 @@ class BillingClient:
             request, timeout=self._timeout, metadata=self._credentials.metadata(principal)
         )
 
-    async def is_serving(self, timeout: float = 1.0) -> bool:
-        """Whether billing's health service answers SERVING."""
+    async def is_serving(self) -> bool:
+        """Whether billing's health service answers SERVING within a second."""
         try:
-            reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+            reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
         except grpc.aio.AioRpcError:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING

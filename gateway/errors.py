@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.auth.errors import AuthError
+from services.auth.errors import AuthError, AuthReason
 from services.common.logging import request_id_var
 
 log = logging.getLogger(__name__)
@@ -49,21 +49,33 @@ class ApiError(StarletteHTTPException):
         self.code = code
 
 
-def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """`{"error": {"code", "message", "request_id"}}` with `status`."""
     body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
-    return error_response(401, exc.reason.value, str(exc), {"WWW-Authenticate": "Bearer"})
+    if (
+        exc.reason is AuthReason.KEYS_UNAVAILABLE
+    ):  # our outage (Clerk's keys unreachable), not theirs
+        log.warning("session keys unavailable", exc_info=exc)
+        return error_response(503, exc.reason.value, exc.message, {"Retry-After": "5"})
+    return error_response(401, exc.reason.value, exc.message, {"WWW-Authenticate": "Bearer"})
 
 
 def _rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     status = HTTP_STATUS_OF.get(exc.code(), 500)
     if status >= 500 or status not in _CLIENT_FACING:
-        log.warning("billing call failed", extra={"fields": {"grpc_code": exc.code().name, "details": exc.details()}})
-    message = exc.details() if status in _CLIENT_FACING else _FIXED_MESSAGE.get(status, "internal error")
+        log.warning(
+            "billing call failed",
+            extra={"fields": {"grpc_code": exc.code().name, "details": exc.details()}},
+        )
+    message = (
+        exc.details() if status in _CLIENT_FACING else _FIXED_MESSAGE.get(status, "internal error")
+    )
     return error_response(status, exc.code().name.lower(), message or HTTPStatus(status).phrase)
 
 
@@ -72,7 +84,11 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    code = "invalid_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else "invalid_request"
+    code = (
+        "invalid_json"
+        if any(e.get("type") == "json_invalid" for e in exc.errors())
+        else "invalid_request"
+    )
     return error_response(400, code, "; ".join(problems) or "invalid request")
 
 

@@ -64,7 +64,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -78,7 +81,9 @@ class RequestContextMiddleware:
             self._log(scope, status, started)
 
     @staticmethod
-    async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:
+    async def _send_error(
+        send: Send, request_id: str, status: int, code: str, message: str
+    ) -> None:
         response = error_response(status, code, message, {"X-Request-ID": request_id})
         await response({"type": "http"}, _no_receive, send)
 

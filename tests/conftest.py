@@ -3,13 +3,24 @@ a fresh database per run, billing migrated into it under its own role."""
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import stripe
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
+from tatame_devstack.run import running_stripe_emulator
 
+from services.billing.catalog import sync_catalog
+from services.billing.grpc_api import GATEWAY, start_billing_server
+from services.billing.stripe_client import create_stripe_client
+from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
+
+EMULATOR_KEY = "sk_test_tatame_tests"
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +37,52 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 
 @pytest.fixture(scope="session")
+def stripe_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (`http://127.0.0.1:<port>`) of an in-memory Stripe emulator for the session."""
+    log_path = tmp_path_factory.mktemp("stripe-emulator") / "emulator.log"
+    with running_stripe_emulator(log_path, "--port", "0") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
 def billing_database_url(postgres_admin_url: str) -> str:
     """Schema `billing` at head, reached as role `billing` (as in production)."""
     url = provision_service_role(postgres_admin_url, "billing")
     upgrade_to_head(package="services.billing", database_url=url)
     return url
+
+
+@dataclass(frozen=True)
+class BillingHandle:
+    """A running billing gRPC server and what it is wired to."""
+
+    target: str
+    engine: AsyncEngine
+    stripe: stripe.StripeClient
+    service_secrets: dict[str, str]
+
+    @property
+    def gateway_secret(self) -> str:
+        return self.service_secrets[GATEWAY]
+
+
+@pytest.fixture(scope="session")
+async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncIterator[BillingHandle]:
+    """Billing on a loopback port, its catalog mirror filled from the seeded emulator."""
+    seed_demo_catalog(stripe.StripeClient(EMULATOR_KEY, base_addresses={"api": stripe_emulator}))
+    engine = create_engine(billing_database_url, pool_size=5)
+    stripe_client = create_stripe_client(
+        secret_key=EMULATOR_KEY, api_base=stripe_emulator, max_network_retries=0
+    )
+    await sync_catalog(engine=engine, stripe_client=stripe_client)
+    # "reporting" is a known service that the method policy grants nothing.
+    service_secrets = {GATEWAY: secrets.token_urlsafe(32), "reporting": secrets.token_urlsafe(32)}
+    server = await start_billing_server(
+        address="127.0.0.1:0",
+        engine=engine,
+        stripe_client=stripe_client,
+        service_secrets=service_secrets,
+    )
+    yield BillingHandle(f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets)
+    await server.stop(0)
+    await engine.dispose()

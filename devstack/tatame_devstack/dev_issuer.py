@@ -38,7 +38,9 @@ def _private_key(directory: Path) -> rsa.RSAPrivateKey:
 def public_key_pem(directory: Path | None = None) -> str:
     """The PEM the gateway verifies dev tokens with (`CLERK_JWT_KEY`), marked as a dev key."""
     key = _private_key(directory or devdata_dir()).public_key()
-    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return f"{DEV_KEY_MARKER}\n{pem.decode()}"
 
 

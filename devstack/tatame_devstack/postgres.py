@@ -36,7 +36,9 @@ def provision_service_role(admin_url: str, role: str) -> str:
                 sql.Identifier(role), sql.Identifier(role)
             )
         )
-    return make_url(admin_url).set(username=role, password=None).render_as_string(hide_password=False)
+    return (
+        make_url(admin_url).set(username=role, password=None).render_as_string(hide_password=False)
+    )
 
 
 def create_database(admin_url: str, name: str) -> str:

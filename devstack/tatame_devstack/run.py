@@ -7,7 +7,9 @@ Clerk: `CLERK_ISSUER` (+ `CLERK_JWKS_URL` or `CLERK_JWT_KEY`), else the dev toke
 
 import json
 import os
+import re
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -15,18 +17,21 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.settings import DEV_ISSUER
 from tatame_devstack import dev_issuer
 from tatame_devstack.paths import devdata_dir
 from tatame_devstack.postgres import embedded_postgres, provision_service_role
-
-from services.common.settings import DEV_ISSUER
 
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 BILLING_PORT = int(os.environ.get("BILLING_PORT", "50051"))
 STRIPE_EMULATOR_PORT = int(os.environ.get("STRIPE_EMULATOR_PORT", "8420"))
 DEV_STRIPE_KEY = "sk_test_tatame_local_emulator"
+EMULATOR_START_TIMEOUT_SECONDS = 20
+EMULATOR_STOP_TIMEOUT_SECONDS = 10
+EMULATOR_LISTENING = re.compile(r"stripe-emulator listening on (http://127\.0\.0\.1:\d+)")
 
 
 def _dev_secrets(directory: Path) -> dict[str, str]:
@@ -98,30 +103,58 @@ def database(directory: Path) -> Iterator[str]:
 
 
 @contextmanager
-def stripe(processes: Processes, directory: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
+def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
+    """Run the emulator with CLI `args` (`--port 0` for a free port); yield its base URL.
+
+    Its log goes to `log_path`. On exit it gets SIGTERM and must stop cleanly.
+    """
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tatame_devstack.stripe_emulator", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    assert process.stdout is not None
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], EMULATOR_START_TIMEOUT_SECONDS)
+        line = process.stdout.readline() if ready else ""
+        listening = EMULATOR_LISTENING.fullmatch(line.strip())
+        if listening is None:
+            raise RuntimeError(f"the Stripe emulator did not start ({line!r}); see {log_path}")
+        yield listening.group(1)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=EMULATOR_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"the Stripe emulator exited with {process.returncode}; see {log_path}")
+
+
+@contextmanager
+def stripe(directory: Path, env: dict[str, str], port: int) -> Iterator[dict[str, str]]:
     if os.environ.get("STRIPE_SECRET_KEY"):
         yield {}
         return
-    child = processes.start(
-        "stripe-emulator",
-        [
-            "-m",
-            "tatame_devstack.stripe_emulator",
-            "--port",
-            str(STRIPE_EMULATOR_PORT),
-            "--state-file",
-            str(directory / "stripe-emulator.pickle"),
-        ],
-        env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = child.stdout.readline().strip()
-    if "listening on" not in line:
-        raise RuntimeError(f"the Stripe emulator did not start: {line!r}")
-    api_base = line.rsplit(" ", 1)[-1]
-    run_once(["-m", "tatame_devstack.catalog_seed", "--api-base", api_base, "--api-key", DEV_STRIPE_KEY], env)
-    yield {"STRIPE_SECRET_KEY": DEV_STRIPE_KEY, "STRIPE_API_BASE": api_base}
+    state = ["--state-file", str(directory / "stripe-emulator.pickle")]
+    log_path = directory / "stripe-emulator.log"
+    with running_stripe_emulator(log_path, "--port", str(port), *state) as api_base:
+        run_once(
+            [
+                "-m",
+                "tatame_devstack.catalog_seed",
+                "--api-base",
+                api_base,
+                "--api-key",
+                DEV_STRIPE_KEY,
+            ],
+            env,
+        )
+        yield {"STRIPE_SECRET_KEY": DEV_STRIPE_KEY, "STRIPE_API_BASE": api_base}
 
 
 def clerk(directory: Path) -> dict[str, str]:
@@ -130,34 +163,48 @@ def clerk(directory: Path) -> dict[str, str]:
     return {"CLERK_ISSUER": DEV_ISSUER, "CLERK_JWT_KEY": dev_issuer.public_key_pem(directory)}
 
 
-def main() -> None:
-    directory = devdata_dir()
+@dataclass(frozen=True)
+class Stack:
+    """A running stack: where to reach it and the environment its services got."""
+
+    gateway_url: str
+    env: dict[str, str]
+    processes: Processes
+
+
+@contextmanager
+def running_stack(
+    *,
+    directory: Path,
+    gateway_port: int,
+    billing_port: int,
+    stripe_port: int,
+    gateway_workers: int = 1,
+) -> Iterator[Stack]:
+    """Postgres, Stripe, migrations, catalog sync, billing and gateway; all stopped on exit."""
     processes = Processes()
-    base_env = {**os.environ, "TATAME_ENV": os.environ.get("TATAME_ENV", "dev"), "PYTHONUNBUFFERED": "1"}
+    base_env = {
+        **os.environ,
+        "TATAME_ENV": os.environ.get("TATAME_ENV", "dev"),
+        "PYTHONUNBUFFERED": "1",
+    }
     gateway_secret = _dev_secrets(directory)["gateway"]
-    stop = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     with ExitStack() as stack:
         stack.callback(processes.stop)
         database_url = stack.enter_context(database(directory))
-        stripe_env = stack.enter_context(stripe(processes, directory, base_env))
+        stripe_env = stack.enter_context(stripe(directory, base_env, stripe_port))
         env = {
             **base_env,
             **stripe_env,
             **clerk(directory),
             "DATABASE_URL": database_url,
-            "BILLING_GRPC_ADDRESS": f"127.0.0.1:{BILLING_PORT}",
+            "BILLING_GRPC_ADDRESS": f"127.0.0.1:{billing_port}",
             "BILLING_SERVICE_SECRETS": f"gateway={gateway_secret}",
-            "BILLING_TARGET": f"127.0.0.1:{BILLING_PORT}",
+            "BILLING_TARGET": f"127.0.0.1:{billing_port}",
             "GATEWAY_SERVICE_SECRET": gateway_secret,
             "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(GATEWAY_PORT),
+            "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_WORKERS": str(gateway_workers),
             "CORS_ALLOWED_ORIGINS": os.environ.get(
                 "CORS_ALLOWED_ORIGINS", "http://localhost:8081,http://localhost:19006"
             ),
@@ -166,17 +213,36 @@ def main() -> None:
         run_once(["-m", "services.billing", "sync-catalog"], env)
         processes.start("billing", ["-m", "services.billing", "serve"], env)
         processes.start("gateway", ["-m", "gateway"], env)
-        gateway = f"http://127.0.0.1:{GATEWAY_PORT}"
-        wait_until(lambda: http_ok(f"{gateway}/readyz"), "the gateway", processes)
-        print(banner(gateway, stripe_env, env), flush=True)
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        wait_until(lambda: http_ok(f"{gateway_url}/readyz"), "the gateway", processes)
+        yield Stack(gateway_url, env, processes)
+
+
+def main() -> None:
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with running_stack(
+        directory=devdata_dir(),
+        gateway_port=GATEWAY_PORT,
+        billing_port=BILLING_PORT,
+        stripe_port=STRIPE_EMULATOR_PORT,
+    ) as stack:
+        print(banner(stack), flush=True)
         while not stop:
-            processes.check()
+            stack.processes.check()
             time.sleep(0.5)
         print("\nstopping…", flush=True)
 
 
-def banner(gateway: str, stripe_env: dict[str, str], env: dict[str, str]) -> str:
-    stripe_line = stripe_env.get("STRIPE_API_BASE", "Stripe (STRIPE_SECRET_KEY from the environment)")
+def banner(stack: Stack) -> str:
+    env, gateway = stack.env, stack.gateway_url
+    stripe_line = env.get("STRIPE_API_BASE") or "Stripe (STRIPE_SECRET_KEY from the environment)"
     token_line = (
         "make token USER=user_123        (dev issuer; valid 1 h)"
         if env["CLERK_ISSUER"] == DEV_ISSUER
@@ -185,7 +251,7 @@ def banner(gateway: str, stripe_env: dict[str, str], env: dict[str, str]) -> str
     return f"""
 Tatame Billing is running (Ctrl-C stops everything).
   gateway (REST)   {gateway}        docs: {gateway}/docs
-  billing (gRPC)   {env['BILLING_TARGET']}
+  billing (gRPC)   {env["BILLING_TARGET"]}
   Stripe           {stripe_line}
   token            {token_line}
 

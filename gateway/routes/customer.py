@@ -22,7 +22,9 @@ def render(customer: billing_pb2.Customer) -> CustomerOut:
     )
 
 
-@router.get("/v1/customer", response_model=CustomerOut, responses=ERRORS, summary="The caller's customer")
+@router.get(
+    "/v1/customer", response_model=CustomerOut, responses=ERRORS, summary="The caller's customer"
+)
 async def get_customer(session: CurrentSession, billing: Billing) -> Response:
     reply = await billing.call(
         billing.stub.GetCustomer, billing_pb2.GetCustomerRequest(), principal=session.principal

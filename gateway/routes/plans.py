@@ -83,7 +83,7 @@ def render(reply: billing_pb2.ListPlansResponse) -> PlansOut:
 async def list_plans(request: Request, billing: Billing) -> Response:
     cache: PlansCache = request.app.state.plans_cache
     plans = await cache.get(billing)
-    headers = {"ETag": plans.etag, "Cache-Control": f"public, max-age={int(cache._ttl)}"}
+    headers = {"ETag": plans.etag, "Cache-Control": f"public, max-age={int(cache.ttl)}"}
     if request.headers.get("if-none-match") == plans.etag:
         return Response(status_code=304, headers=headers)
     return Response(plans.body, media_type="application/json", headers=headers)

@@ -27,7 +27,9 @@ def _stripe(settings: BillingSettings):
 
 async def serve(settings: BillingSettings) -> None:
     """Serve until SIGTERM/SIGINT, then drain for the configured grace period."""
-    engine = create_engine(settings.database_url.get_secret_value(), pool_size=settings.billing_db_pool_size)
+    engine = create_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.billing_db_pool_size
+    )
     server = await start_billing_server(
         address=settings.billing_grpc_address,
         engine=engine,
@@ -59,7 +61,9 @@ def main() -> None:
     if command == "migrate":
         database = DatabaseSettings()
         configure_logging(service="billing-migrate", level=database.log_level)
-        upgrade_to_head(package="services.billing", database_url=database.database_url.get_secret_value())
+        upgrade_to_head(
+            package="services.billing", database_url=database.database_url.get_secret_value()
+        )
         return
     settings = BillingSettings()
     configure_logging(service="billing", level=settings.log_level)

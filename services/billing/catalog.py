@@ -1,7 +1,7 @@
 """The catalog mirror: products and prices copied from Stripe, served from Postgres."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import stripe
@@ -95,13 +95,13 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
     """Copy every Stripe product and price into the mirror; what Stripe no longer has goes inactive."""
     async with translated_stripe_errors("list the catalog"):
         product_rows = [
-            product_row(p)
+            product_row(p.to_dict())
             async for p in (
                 await stripe_client.v1.products.list_async(params={"limit": 100})
             ).auto_paging_iter()
         ]
         price_rows = [
-            price_row(p)
+            price_row(p.to_dict())
             async for p in (
                 await stripe_client.v1.prices.list_async(params={"limit": 100})
             ).auto_paging_iter()
@@ -126,7 +126,7 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
         prices=len(price_rows),
         deactivated=gone_products.rowcount + gone_prices.rowcount,
     )
-    log.info("catalog synced", extra={"fields": {"products": result.products, "prices": result.prices, "deactivated": result.deactivated}})
+    log.info("catalog synced", extra={"fields": asdict(result)})
     return result
 
 
@@ -157,6 +157,8 @@ async def list_plans(*, engine: AsyncEngine) -> list[PlanRecord]:
         if plan is None:
             plan = plans[r.id] = PlanRecord(r.id, r.name, r.description, list(r.features), [])
         plan.prices.append(
-            PriceRecord(r.price_id, r.lookup_key, r.unit_amount, r.currency, r.interval, r.interval_count)
+            PriceRecord(
+                r.price_id, r.lookup_key, r.unit_amount, r.currency, r.interval, r.interval_count
+            )
         )
     return sorted(plans.values(), key=lambda p: min(x.unit_amount for x in p.prices))

@@ -49,7 +49,9 @@ async def _select(conn: AsyncConnection, principal: Principal) -> CustomerRecord
     ).first()
     if row is None:
         return None
-    return CustomerRecord(row.principal, row.stripe_customer_id, row.email, row.name, row.created_at)
+    return CustomerRecord(
+        row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
+    )
 
 
 async def get_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:
@@ -109,5 +111,7 @@ async def create_or_get_customer(
                 .returning(*customers.c)
             )
         ).one()
-    record = CustomerRecord(row.principal, row.stripe_customer_id, row.email, row.name, row.created_at)
+    record = CustomerRecord(
+        row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
+    )
     return record, True

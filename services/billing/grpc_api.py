@@ -61,7 +61,9 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Run a servicer method, turning domain errors into their status and hiding anything else."""
 
     @functools.wraps(method)
-    async def wrapper(self: "BillingServicer", request: Req, context: grpc.aio.ServicerContext) -> Resp:
+    async def wrapper(
+        self: "BillingServicer", request: Req, context: grpc.aio.ServicerContext
+    ) -> Resp:
         try:
             return await method(self, request, context)
         except BillingError as e:
@@ -79,7 +81,8 @@ async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
     principal = current_caller().principal
     if principal is None:
         await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED, "this method acts for a principal; the credential names none"
+            grpc.StatusCode.UNAUTHENTICATED,
+            "this method acts for a principal; the credential names none",
         )
     return principal
 
@@ -104,7 +107,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self._stripe = stripe_client
 
     @rpc
-    async def ListPlans(self, request, context):  # noqa: N802 (gRPC method name)
+    async def ListPlans(self, request, context):
         plans = await catalog.list_plans(engine=self._engine)
         return billing_pb2.ListPlansResponse(
             plans=[
@@ -130,13 +133,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def GetCustomer(self, request, context):  # noqa: N802
+    async def GetCustomer(self, request, context):
         principal = await acting_principal(context)
         record = await customers.get_customer(engine=self._engine, principal=principal)
         return billing_pb2.GetCustomerResponse(customer=customer_message(record))
 
     @rpc
-    async def CreateCustomer(self, request, context):  # noqa: N802
+    async def CreateCustomer(self, request, context):
         principal = await acting_principal(context)
         record, created = await customers.create_or_get_customer(
             engine=self._engine,
@@ -145,7 +148,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             email=request.email,
             name=request.name,
         )
-        return billing_pb2.CreateCustomerResponse(customer=customer_message(record), created=created)
+        return billing_pb2.CreateCustomerResponse(
+            customer=customer_message(record), created=created
+        )
 
 
 async def start_billing_server(

@@ -30,7 +30,9 @@ class BillingSettings(DatabaseSettings):
         if self.is_production:
             if self.stripe_api_base is not None:
                 raise ValueError("STRIPE_API_BASE points at a Stripe emulator; refused in prod")
-            if not self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
+            if not self.stripe_secret_key.get_secret_value().startswith(
+                ("sk_live_", "rk_live_", "sk_test_", "rk_test_")
+            ):
                 raise ValueError("STRIPE_SECRET_KEY is not a Stripe secret or restricted key")
         return self
 

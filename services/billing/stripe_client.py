@@ -36,4 +36,6 @@ async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
     except (stripe.AuthenticationError, stripe.PermissionError):
         raise  # our key is wrong: an operator's problem, reported as an internal error
     except stripe.StripeError as e:
-        raise StripeRejected(f"Stripe refused to {action}: {e.user_message or 'invalid request'}") from e
+        raise StripeRejected(
+            f"Stripe refused to {action}: {e.user_message or 'invalid request'}"
+        ) from e

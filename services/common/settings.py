@@ -34,6 +34,8 @@ class DatabaseSettings(BaseServiceSettings):
     """A service's own database; each service connects as its own role to its own schema."""
 
     database_url: SecretStr
+
+
 # The first line of the dev issuer's public key PEM (text before a PEM block is allowed and
 # ignored by parsers); production settings refuse a CLERK_JWT_KEY that carries it.
 DEV_KEY_MARKER = "tatame dev issuer key: never valid in production"

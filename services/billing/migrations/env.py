@@ -11,7 +11,13 @@ from services.common.db import create_engine
 
 
 def _run(connection: Connection) -> None:
-    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+    # Production provisions the schema (owned by the service's role) before the first migration;
+    # create it only where it is missing, as `IF NOT EXISTS` still needs CREATE on the database.
+    present = connection.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": SCHEMA}
+    ).first()
+    if present is None:
+        connection.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -32,5 +38,7 @@ async def _main() -> None:
 
 
 if context.is_offline_mode():
-    raise SystemExit("offline migrations are not supported; run `python -m services.billing migrate`")
+    raise SystemExit(
+        "offline migrations are not supported; run `python -m services.billing migrate`"
+    )
 asyncio.run(_main())

@@ -1,0 +1,105 @@
+"""`make bench`: the gateway's read paths against a bare FastAPI endpoint measured in the same run.
+
+Everything runs on this machine's loopback: embedded Postgres, the Stripe emulator, billing, the
+gateway and a bare FastAPI app on the same uvicorn settings, loaded by wrk at 64 connections.
+BENCH_SECONDS (default 10) and BENCH_WORKERS (uvicorn workers for both servers, default 1).
+"""
+
+import json
+import os
+import socket
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tatame_devstack import dev_issuer
+from tatame_devstack.run import http_ok, running_stack, wait_until
+
+from bench.wrk import WrkResult, run_wrk
+
+CONNECTIONS = 64
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_customer(gateway_url: str, token: str) -> None:
+    request = urllib.request.Request(  # noqa: S310 (loopback URL)
+        f"{gateway_url}/v1/customer",
+        data=json.dumps({"email": "bench@example.com", "name": "Bench"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        assert response.status in (200, 201)
+
+
+def measure(url: str, seconds: int, headers: dict[str, str] | None = None) -> WrkResult:
+    run_wrk(url, connections=CONNECTIONS, seconds=2, headers=headers)  # warm-up
+    return run_wrk(url, connections=CONNECTIONS, seconds=seconds, headers=headers)
+
+
+def main() -> None:
+    seconds = int(os.environ.get("BENCH_SECONDS", "10"))
+    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    with tempfile.TemporaryDirectory(prefix="tatame-bench-") as tmp:
+        directory = Path(tmp)
+        with running_stack(
+            directory=directory,
+            gateway_port=free_port(),
+            billing_port=free_port(),
+            stripe_port=0,
+            gateway_workers=workers,
+        ) as stack:
+            bare_url = f"http://127.0.0.1:{free_port()}"
+            port = bare_url.rsplit(":", 1)[1]
+            stack.processes.start(
+                "bare",
+                [
+                    "-m",
+                    "uvicorn",
+                    "bench.bare_app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    port,
+                    "--workers",
+                    str(workers),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                stack.env,
+            )
+            wait_until(lambda: http_ok(f"{bare_url}/bare"), "the bare app", stack.processes)
+            token = dev_issuer.mint_token("user_bench", directory=directory)
+            create_customer(stack.gateway_url, token)
+            auth = {"Authorization": f"Bearer {token}"}
+            results = {
+                "bare FastAPI GET (ceiling)": measure(f"{bare_url}/bare", seconds),
+                "GET /v1/plans": measure(f"{stack.gateway_url}/v1/plans", seconds),
+                "GET /v1/customer (JWT + gRPC + Postgres)": measure(
+                    f"{stack.gateway_url}/v1/customer", seconds, auth
+                ),
+            }
+    ceiling = results["bare FastAPI GET (ceiling)"].requests_per_second
+    print(
+        f"\nwrk {CONNECTIONS} connections, {seconds} s each, uvicorn workers={workers}, {os.cpu_count()} cores"
+    )
+    print(f"{'path':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
+    for name, r in results.items():
+        print(
+            f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.requests_per_second / ceiling:8.2f} {r.non_2xx + r.errors:7d}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Seed the demo catalog (Tatame Basic, Tatame Pro, a Gi Patch) through the official Stripe SDK.
+
+Idempotent: products are found by `metadata.catalog_key` and prices by `lookup_key`, and only
+what is missing is created, so a second run creates nothing. Works against the local emulator
+and a Stripe test-mode account; refuses live-mode keys.
+
+Usage: python -m tatame_devstack.catalog_seed --api-base http://127.0.0.1:PORT [--api-key sk_test_…]
+"""
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import stripe
+from stripe.params import PriceCreateParams
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_KEY = "sk_test_tatame_devstack"
+TEST_MODE_KEY_PREFIXES = ("sk_test_", "rk_test_")
+LOOKUP_KEYS_PER_LIST = 10  # Stripe's limit for the `lookup_keys` filter
+
+FEATURE_NAMES = {
+    "class_booking": "Class booking",
+    "attendance_history": "Attendance history",
+    "belt_tracking": "Belt tracking",
+    "video_library": "Video library",
+}
+
+
+@dataclass(frozen=True)
+class PriceSpec:
+    lookup_key: str
+    nickname: str
+    unit_amount: int
+    interval: str | None  # "month", "year", or None for a one-time price
+    currency: str = "usd"
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    catalog_key: str
+    name: str
+    description: str
+    features: tuple[str, ...]  # keys of FEATURE_NAMES
+    prices: tuple[PriceSpec, ...]  # the first one is the product's default price
+
+
+DEMO_CATALOG = (
+    ProductSpec(
+        catalog_key="tatame_basic",
+        name="Tatame Basic",
+        description="Book classes and keep your attendance history.",
+        features=("class_booking", "attendance_history"),
+        prices=(
+            PriceSpec("basic_monthly", "Basic monthly", 1900, "month"),
+            PriceSpec("basic_yearly", "Basic yearly", 19000, "year"),
+        ),
+    ),
+    ProductSpec(
+        catalog_key="tatame_pro",
+        name="Tatame Pro",
+        description="Everything in Basic, plus belt tracking and the video library.",
+        features=("class_booking", "attendance_history", "belt_tracking", "video_library"),
+        prices=(
+            PriceSpec("pro_monthly", "Pro monthly", 3900, "month"),
+            PriceSpec("pro_yearly", "Pro yearly", 39000, "year"),
+        ),
+    ),
+    ProductSpec(
+        catalog_key="gi_patch",
+        name="Gi Patch",
+        description="An embroidered Tatame patch for your gi.",
+        features=(),
+        prices=(PriceSpec("gi_patch", "Gi patch", 1500, None),),
+    ),
+)
+
+
+def seed_demo_catalog(client: stripe.StripeClient) -> None:
+    """Create whatever of DEMO_CATALOG is missing in the account behind `client`."""
+    products = _products_by_catalog_key(client)
+    prices = _prices_by_lookup_key(
+        client, [price.lookup_key for spec in DEMO_CATALOG for price in spec.prices]
+    )
+    for spec in DEMO_CATALOG:
+        product = products.get(spec.catalog_key) or _create_product(client, spec)
+        price_ids = [
+            (prices.get(price.lookup_key) or _create_price(client, product.id, price)).id
+            for price in spec.prices
+        ]
+        if product.default_price != price_ids[0]:
+            client.v1.products.update(product.id, params={"default_price": price_ids[0]})
+            logger.info("set the default price of %s to %s", spec.name, spec.prices[0].lookup_key)
+
+
+def _products_by_catalog_key(client: stripe.StripeClient) -> dict[str, stripe.Product]:
+    products = client.v1.products.list(params={"limit": 100}).auto_paging_iter()
+    return {p.metadata["catalog_key"]: p for p in products if "catalog_key" in p.metadata}
+
+
+def _prices_by_lookup_key(
+    client: stripe.StripeClient, lookup_keys: Sequence[str]
+) -> dict[str, stripe.Price]:
+    found: dict[str, stripe.Price] = {}
+    for start in range(0, len(lookup_keys), LOOKUP_KEYS_PER_LIST):
+        keys = lookup_keys[start : start + LOOKUP_KEYS_PER_LIST]
+        page = client.v1.prices.list(params={"lookup_keys": list(keys), "limit": len(keys)})
+        found.update((price.lookup_key, price) for price in page.data)
+    return found
+
+
+def _create_product(client: stripe.StripeClient, spec: ProductSpec) -> stripe.Product:
+    metadata = {"catalog_key": spec.catalog_key}
+    if spec.features:
+        metadata["features"] = ",".join(spec.features)
+    product = client.v1.products.create(
+        params={
+            "name": spec.name,
+            "description": spec.description,
+            "marketing_features": [{"name": FEATURE_NAMES[f]} for f in spec.features],
+            "metadata": metadata,
+        }
+    )
+    logger.info("created product %s (%s)", spec.name, product.id)
+    return product
+
+
+def _create_price(client: stripe.StripeClient, product_id: str, spec: PriceSpec) -> stripe.Price:
+    params: PriceCreateParams = {
+        "product": product_id,
+        "currency": spec.currency,
+        "unit_amount": spec.unit_amount,
+        "lookup_key": spec.lookup_key,
+        "nickname": spec.nickname,
+    }
+    if spec.interval is not None:
+        params["recurring"] = {"interval": spec.interval}
+    price = client.v1.prices.create(params=params)
+    logger.info("created price %s (%s)", spec.lookup_key, price.id)
+    return price
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tatame_devstack.catalog_seed",
+        description="Create the Tatame demo catalog where it is missing (idempotent).",
+    )
+    parser.add_argument(
+        "--api-base", required=True, help="Stripe API base URL, e.g. http://127.0.0.1:8420"
+    )
+    parser.add_argument(
+        "--api-key", default=DEFAULT_API_KEY, help="a test-mode secret key (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    if not args.api_key.startswith(TEST_MODE_KEY_PREFIXES):
+        parser.error("refusing to seed demo data with a key that is not a test-mode key")
+    logging.basicConfig(format="%(message)s")
+    logger.setLevel(logging.INFO)
+    seed_demo_catalog(stripe.StripeClient(args.api_key, base_addresses={"api": args.api_base}))
+
+
+if __name__ == "__main__":
+    main()

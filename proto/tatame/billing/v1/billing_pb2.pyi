@@ -1,13 +1,12 @@
 import datetime
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
 
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -25,7 +24,7 @@ INTERVAL_MONTH: Interval
 INTERVAL_YEAR: Interval
 
 class Price(_message.Message):
-    __slots__ = ("currency", "id", "interval", "interval_count", "lookup_key", "unit_amount")
+    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count")
     ID_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_FIELD_NUMBER: _ClassVar[int]
     UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -38,10 +37,10 @@ class Price(_message.Message):
     currency: str
     interval: Interval
     interval_count: int
-    def __init__(self, id: str | None = ..., lookup_key: str | None = ..., unit_amount: int | None = ..., currency: str | None = ..., interval: Interval | str | None = ..., interval_count: int | None = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("description", "features", "name", "prices", "product_id")
+    __slots__ = ("product_id", "name", "description", "features", "prices")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -52,10 +51,10 @@ class Plan(_message.Message):
     description: str
     features: _containers.RepeatedScalarFieldContainer[str]
     prices: _containers.RepeatedCompositeFieldContainer[Price]
-    def __init__(self, product_id: str | None = ..., name: str | None = ..., description: str | None = ..., features: _Iterable[str] | None = ..., prices: _Iterable[Price | _Mapping] | None = ...) -> None: ...
+    def __init__(self, product_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("create_time", "email", "name", "principal", "stripe_customer_id")
+    __slots__ = ("principal", "stripe_customer_id", "email", "name", "create_time")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
@@ -66,7 +65,7 @@ class Customer(_message.Message):
     email: str
     name: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, principal: str | None = ..., stripe_customer_id: str | None = ..., email: str | None = ..., name: str | None = ..., create_time: datetime.datetime | _timestamp_pb2.Timestamp | _Mapping | None = ...) -> None: ...
+    def __init__(self, principal: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListPlansRequest(_message.Message):
     __slots__ = ()
@@ -76,7 +75,7 @@ class ListPlansResponse(_message.Message):
     __slots__ = ("plans",)
     PLANS_FIELD_NUMBER: _ClassVar[int]
     plans: _containers.RepeatedCompositeFieldContainer[Plan]
-    def __init__(self, plans: _Iterable[Plan | _Mapping] | None = ...) -> None: ...
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ...) -> None: ...
 
 class GetCustomerRequest(_message.Message):
     __slots__ = ()
@@ -86,7 +85,7 @@ class GetCustomerResponse(_message.Message):
     __slots__ = ("customer",)
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     customer: Customer
-    def __init__(self, customer: Customer | _Mapping | None = ...) -> None: ...
+    def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ...) -> None: ...
 
 class CreateCustomerRequest(_message.Message):
     __slots__ = ("email", "name")
@@ -94,12 +93,12 @@ class CreateCustomerRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     email: str
     name: str
-    def __init__(self, email: str | None = ..., name: str | None = ...) -> None: ...
+    def __init__(self, email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class CreateCustomerResponse(_message.Message):
-    __slots__ = ("created", "customer")
+    __slots__ = ("customer", "created")
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     customer: Customer
     created: bool
-    def __init__(self, customer: Customer | _Mapping | None = ..., created: bool | None = ...) -> None: ...
+    def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...

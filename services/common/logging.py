@@ -45,5 +45,8 @@ def configure_logging(*, service: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Per-request lines of HTTP clients are noise at INFO; their warnings and errors still show.
+    for name in ("httpx", "stripe"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     # One access line per request is written by the gateway's middleware with its request id.
     logging.getLogger("uvicorn.access").disabled = True

@@ -8,6 +8,7 @@ BENCH_SECONDS (default 10) and BENCH_WORKERS (uvicorn workers for both servers, 
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -53,6 +54,7 @@ def main() -> None:
             billing_port=free_port(),
             stripe_port=0,
             gateway_workers=workers,
+            quiet=True,
         ) as stack:
             bare_url = f"http://127.0.0.1:{free_port()}"
             port = bare_url.rsplit(":", 1)[1]
@@ -78,15 +80,32 @@ def main() -> None:
                 ],
                 stack.env,
             )
+            uncached_url = f"http://127.0.0.1:{free_port()}"
+            stack.processes.start(
+                "gateway-uncached",
+                ["-m", "gateway"],
+                {
+                    **stack.env,
+                    "GATEWAY_PORT": uncached_url.rsplit(":", 1)[1],
+                    "GATEWAY_CUSTOMER_CACHE_SECONDS": "0",
+                },
+                stderr=subprocess.DEVNULL,
+            )
             wait_until(lambda: http_ok(f"{bare_url}/bare"), "the bare app", stack.processes)
+            wait_until(
+                lambda: http_ok(f"{uncached_url}/readyz"), "the second gateway", stack.processes
+            )
             token = dev_issuer.mint_token("user_bench", directory=directory)
             create_customer(stack.gateway_url, token)
             auth = {"Authorization": f"Bearer {token}"}
             results = {
                 "bare FastAPI GET (ceiling)": measure(f"{bare_url}/bare", seconds),
                 "GET /v1/plans": measure(f"{stack.gateway_url}/v1/plans", seconds),
-                "GET /v1/customer (JWT + gRPC + Postgres)": measure(
+                "GET /v1/customer (customer cache on)": measure(
                     f"{stack.gateway_url}/v1/customer", seconds, auth
+                ),
+                "GET /v1/customer (cache off: gRPC+Postgres)": measure(
+                    f"{uncached_url}/v1/customer", seconds, auth
                 ),
             }
     ceiling = results["bare FastAPI GET (ceiling)"].requests_per_second

@@ -92,9 +92,17 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return error_response(400, code, "; ".join(problems) or "invalid request")
 
 
+# Codes for statuses whose standard phrase makes a poor code.
+_HTTP_CODES = {413: "payload_too_large"}
+
+
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     phrase = HTTPStatus(exc.status_code).phrase
-    code = getattr(exc, "code", None) or phrase.lower().replace(" ", "_").replace("-", "_")
+    code = (
+        getattr(exc, "code", None)
+        or _HTTP_CODES.get(exc.status_code)
+        or phrase.lower().replace(" ", "_").replace("-", "_")
+    )
     message = exc.detail if isinstance(exc.detail, str) else phrase
     return error_response(exc.status_code, code, message, exc.headers)
 

@@ -20,6 +20,9 @@ class GatewaySettings(BaseServiceSettings):
     gateway_rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     gateway_plans_cache_seconds: float = Field(default=30.0, ge=0)
+    # Each process reuses a principal's customer for this long (0: off). Creation through this
+    # process refreshes it at once; changes made elsewhere show within this many seconds.
+    gateway_customer_cache_seconds: float = Field(default=5.0, ge=0)
     gateway_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # Origins allowed to call from a browser, comma-separated ("https://app.tatame.example").
     cors_allowed_origins: CommaList = ()

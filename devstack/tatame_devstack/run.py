@@ -180,6 +180,7 @@ def running_stack(
     billing_port: int,
     stripe_port: int,
     gateway_workers: int = 1,
+    quiet: bool = False,
 ) -> Iterator[Stack]:
     """Postgres, Stripe, migrations, catalog sync, billing and gateway; all stopped on exit."""
     processes = Processes()
@@ -211,8 +212,11 @@ def running_stack(
         }
         run_once(["-m", "services.billing", "migrate"], env)
         run_once(["-m", "services.billing", "sync-catalog"], env)
-        processes.start("billing", ["-m", "services.billing", "serve"], env)
-        processes.start("gateway", ["-m", "gateway"], env)
+        # quiet: service logs go to files in `directory` instead of this terminal.
+        for name, module in (("billing", "services.billing"), ("gateway", "gateway")):
+            args = ["-m", module, "serve"] if name == "billing" else ["-m", module]
+            output = stack.enter_context((directory / f"{name}.log").open("ab")) if quiet else None
+            processes.start(name, args, env, stdout=output, stderr=output)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         wait_until(lambda: http_ok(f"{gateway_url}/readyz"), "the gateway", processes)
         yield Stack(gateway_url, env, processes)

@@ -1,8 +1,10 @@
 """The caller's Stripe customer: GET (404 before creation) and POST (create-or-get)."""
 
 from datetime import UTC
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+import cachetools
+from fastapi import APIRouter, Depends, Request, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway.dependencies import Billing, CurrentSession
@@ -22,14 +24,30 @@ def render(customer: billing_pb2.Customer) -> CustomerOut:
     )
 
 
+async def customer_cache(request: Request) -> cachetools.TTLCache[str, bytes] | None:
+    """Rendered customers by principal, for `GATEWAY_CUSTOMER_CACHE_SECONDS` (None: off)."""
+    return request.app.state.customer_cache
+
+
+CustomerCache = Annotated[cachetools.TTLCache[str, bytes] | None, Depends(customer_cache)]
+
+
 @router.get(
     "/v1/customer", response_model=CustomerOut, responses=ERRORS, summary="The caller's customer"
 )
-async def get_customer(session: CurrentSession, billing: Billing) -> Response:
-    reply = await billing.call(
-        billing.stub.GetCustomer, billing_pb2.GetCustomerRequest(), principal=session.principal
+async def get_customer(session: CurrentSession, billing: Billing, cache: CustomerCache) -> Response:
+    key = session.principal.key
+    body = cache.get(key) if cache is not None else None
+    if body is None:
+        reply = await billing.call(
+            billing.stub.GetCustomer, billing_pb2.GetCustomerRequest(), principal=session.principal
+        )
+        body = render(reply.customer).model_dump_json().encode()
+        if cache is not None:
+            cache[key] = body
+    return Response(
+        body, media_type="application/json", headers={"Cache-Control": "private, no-cache"}
     )
-    return Response(render(reply.customer).model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -39,14 +57,17 @@ async def get_customer(session: CurrentSession, billing: Billing) -> Response:
     responses={**ERRORS, 200: {"model": CustomerOut, "description": "Already existed"}},
     summary="Create the caller's customer, or return it if it exists",
 )
-async def create_customer(body: CustomerIn, session: CurrentSession, billing: Billing) -> Response:
+async def create_customer(
+    body: CustomerIn, session: CurrentSession, billing: Billing, cache: CustomerCache
+) -> Response:
     reply = await billing.call(
         billing.stub.CreateCustomer,
         billing_pb2.CreateCustomerRequest(email=body.email, name=body.name),
         principal=session.principal,
     )
+    rendered = render(reply.customer).model_dump_json().encode()
+    if cache is not None:
+        cache[session.principal.key] = rendered
     return Response(
-        render(reply.customer).model_dump_json(),
-        status_code=201 if reply.created else 200,
-        media_type="application/json",
+        rendered, status_code=201 if reply.created else 200, media_type="application/json"
     )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import cachetools
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -57,6 +58,8 @@ class ClerkVerifier:
         http_client: httpx.AsyncClient | None = None,
         min_refresh_interval: float = 30,
         fetch_timeout: float = 5,
+        verified_cache_seconds: float = 60,
+        verified_cache_size: int = 10_000,
     ) -> None:
         if not issuer:
             raise ValueError("issuer is required")
@@ -79,6 +82,13 @@ class ClerkVerifier:
         self._per_organization = per_organization
         self._leeway = leeway
         self._jwt = jwt.PyJWT(options={"require": _REQUIRED_CLAIMS, "verify_aud": False})
+        # A token that verified once verifies the same way until it expires: remembering it
+        # saves the RSA check (~75 µs) on every later request that presents it.
+        self._verified: cachetools.TTLCache[str, Session] | None = (
+            cachetools.TTLCache(maxsize=verified_cache_size, ttl=verified_cache_seconds)
+            if verified_cache_seconds > 0
+            else None
+        )
 
     async def aclose(self) -> None:
         """Release the HTTP client if this verifier created it."""
@@ -86,11 +96,20 @@ class ClerkVerifier:
 
     async def verify(self, token: str) -> Session:
         """Verify a session token and return its session, or raise AuthError with the reason."""
+        if self._verified is not None:
+            session = self._verified.get(token)
+            if session is not None:
+                if session.expires_at.timestamp() + self._leeway > time.time():
+                    return session
+                raise AuthError(AuthReason.EXPIRED)
         header = _unverified_header(token)
         key = await self._key_source.key_for(header)
         claims = self._decode(token, key)
         self._check_session_claims(claims)
-        return self._session(claims)
+        session = self._session(claims)
+        if self._verified is not None:
+            self._verified[token] = session
+        return session
 
     def _decode(self, token: str, key: RSAPublicKey) -> dict[str, Any]:
         """Check signature, time window, issuer and required claims with PyJWT."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import secrets
+import socket
 import time
 
 import httpx
@@ -9,7 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer
+from gateway.app import create_app
+from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, serve_on_loopback
 
 
 def new_user_id() -> str:
@@ -251,3 +253,23 @@ async def test_health_ready_and_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert {"/v1/plans", "/v1/customer", "/healthz", "/readyz"} <= set(spec["paths"])
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_billing_down_is_503_and_not_ready(gateway, issuer: TokenIssuer) -> None:
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead_target = f"127.0.0.1:{probe.getsockname()[1]}"
+    settings = gateway.settings.model_copy(
+        update={"billing_target": dead_target, "gateway_rpc_timeout_seconds": 1.0}
+    )
+    server, task, port = await serve_on_loopback(create_app(settings))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as down:
+            assert_error(await down.get("/readyz"), 503, "billing_unavailable")
+            assert_error(await down.get("/v1/plans"), 503, "unavailable")
+            response = await down.get("/v1/customer", headers=issuer.headers(new_user_id()))
+            assert response.status_code in (503, 504)
+            assert "Traceback" not in response.text
+    finally:
+        server.should_exit = True
+        await task

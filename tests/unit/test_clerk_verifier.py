@@ -506,3 +506,37 @@ async def test_injected_http_client_is_used_and_left_open(jwks: JwksServer) -> N
         await verifier.aclose()
         assert not client.is_closed
     assert [str(request.url) for request in requests] == [jwks.url]
+
+
+# --- the verified-token cache ------------------------------------------------------------------
+
+
+async def test_a_verified_token_is_answered_from_the_cache_without_a_second_rsa_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = pem_verifier()
+    token = sign(claims())
+    first = await verifier.verify(token)
+
+    def no_second_decode(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the token was decoded again")
+
+    monkeypatch.setattr(verifier._jwt, "decode", no_second_decode)
+    assert await verifier.verify(token) == first
+    with pytest.raises(AssertionError):  # a different token is still checked
+        await verifier.verify(sign(claims(sub="user_other")))
+
+
+async def test_a_cached_token_is_refused_once_it_expires() -> None:
+    verifier = pem_verifier(leeway=0)
+    now = int(time.time())
+    token = sign(claims(iat=now, nbf=now, exp=now + 1))
+    assert (await verifier.verify(token)).user_id == "user_123"
+    await asyncio.sleep(2.1)
+    assert await refusal(verifier, token) is AuthReason.EXPIRED
+
+
+async def test_the_cache_can_be_turned_off() -> None:
+    verifier = pem_verifier(verified_cache_seconds=0)
+    token = sign(claims())
+    assert (await verifier.verify(token)).user_id == (await verifier.verify(token)).user_id

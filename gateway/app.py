@@ -11,11 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.billing_client import BillingClient
 from gateway.errors import install_error_handlers
-from gateway.middleware import RequestContextMiddleware
 from gateway.routes import customer, health, plans
 from gateway.settings import GatewaySettings
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
+from services.common.http import RequestContextMiddleware
 from services.common.logging import configure_logging
 
 SERVICE_NAME = "gateway"

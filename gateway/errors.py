@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.auth.errors import AuthError, AuthReason
-from services.common.logging import request_id_var
+from services.common.http import error_response, http_error
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +39,6 @@ _FIXED_MESSAGE = {
     503: "billing is unavailable; try again",
     504: "billing did not answer in time; try again",
 }
-
-
-class ApiError(StarletteHTTPException):
-    """An HTTP error with an explicit error code, raised by routes and middleware."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(status_code=status, detail=message)
-        self.code = code
-
-
-def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """`{"error": {"code", "message", "request_id"}}` with `status`."""
-    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
@@ -92,24 +76,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return error_response(400, code, "; ".join(problems) or "invalid request")
 
 
-# Codes for statuses whose standard phrase makes a poor code.
-_HTTP_CODES = {413: "payload_too_large"}
-
-
-def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    phrase = HTTPStatus(exc.status_code).phrase
-    code = (
-        getattr(exc, "code", None)
-        or _HTTP_CODES.get(exc.status_code)
-        or phrase.lower().replace(" ", "_").replace("-", "_")
-    )
-    message = exc.detail if isinstance(exc.detail, str) else phrase
-    return error_response(exc.status_code, code, message, exc.headers)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Expected failures leave in the one error body; RequestContextMiddleware covers the rest."""
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(grpc.aio.AioRpcError, _rpc_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

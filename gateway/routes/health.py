@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from gateway.dependencies import Billing
-from gateway.errors import ApiError
+from services.common.http import ApiError
 
 router = APIRouter(tags=["health"])
 

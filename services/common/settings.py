@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,3 +39,22 @@ class DatabaseSettings(BaseServiceSettings):
 # The first line of the dev issuer's public key PEM (text before a PEM block is allowed and
 # ignored by parsers); production settings refuse a CLERK_JWT_KEY that carries it.
 DEV_KEY_MARKER = "tatame dev issuer key: never valid in production"
+
+
+class StripeSettings(BaseServiceSettings):
+    """Access to Stripe with the official SDK."""
+
+    stripe_secret_key: SecretStr
+    # Only for the local Stripe emulator; refused in production.
+    stripe_api_base: str | None = None
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _stripe_production_rules(self) -> "StripeSettings":
+        if self.is_production:
+            if self.stripe_api_base is not None:
+                raise ValueError("STRIPE_API_BASE points at a Stripe emulator; refused in prod")
+            key = self.stripe_secret_key.get_secret_value()
+            if not key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
+                raise ValueError("STRIPE_SECRET_KEY is not a Stripe secret or restricted key")
+        return self

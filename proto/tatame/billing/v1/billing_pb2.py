@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftatame/billing/v1/billing.proto\x12\x11tatame.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n\x05Price\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nlookup_key\x18\x02 \x01(\t\x12\x13\n\x0bunit_amount\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12-\n\x08interval\x18\x05 \x01(\x0e\x32\x1b.tatame.billing.v1.Interval\x12\x16\n\x0einterval_count\x18\x06 \x01(\x05\"y\n\x04Plan\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x04 \x03(\t\x12(\n\x06prices\x18\x05 \x03(\x0b\x32\x18.tatame.billing.v1.Price\"\x87\x01\n\x08\x43ustomer\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1a\n\x12stripe_customer_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10ListPlansRequest\";\n\x11ListPlansResponse\x12&\n\x05plans\x18\x01 \x03(\x0b\x32\x17.tatame.billing.v1.Plan\"\x14\n\x12GetCustomerRequest\"D\n\x13GetCustomerResponse\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.tatame.billing.v1.Customer\"4\n\x15\x43reateCustomerRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"X\n\x16\x43reateCustomerResponse\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.tatame.billing.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08*p\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n\x0cINTERVAL_DAY\x10\x01\x12\x11\n\rINTERVAL_WEEK\x10\x02\x12\x12\n\x0eINTERVAL_MONTH\x10\x03\x12\x11\n\rINTERVAL_YEAR\x10\x04\x32\xad\x02\n\x0e\x42illingService\x12V\n\tListPlans\x12#.tatame.billing.v1.ListPlansRequest\x1a$.tatame.billing.v1.ListPlansResponse\x12\\\n\x0bGetCustomer\x12%.tatame.billing.v1.GetCustomerRequest\x1a&.tatame.billing.v1.GetCustomerResponse\x12\x65\n\x0e\x43reateCustomer\x12(.tatame.billing.v1.CreateCustomerRequest\x1a).tatame.billing.v1.CreateCustomerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftatame/billing/v1/billing.proto\x12\x11tatame.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n\x05Price\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nlookup_key\x18\x02 \x01(\t\x12\x13\n\x0bunit_amount\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12-\n\x08interval\x18\x05 \x01(\x0e\x32\x1b.tatame.billing.v1.Interval\x12\x16\n\x0einterval_count\x18\x06 \x01(\x05\"y\n\x04Plan\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x04 \x03(\t\x12(\n\x06prices\x18\x05 \x03(\x0b\x32\x18.tatame.billing.v1.Price\"\x87\x01\n\x08\x43ustomer\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1a\n\x12stripe_customer_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10ListPlansRequest\";\n\x11ListPlansResponse\x12&\n\x05plans\x18\x01 \x03(\x0b\x32\x17.tatame.billing.v1.Plan\"\x14\n\x12GetCustomerRequest\"D\n\x13GetCustomerResponse\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.tatame.billing.v1.Customer\"4\n\x15\x43reateCustomerRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"X\n\x16\x43reateCustomerResponse\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.tatame.billing.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x99\x04\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1a\n\x12stripe_customer_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08price_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x38\n\x14\x63urrent_period_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x63urrent_period_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0btrial_start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\ttrial_end\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63\x61ncel_at_period_end\x18\n \x01(\x08\x12-\n\tcancel_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63\x61nceled_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18ListSubscriptionsRequest\"S\n\x19ListSubscriptionsResponse\x12\x36\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1f.tatame.billing.v1.Subscription\"J\n\x17\x41pplyStripeEventRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\"\xd8\x01\n\x18\x41pplyStripeEventResponse\x12\x44\n\x07outcome\x18\x01 \x01(\x0e\x32\x33.tatame.billing.v1.ApplyStripeEventResponse.Outcome\"v\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_APPLIED\x10\x01\x12\x15\n\x11OUTCOME_DUPLICATE\x10\x02\x12\x11\n\rOUTCOME_STALE\x10\x03\x12\x13\n\x0fOUTCOME_IGNORED\x10\x04*p\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n\x0cINTERVAL_DAY\x10\x01\x12\x11\n\rINTERVAL_WEEK\x10\x02\x12\x12\n\x0eINTERVAL_MONTH\x10\x03\x12\x11\n\rINTERVAL_YEAR\x10\x04\x32\x8a\x04\n\x0e\x42illingService\x12V\n\tListPlans\x12#.tatame.billing.v1.ListPlansRequest\x1a$.tatame.billing.v1.ListPlansResponse\x12\\\n\x0bGetCustomer\x12%.tatame.billing.v1.GetCustomerRequest\x1a&.tatame.billing.v1.GetCustomerResponse\x12\x65\n\x0e\x43reateCustomer\x12(.tatame.billing.v1.CreateCustomerRequest\x1a).tatame.billing.v1.CreateCustomerResponse\x12n\n\x11ListSubscriptions\x12+.tatame.billing.v1.ListSubscriptionsRequest\x1a,.tatame.billing.v1.ListSubscriptionsResponse\x12k\n\x10\x41pplyStripeEvent\x12*.tatame.billing.v1.ApplyStripeEventRequest\x1a+.tatame.billing.v1.ApplyStripeEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tatame.billing.v1.billing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INTERVAL']._serialized_start=817
-  _globals['_INTERVAL']._serialized_end=929
+  _globals['_INTERVAL']._serialized_start=1765
+  _globals['_INTERVAL']._serialized_end=1877
   _globals['_PRICE']._serialized_start=88
   _globals['_PRICE']._serialized_end=237
   _globals['_PLAN']._serialized_start=239
@@ -52,6 +52,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATECUSTOMERREQUEST']._serialized_end=725
   _globals['_CREATECUSTOMERRESPONSE']._serialized_start=727
   _globals['_CREATECUSTOMERRESPONSE']._serialized_end=815
-  _globals['_BILLINGSERVICE']._serialized_start=932
-  _globals['_BILLINGSERVICE']._serialized_end=1233
+  _globals['_SUBSCRIPTION']._serialized_start=818
+  _globals['_SUBSCRIPTION']._serialized_end=1355
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1357
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1383
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1385
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1468
+  _globals['_APPLYSTRIPEEVENTREQUEST']._serialized_start=1470
+  _globals['_APPLYSTRIPEEVENTREQUEST']._serialized_end=1544
+  _globals['_APPLYSTRIPEEVENTRESPONSE']._serialized_start=1547
+  _globals['_APPLYSTRIPEEVENTRESPONSE']._serialized_end=1763
+  _globals['_APPLYSTRIPEEVENTRESPONSE_OUTCOME']._serialized_start=1645
+  _globals['_APPLYSTRIPEEVENTRESPONSE_OUTCOME']._serialized_end=1763
+  _globals['_BILLINGSERVICE']._serialized_start=1880
+  _globals['_BILLINGSERVICE']._serialized_end=2402
 # @@protoc_insertion_point(module_scope)

@@ -52,6 +52,16 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerResponse.FromString,
                 _registered_method=True)
+        self.ListSubscriptions = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ListSubscriptions',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.ApplyStripeEvent = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ApplyStripeEvent',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -81,6 +91,22 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSubscriptions(self, request, context):
+        """The calling principal's subscriptions, newest first, from the mirror.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyStripeEvent(self, request, context):
+        """Apply one Stripe event to the mirror. Idempotent by event id; an event older than the stored
+        state is acknowledged without effect. Called by the webhooks relay.
+        INVALID_ARGUMENT: the event can never be applied (malformed); UNAVAILABLE: try again later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +124,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreateCustomer,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerResponse.SerializeToString,
+            ),
+            'ListSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubscriptions,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'ApplyStripeEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyStripeEvent,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +220,60 @@ class BillingService:
             '/tatame.billing.v1.BillingService/CreateCustomer',
             tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ListSubscriptions',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyStripeEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ApplyStripeEvent',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

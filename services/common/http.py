@@ -1,20 +1,53 @@
-"""Per-request context as plain ASGI (no BaseHTTPMiddleware overhead): request id, body limit,
-the access log line, and the last-resort 500.
-
-The body limit is ours rather than FastAPI's `max_body_size`, whose 413 for a declared
-Content-Length is plain text instead of the one error body."""
+"""HTTP edges shared by the gateway and the webhooks receiver: the one error body, the request
+context middleware (request id, body limit, access log, last-resort 500)."""
 
 import logging
 import os
 import re
 import time
+from collections.abc import Mapping
+from http import HTTPStatus
 
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import ApiError, error_response
 from services.common.logging import request_id_var
 
-log = logging.getLogger("gateway.access")
+log = logging.getLogger("http.access")
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with an explicit error code, raised by routes and middleware."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status_code=status, detail=message)
+        self.code = code
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """`{"error": {"code", "message", "request_id"}}` with `status`."""
+    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# Codes for statuses whose standard phrase makes a poor code.
+_HTTP_CODES = {413: "payload_too_large"}
+
+
+def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = (
+        getattr(exc, "code", None)
+        or _HTTP_CODES.get(exc.status_code)
+        or phrase.lower().replace(" ", "_").replace("-", "_")
+    )
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    return error_response(exc.status_code, code, message, exc.headers)
+
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")

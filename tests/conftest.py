@@ -1,14 +1,17 @@
 """Fixtures shared by every tier: a real Postgres (embedded unless TEST_DATABASE_URL is given),
 a fresh database per run, billing migrated into it under its own role."""
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
@@ -86,3 +89,25 @@ async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncItera
     yield BillingHandle(f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets)
     await server.stop(0)
     await engine.dispose()
+
+
+async def serve_on_loopback(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
+    """Run `app` with uvicorn on 127.0.0.1 and a free port; return the server, its task and port."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, port
+
+
+@pytest.fixture(scope="session")
+def webhooks_database_url(postgres_admin_url: str) -> str:
+    """Schema `webhooks` at head, reached as role `webhooks` (as in production)."""
+    url = provision_service_role(postgres_admin_url, "webhooks")
+    upgrade_to_head(package="services.webhooks", database_url=url)
+    return url

@@ -1,6 +1,5 @@
 """The gateway as a real HTTP server on a loopback port, in front of the real billing server."""
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -9,13 +8,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.conftest import BillingHandle
+from tests.conftest import BillingHandle, serve_on_loopback
 
 ISSUER = "https://clerk.tatame.test"
 AUTHORIZED_PARTY = "https://app.tatame.test"
@@ -58,20 +56,6 @@ def issuer() -> TokenIssuer:
 class GatewayHandle:
     url: str
     settings: GatewaySettings
-
-
-async def serve_on_loopback(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
-    """Run `app` with uvicorn on 127.0.0.1 and a free port; return the server, its task and port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, port
 
 
 @pytest.fixture(scope="session")

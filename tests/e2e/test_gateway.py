@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app import create_app
-from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, serve_on_loopback
+from tests.conftest import serve_on_loopback
+from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer
 
 
 def new_user_id() -> str:

@@ -1,0 +1,250 @@
+"""`python -m services.webhooks receiver|relay|migrate|backstop|retention|events …`."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime, timedelta
+
+import grpc
+import uvicorn
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import start_http_server
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from tatame.billing.v1 import billing_pb2_grpc
+from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
+
+from services.auth.service_credentials import ServiceCredentials, parse_service_secrets
+from services.billing.stripe_client import create_stripe_client
+from services.common.grpc_server import wait_for_termination_signal
+from services.common.logging import configure_logging
+from services.common.migrations import upgrade_to_head
+from services.common.settings import DatabaseSettings
+from services.webhooks import inbox
+from services.webhooks.backstop import poll_stripe_events
+from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
+from services.webhooks.relay import SERVICE_NAME as RELAY
+from services.webhooks.relay import Relay
+from services.webhooks.settings import (
+    AdminClientSettings,
+    BackstopSettings,
+    ReceiverSettings,
+    RelaySettings,
+    RetentionSettings,
+)
+
+log = logging.getLogger("services.webhooks")
+
+
+def receiver() -> None:
+    settings = ReceiverSettings()
+    uvicorn.run(
+        "services.webhooks.receiver:create_receiver_app_from_environment",
+        factory=True,
+        host=settings.webhooks_receiver_host,
+        port=settings.webhooks_receiver_port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.webhooks_shutdown_grace_seconds),
+    )
+
+
+async def relay(settings: RelaySettings) -> None:
+    """Deliver until SIGTERM; serve the admin API and health beside it."""
+    database_url = settings.database_url.get_secret_value()
+    if settings.relay_metrics_port:
+        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_host)
+    admin_pool = AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False)
+    await admin_pool.open(wait=True, timeout=30)
+    admin = await start_admin_server(
+        address=settings.webhooks_admin_grpc_address,
+        pool=admin_pool,
+        service_secrets=parse_service_secrets(
+            settings.webhooks_admin_service_secrets.get_secret_value()
+        ),
+    )
+    async with grpc.aio.insecure_channel(settings.billing_target) as channel:
+        worker = Relay(
+            database_url=database_url,
+            billing=billing_pb2_grpc.BillingServiceStub(channel),
+            credentials=ServiceCredentials(
+                RELAY, settings.webhooks_relay_service_secret.get_secret_value(), audience="billing"
+            ),
+            concurrency=settings.relay_concurrency,
+            max_attempts=settings.relay_max_attempts,
+            backoff_base=settings.relay_backoff_base_seconds,
+            backoff_max=settings.relay_backoff_max_seconds,
+            poll_interval=settings.relay_poll_interval_seconds,
+            delivery_timeout=settings.relay_delivery_timeout_seconds,
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        log.info("relay running", extra={"fields": {"admin_port": admin.port}})
+        await asyncio.wait(
+            [running, asyncio.create_task(wait_for_termination_signal())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        stop.set()
+        try:
+            await asyncio.wait_for(running, settings.relay_shutdown_grace_seconds)
+        finally:
+            await admin.stop(2)
+            await admin_pool.close()
+
+
+async def backstop(settings: BackstopSettings) -> None:
+    stripe_client = create_stripe_client(
+        secret_key=settings.stripe_secret_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+        result = await poll_stripe_events(
+            conn=conn,
+            stripe_client=stripe_client,
+            livemode=settings.stripe_livemode,
+            initial_lookback=timedelta(seconds=settings.backstop_initial_lookback_seconds),
+            overlap=timedelta(seconds=settings.backstop_overlap_seconds),
+        )
+    log.info("backstop done", extra={"fields": {"seen": result.seen, "inserted": result.inserted}})
+
+
+async def retention(settings: RetentionSettings) -> None:
+    async with await AsyncConnection.connect(
+        settings.database_url.get_secret_value(), autocommit=True
+    ) as conn:
+        dropped = await inbox.drop_old_payloads(
+            conn, older_than_days=settings.webhooks_retention_days
+        )
+    log.info("retention done", extra={"fields": {"payloads_dropped": dropped}})
+
+
+def _timestamp(text: str | None) -> Timestamp | None:
+    if text is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.fromisoformat(text))
+    return stamp
+
+
+def _selection(args: argparse.Namespace) -> webhooks_pb2.EventSelection:
+    return webhooks_pb2.EventSelection(
+        type=args.type or "",
+        state=STATE_VALUES.get(args.state or "", 0),
+        received_after=_timestamp(args.since),
+        received_before=_timestamp(args.until),
+    )
+
+
+async def events_cli(args: argparse.Namespace) -> int:
+    """The operators' command line over the admin API."""
+    settings = AdminClientSettings()
+    credentials = ServiceCredentials(
+        settings.webhooks_admin_client_name or OPS_CLI,
+        settings.webhooks_admin_client_secret.get_secret_value(),
+        audience="webhooks",
+    )
+    async with grpc.aio.insecure_channel(settings.webhooks_admin_target) as channel:
+        admin = webhooks_pb2_grpc.WebhooksAdminServiceStub(channel)
+        metadata = credentials.metadata(None)
+        try:
+            if args.action == "list":
+                reply = await admin.ListEvents(
+                    webhooks_pb2.ListEventsRequest(
+                        selection=_selection(args), page_size=args.limit
+                    ),
+                    metadata=metadata,
+                    timeout=10,
+                )
+                for e in reply.events:
+                    print(
+                        f"{e.id}  {e.type:40} {webhooks_pb2.DeliveryState.Name(e.state)[15:].lower():9} "
+                        f"attempts={e.attempts} received={e.receive_time.ToDatetime().isoformat()} {e.last_error}"
+                    )
+            elif args.action == "show":
+                reply = await admin.GetEvent(
+                    webhooks_pb2.GetEventRequest(id=args.id), metadata=metadata, timeout=10
+                )
+                print(json.dumps(MessageToDict(reply.event), indent=2))
+            else:
+                if args.all_dead:
+                    request = webhooks_pb2.ReplayEventsRequest(all_dead=True)
+                elif args.id:
+                    request = webhooks_pb2.ReplayEventsRequest(
+                        ids=webhooks_pb2.EventIds(ids=args.id)
+                    )
+                else:
+                    request = webhooks_pb2.ReplayEventsRequest(selection=_selection(args))
+                reply = await admin.ReplayEvents(request, metadata=metadata, timeout=30)
+                print(f"replayed {len(reply.replayed_ids)} event(s)")
+                for event_id in reply.replayed_ids:
+                    print(event_id)
+        except grpc.aio.AioRpcError as e:
+            print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m services.webhooks")
+    commands = root.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("receiver", "serve POST /webhooks/stripe"),
+        ("relay", "deliver stored events to billing; serve the admin API"),
+        ("migrate", "apply the webhooks schema migrations"),
+        ("backstop", "insert events from Stripe's Events API that the receiver missed"),
+        ("retention", "drop payloads of old delivered events (audit rows stay)"),
+    ):
+        commands.add_parser(name, help=text)
+    events = commands.add_parser("events", help="list, show and replay events (operators)")
+    actions = events.add_subparsers(dest="action", required=True)
+    for action in ("list", "replay"):
+        sub = actions.add_parser(action)
+        sub.add_argument("--type")
+        sub.add_argument("--state", choices=sorted(STATE_VALUES))
+        sub.add_argument("--since", help="received at or after (ISO 8601)")
+        sub.add_argument("--until", help="received before (ISO 8601)")
+        if action == "list":
+            sub.add_argument("--limit", type=int, default=50)
+        else:
+            sub.add_argument("--id", action="append", help="an event id (repeatable)")
+            sub.add_argument("--all-dead", action="store_true", help="every dead-lettered event")
+    actions.add_parser("show").add_argument("id")
+    return root
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.command == "events":
+        raise SystemExit(asyncio.run(events_cli(args)))
+    if args.command == "receiver":
+        receiver()
+        return
+    settings_class = {
+        "relay": RelaySettings,
+        "migrate": DatabaseSettings,
+        "backstop": BackstopSettings,
+        "retention": RetentionSettings,
+    }[args.command]
+    settings = settings_class()
+    configure_logging(service=f"webhooks-{args.command}", level=settings.log_level)
+    if args.command == "migrate":
+        upgrade_to_head(
+            package="services.webhooks", database_url=settings.database_url.get_secret_value()
+        )
+    elif args.command == "relay":
+        asyncio.run(relay(settings))
+    elif args.command == "backstop":
+        asyncio.run(backstop(settings))
+    else:
+        asyncio.run(retention(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""tatame.webhooks.v1.WebhooksAdminService: list, show and replay inbox events."""
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from psycopg_pool import AsyncConnectionPool
+from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
+
+from services.auth.grpc_interceptor import ServiceAuthInterceptor
+from services.auth.service_credentials import ServiceTokenVerifier
+from services.common.grpc_server import GrpcServer, start_grpc_server
+from services.webhooks import inbox
+
+SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksAdminService"].full_name
+OPS_CLI = "ops-cli"
+METHOD_POLICY: Mapping[str, frozenset[str]] = {
+    f"/{SERVICE_NAME}/{method}": frozenset({OPS_CLI})
+    for method in ("ListEvents", "GetEvent", "ReplayEvents")
+}
+
+STATE_NAMES = {
+    webhooks_pb2.DELIVERY_STATE_PENDING: "pending",
+    webhooks_pb2.DELIVERY_STATE_DELIVERED: "delivered",
+    webhooks_pb2.DELIVERY_STATE_DEAD: "dead",
+}
+STATE_VALUES = {name: value for value, name in STATE_NAMES.items()}
+MAX_PAGE_SIZE = 500
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _datetime(message: webhooks_pb2.EventSelection, field: str) -> datetime | None:
+    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+
+
+def event_message(event: inbox.StoredEvent) -> webhooks_pb2.Event:
+    return webhooks_pb2.Event(
+        id=event.id,
+        type=event.type,
+        create_time=_timestamp(event.created),
+        livemode=event.livemode,
+        object_id=event.object_id or "",
+        customer_id=event.customer_id or "",
+        source=event.source,
+        receive_time=_timestamp(event.received_at),
+        state=STATE_VALUES[event.state],
+        attempts=event.attempts,
+        next_attempt_time=_timestamp(event.next_attempt_at),
+        last_error=event.last_error or "",
+        deliver_time=_timestamp(event.delivered_at),
+        outcome=event.outcome or "",
+        payload=event.payload or "",
+    )
+
+
+def selection_of(message: webhooks_pb2.EventSelection) -> inbox.EventFilter:
+    return inbox.EventFilter(
+        type=message.type or None,
+        state=STATE_NAMES.get(message.state),
+        received_after=_datetime(message, "received_after"),
+        received_before=_datetime(message, "received_before"),
+    )
+
+
+def _page_token(event: inbox.StoredEvent) -> str:
+    return base64.urlsafe_b64encode(f"{event.received_at.isoformat()}|{event.id}".encode()).decode()
+
+
+def _parse_page_token(token: str) -> tuple[datetime, str]:
+    received, _, event_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+    return datetime.fromisoformat(received), event_id
+
+
+class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def ListEvents(self, request, context):
+        size = request.page_size or 50
+        if not 0 < size <= MAX_PAGE_SIZE:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"page_size is 1..{MAX_PAGE_SIZE}"
+            )
+        before = None
+        if request.page_token:
+            try:
+                before = _parse_page_token(request.page_token)
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not valid")
+        async with self._pool.connection() as conn:
+            events = await inbox.list_events(
+                conn, selection_of(request.selection), limit=size, before=before
+            )
+        return webhooks_pb2.ListEventsResponse(
+            events=[event_message(e) for e in events],
+            next_page_token=_page_token(events[-1]) if len(events) == size else "",
+        )
+
+    async def GetEvent(self, request, context):
+        async with self._pool.connection() as conn:
+            event = await inbox.get_event(conn, request.id)
+        if event is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no event {request.id!r}")
+        return webhooks_pb2.GetEventResponse(event=event_message(event))
+
+    async def ReplayEvents(self, request, context):
+        target = request.WhichOneof("target")
+        async with self._pool.connection() as conn:
+            if target == "ids" and request.ids.ids:
+                replayed = await inbox.replay(conn, ids=list(request.ids.ids))
+            elif target == "selection":
+                replayed = await inbox.replay(conn, selection=selection_of(request.selection))
+            elif target == "all_dead" and request.all_dead:
+                replayed = await inbox.replay(conn, selection=inbox.EventFilter(state="dead"))
+            else:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "name ids, a selection, or all_dead"
+                )
+        return webhooks_pb2.ReplayEventsResponse(replayed_ids=replayed)
+
+
+async def start_admin_server(
+    *, address: str, pool: AsyncConnectionPool, service_secrets: Mapping[str, str]
+) -> GrpcServer:
+    """The admin API (plus health and reflection) with caller checks on."""
+    servicer = WebhooksAdminServicer(pool)
+    return await start_grpc_server(
+        address=address,
+        service_names=[SERVICE_NAME],
+        add_servicers=lambda server: webhooks_pb2_grpc.add_WebhooksAdminServiceServicer_to_server(
+            servicer, server
+        ),
+        interceptors=[
+            ServiceAuthInterceptor(
+                ServiceTokenVerifier(secrets=service_secrets, audience="webhooks"), METHOD_POLICY
+            )
+        ],
+    )

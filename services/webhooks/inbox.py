@@ -1,0 +1,259 @@
+"""The inbox in SQL: idempotent inserts, claims for delivery, delivery outcomes, operator queries.
+
+Hot paths use psycopg directly (one statement per batch, no ORM): the receiver's throughput is
+bounded by Python time per event, not by Postgres.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from services.webhooks.stripe_events import InboundEvent
+
+NOTIFY_CHANNEL = "webhooks_events"
+
+_INSERT = """
+INSERT INTO webhooks.events
+    (id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload, source)
+SELECT id, type, to_timestamp(created), api_version, livemode, object_id, customer_id,
+       ordering_key, payload::jsonb, %(source)s
+FROM unnest(%(ids)s::text[], %(types)s::text[], %(created)s::bigint[], %(api_versions)s::text[],
+            %(livemodes)s::boolean[], %(object_ids)s::text[], %(customer_ids)s::text[],
+            %(ordering_keys)s::text[], %(payloads)s::text[])
+     AS e(id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+
+async def insert_events(
+    conn: AsyncConnection, events: Sequence[InboundEvent], *, source: str
+) -> set[str]:
+    """Store `events` once each (one statement); return the ids that were new. Commits."""
+    async with conn.transaction():
+        cursor = await conn.execute(
+            _INSERT,
+            {
+                "source": source,
+                "ids": [e.id for e in events],
+                "types": [e.type for e in events],
+                "created": [e.created for e in events],
+                "api_versions": [e.api_version for e in events],
+                "livemodes": [e.livemode for e in events],
+                "object_ids": [e.object_id for e in events],
+                "customer_ids": [e.customer_id for e in events],
+                "ordering_keys": [e.ordering_key for e in events],
+                "payloads": [e.payload for e in events],
+            },
+        )
+        inserted = {row[0] for row in await cursor.fetchall()}
+        if inserted:
+            await conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    return inserted
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    id: str
+    type: str
+    payload: str
+    attempts: int
+
+
+# Due, and no earlier undelivered event with the same ordering key: per customer, one at a time
+# in created order. The row lock (held for the delivery) keeps other relays off it; a relay that
+# dies mid-delivery loses its lock with its connection and the event is due again.
+_CLAIM = """
+SELECT e.id, e.type, e.payload::text AS payload, e.attempts
+FROM webhooks.events e
+WHERE e.state = 'pending' AND e.next_attempt_at <= now() AND e.payload IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM webhooks.events p
+      WHERE p.state = 'pending' AND p.ordering_key = e.ordering_key
+        AND (p.created, p.id) < (e.created, e.id))
+ORDER BY e.next_attempt_at, e.created, e.id
+LIMIT 1
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+
+async def claim_next(conn: AsyncConnection) -> ClaimedEvent | None:
+    """Lock the next deliverable event; call inside the transaction that records its outcome."""
+    async with conn.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
+        await cursor.execute(_CLAIM)
+        return await cursor.fetchone()
+
+
+async def mark_delivered(conn: AsyncConnection, event_id: str, *, outcome: str) -> float:
+    """Record a delivery; return the receive-to-applied lag in seconds."""
+    cursor = await conn.execute(
+        """UPDATE webhooks.events
+           SET state = 'delivered', attempts = attempts + 1, delivered_at = now(),
+               outcome = %s, last_error = NULL
+           WHERE id = %s
+           RETURNING extract(epoch FROM delivered_at - received_at)""",
+        (outcome, event_id),
+    )
+    row = await cursor.fetchone()
+    return float(row[0])
+
+
+async def mark_retry(conn: AsyncConnection, event_id: str, *, delay: float, error: str) -> None:
+    """Count a failed attempt and make the event due again after `delay` seconds."""
+    await conn.execute(
+        """UPDATE webhooks.events
+           SET attempts = attempts + 1, last_error = %s,
+               next_attempt_at = now() + make_interval(secs => %s)
+           WHERE id = %s""",
+        (error, delay, event_id),
+    )
+
+
+async def mark_dead(conn: AsyncConnection, event_id: str, *, error: str) -> None:
+    """Park the event in the dead letter with its last error."""
+    await conn.execute(
+        """UPDATE webhooks.events
+           SET state = 'dead', attempts = attempts + 1, last_error = %s
+           WHERE id = %s""",
+        (error, event_id),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    object_id: str | None
+    customer_id: str | None
+    source: str
+    received_at: datetime
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_at: datetime | None
+    outcome: str | None
+    payload: str | None
+
+
+_COLUMNS = """id, type, created, livemode, object_id, customer_id, source, received_at, state,
+              attempts, next_attempt_at, last_error, delivered_at, outcome"""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Operator selection: any field left None does not filter."""
+
+    type: str | None = None
+    state: str | None = None
+    received_after: datetime | None = None
+    received_before: datetime | None = None
+
+
+def _where(selection: EventFilter) -> tuple[str, list[object]]:
+    clauses, params = ["TRUE"], []
+    for sql, value in (
+        ("type = %s", selection.type),
+        ("state = %s", selection.state),
+        ("received_at >= %s", selection.received_after),
+        ("received_at < %s", selection.received_before),
+    ):
+        if value is not None:
+            clauses.append(sql)
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+async def list_events(
+    conn: AsyncConnection,
+    selection: EventFilter,
+    *,
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> list[StoredEvent]:
+    """Newest first; `before` (received_at, id) continues a previous page."""
+    where, params = _where(selection)
+    if before is not None:
+        where += " AND (received_at, id) < (%s, %s)"
+        params += list(before)
+    async with conn.cursor(row_factory=class_row(StoredEvent)) as cursor:
+        await cursor.execute(
+            f"SELECT {_COLUMNS}, NULL::text AS payload FROM webhooks.events WHERE {where} "  # noqa: S608 (fixed fragments)
+            "ORDER BY received_at DESC, id DESC LIMIT %s",
+            [*params, limit],
+        )
+        return await cursor.fetchall()
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
+    """One event with its payload (None once retention dropped it)."""
+    async with conn.cursor(row_factory=class_row(StoredEvent)) as cursor:
+        await cursor.execute(
+            f"SELECT {_COLUMNS}, payload::text AS payload FROM webhooks.events WHERE id = %s",  # noqa: S608
+            (event_id,),
+        )
+        return await cursor.fetchone()
+
+
+async def replay(
+    conn: AsyncConnection, *, ids: Sequence[str] | None = None, selection: EventFilter | None = None
+) -> list[str]:
+    """Make the chosen events due now again (billing dedups by id); payload-less ones are skipped."""
+    if ids is not None:
+        where, params = "id = ANY(%s)", [list(ids)]
+    elif selection is not None:
+        where, params = _where(selection)
+    else:
+        raise ValueError("replay needs ids or a selection")
+    async with conn.transaction():
+        cursor = await conn.execute(
+            "UPDATE webhooks.events SET state = 'pending', next_attempt_at = now(), attempts = 0, "  # noqa: S608
+            f"last_error = NULL WHERE {where} AND payload IS NOT NULL RETURNING id",
+            params,
+        )
+        replayed = [row[0] for row in await cursor.fetchall()]
+        if replayed:
+            await conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    return replayed
+
+
+async def drop_old_payloads(
+    conn: AsyncConnection, *, older_than_days: int, batch: int = 1000
+) -> int:
+    """Drop payloads of events delivered more than `older_than_days` ago; keep the audit rows."""
+    total = 0
+    while True:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                """UPDATE webhooks.events SET payload = NULL, payload_dropped_at = now()
+                   WHERE id IN (
+                       SELECT id FROM webhooks.events
+                       WHERE state = 'delivered' AND payload IS NOT NULL
+                         AND delivered_at < now() - make_interval(days => %s)
+                       LIMIT %s FOR UPDATE SKIP LOCKED)""",
+                (older_than_days, batch),
+            )
+        total += cursor.rowcount
+        if cursor.rowcount < batch:
+            return total
+
+
+async def read_cursor(conn: AsyncConnection, name: str) -> datetime | None:
+    cursor = await conn.execute("SELECT created FROM webhooks.cursors WHERE name = %s", (name,))
+    row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def write_cursor(conn: AsyncConnection, name: str, created: datetime) -> None:
+    """Advance the named cursor (never backwards)."""
+    await conn.execute(
+        """INSERT INTO webhooks.cursors (name, created) VALUES (%s, %s)
+           ON CONFLICT (name) DO UPDATE
+           SET created = greatest(webhooks.cursors.created, excluded.created), updated_at = now()""",
+        (name, created),
+    )

@@ -1,0 +1,85 @@
+"""Schema `webhooks`: every Stripe event received (the inbox and audit trail) and its delivery."""
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "webhooks"
+
+metadata = MetaData(
+    schema=SCHEMA,
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    },
+)
+
+# Delivery states: pending (due at next_attempt_at), delivered (billing applied or acknowledged
+# it), dead (given up: permanent failure or too many attempts; an operator can replay it).
+STATES = ("pending", "delivered", "dead")
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe event id (evt_...)"),
+    Column("type", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False, comment="Stripe's event time"),
+    Column("api_version", Text),
+    Column("livemode", Boolean, nullable=False),
+    Column("object_id", Text, comment="data.object.id"),
+    Column("customer_id", Text, comment="the Stripe customer the event is about, if any"),
+    Column(
+        "ordering_key",
+        Text,
+        nullable=False,
+        comment="events sharing it are delivered one at a time in created order",
+    ),
+    Column("payload", JSONB, comment="the event as received; dropped after retention"),
+    Column("source", Text, nullable=False, comment="webhook or backstop"),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("outcome", Text, comment="billing's answer: applied, duplicate, stale, ignored"),
+    Column("payload_dropped_at", DateTime(timezone=True)),
+    CheckConstraint(f"state IN {STATES!r}", name="state"),
+    CheckConstraint("source IN ('webhook', 'backstop')", name="source"),
+    Index(
+        "ix_events_due",
+        "next_attempt_at",
+        "created",
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index(
+        "ix_events_pending_order",
+        "ordering_key",
+        "created",
+        "id",
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("ix_events_type_received", "type", "received_at"),
+    Index("ix_events_state_received", "state", "received_at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

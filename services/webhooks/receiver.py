@@ -1,0 +1,198 @@
+"""Stripe's door: verify the signature on the raw bytes, store the event durably, answer fast.
+
+Concurrent requests are committed together (group commit): each request waits for the commit of
+the batch that holds its event, so every 2xx means the event is on disk.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import stripe
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.common.http import ApiError, RequestContextMiddleware, http_error
+from services.common.logging import configure_logging
+from services.webhooks import inbox
+from services.webhooks.metrics import DUPLICATES, RECEIVED, REJECTED
+from services.webhooks.settings import ReceiverSettings
+from services.webhooks.stripe_events import InboundEvent, MalformedEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "stripe-signature"
+
+
+class Rejected(ApiError):
+    """A webhook request refused with a 4xx and a reason (also the metric label)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(status, reason, message)
+        REJECTED.labels(reason).inc()
+
+
+def verify_signature(
+    payload: str, header: str | None, *, secrets: Sequence[str], tolerance: int, now: float
+) -> None:
+    """Accept a `Stripe-Signature` made with any of `secrets` at most `tolerance` s from `now`."""
+    if not header:
+        raise Rejected(400, "missing_signature", "the Stripe-Signature header is required")
+    stamps = [part[2:] for part in header.split(",") if part.startswith("t=")]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        raise Rejected(400, "malformed_signature", "the Stripe-Signature header is malformed")
+    for secret in secrets:
+        try:
+            # Stripe's HMAC-SHA256 check (constant-time); the time window is checked below.
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+            break
+        except stripe.SignatureVerificationError:
+            continue
+    else:
+        raise Rejected(400, "bad_signature", "no signature matches a configured secret")
+    if abs(now - int(stamps[0])) > tolerance:
+        raise Rejected(400, "stale_timestamp", f"the signature is more than {tolerance} s old")
+
+
+class BatchInserter:
+    """Group commit: events offered while a batch commits go together into the next one."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, max_batch: int, flushers: int = 2) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: list[tuple[InboundEvent, asyncio.Future[bool]]] = []
+        self._ready = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._flush_forever()) for _ in range(flushers)]
+
+    async def insert(self, event: InboundEvent) -> bool:
+        """Store `event` durably; True when new, False when it was already stored."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, future))
+        self._ready.set()
+        return await future
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._ready.wait()
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            if not self._queue:
+                self._ready.clear()
+            if batch:
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[InboundEvent, asyncio.Future[bool]]]) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                inserted = await inbox.insert_events(
+                    conn, [event for event, _ in batch], source="webhook"
+                )
+        except Exception as e:
+            log.exception("storing a batch of %d events failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for event, future in batch:
+            new = event.id in inserted
+            inserted.discard(event.id)  # a repeat inside one batch is a duplicate
+            if not future.done():
+                future.set_result(new)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _is_json(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
+
+
+def create_receiver_app(settings: ReceiverSettings) -> Starlette:
+    """The receiver's ASGI app; its connection pool opens and closes with the app's lifespan."""
+    secrets = settings.signing_secrets
+    tolerance = settings.webhooks_signature_tolerance_seconds
+    pool = AsyncConnectionPool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=settings.webhooks_db_pool_size,
+        open=False,
+    )
+    inserter: BatchInserter | None = None
+
+    async def receive_stripe_event(request: Request) -> Response:
+        if not _is_json(request.headers.get("content-type")):
+            raise Rejected(415, "unsupported_media_type", "Stripe events are application/json")
+        body = await request.body()
+        try:
+            payload = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Rejected(400, "malformed_json", "the body is not UTF-8") from e
+        verify_signature(
+            payload,
+            request.headers.get(SIGNATURE_HEADER),
+            secrets=secrets,
+            tolerance=tolerance,
+            now=time.time(),
+        )
+        try:
+            event = parse_event(payload)
+        except MalformedEvent as e:
+            raise Rejected(400, "malformed_event", str(e)) from e
+        if event.livemode is not settings.stripe_livemode:
+            raise Rejected(400, "livemode_mismatch", "the event's livemode differs from ours")
+        new = await inserter.insert(event)
+        (RECEIVED.labels("webhook") if new else DUPLICATES).inc()
+        return JSONResponse({"received": True, "duplicate": not new})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with pool.connection(timeout=1.0) as conn:
+                await conn.execute("SELECT 1")
+        except Exception as e:
+            raise ApiError(503, "database_unavailable", "the inbox database is unreachable") from e
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal inserter
+        await pool.open(wait=True, timeout=30)
+        inserter = BatchInserter(pool, max_batch=settings.webhooks_batch_max_events)
+        try:
+            yield
+        finally:
+            await inserter.close()
+            await pool.close()
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/stripe", receive_stripe_event, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.webhooks_max_body_bytes)
+    return app
+
+
+def create_receiver_app_from_environment() -> Starlette:
+    """Entry point for the ASGI server: settings from the environment, JSON logs."""
+    settings = ReceiverSettings()
+    configure_logging(service="webhooks-receiver", level=settings.log_level)
+    return create_receiver_app(settings)

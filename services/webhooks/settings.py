@@ -1,0 +1,104 @@
+"""Settings of the webhooks processes: receiver, relay (with the admin API), backstop, retention."""
+
+from pydantic import Field, SecretStr, field_validator
+
+from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
+from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
+
+
+def webhook_secrets(value: str) -> tuple[str, ...]:
+    """`whsec_a,whsec_b`: every secret accepted during a rotation."""
+    secrets = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not secrets:
+        raise ValueError("STRIPE_WEBHOOK_SECRET is required: signatures are never skipped")
+    for secret in secrets:
+        if not secret.startswith("whsec_") or len(secret) < 16:
+            raise ValueError("each STRIPE_WEBHOOK_SECRET entry must be a whsec_… signing secret")
+    return secrets
+
+
+class ReceiverSettings(DatabaseSettings):
+    """`python -m services.webhooks receiver`: Stripe's door."""
+
+    # One or more signing secrets, comma-separated, all accepted (rotation).
+    stripe_webhook_secret: SecretStr
+    # Events whose livemode differs are refused.
+    stripe_livemode: bool = False
+    webhooks_receiver_host: str = "127.0.0.1"
+    webhooks_receiver_port: int = Field(default=8081, ge=0, le=65535)
+    webhooks_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    webhooks_signature_tolerance_seconds: int = Field(default=300, ge=1)
+    webhooks_batch_max_events: int = Field(default=256, ge=1, le=5000)
+    webhooks_db_pool_size: int = Field(default=4, ge=1, le=50)
+    webhooks_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _secrets_parse(cls, value: SecretStr) -> SecretStr:
+        webhook_secrets(value.get_secret_value())
+        return value
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
+
+
+class RelaySettings(DatabaseSettings):
+    """`python -m services.webhooks relay`: delivers stored events to billing; serves the admin API."""
+
+    billing_target: str = "127.0.0.1:50051"
+    # The relay's credential toward billing (billing lists it as `webhooks-relay=…`).
+    webhooks_relay_service_secret: SecretStr
+    relay_concurrency: int = Field(default=8, ge=1, le=256)
+    relay_max_attempts: int = Field(default=12, ge=1)
+    relay_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    relay_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    relay_poll_interval_seconds: float = Field(default=5.0, gt=0)
+    relay_delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    # gRPC: tatame.webhooks.v1.WebhooksAdminService plus the health service (probes).
+    webhooks_admin_grpc_address: str = "127.0.0.1:50052"
+    # Who may use the admin API: `ops-cli=<secret>`.
+    webhooks_admin_service_secrets: SecretStr
+    relay_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
+    # Prometheus metrics over HTTP on 127.0.0.1 unless set (pods: 0.0.0.0); 0 turns them off.
+    relay_metrics_host: str = "127.0.0.1"
+    relay_metrics_port: int = Field(default=9102, ge=0, le=65535)
+
+    @field_validator("webhooks_relay_service_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"WEBHOOKS_RELAY_SERVICE_SECRET must be ≥ {MIN_SECRET_LENGTH} characters"
+            )
+        return value
+
+    @field_validator("webhooks_admin_service_secrets")
+    @classmethod
+    def _admin_secrets_parse(cls, value: SecretStr) -> SecretStr:
+        parse_service_secrets(value.get_secret_value())
+        return value
+
+
+class BackstopSettings(DatabaseSettings, StripeSettings):
+    """`python -m services.webhooks backstop`: copies events Stripe has but the inbox lacks."""
+
+    stripe_livemode: bool = False
+    # How far back a first run (no cursor yet) looks; Stripe keeps events for 30 days.
+    backstop_initial_lookback_seconds: int = Field(default=3 * 24 * 3600, ge=60)
+    # Re-read this much before the cursor, for events Stripe lists late.
+    backstop_overlap_seconds: int = Field(default=600, ge=0)
+
+
+class RetentionSettings(DatabaseSettings):
+    """`python -m services.webhooks retention`: drops payloads of old delivered events."""
+
+    webhooks_retention_days: int = Field(default=30, ge=1)
+
+
+class AdminClientSettings(BaseServiceSettings):
+    """`python -m services.webhooks events …`: the operators' command line."""
+
+    webhooks_admin_target: str = "127.0.0.1:50052"
+    webhooks_admin_client_secret: SecretStr
+    webhooks_admin_client_name: str = "ops-cli"

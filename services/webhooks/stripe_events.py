@@ -1,0 +1,80 @@
+"""Reading a Stripe event's envelope: the fields the inbox keeps beside the payload."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class MalformedEvent(ValueError):
+    """The body is not a Stripe event (bad JSON or missing envelope fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """A Stripe event as the inbox stores it; `payload` is the JSON text as received."""
+
+    id: str
+    type: str
+    created: int
+    api_version: str | None
+    livemode: bool
+    object_id: str | None
+    customer_id: str | None
+    payload: str
+
+    @property
+    def ordering_key(self) -> str:
+        """Events with one key are delivered one at a time, in `created` order."""
+        return self.customer_id or self.object_id or self.id
+
+
+def _customer_of(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return obj.get("id") if isinstance(obj.get("id"), str) else None
+    customer = obj.get("customer")
+    if isinstance(customer, str):
+        return customer
+    if isinstance(customer, dict) and isinstance(customer.get("id"), str):
+        return customer["id"]
+    return None
+
+
+def parse_event(payload: str) -> InboundEvent:
+    """The envelope of a Stripe event, or MalformedEvent saying what is wrong."""
+    try:
+        event = json.loads(payload)
+    except json.JSONDecodeError as e:
+        raise MalformedEvent(f"body is not JSON: {e.msg}") from e
+    return event_from_dict(event, payload)
+
+
+def event_from_dict(event: object, payload: str) -> InboundEvent:
+    """The envelope of an already-decoded event (`payload` is its JSON text)."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("an event is a JSON object")
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    if not isinstance(event_id, str) or not event_id.startswith("evt_") or len(event_id) > 255:
+        raise MalformedEvent("id must be a Stripe event id (evt_…)")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 255:
+        raise MalformedEvent("type must be a non-empty string")
+    if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
+        raise MalformedEvent("created must be a Unix time")
+    livemode = event.get("livemode")
+    if not isinstance(livemode, bool):
+        raise MalformedEvent("livemode must be true or false")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise MalformedEvent("data.object must be an object")
+    api_version = event.get("api_version")
+    object_id = obj.get("id")
+    return InboundEvent(
+        id=event_id,
+        type=event_type,
+        created=created,
+        api_version=api_version if isinstance(api_version, str) else None,
+        livemode=livemode,
+        object_id=object_id if isinstance(object_id, str) else None,
+        customer_id=_customer_of(obj),
+        payload=payload,
+    )

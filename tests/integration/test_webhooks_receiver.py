@@ -1,0 +1,253 @@
+"""The receiver over real HTTP and a real Postgres inbox, with signed webhook bodies."""
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import psycopg
+import pytest
+from pydantic import ValidationError
+
+from services.webhooks.receiver import create_receiver_app
+from services.webhooks.settings import ReceiverSettings
+from tests.conftest import serve_on_loopback
+from tests.integration.webhook_signing import encode, signature_header, stripe_event
+
+SECRET = "whsec_" + secrets.token_hex(16)
+OLD_SECRET = "whsec_" + secrets.token_hex(16)
+URL = "/webhooks/stripe"
+
+
+@pytest.fixture(scope="module")
+async def receiver(webhooks_database_url: str) -> AsyncIterator[str]:
+    settings = ReceiverSettings(
+        tatame_env="test",
+        database_url=webhooks_database_url,
+        stripe_webhook_secret=f"{SECRET},{OLD_SECRET}",
+    )
+    server, task, port = await serve_on_loopback(create_receiver_app(settings))
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def client(receiver: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=receiver, timeout=30) as client:
+        yield client
+
+
+async def stored(database_url: str, event_id: str | None = None) -> int:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        if event_id is None:
+            cursor = await conn.execute("SELECT count(*) FROM webhooks.events")
+        else:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM webhooks.events WHERE id = %s", (event_id,)
+            )
+        return (await cursor.fetchone())[0]
+
+
+async def post(
+    client: httpx.AsyncClient, body: bytes, *, secret: str = SECRET, **headers: str
+) -> httpx.Response:
+    sent = {"Content-Type": "application/json", "Stripe-Signature": signature_header(body, secret)}
+    sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return await client.post(URL, content=body, headers=sent)
+
+
+async def test_signed_event_is_stored_with_its_envelope(client, webhooks_database_url) -> None:
+    subscription = {
+        "id": "sub_" + secrets.token_hex(6),
+        "object": "subscription",
+        "customer": "cus_abc",
+    }
+    event = stripe_event("customer.subscription.updated", obj=subscription)
+    response = await post(client, encode(event))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": True, "duplicate": False}
+    async with await psycopg.AsyncConnection.connect(webhooks_database_url) as conn:
+        row = await (
+            await conn.execute(
+                "SELECT type, object_id, customer_id, ordering_key, state, source, payload->>'id' "
+                "FROM webhooks.events WHERE id = %s",
+                (event["id"],),
+            )
+        ).fetchone()
+    assert row == (
+        "customer.subscription.updated",
+        subscription["id"],
+        "cus_abc",
+        "cus_abc",
+        "pending",
+        "webhook",
+        event["id"],
+    )
+
+
+async def test_the_same_event_posted_ten_times_concurrently_is_stored_once(
+    client, webhooks_database_url
+) -> None:
+    event = stripe_event()
+    body = encode(event)
+    responses = await asyncio.gather(*(post(client, body) for _ in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
+    assert sorted(r.json()["duplicate"] for r in responses) == [False] + [True] * 9
+    assert await stored(webhooks_database_url, event["id"]) == 1
+
+
+async def test_unknown_event_types_are_stored_and_acknowledged(
+    client, webhooks_database_url
+) -> None:
+    event = stripe_event("tatame.never_heard_of_this", obj={"id": "thing_1", "object": "thing"})
+    assert (await post(client, encode(event))).status_code == 200
+    assert await stored(webhooks_database_url, event["id"]) == 1
+
+
+async def test_an_event_signed_with_the_previous_secret_is_accepted_during_rotation(
+    client, webhooks_database_url
+) -> None:
+    event = stripe_event()
+    assert (await post(client, encode(event), secret=OLD_SECRET)).status_code == 200
+    assert await stored(webhooks_database_url, event["id"]) == 1
+
+
+def _bad_requests() -> dict[str, tuple[int, str, dict]]:
+    body = encode(stripe_event())
+    now = int(time.time())
+    malformed = b'{"id": "evt_1", "type": '
+    return {
+        "missing signature": (
+            400,
+            "missing_signature",
+            {"content": body, "headers": {"Content-Type": "application/json"}},
+        ),
+        "bad signature": (
+            400,
+            "bad_signature",
+            {
+                "content": body,
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(body, "whsec_" + "0" * 32),
+                },
+            },
+        ),
+        "stale timestamp": (
+            400,
+            "stale_timestamp",
+            {
+                "content": body,
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(body, SECRET, timestamp=now - 301),
+                },
+            },
+        ),
+        "garbled signature header": (
+            400,
+            "malformed_signature",
+            {
+                "content": body,
+                "headers": {"Content-Type": "application/json", "Stripe-Signature": "nonsense"},
+            },
+        ),
+        "malformed JSON": (
+            400,
+            "malformed_event",
+            {
+                "content": malformed,
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(malformed, SECRET),
+                },
+            },
+        ),
+        "not an event": (
+            400,
+            "malformed_event",
+            {
+                "content": b"[1, 2]",
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(b"[1, 2]", SECRET),
+                },
+            },
+        ),
+        "livemode mismatch": (
+            400,
+            "livemode_mismatch",
+            {
+                "content": (live := encode(stripe_event(livemode=True))),
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(live, SECRET),
+                },
+            },
+        ),
+        "wrong content type": (
+            415,
+            "unsupported_media_type",
+            {
+                "content": body,
+                "headers": {
+                    "Content-Type": "text/plain",
+                    "Stripe-Signature": signature_header(body, SECRET),
+                },
+            },
+        ),
+        "body over 1 MiB": (
+            413,
+            "payload_too_large",
+            {
+                "content": (big := b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'),
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(big, SECRET),
+                },
+            },
+        ),
+        "not UTF-8": (
+            400,
+            "malformed_json",
+            {
+                "content": b"\xff\xfe",
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": signature_header(b"\xff\xfe", SECRET),
+                },
+            },
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_requests()))
+async def test_each_bad_request_gets_its_status_and_leaves_the_inbox_unchanged(
+    client, webhooks_database_url, case: str
+) -> None:
+    status, code, request = _bad_requests()[case]
+    before = await stored(webhooks_database_url)
+    response = await client.post(URL, **request)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert await stored(webhooks_database_url) == before
+
+
+async def test_health_and_metrics(client) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    metrics = (await client.get("/metrics")).text
+    assert "webhooks_events_received_total" in metrics
+    assert 'webhooks_requests_rejected_total{reason="bad_signature"}' in metrics
+
+
+def test_a_missing_signing_secret_is_a_start_up_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="stripe_webhook_secret"):
+        ReceiverSettings(database_url="postgresql://webhooks@db/tatame")
+    with pytest.raises(ValidationError, match="required"):
+        ReceiverSettings(
+            database_url="postgresql://webhooks@db/tatame", stripe_webhook_secret=" , "
+        )

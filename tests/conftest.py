@@ -107,7 +107,13 @@ async def serve_on_loopback(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int
 
 @pytest.fixture(scope="session")
 def webhooks_database_url(postgres_admin_url: str) -> str:
-    """Schema `webhooks` at head, reached as role `webhooks` (as in production)."""
-    url = provision_service_role(postgres_admin_url, "webhooks")
-    upgrade_to_head(package="services.webhooks", database_url=url)
+    """Schema `webhooks` at head in its own database, reached as role `webhooks`."""
+    return migrated_database(postgres_admin_url, "webhooks")
+
+
+def migrated_database(postgres_admin_url: str, service: str) -> str:
+    """A new database on the test server with `service`'s schema at head, as role `service`."""
+    admin_url = create_database(postgres_admin_url, f"tatame_{service}_{secrets.token_hex(4)}")
+    url = provision_service_role(admin_url, service)
+    upgrade_to_head(package=f"services.{service}", database_url=url)
     return url

@@ -18,6 +18,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find proto -name '*.proto')
 PYTEST_ARGS ?=
 ORG ?=
+ARGS ?= list
 # `make token USER=…`: USER from the command line only (the environment's USER is the login name).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_123)
 
@@ -89,6 +90,10 @@ run: $(SYNCED) ## The whole system on loopback (embedded Postgres, Stripe emulat
 token: $(SYNCED) ## Print a dev session token: make token USER=user_123 [ORG=org_1]
 	@$(PY) -m tatame_devstack.dev_issuer --user "$(TOKEN_USER)" $(if $(ORG),--org "$(ORG)",)
 
+.PHONY: events
+events: $(SYNCED) ## Operators' event CLI against `make run`: make events ARGS="list --state dead"
+	$(PY) -m tatame_devstack.events $(ARGS)
+
 .PHONY: bench
 bench: $(SYNCED) ## Load benchmarks with wrk (installs Debian's wrk if missing); prints figures
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -97,3 +102,9 @@ bench: $(SYNCED) ## Load benchmarks with wrk (installs Debian's wrk if missing);
 .PHONY: clean
 clean: ## Remove the environment and local state (.venv, .tools, .devdata)
 	rm -rf $(VENV) $(TOOLS) .devdata
+
+# --- deployment ------------------------------------------------------------------------------
+.PHONY: k8s-check
+k8s-check: $(SYNCED) ## Render, validate and cross-check deploy/k8s; smoke-run the dev overlay locally
+	$(PY) -m tatame_devstack.k8s_check --root deploy/k8s
+	$(PY) -m tatame_devstack.k8s_smoke --root deploy/k8s --overlay dev

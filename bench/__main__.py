@@ -53,6 +53,8 @@ def main() -> None:
             gateway_port=free_port(),
             billing_port=free_port(),
             stripe_port=0,
+            receiver_port=free_port(),
+            admin_port=free_port(),
             gateway_workers=workers,
             quiet=True,
         ) as stack:

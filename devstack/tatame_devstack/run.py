@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,19 +29,26 @@ from tatame_devstack.postgres import embedded_postgres, provision_service_role
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 BILLING_PORT = int(os.environ.get("BILLING_PORT", "50051"))
 STRIPE_EMULATOR_PORT = int(os.environ.get("STRIPE_EMULATOR_PORT", "8420"))
+RECEIVER_PORT = int(os.environ.get("WEBHOOKS_RECEIVER_PORT", "8081"))
+WEBHOOKS_ADMIN_PORT = int(os.environ.get("WEBHOOKS_ADMIN_PORT", "50052"))
 DEV_STRIPE_KEY = "sk_test_tatame_local_emulator"
 EMULATOR_START_TIMEOUT_SECONDS = 20
 EMULATOR_STOP_TIMEOUT_SECONDS = 10
 EMULATOR_LISTENING = re.compile(r"stripe-emulator listening on (http://127\.0\.0\.1:\d+)")
 
 
-def _dev_secrets(directory: Path) -> dict[str, str]:
+SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli")
+
+
+def dev_secrets(directory: Path) -> dict[str, str]:
     """Service secrets generated once per checkout and kept in `.devdata/` (never committed)."""
     path = directory / "dev-secrets.json"
-    if not path.exists():
+    known = json.loads(path.read_text()) if path.exists() else {}
+    missing = {name: secrets.token_urlsafe(32) for name in SERVICE_CREDENTIALS if name not in known}
+    if missing:
         path.touch(mode=0o600)
-        path.write_text(json.dumps({"gateway": secrets.token_urlsafe(32)}))
-    return json.loads(path.read_text())
+        path.write_text(json.dumps({**known, **missing}))
+    return {**known, **missing}
 
 
 class Processes:
@@ -94,12 +102,16 @@ def http_ok(url: str) -> bool:
 
 
 @contextmanager
-def database(directory: Path) -> Iterator[str]:
+def databases(directory: Path) -> Iterator[dict[str, str]]:
+    """Each service's DATABASE_URL: its own role owning its own schema on the embedded server."""
     if url := os.environ.get("DATABASE_URL"):
-        yield url
+        yield {"billing": url, "webhooks": url}
         return
     with embedded_postgres(directory / "postgres") as admin_url:
-        yield provision_service_role(admin_url, "billing")
+        yield {
+            service: provision_service_role(admin_url, service)
+            for service in ("billing", "webhooks")
+        }
 
 
 @contextmanager
@@ -135,6 +147,17 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
         raise RuntimeError(f"the Stripe emulator exited with {process.returncode}; see {log_path}")
 
 
+def register_emulator_webhook(api_base: str, url: str, secret: str) -> None:
+    """Make the emulator send every event to `url`, signed with `secret`."""
+    request = urllib.request.Request(  # noqa: S310 (loopback URL)
+        f"{api_base}/_config/webhooks/tatame",
+        data=urllib.parse.urlencode({"url": url, "secret": secret}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+        pass
+
+
 @contextmanager
 def stripe(directory: Path, env: dict[str, str], port: int) -> Iterator[dict[str, str]]:
     if os.environ.get("STRIPE_SECRET_KEY"):
@@ -168,6 +191,7 @@ class Stack:
     """A running stack: where to reach it and the environment its services got."""
 
     gateway_url: str
+    receiver_url: str
     env: dict[str, str]
     processes: Processes
 
@@ -179,47 +203,74 @@ def running_stack(
     gateway_port: int,
     billing_port: int,
     stripe_port: int,
+    receiver_port: int,
+    admin_port: int,
     gateway_workers: int = 1,
     quiet: bool = False,
 ) -> Iterator[Stack]:
-    """Postgres, Stripe, migrations, catalog sync, billing and gateway; all stopped on exit."""
+    """Postgres, Stripe, migrations, catalog sync, billing, gateway, webhooks receiver and relay;
+    all stopped on exit."""
     processes = Processes()
     base_env = {
         **os.environ,
         "TATAME_ENV": os.environ.get("TATAME_ENV", "dev"),
         "PYTHONUNBUFFERED": "1",
     }
-    gateway_secret = _dev_secrets(directory)["gateway"]
+    credentials = dev_secrets(directory)
+    webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_dev" + secrets.token_hex(16)
+    receiver_url = f"http://127.0.0.1:{receiver_port}/webhooks/stripe"
     with ExitStack() as stack:
         stack.callback(processes.stop)
-        database_url = stack.enter_context(database(directory))
+        database_urls = stack.enter_context(databases(directory))
         stripe_env = stack.enter_context(stripe(directory, base_env, stripe_port))
         env = {
             **base_env,
             **stripe_env,
             **clerk(directory),
-            "DATABASE_URL": database_url,
             "BILLING_GRPC_ADDRESS": f"127.0.0.1:{billing_port}",
-            "BILLING_SERVICE_SECRETS": f"gateway={gateway_secret}",
+            "BILLING_SERVICE_SECRETS": ",".join(
+                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay")
+            ),
             "BILLING_TARGET": f"127.0.0.1:{billing_port}",
-            "GATEWAY_SERVICE_SECRET": gateway_secret,
+            "GATEWAY_SERVICE_SECRET": credentials["gateway"],
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(gateway_port),
             "GATEWAY_WORKERS": str(gateway_workers),
             "CORS_ALLOWED_ORIGINS": os.environ.get(
                 "CORS_ALLOWED_ORIGINS", "http://localhost:8081,http://localhost:19006"
             ),
+            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "WEBHOOKS_RECEIVER_HOST": "127.0.0.1",
+            "WEBHOOKS_RECEIVER_PORT": str(receiver_port),
+            "WEBHOOKS_RELAY_SERVICE_SECRET": credentials["webhooks-relay"],
+            "WEBHOOKS_ADMIN_GRPC_ADDRESS": f"127.0.0.1:{admin_port}",
+            "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={credentials['ops-cli']}",
+            "WEBHOOKS_ADMIN_TARGET": f"127.0.0.1:{admin_port}",
+            "WEBHOOKS_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
+            "RELAY_METRICS_PORT": "0",
         }
-        run_once(["-m", "services.billing", "migrate"], env)
-        run_once(["-m", "services.billing", "sync-catalog"], env)
+        billing_env = {**env, "DATABASE_URL": database_urls["billing"]}
+        webhooks_env = {**env, "DATABASE_URL": database_urls["webhooks"]}
+        run_once(["-m", "services.billing", "migrate"], billing_env)
+        run_once(["-m", "services.webhooks", "migrate"], webhooks_env)
+        run_once(["-m", "services.billing", "sync-catalog"], billing_env)
         # quiet: service logs go to files in `directory` instead of this terminal.
-        for name, module in (("billing", "services.billing"), ("gateway", "gateway")):
-            args = ["-m", module, "serve"] if name == "billing" else ["-m", module]
+        for name, args, process_env in (
+            ("billing", ["-m", "services.billing", "serve"], billing_env),
+            ("gateway", ["-m", "gateway"], env),
+            ("webhooks-receiver", ["-m", "services.webhooks", "receiver"], webhooks_env),
+            ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
+        ):
             output = stack.enter_context((directory / f"{name}.log").open("ab")) if quiet else None
-            processes.start(name, args, env, stdout=output, stderr=output)
+            processes.start(name, args, process_env, stdout=output, stderr=output)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         wait_until(lambda: http_ok(f"{gateway_url}/readyz"), "the gateway", processes)
-        yield Stack(gateway_url, env, processes)
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{receiver_port}/readyz"), "the receiver", processes
+        )
+        if "STRIPE_API_BASE" in stripe_env:
+            register_emulator_webhook(stripe_env["STRIPE_API_BASE"], receiver_url, webhook_secret)
+        yield Stack(gateway_url, receiver_url, env, processes)
 
 
 def main() -> None:
@@ -236,6 +287,8 @@ def main() -> None:
         gateway_port=GATEWAY_PORT,
         billing_port=BILLING_PORT,
         stripe_port=STRIPE_EMULATOR_PORT,
+        receiver_port=RECEIVER_PORT,
+        admin_port=WEBHOOKS_ADMIN_PORT,
     ) as stack:
         print(banner(stack), flush=True)
         while not stop:
@@ -246,7 +299,9 @@ def main() -> None:
 
 def banner(stack: Stack) -> str:
     env, gateway = stack.env, stack.gateway_url
-    stripe_line = env.get("STRIPE_API_BASE") or "Stripe (STRIPE_SECRET_KEY from the environment)"
+    stripe_line = env.get("STRIPE_API_BASE") or (
+        "Stripe (STRIPE_SECRET_KEY); forward its webhooks to the receiver, e.g. `stripe listen`"
+    )
     token_line = (
         "make token USER=user_123        (dev issuer; valid 1 h)"
         if env["CLERK_ISSUER"] == DEV_ISSUER
@@ -256,6 +311,8 @@ def banner(stack: Stack) -> str:
 Tatame Billing is running (Ctrl-C stops everything).
   gateway (REST)   {gateway}        docs: {gateway}/docs
   billing (gRPC)   {env["BILLING_TARGET"]}
+  webhooks         {stack.receiver_url}   (signing secret {env["STRIPE_WEBHOOK_SECRET"]})
+  webhooks admin   {env["WEBHOOKS_ADMIN_TARGET"]}   (make events ARGS="list --state dead")
   Stripe           {stripe_line}
   token            {token_line}
 

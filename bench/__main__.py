@@ -16,6 +16,7 @@ from pathlib import Path
 from tatame_devstack import dev_issuer
 from tatame_devstack.run import http_ok, running_stack, wait_until
 
+from bench.webhooks import IngestFigures, bench_webhooks, prepare_naive_table
 from bench.wrk import WrkResult, run_wrk
 
 CONNECTIONS = 64
@@ -97,6 +98,29 @@ def main() -> None:
             wait_until(
                 lambda: http_ok(f"{uncached_url}/readyz"), "the second gateway", stack.processes
             )
+            naive_url = f"http://127.0.0.1:{free_port()}"
+            prepare_naive_table(stack.database_urls["webhooks"])
+            stack.processes.start(
+                "naive-webhooks",
+                [
+                    "-m",
+                    "uvicorn",
+                    "bench.naive_webhook_app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    naive_url.rsplit(":", 1)[1],
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                {**stack.env, "DATABASE_URL": stack.database_urls["webhooks"]},
+            )
+            wait_until(lambda: http_ok(f"{naive_url}/healthz"), "the naive app", stack.processes)
             token = dev_issuer.mint_token("user_bench", directory=directory)
             create_customer(stack.gateway_url, token)
             auth = {"Authorization": f"Bearer {token}"}
@@ -110,6 +134,9 @@ def main() -> None:
                     f"{uncached_url}/v1/customer", seconds, auth
                 ),
             }
+            webhooks = bench_webhooks(
+                stack, directory, naive_url=naive_url, seconds=seconds, connections=CONNECTIONS
+            )
     ceiling = results["bare FastAPI GET (ceiling)"].requests_per_second
     print(
         f"\nwrk {CONNECTIONS} connections, {seconds} s each, uvicorn workers={workers}, {os.cpu_count()} cores"
@@ -120,6 +147,27 @@ def main() -> None:
             f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
             f"{r.requests_per_second / ceiling:8.2f} {r.non_2xx + r.errors:7d}"
         )
+    print_webhooks(webhooks, seconds)
+
+
+def print_webhooks(w: IngestFigures, seconds: int) -> None:
+    naive = w.naive.requests_per_second
+    print(f"\nwebhook ingest: signed 3 KB events, {CONNECTIONS} connections, {seconds} s each")
+    print(f"{'what':44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs naive':>8} {'stored':>7}")
+    print(f"{'Postgres single-row INSERT, 1 conn (ceiling)':44} {w.ceiling:9.0f}")
+    for name, r, rows in (
+        ("naive handler (verify + 1 INSERT/request)", w.naive, w.naive_rows),
+        ("receiver (group commit)", w.receiver, w.receiver_rows),
+    ):
+        print(
+            f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.requests_per_second / naive:8.2f} {rows:7d}"
+        )
+    lag = w.lag
+    print(
+        f"receive-to-applied lag at 200 events/s: p50 {lag.p50_ms:.1f} ms, p99 {lag.p99_ms:.1f} ms "
+        f"({lag.applied}/{lag.sent} applied)"
+    )
 
 
 if __name__ == "__main__":

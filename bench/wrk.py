@@ -28,6 +28,7 @@ def run_wrk(
     seconds: int,
     threads: int = 2,
     headers: dict[str, str] | None = None,
+    script: list[str] | None = None,
 ) -> WrkResult:
     """`wrk --latency` for `seconds` at `connections`; only loopback URLs are allowed."""
     if not url.startswith("http://127.0.0.1:"):
@@ -43,8 +44,10 @@ def run_wrk(
     ]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
+    # [path, arg, ...] → wrk -s path url -- arg ...
+    args += ["-s", script[0], url, "--", *script[1:]] if script else [url]
     out = subprocess.run(
-        [*args, url], capture_output=True, text=True, check=True, timeout=seconds + 30
+        args, capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))

@@ -9,6 +9,7 @@ from tatame.billing.v1 import billing_pb2_grpc
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
+from services.common.grpc_server import CHANNEL_OPTIONS
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -20,7 +21,7 @@ class BillingClient:
     def __init__(self, *, target: str, credentials: ServiceCredentials, timeout: float) -> None:
         self._channel = grpc.aio.insecure_channel(
             target,
-            options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)],
+            options=CHANNEL_OPTIONS,
         )
         self.stub = billing_pb2_grpc.BillingServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)

@@ -62,6 +62,9 @@ class Processes:
         self._children.append((name, child))
         return child
 
+    def child(self, name: str) -> subprocess.Popen:
+        return next(child for child_name, child in self._children if child_name == name)
+
     def check(self) -> None:
         for name, child in self._children:
             if child.poll() is not None:
@@ -193,6 +196,7 @@ class Stack:
     gateway_url: str
     receiver_url: str
     env: dict[str, str]
+    database_urls: dict[str, str]
     processes: Processes
 
 
@@ -270,7 +274,7 @@ def running_stack(
         )
         if "STRIPE_API_BASE" in stripe_env:
             register_emulator_webhook(stripe_env["STRIPE_API_BASE"], receiver_url, webhook_secret)
-        yield Stack(gateway_url, receiver_url, env, processes)
+        yield Stack(gateway_url, receiver_url, env, database_urls, processes)
 
 
 def main() -> None:

@@ -12,6 +12,14 @@ from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 
+# Client channels to our services: spread calls over every address the (headless) Service
+# resolves to, so added replicas get traffic; keep idle connections alive.
+CHANNEL_OPTIONS = [
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.enable_retries", 1),
+]
+
 
 @dataclass
 class GrpcServer:
@@ -40,6 +48,9 @@ async def start_grpc_server(
         options=[
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
+            # Clients re-resolve when connections age out, so new replicas are found.
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ],
     )
     add_servicers(server)

@@ -19,7 +19,7 @@ from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials, parse_service_secrets
 from services.billing.stripe_client import create_stripe_client
-from services.common.grpc_server import wait_for_termination_signal
+from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.settings import DatabaseSettings
@@ -69,7 +69,7 @@ async def relay(settings: RelaySettings) -> None:
             settings.webhooks_admin_service_secrets.get_secret_value()
         ),
     )
-    async with grpc.aio.insecure_channel(settings.billing_target) as channel:
+    async with grpc.aio.insecure_channel(settings.billing_target, options=CHANNEL_OPTIONS) as channel:
         worker = Relay(
             database_url=database_url,
             billing=billing_pb2_grpc.BillingServiceStub(channel),

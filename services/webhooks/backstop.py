@@ -42,7 +42,8 @@ async def poll_stripe_events(
     async for stripe_event in listing.auto_paging_iter():
         raw = stripe_event.to_dict()
         try:
-            event = event_from_dict(raw, json.dumps(raw))
+            # `default=str`: the SDK turns Stripe's *_decimal strings into Decimal; back to their text.
+            event = event_from_dict(raw, json.dumps(raw, default=str))
         except MalformedEvent:
             log.warning("skipping a malformed event from Stripe's list", exc_info=True)
             continue

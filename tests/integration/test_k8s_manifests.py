@@ -168,8 +168,8 @@ def test_breakage_is_caught(
 def test_loopback_network_maps_service_names_and_bind_addresses_to_loopback() -> None:
     rendered = k8s_check.Rendered("dev", k8s_check.render(ROOT / "overlays" / "dev"))
     network = LoopbackNetwork.allocate(rendered)
-    gateway, billing = (rendered.pod_owners("Deployment")[i] for i in (1, 0))
-    assert (gateway.name, billing.name) == ("gateway", "billing")
+    deployments = {owner.name: owner for owner in rendered.deployments()}
+    gateway, billing = deployments["gateway"], deployments["billing"]
     gateway_container, billing_container = (
         gateway.spec["containers"][0],
         billing.spec["containers"][0],

@@ -1,0 +1,194 @@
+"""Webhook ingest and delivery figures, each with its baseline from the same run.
+
+- Postgres ceiling: one connection inserting 3 KB jsonb rows one by one (autocommit).
+- Naive handler: signature check + one INSERT … ON CONFLICT per request (bench/naive_webhook_app.py).
+- Receiver: ours (group commit). Both loaded by wrk at 64 connections with distinct pre-signed
+  3 KB events; every 2xx means the event was committed. The relay is paused meanwhile so that it
+  does not compete for the two cores, then resumed.
+- Lag: signed events at a steady 200/s through receiver → relay → billing; receive-to-applied
+  p50/p99 from the inbox's own timestamps.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from bench.wrk import WrkResult, run_wrk
+
+EVENT_BYTES = 3000
+LUA = str(Path(__file__).with_name("signed_events.lua"))
+
+
+def _signed_line(secret: str, event_type: str = "invoice.paid") -> tuple[str, str]:
+    customer = "cus_bench" + secrets.token_hex(6)
+    event = {
+        "id": "evt_bench" + secrets.token_hex(10),
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": event_type,
+        "data": {
+            "object": {
+                "id": "in_bench" + secrets.token_hex(6),
+                "object": "invoice",
+                "customer": customer,
+            }
+        },
+    }
+    body = json.dumps(event)
+    event["data"]["object"]["description"] = "x" * max(0, EVENT_BYTES - len(body))
+    body = json.dumps(event)
+    stamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}", body
+
+
+def write_events(path: Path, secret: str, count: int) -> None:
+    with path.open("w") as out:
+        for _ in range(count):
+            signature, body = _signed_line(secret)
+            out.write(f"{signature} {body}\n")
+
+
+def postgres_ceiling(database_url: str, seconds: float) -> float:
+    """Single-row autocommit INSERTs of 3 KB jsonb per second on one connection."""
+    payload = json.dumps({"pad": "x" * EVENT_BYTES})
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE ceiling (id text PRIMARY KEY, payload jsonb)")
+        done, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            conn.execute(
+                "INSERT INTO ceiling VALUES (%s, %s::jsonb) ON CONFLICT DO NOTHING",
+                (secrets.token_hex(8), payload),
+            )
+            done += 1
+    return done / seconds
+
+
+def prepare_naive_table(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_naive_events")
+        conn.execute(
+            "CREATE TABLE bench_naive_events "
+            "(id text PRIMARY KEY, type text NOT NULL, created timestamptz NOT NULL, "
+            "livemode boolean NOT NULL, payload jsonb, received_at timestamptz DEFAULT now())"
+        )
+
+
+def count_rows(database_url: str, table: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+
+
+@dataclass(frozen=True)
+class Lag:
+    sent: int
+    applied: int
+    p50_ms: float
+    p99_ms: float
+
+
+async def _send_steady(receiver_url: str, secret: str, rate: int, seconds: int) -> list[str]:
+    ids: list[str] = []
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=32)) as client:
+        start = time.monotonic()
+        pending = []
+        for n in range(rate * seconds):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            signature, body = _signed_line(secret, "customer.updated")
+            ids.append(json.loads(body)["id"])
+            pending.append(
+                asyncio.create_task(
+                    client.post(
+                        receiver_url,
+                        content=body,
+                        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+                    )
+                )
+            )
+        responses = await asyncio.gather(*pending)
+    assert all(r.status_code == 200 for r in responses), "receiver refused steady-rate events"
+    return ids
+
+
+def measure_lag(
+    receiver_url: str, secret: str, database_url: str, *, rate: int, seconds: int
+) -> Lag:
+    ids = asyncio.run(_send_steady(receiver_url, secret, rate, seconds))
+    deadline = time.monotonic() + 60
+    with psycopg.connect(database_url) as conn:
+        while time.monotonic() < deadline:
+            done = conn.execute(
+                "SELECT count(*) FROM webhooks.events WHERE id = ANY(%s) AND state <> 'pending'",
+                (ids,),
+            ).fetchone()[0]
+            if done == len(ids):
+                break
+            time.sleep(0.2)
+        p50, p99, applied = conn.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY lag), count(*) FROM ("
+            "  SELECT extract(epoch FROM delivered_at - received_at) * 1000 AS lag"
+            "  FROM webhooks.events WHERE id = ANY(%s) AND state = 'delivered') d",
+            (ids,),
+        ).fetchone()
+    return Lag(len(ids), applied, float(p50 or 0), float(p99 or 0))
+
+
+@dataclass(frozen=True)
+class IngestFigures:
+    ceiling: float
+    naive: WrkResult
+    naive_rows: int
+    receiver: WrkResult
+    receiver_rows: int
+    lag: Lag
+
+
+def bench_webhooks(
+    stack, directory: Path, *, naive_url: str, seconds: int, connections: int
+) -> IngestFigures:
+    """Run the webhook measurements against a running stack and the naive app."""
+    secret = stack.env["STRIPE_WEBHOOK_SECRET"]
+    database_url = stack.database_urls["webhooks"]
+    events_file = directory / "signed-events.txt"
+    write_events(events_file, secret, 60_000)
+    ceiling = postgres_ceiling(database_url, seconds)
+    relay = stack.processes.child("webhooks-relay")
+    relay.send_signal(signal.SIGSTOP)
+    try:
+        before = count_rows(database_url, "webhooks.events")
+        naive = run_wrk(
+            f"{naive_url}/webhooks/stripe",
+            connections=connections,
+            seconds=seconds,
+            script=[LUA, str(events_file), "2"],
+        )
+        naive_rows = count_rows(database_url, "bench_naive_events")
+        receiver = run_wrk(
+            stack.receiver_url,
+            connections=connections,
+            seconds=seconds,
+            script=[LUA, str(events_file), "2"],
+        )
+        receiver_rows = count_rows(database_url, "webhooks.events") - before
+        # The ingest events only measure storing; keep them out of the delivery measurement.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE webhooks.events SET state = 'delivered', outcome = 'bench-skipped', "
+                "delivered_at = now() WHERE state = 'pending' AND id LIKE 'evt_bench%'"
+            )
+    finally:
+        relay.send_signal(signal.SIGCONT)
+    lag = measure_lag(stack.receiver_url, secret, database_url, rate=200, seconds=seconds)
+    return IngestFigures(ceiling, naive, naive_rows, receiver, receiver_rows, lag)

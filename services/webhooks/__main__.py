@@ -69,7 +69,9 @@ async def relay(settings: RelaySettings) -> None:
             settings.webhooks_admin_service_secrets.get_secret_value()
         ),
     )
-    async with grpc.aio.insecure_channel(settings.billing_target, options=CHANNEL_OPTIONS) as channel:
+    async with grpc.aio.insecure_channel(
+        settings.billing_target, options=CHANNEL_OPTIONS
+    ) as channel:
         worker = Relay(
             database_url=database_url,
             billing=billing_pb2_grpc.BillingServiceStub(channel),

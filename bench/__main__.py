@@ -28,6 +28,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def uvicorn_args(app: str, url: str, workers: int) -> list[str]:
+    """The gateway's server settings (uvicorn, uvloop, httptools, no access log) for `app`."""
+    port = url.rsplit(":", 1)[1]
+    return [
+        "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", port, "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def create_customer(gateway_url: str, token: str) -> None:
     request = urllib.request.Request(  # noqa: S310 (loopback URL)
         f"{gateway_url}/v1/customer",
@@ -56,32 +65,12 @@ def main() -> None:
             stripe_port=0,
             receiver_port=free_port(),
             admin_port=free_port(),
-            gateway_workers=workers,
+            workers=workers,
             quiet=True,
         ) as stack:
             bare_url = f"http://127.0.0.1:{free_port()}"
-            port = bare_url.rsplit(":", 1)[1]
             stack.processes.start(
-                "bare",
-                [
-                    "-m",
-                    "uvicorn",
-                    "bench.bare_app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    port,
-                    "--workers",
-                    str(workers),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                stack.env,
+                "bare", uvicorn_args("bench.bare_app:app", bare_url, workers), stack.env
             )
             uncached_url = f"http://127.0.0.1:{free_port()}"
             stack.processes.start(
@@ -102,22 +91,7 @@ def main() -> None:
             prepare_naive_table(stack.database_urls["webhooks"])
             stack.processes.start(
                 "naive-webhooks",
-                [
-                    "-m",
-                    "uvicorn",
-                    "bench.naive_webhook_app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    naive_url.rsplit(":", 1)[1],
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+                uvicorn_args("bench.naive_webhook_app:app", naive_url, workers),
                 {**stack.env, "DATABASE_URL": stack.database_urls["webhooks"]},
             )
             wait_until(lambda: http_ok(f"{naive_url}/healthz"), "the naive app", stack.processes)

@@ -209,7 +209,7 @@ def running_stack(
     stripe_port: int,
     receiver_port: int,
     admin_port: int,
-    gateway_workers: int = 1,
+    workers: int = 1,
     quiet: bool = False,
 ) -> Iterator[Stack]:
     """Postgres, Stripe, migrations, catalog sync, billing, gateway, webhooks receiver and relay;
@@ -239,7 +239,8 @@ def running_stack(
             "GATEWAY_SERVICE_SECRET": credentials["gateway"],
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(gateway_port),
-            "GATEWAY_WORKERS": str(gateway_workers),
+            "GATEWAY_WORKERS": str(workers),
+            "WEBHOOKS_RECEIVER_WORKERS": str(workers),
             "CORS_ALLOWED_ORIGINS": os.environ.get(
                 "CORS_ALLOWED_ORIGINS", "http://localhost:8081,http://localhost:19006"
             ),

@@ -125,7 +125,13 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float) -> None:
-        log.info(
+        # Successes at DEBUG (the ingress logs every request; this saves the hot paths a JSON
+        # line each), client errors at INFO, server errors at WARNING.
+        level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
+        log.log(
+            level,
             "request",
             extra={
                 "fields": {

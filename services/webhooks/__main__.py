@@ -46,6 +46,7 @@ def receiver() -> None:
         factory=True,
         host=settings.webhooks_receiver_host,
         port=settings.webhooks_receiver_port,
+        workers=settings.webhooks_receiver_workers,
         loop="uvloop",
         http="httptools",
         log_config=None,

@@ -20,9 +20,9 @@ INSERT INTO webhooks.events
     (id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload, source)
 SELECT id, type, to_timestamp(created), api_version, livemode, object_id, customer_id,
        ordering_key, payload::jsonb, %(source)s
-FROM unnest(%(ids)s::text[], %(types)s::text[], %(created)s::bigint[], %(api_versions)s::text[],
-            %(livemodes)s::boolean[], %(object_ids)s::text[], %(customer_ids)s::text[],
-            %(ordering_keys)s::text[], %(payloads)s::text[])
+FROM unnest(%(ids)b::text[], %(types)b::text[], %(created)b::bigint[], %(api_versions)b::text[],
+            %(livemodes)b::boolean[], %(object_ids)b::text[], %(customer_ids)b::text[],
+            %(ordering_keys)b::text[], %(payloads)b::text[])
      AS e(id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload)
 ON CONFLICT (id) DO NOTHING
 RETURNING id

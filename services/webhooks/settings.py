@@ -26,6 +26,7 @@ class ReceiverSettings(DatabaseSettings):
     stripe_livemode: bool = False
     webhooks_receiver_host: str = "127.0.0.1"
     webhooks_receiver_port: int = Field(default=8081, ge=0, le=65535)
+    webhooks_receiver_workers: int = Field(default=1, ge=1, le=64)
     webhooks_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     webhooks_signature_tolerance_seconds: int = Field(default=300, ge=1)
     webhooks_batch_max_events: int = Field(default=256, ge=1, le=5000)

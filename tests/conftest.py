@@ -18,7 +18,7 @@ from tatame_devstack.postgres import create_database, embedded_postgres, provisi
 from tatame_devstack.run import running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
-from services.billing.grpc_api import GATEWAY, start_billing_server
+from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
 from services.billing.stripe_client import create_stripe_client
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
@@ -79,7 +79,9 @@ async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncItera
     )
     await sync_catalog(engine=engine, stripe_client=stripe_client)
     # "reporting" is a known service that the method policy grants nothing.
-    service_secrets = {GATEWAY: secrets.token_urlsafe(32), "reporting": secrets.token_urlsafe(32)}
+    service_secrets = {
+        name: secrets.token_urlsafe(32) for name in (GATEWAY, WEBHOOKS_RELAY, "reporting")
+    }
     server = await start_billing_server(
         address="127.0.0.1:0",
         engine=engine,

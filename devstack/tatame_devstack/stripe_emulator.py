@@ -7,6 +7,9 @@ localstripe lacks, added by subclassing its resources and extending its aiohttp 
   subscriptions accept it (`items[].price` is taken as `items[].plan`);
 - products with `marketing_features`, `default_price_data` (create), `default_price` (update)
   and `updated`, and a `product.updated` event on update;
+- a `customer.subscription.updated` event on subscription update;
+- invoices with `amount_remaining` and, once finalized, a `number` and links to the hosted page
+  and PDF (under a `.invalid` host: the emulator serves neither);
 - Stripe's idempotency layer (`Idempotency-Key` on POST: replay, mismatch 400, in-flight 409);
 - Stripe-shaped JSON errors for unknown routes and unexpected failures;
 - state in memory (never localstripe's shared /tmp/localstripe.pickle), or in a state file.
@@ -34,6 +37,7 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import (
     Event,
+    Invoice,
     Plan,
     Product,
     Store,
@@ -62,6 +66,7 @@ TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
 MAX_LOOKUP_KEYS_FILTER = 10
 MAX_MARKETING_FEATURES = 15
 PRODUCT_DATA_PARAMS = frozenset({"id", "name", "active", "metadata", "statement_descriptor"})
+HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
 
 
 # --- Parameter parsing: form-encoded values arrive as strings ----------------------------------
@@ -479,11 +484,24 @@ class PriceSubscription(Subscription):
 
     @classmethod
     def _api_create(cls, items: Any = None, **params: Any) -> Subscription:
-        return super()._api_create(items=_items_with_plans(items), **params)
+        subscription = super()._api_create(items=_items_with_plans(items), **params)
+        if subscription.trial_period_days is not None or subscription.trial_end is not None:
+            # localstripe leaves trials `incomplete`; Stripe starts them `trialing` at once. The
+            # created event already went out, so the change follows as an update, as Stripe's
+            # own later changes do.
+            now = int(time.time())
+            days = subscription.trial_period_days
+            subscription.trial_start = now
+            subscription.trial_end = subscription.trial_end or now + int(days) * 86400
+            subscription.status = "trialing"
+            schedule_webhook(Event("customer.subscription.updated", subscription))
+        return subscription
 
     @classmethod
     def _api_update(cls, id: str, items: Any = None, **params: Any) -> Subscription:
-        return super()._api_update(id, items=_items_with_plans(items), **params)
+        subscription = super()._api_update(id, items=_items_with_plans(items), **params)
+        schedule_webhook(Event("customer.subscription.updated", subscription))
+        return subscription
 
     def _export(self, expand: Any = None) -> dict[str, Any]:
         exported = super()._export(expand=expand)
@@ -494,6 +512,19 @@ class PriceSubscription(Subscription):
             item["current_period_start"] = exported["current_period_start"]
             item["current_period_end"] = exported["current_period_end"]
         return exported
+
+
+def _extend_invoices() -> None:
+    """Add Stripe's invoice fields that localstripe lacks, on its class: its subscriptions create
+    invoices by that name. A draft has no number and no links yet."""
+
+    def finalized(field: Callable[[Any], str]) -> property:
+        return property(lambda invoice: None if invoice._draft else field(invoice))
+
+    Invoice.amount_remaining = property(lambda invoice: invoice.amount_due - invoice.amount_paid)
+    Invoice.number = finalized(lambda invoice: invoice.id.removeprefix("in_")[:8].upper() + "-0001")
+    Invoice.hosted_invoice_url = finalized(lambda invoice: f"{HOSTED_INVOICES}/{invoice.id}")
+    Invoice.invoice_pdf = finalized(lambda invoice: f"{HOSTED_INVOICES}/{invoice.id}/pdf")
 
 
 # --- Idempotency ---------------------------------------------------------------------------------
@@ -741,6 +772,7 @@ def _override_middleware(overrides: Mapping[tuple[str, str], Handler]) -> Middle
 def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> web.Application:
     """Extend localstripe's (process-wide) application in place and return it; call once."""
     store.__class__ = _MemoryStore  # the one Store instance that localstripe's modules share
+    _extend_invoices()
     app = localstripe_server.app
 
     prices = "/v1/prices"

@@ -2,13 +2,26 @@
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import stripe
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.billing.mirror import (
+    Mirror,
+    Row,
+    boolean,
+    integer,
+    mapping,
+    optional,
+    reference,
+    string,
+    string_map,
+    upsert,
+)
 from services.billing.models import prices, products
 from services.billing.stripe_client import translated_stripe_errors
 
@@ -45,37 +58,34 @@ def product_row(product: dict[str, Any]) -> dict[str, Any]:
     """The `billing.products` row for a Stripe product object."""
     features = [f["name"] for f in product.get("marketing_features") or [] if f.get("name")]
     return {
-        "id": product["id"],
-        "name": product["name"],
-        "description": product.get("description") or "",
-        "features": features,
-        "active": bool(product["active"]),
-        "metadata": dict(product.get("metadata") or {}),
+        "id": string(product["id"]),
+        "name": string(product["name"]),
+        "description": optional(string, product.get("description")) or "",
+        "features": [string(name) for name in features],
+        "active": boolean(product["active"]),
+        "metadata": string_map(product.get("metadata")),
     }
 
 
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
     """The `billing.prices` row for a Stripe price object (product expanded or not)."""
-    recurring = price.get("recurring")
-    product = price["product"]
+    recurring = optional(mapping, price.get("recurring"))
     return {
-        "id": price["id"],
-        "product_id": product if isinstance(product, str) else product["id"],
-        "lookup_key": price.get("lookup_key"),
-        "unit_amount": int(price["unit_amount"] or 0),
-        "currency": price["currency"],
+        "id": string(price["id"]),
+        "product_id": reference(price["product"]),
+        "lookup_key": optional(string, price.get("lookup_key")),
+        "unit_amount": optional(integer, price["unit_amount"]) or 0,
+        "currency": string(price["currency"]),
         "type": "recurring" if recurring else "one_time",
-        "interval": recurring["interval"] if recurring else None,
-        "interval_count": int(recurring.get("interval_count") or 1) if recurring else None,
-        "active": bool(price["active"]),
+        "interval": string(recurring["interval"]) if recurring else None,
+        "interval_count": integer(recurring.get("interval_count") or 1) if recurring else None,
+        "active": boolean(price["active"]),
     }
 
 
 async def upsert_product(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """Insert or refresh one product row."""
-    stmt = insert(products).values(**row)
-    changed = {k: stmt.excluded[k] for k in row if k != "id"}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[products.c.id], set_=changed))
+    await upsert(conn, row, table=products, touched="synced_at")
 
 
 async def upsert_price(conn: AsyncConnection, row: dict[str, Any]) -> None:
@@ -86,9 +96,32 @@ async def upsert_price(conn: AsyncConnection, row: dict[str, Any]) -> None:
             .where(prices.c.lookup_key == row["lookup_key"], prices.c.id != row["id"])
             .values(lookup_key=None)
         )
-    stmt = insert(prices).values(**row)
-    changed = {k: stmt.excluded[k] for k in row if k != "id"}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[prices.c.id], set_=changed))
+    await upsert(conn, row, table=prices, touched="synced_at")
+
+
+def _inactive(row: Row, deleted_at: datetime) -> Row:
+    """A product or price that Stripe deleted stays in the mirror, inactive."""
+    return {**row, "active": False}
+
+
+PRODUCTS = Mirror(
+    object_type="product",
+    table=products,
+    key=products.c.id,
+    row=product_row,
+    service=attrgetter("v1.products"),
+    write=upsert_product,
+    retire=_inactive,
+)
+PRICES = Mirror(
+    object_type="price",
+    table=prices,
+    key=prices.c.id,
+    row=price_row,
+    service=attrgetter("v1.prices"),
+    write=upsert_price,
+    retire=_inactive,
+)
 
 
 async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClient) -> SyncResult:
@@ -107,10 +140,11 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
             ).auto_paging_iter()
         ]
     async with engine.begin() as conn:
+        # Fetched state, maybe newer than events still on their way: those will fetch again.
         for row in product_rows:
-            await upsert_product(conn, row)
+            await upsert_product(conn, {**row, "refetched": True})
         for row in price_rows:
-            await upsert_price(conn, row)
+            await upsert_price(conn, {**row, "refetched": True})
         gone_products = await conn.execute(
             update(products)
             .where(products.c.id.not_in([r["id"] for r in product_rows]), products.c.active)

@@ -3,14 +3,17 @@
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
+from typing import Any
 
 import stripe
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.errors import InvalidArgument, NotFound
+from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customers
 from services.billing.stripe_client import translated_stripe_errors
 
@@ -115,3 +118,38 @@ async def create_or_get_customer(
         row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
     )
     return record, True
+
+
+def customer_row(customer: dict[str, Any]) -> Row:
+    """What events may change of a customer row: the contact details of its Stripe customer."""
+    return {
+        "stripe_customer_id": string(customer["id"]),
+        "email": optional(string, customer.get("email")) or "",
+        "name": optional(string, customer.get("name")) or "",
+        "deleted_at": None,
+    }
+
+
+def _deleted(row: Row, deleted_at: datetime) -> Row:
+    return {**row, "deleted_at": deleted_at}
+
+
+async def _refresh(conn: AsyncConnection, row: Row) -> None:
+    """Update the row of a Stripe customer; customer rows are only created by CreateCustomer."""
+    await conn.execute(
+        update(customers)
+        .where(customers.c.stripe_customer_id == row["stripe_customer_id"])
+        .values(**row, updated_at=func.now())
+    )
+
+
+CUSTOMERS = Mirror(
+    object_type="customer",
+    table=customers,
+    key=customers.c.stripe_customer_id,
+    row=customer_row,
+    service=attrgetter("v1.customers"),
+    write=_refresh,
+    retire=_deleted,
+    adds_rows=False,
+)

@@ -19,3 +19,7 @@ class StripeUnavailable(BillingError):
 
 class StripeRejected(BillingError):
     """Stripe refused the request; repeating it unchanged will not help."""
+
+
+class DatabaseUnavailable(BillingError):
+    """The database was unreachable or gave up the transaction; the same call may succeed later."""

@@ -3,6 +3,7 @@
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import TypeVar
 
 import grpc
@@ -14,14 +15,16 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceTokenVerifier
-from services.billing import catalog, customers
+from services.billing import catalog, customers, events, subscriptions
 from services.billing.errors import (
     BillingError,
+    DatabaseUnavailable,
     InvalidArgument,
     NotFound,
     StripeRejected,
     StripeUnavailable,
 )
+from services.billing.mirror import Outcome
 from services.common.grpc_server import GrpcServer, start_grpc_server
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ METHOD_POLICY: Mapping[str, frozenset[str]] = {
     f"/{SERVICE_NAME}/ListPlans": frozenset({GATEWAY}),
     f"/{SERVICE_NAME}/GetCustomer": frozenset({GATEWAY}),
     f"/{SERVICE_NAME}/CreateCustomer": frozenset({GATEWAY}),
+    f"/{SERVICE_NAME}/ListSubscriptions": frozenset({GATEWAY}),
+    f"/{SERVICE_NAME}/ApplyStripeEvent": frozenset({WEBHOOKS_RELAY}),
 }
 
 # Domain error → gRPC status: the only place billing chooses status codes.
@@ -43,6 +48,14 @@ STATUS_OF: Mapping[type[BillingError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     StripeUnavailable: grpc.StatusCode.UNAVAILABLE,
     StripeRejected: grpc.StatusCode.FAILED_PRECONDITION,
+    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+_OUTCOMES: Mapping[Outcome, int] = {
+    Outcome.APPLIED: billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
+    Outcome.DUPLICATE: billing_pb2.ApplyStripeEventResponse.OUTCOME_DUPLICATE,
+    Outcome.STALE: billing_pb2.ApplyStripeEventResponse.OUTCOME_STALE,
+    Outcome.IGNORED: billing_pb2.ApplyStripeEventResponse.OUTCOME_IGNORED,
 }
 
 _INTERVALS = {
@@ -87,20 +100,46 @@ async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
     return principal
 
 
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp, or None (the field stays unset) for no time."""
+    if value is None:
+        return None
+    converted = Timestamp()
+    converted.FromDatetime(value)
+    return converted
+
+
 def customer_message(record: customers.CustomerRecord) -> billing_pb2.Customer:
-    created = Timestamp()
-    created.FromDatetime(record.created_at)
     return billing_pb2.Customer(
         principal=record.principal,
         stripe_customer_id=record.stripe_customer_id,
         email=record.email,
         name=record.name,
-        create_time=created,
+        create_time=timestamp(record.created_at),
+    )
+
+
+def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb2.Subscription:
+    return billing_pb2.Subscription(
+        id=record.id,
+        stripe_customer_id=record.stripe_customer_id,
+        status=record.status,
+        price_id=record.price_id or "",
+        quantity=record.quantity or 0,
+        current_period_start=timestamp(record.current_period_start),
+        current_period_end=timestamp(record.current_period_end),
+        trial_start=timestamp(record.trial_start),
+        trial_end=timestamp(record.trial_end),
+        cancel_at_period_end=record.cancel_at_period_end,
+        cancel_at=timestamp(record.cancel_at),
+        canceled_at=timestamp(record.canceled_at),
+        ended_at=timestamp(record.ended_at),
+        create_time=timestamp(record.created),
     )
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    """tatame.billing.v1.BillingService over the catalog and customer use cases."""
+    """tatame.billing.v1.BillingService over the use cases of billing."""
 
     def __init__(self, *, engine: AsyncEngine, stripe_client: stripe.StripeClient) -> None:
         self._engine = engine
@@ -151,6 +190,25 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.CreateCustomerResponse(
             customer=customer_message(record), created=created
         )
+
+    @rpc
+    async def ListSubscriptions(self, request, context):
+        principal = await acting_principal(context)
+        records = await subscriptions.list_subscriptions(engine=self._engine, principal=principal)
+        return billing_pb2.ListSubscriptionsResponse(
+            subscriptions=[subscription_message(r) for r in records]
+        )
+
+    @rpc
+    async def ApplyStripeEvent(self, request, context):
+        outcome = await events.apply_event(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            event_id=request.event_id,
+            event_type=request.type,
+            payload=request.payload,
+        )
+        return billing_pb2.ApplyStripeEventResponse(outcome=_OUTCOMES[outcome])
 
 
 async def start_billing_server(

@@ -6,12 +6,13 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
-    ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,6 +30,27 @@ metadata = MetaData(
     },
 )
 
+
+def _version_columns(*, first_written_by_events: bool) -> tuple[Column, Column]:
+    """The two columns `mirror.apply_object` compares each event with (fresh ones per table)."""
+    return (
+        Column(
+            "source_event_created",
+            DateTime(timezone=True),
+            nullable=not first_written_by_events,
+            comment="`created` of the newest Stripe event applied to the row; null before any",
+        ),
+        Column(
+            "refetched",
+            Boolean,
+            nullable=False,
+            server_default=false(),
+            comment="the row holds what Stripe returned when fetched, which may be newer than "
+            "source_event_created: the next event fetches again instead of trusting its object",
+        ),
+    )
+
+
 customers = Table(
     "customers",
     metadata,
@@ -38,6 +60,8 @@ customers = Table(
     Column("name", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_at", DateTime(timezone=True), comment="when Stripe deleted the customer"),
+    *_version_columns(first_written_by_events=False),
 )
 
 products = Table(
@@ -50,13 +74,15 @@ products = Table(
     Column("active", Boolean, nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *_version_columns(first_written_by_events=False),
 )
 
 prices = Table(
     "prices",
     metadata,
     Column("id", Text, primary_key=True, comment="Stripe price id"),
-    Column("product_id", Text, ForeignKey(products.c.id), nullable=False, index=True),
+    # No foreign key: a price's event may arrive before its product's.
+    Column("product_id", Text, nullable=False, index=True),
     Column("lookup_key", Text, unique=True),
     Column("unit_amount", BigInteger, nullable=False, comment="minor units of currency"),
     Column("currency", String(3), nullable=False),
@@ -65,9 +91,84 @@ prices = Table(
     Column("interval_count", Integer),
     Column("active", Boolean, nullable=False),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *_version_columns(first_written_by_events=False),
     CheckConstraint("type IN ('recurring', 'one_time')", name="type"),
     CheckConstraint(
         "(type = 'recurring') = (interval IS NOT NULL AND interval_count IS NOT NULL)",
         name="recurring_has_interval",
     ),
+)
+
+# The ids of Stripe events already applied; an event id is applied at most once.
+applied_events = Table(
+    "applied_events",
+    metadata,
+    Column("event_id", Text, primary_key=True, comment="Stripe event id"),
+    Column("type", Text, nullable=False),
+    Column("event_created", DateTime(timezone=True), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("outcome", Text, nullable=False),
+    CheckConstraint("outcome IN ('applied', 'stale', 'ignored')", name="outcome"),
+)
+
+# Subscriptions, invoices and payment methods name their Stripe customer without a foreign key:
+# their events may arrive before the customer's row exists, or for a customer billing never made.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe subscription id"),
+    Column("stripe_customer_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("price_id", Text, comment="price of the first item"),
+    Column("quantity", BigInteger, comment="quantity of the first item"),
+    Column("current_period_start", DateTime(timezone=True)),
+    Column("current_period_end", DateTime(timezone=True)),
+    Column("trial_start", DateTime(timezone=True)),
+    Column("trial_end", DateTime(timezone=True)),
+    Column("cancel_at_period_end", Boolean, nullable=False),
+    Column("cancel_at", DateTime(timezone=True)),
+    Column("canceled_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("metadata", JSONB, nullable=False, server_default="{}"),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, subscriptions.c.stripe_customer_id, subscriptions.c.created)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe invoice id"),
+    Column("stripe_customer_id", Text, nullable=False),
+    Column("subscription_id", Text),
+    Column("status", Text, comment="draft, open, paid, uncollectible or void"),
+    Column("currency", String(3), nullable=False),
+    Column("amount_due", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("amount_paid", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("amount_remaining", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("total", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("hosted_invoice_url", Text),
+    Column("invoice_pdf", Text),
+    Column("number", Text),
+    Column("period_start", DateTime(timezone=True)),
+    Column("period_end", DateTime(timezone=True)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+payment_methods = Table(
+    "payment_methods",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe payment method id"),
+    Column("stripe_customer_id", Text, comment="null once detached"),
+    Column("type", Text, nullable=False),
+    Column("card_brand", Text),
+    Column("card_last4", String(4)),
+    Column("card_exp_month", Integer),
+    Column("card_exp_year", Integer),
+    Column("attached", Boolean, nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

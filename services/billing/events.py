@@ -1,0 +1,215 @@
+"""Applying Stripe events to the mirror: each event id once, and never over newer state.
+
+The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
+types in `_MIRRORED`, fetches the subscription a completed Checkout created, and records every
+other type as IGNORED. The ordering rule is `mirror.apply_object`'s.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import stripe
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.billing.catalog import PRICES, PRODUCTS
+from services.billing.customers import CUSTOMERS
+from services.billing.errors import DatabaseUnavailable, InvalidArgument, StripeRejected
+from services.billing.invoices import INVOICES
+from services.billing.mirror import (
+    Mirror,
+    Outcome,
+    Row,
+    apply_object,
+    optional,
+    reference,
+    unix_time,
+)
+from services.billing.models import applied_events
+from services.billing.payment_methods import PAYMENT_METHODS
+from services.billing.subscriptions import SUBSCRIPTIONS, subscription_row
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SUBSCRIPTION_EVENTS = ("created", "updated", "deleted", "paused", "resumed", "trial_will_end")
+_INVOICE_EVENTS = (
+    "created",
+    "updated",
+    "finalized",
+    "paid",
+    "payment_succeeded",
+    "payment_failed",
+    "voided",
+    "marked_uncollectible",
+)
+# Event types whose `data.object` is written to a mirror, by type.
+_MIRRORED: Mapping[str, Mirror] = {
+    **dict.fromkeys(["customer.created", "customer.updated", "customer.deleted"], CUSTOMERS),
+    **dict.fromkeys(["product.created", "product.updated", "product.deleted"], PRODUCTS),
+    **dict.fromkeys(["price.created", "price.updated", "price.deleted"], PRICES),
+    **dict.fromkeys([f"customer.subscription.{e}" for e in _SUBSCRIPTION_EVENTS], SUBSCRIPTIONS),
+    **dict.fromkeys([f"invoice.{e}" for e in _INVOICE_EVENTS], INVOICES),
+    **dict.fromkeys(["payment_method.attached", "payment_method.detached"], PAYMENT_METHODS),
+}
+# Of those, the types that say Stripe deleted the object.
+_DELETIONS = frozenset({"customer.deleted", "product.deleted", "price.deleted"})
+# A completed Checkout Session names the subscription it created: fetched, then mirrored. An
+# expired one created nothing, so `checkout.session.expired` is recorded as IGNORED.
+_CHECKOUT_COMPLETED = "checkout.session.completed"
+
+
+@dataclass(frozen=True, slots=True)
+class StripeEvent:
+    """The fields of a Stripe event that billing reads; `object` is its `data.object`."""
+
+    id: str
+    type: str
+    created: datetime
+    object: dict[str, Any]
+
+
+def parse_event(*, event_id: str, event_type: str, payload: bytes) -> StripeEvent:
+    """The event in `payload` (its JSON as Stripe sent it), which must carry this id and type."""
+    try:
+        event = json.loads(payload)
+    except ValueError as e:  # not UTF-8, or not JSON
+        raise InvalidArgument("the payload is not JSON") from e
+    if not isinstance(event, dict):
+        raise InvalidArgument("the payload is not a JSON object")
+    if not event_id or event.get("id") != event_id:
+        raise InvalidArgument("the payload's id is not event_id")
+    if not event_type or event.get("type") != event_type:
+        raise InvalidArgument("the payload's type is not type")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise InvalidArgument("the payload has no data.object")
+    try:
+        created = unix_time(event.get("created"))
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument("the payload's created is not a Unix time") from e
+    return StripeEvent(id=event_id, type=event_type, created=created, object=obj)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """Write the object the event carries to its mirror."""
+
+    mirror: Mirror
+    row: Row
+
+    async def apply(
+        self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
+    ) -> Outcome:
+        return await apply_object(
+            conn,
+            mirror=self.mirror,
+            stripe_client=stripe_client,
+            row=self.row,
+            created=event.created,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchSubscription:
+    """Fetch the subscription the event names and mirror what Stripe returns."""
+
+    subscription_id: str
+
+    async def apply(
+        self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
+    ) -> Outcome:
+        subscription = await SUBSCRIPTIONS.current(stripe_client, self.subscription_id)
+        if subscription is None:
+            raise StripeRejected(f"Stripe has no subscription {self.subscription_id} ({event.id})")
+        return await apply_object(
+            conn,
+            mirror=SUBSCRIPTIONS,
+            stripe_client=stripe_client,
+            row=subscription_row(subscription),
+            created=event.created,
+            refetched=True,
+        )
+
+
+def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]], T]) -> T:
+    """`read(data.object)`, checking it is an `object_type`; InvalidArgument when malformed."""
+    if event.object.get("object") != object_type:
+        raise InvalidArgument(f"a {event.type} event must carry a {object_type} object")
+    try:
+        return read(event.object)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        raise InvalidArgument(f"the {object_type} of event {event.id} is malformed: {e!r}") from e
+
+
+def _plan(event: StripeEvent) -> _Write | _FetchSubscription | None:
+    """What applying `event` does besides recording it; checked before anything is written."""
+    mirror = _MIRRORED.get(event.type)
+    if mirror is not None:
+        row = _read(event, mirror.object_type, mirror.row)
+        if event.type in _DELETIONS:
+            row = mirror.retire(row, event.created)
+        return _Write(mirror, row)
+    if event.type == _CHECKOUT_COMPLETED:
+        subscription_id = _read(
+            event, "checkout.session", lambda session: optional(reference, session["subscription"])
+        )
+        return None if subscription_id is None else _FetchSubscription(subscription_id)
+    return None
+
+
+async def apply_event(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    event_id: str,
+    event_type: str,
+    payload: bytes,
+) -> Outcome:
+    """Apply one Stripe event to the mirror, in one transaction, once per event id."""
+    event = parse_event(event_id=event_id, event_type=event_type, payload=payload)
+    plan = _plan(event)
+    try:
+        async with engine.begin() as conn:
+            # Claimed as applied, corrected below. A concurrent apply of the same id waits here
+            # for the first to commit, then finds the conflict: a duplicate.
+            claimed = await conn.execute(
+                insert(applied_events)
+                .values(
+                    event_id=event.id,
+                    type=event.type,
+                    event_created=event.created,
+                    outcome=Outcome.APPLIED.value,
+                )
+                .on_conflict_do_nothing()
+                .returning(applied_events.c.event_id)
+            )
+            if claimed.first() is None:
+                outcome = Outcome.DUPLICATE
+            else:
+                outcome = (
+                    Outcome.IGNORED
+                    if plan is None
+                    else await plan.apply(conn, stripe_client, event)
+                )
+                if outcome is not Outcome.APPLIED:
+                    await conn.execute(
+                        update(applied_events)
+                        .where(applied_events.c.event_id == event.id)
+                        .values(outcome=outcome.value)
+                    )
+    except OperationalError as e:
+        raise DatabaseUnavailable("the billing database is unavailable; try again") from e
+    log.info(
+        "stripe event processed",
+        extra={"fields": {"event": event.id, "type": event.type, "outcome": outcome.value}},
+    )
+    return outcome

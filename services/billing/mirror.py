@@ -1,0 +1,178 @@
+"""The mirror of Stripe objects and the one rule by which events write to it (`apply_object`).
+
+Stripe delivers events late, twice and out of order, and stamps them with `created` in whole
+seconds. Each mirrored row therefore remembers the `created` of the newest event written to it
+(`source_event_created`) and whether it holds state fetched from Stripe rather than an event's
+object (`refetched`). Row builders read Stripe objects as plain dicts (`json.loads` of the
+payload, or `StripeObject.to_dict()`); a wrong type raises TypeError, a missing field KeyError.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import stripe
+from sqlalchemy import Column, Table, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.billing.stripe_client import translated_stripe_errors
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+# 9999-12-31T23:59:59Z: the last second a timestamptz column (and Python) can hold comfortably.
+_MAX_UNIX_TIME = 253_402_300_799
+
+
+class Outcome(StrEnum):
+    """What applying one Stripe event did."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    IGNORED = "ignored"
+
+
+def integer(value: object) -> int:
+    """A JSON integer (booleans are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def string(value: object) -> str:
+    """A JSON string."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def boolean(value: object) -> bool:
+    """A JSON boolean."""
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """A JSON object."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def unix_time(value: object) -> datetime:
+    """A Stripe timestamp (Unix seconds) as a UTC datetime."""
+    seconds = integer(value)
+    if not 0 <= seconds <= _MAX_UNIX_TIME:
+        raise ValueError(f"timestamp {seconds} is out of range")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def reference(value: object) -> str:
+    """The id in a reference to another Stripe object: the id itself, or the expanded object."""
+    return string(mapping(value)["id"] if isinstance(value, dict) else value)
+
+
+def optional(read: Callable[[object], T], value: object) -> T | None:
+    """`read(value)`, or None where Stripe sent null or nothing."""
+    return None if value is None else read(value)
+
+
+def string_map(value: object) -> dict[str, str]:
+    """Stripe metadata: string keys to string values (null or absent is empty)."""
+    return {key: string(item) for key, item in mapping(value or {}).items()}
+
+
+def unchanged(row: Row, deleted_at: datetime) -> Row:
+    """The row of an object Stripe deleted, for objects whose row says nothing of deletion."""
+    return row
+
+
+async def upsert(conn: AsyncConnection, row: Row, *, table: Table, touched: str) -> None:
+    """Insert `row`, or overwrite the row with its key; column `touched` records when."""
+    stmt = insert(table).values(**row, **{touched: func.now()})
+    keys = {column.name for column in table.primary_key}
+    changed = {name: stmt.excluded[name] for name in (*row, touched) if name not in keys}
+    await conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """How one kind of Stripe object is mirrored: its table, its row, how to fetch it again."""
+
+    object_type: str  # Stripe's `object` field, e.g. "subscription"
+    table: Table
+    key: Column  # the column holding the Stripe id
+    row: Callable[[dict[str, Any]], Row]
+    service: Callable[[stripe.StripeClient], Any]  # e.g. attrgetter("v1.subscriptions")
+    write: Callable[[AsyncConnection, Row], Awaitable[None]]
+    # The row once Stripe deleted the object (given the row it had and when).
+    retire: Callable[[Row, datetime], Row] = unchanged
+    # False where rows are created elsewhere and events only refresh them (customers).
+    adds_rows: bool = True
+
+    async def current(self, stripe_client: stripe.StripeClient, object_id: str) -> Row | None:
+        """Stripe's object as it is now, as a dict; None when Stripe no longer has it."""
+        async with translated_stripe_errors(f"retrieve {self.object_type} {object_id}"):
+            try:
+                found = await self.service(stripe_client).retrieve_async(object_id)
+            except stripe.InvalidRequestError as e:
+                if e.http_status != 404:
+                    raise
+                return None
+        obj = found.to_dict()
+        return None if obj.get("deleted") else obj
+
+
+async def apply_object(
+    conn: AsyncConnection,
+    *,
+    mirror: Mirror,
+    stripe_client: stripe.StripeClient,
+    row: Row,
+    created: datetime,
+    refetched: bool = False,
+) -> Outcome:
+    """Write `row`, an object's state as of an event `created`, unless the mirror is newer.
+
+    With V the row's `source_event_created`:
+    - no row: insert `row` (where the mirror adds rows; otherwise IGNORED);
+    - `created` < V: STALE, nothing changes;
+    - `created` > V and the row holds an event's object: write `row`;
+    - `created` == V (same second, order unknown), or the row holds fetched state (which may
+      already include changes after `created`): fetch the object from Stripe and write that.
+    V becomes `created`. The row is marked `refetched` when what is written may be newer than
+    `created`: fetched state that differs from the event's object, or `refetched=True` given
+    (a `row` fetched by the caller). Stripe's clock alone orders events; ours is never used.
+    """
+    table, object_id = mirror.table, row[mirror.key.name]
+    # Serialise every apply for this object, including two first ones with no row yet to lock.
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"{table.fullname}:{object_id}"},
+    )
+    # And hold the row against other writers (catalog sync, customer creation) until commit.
+    stored = (
+        await conn.execute(
+            select(table.c.source_event_created, table.c.refetched)
+            .where(mirror.key == object_id)
+            .with_for_update()
+        )
+    ).first()
+    if stored is None and not mirror.adds_rows:
+        return Outcome.IGNORED
+    if stored is not None:
+        version = stored.source_event_created
+        if version is not None and created < version:
+            return Outcome.STALE
+        if stored.refetched or created == version:
+            current = await mirror.current(stripe_client, object_id)
+            fetched = mirror.retire(row, created) if current is None else mirror.row(current)
+            refetched = refetched or fetched != row
+            row = fetched
+    await mirror.write(conn, {**row, "source_event_created": created, "refetched": refetched})
+    return Outcome.APPLIED

@@ -1,0 +1,194 @@
+"""Reading Stripe events and objects into mirror rows: pure functions, no I/O."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.billing.catalog import price_row
+from services.billing.customers import customer_row
+from services.billing.errors import InvalidArgument
+from services.billing.events import parse_event
+from services.billing.invoices import invoice_row
+from services.billing.payment_methods import payment_method_row
+from services.billing.subscriptions import subscription_row
+
+T0 = 1_790_000_000
+PERIOD_END = T0 + 30 * 86_400
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "evt_1",
+        "object": "event",
+        "type": "customer.updated",
+        "created": T0,
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+        **fields,
+    }
+
+
+def parse(payload: dict[str, Any] | bytes, event_id: str = "evt_1", event_type: str = "") -> Any:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return parse_event(event_id=event_id, event_type=event_type or "customer.updated", payload=raw)
+
+
+def test_an_event_is_read_with_its_created_second_in_utc() -> None:
+    parsed = parse(event())
+    assert (parsed.id, parsed.type, parsed.created) == ("evt_1", "customer.updated", at(T0))
+    assert parsed.object == {"id": "cus_1", "object": "customer"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "event_id"),
+    [
+        (b"\xff\xfe not utf-8", "evt_1"),
+        (b"null", "evt_1"),
+        (event(), ""),
+        (event(id="evt_2"), "evt_1"),
+        (event(type="customer.deleted"), "evt_1"),
+        (event(created=True), "evt_1"),
+        (event(created=-1), "evt_1"),
+        (event(created=10**20), "evt_1"),
+        (event(data={"object": "cus_1"}), "evt_1"),
+        (event(data=None), "evt_1"),
+    ],
+    ids=[
+        "not JSON",
+        "not an object",
+        "no event id",
+        "other id",
+        "other type",
+        "boolean created",
+        "negative created",
+        "created beyond year 9999",
+        "object is a string",
+        "no data",
+    ],
+)
+def test_an_event_that_is_not_this_event_well_formed_is_invalid(payload, event_id) -> None:
+    with pytest.raises(InvalidArgument):
+        parse(payload, event_id=event_id)
+
+
+def test_a_subscription_of_the_current_api_takes_price_quantity_and_period_from_its_item() -> None:
+    row = subscription_row(
+        {
+            "id": "sub_1",
+            "object": "subscription",
+            "customer": {"id": "cus_1", "object": "customer"},  # expanded
+            "status": "trialing",
+            "cancel_at_period_end": False,
+            "created": T0,
+            "trial_start": T0,
+            "trial_end": PERIOD_END,
+            "items": {
+                "data": [
+                    {
+                        "price": {"id": "price_1"},
+                        "quantity": 2,
+                        "current_period_start": T0,
+                        "current_period_end": PERIOD_END,
+                    }
+                ]
+            },
+            "metadata": {"gym": "north"},
+        }
+    )
+    assert row["stripe_customer_id"] == "cus_1"
+    assert (row["price_id"], row["quantity"]) == ("price_1", 2)
+    assert (row["current_period_start"], row["current_period_end"]) == (at(T0), at(PERIOD_END))
+    assert (row["trial_start"], row["trial_end"]) == (at(T0), at(PERIOD_END))
+    assert row["canceled_at"] is None
+    assert row["metadata"] == {"gym": "north"}
+
+
+def test_a_subscription_of_an_older_api_takes_plan_and_period_from_itself() -> None:
+    row = subscription_row(
+        {
+            "id": "sub_1",
+            "customer": "cus_1",
+            "status": "canceled",
+            "cancel_at_period_end": False,
+            "created": T0,
+            "current_period_start": T0,
+            "current_period_end": PERIOD_END,
+            "plan": {"id": "plan_1"},
+            "quantity": 3,
+            "items": {"data": [{"plan": {"id": "plan_1"}}]},
+            "canceled_at": T0 + 5,
+            "ended_at": T0 + 5,
+        }
+    )
+    assert (row["price_id"], row["quantity"]) == ("plan_1", 3)
+    assert (row["current_period_start"], row["current_period_end"]) == (at(T0), at(PERIOD_END))
+    assert row["ended_at"] == at(T0 + 5)
+    assert row["metadata"] == {}
+
+
+def invoice(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "in_1",
+        "customer": "cus_1",
+        "status": "open",
+        "currency": "usd",
+        "amount_due": 1900,
+        "amount_paid": 0,
+        "amount_remaining": 1900,
+        "total": 1900,
+        "created": T0,
+        **fields,
+    }
+
+
+def test_an_invoice_of_the_current_api_names_its_subscription_under_parent() -> None:
+    row = invoice_row(
+        invoice(
+            parent={
+                "type": "subscription_details",
+                "subscription_details": {"subscription": "sub_1"},
+            },
+            hosted_invoice_url="https://invoice.stripe.com/i/x",
+        )
+    )
+    assert row["subscription_id"] == "sub_1"
+    assert row["hosted_invoice_url"] == "https://invoice.stripe.com/i/x"
+    assert (row["amount_due"], row["amount_remaining"]) == (1900, 1900)
+
+
+def test_an_invoice_of_an_older_api_names_its_subscription_itself() -> None:
+    assert invoice_row(invoice(subscription="sub_2"))["subscription_id"] == "sub_2"
+    assert invoice_row(invoice(parent=None))["subscription_id"] is None
+
+
+def test_an_invoice_amount_must_be_an_integer_of_minor_units() -> None:
+    with pytest.raises(TypeError):
+        invoice_row(invoice(amount_due=19.0))
+
+
+def test_a_detached_payment_method_has_no_customer() -> None:
+    row = payment_method_row({"id": "pm_1", "type": "sepa_debit", "customer": None})
+    assert (row["attached"], row["stripe_customer_id"], row["card_last4"]) == (False, None, None)
+
+
+def test_a_customer_without_email_or_name_keeps_empty_contact_details() -> None:
+    row = customer_row({"id": "cus_1", "email": None})
+    assert (row["email"], row["name"], row["deleted_at"]) == ("", "", None)
+
+
+def test_a_price_without_unit_amount_is_free_and_one_time_without_recurring() -> None:
+    row = price_row(
+        {
+            "id": "price_1",
+            "product": "prod_1",
+            "currency": "usd",
+            "unit_amount": None,
+            "active": True,
+        }
+    )
+    assert (row["unit_amount"], row["type"], row["interval"]) == (0, "one_time", None)

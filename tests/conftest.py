@@ -19,9 +19,9 @@ from tatame_devstack.run import running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
-from services.billing.stripe_client import create_stripe_client
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
+from services.common.stripe_sdk import create_stripe_client
 
 EMULATOR_KEY = "sk_test_tatame_tests"
 

@@ -67,7 +67,7 @@ DATABASE_SETTINGS = "services.common.settings:DatabaseSettings"
 ENTRYPOINTS: tuple[Entrypoint, ...] = (
     Entrypoint("gateway", None, "gateway.settings:GatewaySettings"),
     Entrypoint("services.billing", "serve", "services.billing.settings:BillingSettings"),
-    Entrypoint("services.billing", "sync-catalog", "services.billing.settings:BillingSettings"),
+    Entrypoint("services.billing", "sync-catalog", "services.billing.settings:CatalogSyncSettings"),
     Entrypoint("services.billing", "migrate", DATABASE_SETTINGS),
     Entrypoint("services.webhooks", "receiver", "services.webhooks.settings:ReceiverSettings"),
     Entrypoint("services.webhooks", "relay", "services.webhooks.settings:RelaySettings"),

@@ -6,23 +6,15 @@ import logging
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
-from services.billing.settings import BillingSettings
-from services.billing.stripe_client import create_stripe_client
+from services.billing.settings import BillingSettings, CatalogSyncSettings
 from services.common.db import create_engine
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.settings import DatabaseSettings
+from services.common.stripe_sdk import stripe_client_from
 
 log = logging.getLogger("services.billing")
-
-
-def _stripe(settings: BillingSettings):
-    return create_stripe_client(
-        secret_key=settings.stripe_secret_key.get_secret_value(),
-        api_base=settings.stripe_api_base,
-        max_network_retries=settings.stripe_max_network_retries,
-    )
 
 
 async def serve(settings: BillingSettings) -> None:
@@ -33,7 +25,7 @@ async def serve(settings: BillingSettings) -> None:
     server = await start_billing_server(
         address=settings.billing_grpc_address,
         engine=engine,
-        stripe_client=_stripe(settings),
+        stripe_client=stripe_client_from(settings),
         service_secrets=settings.service_secrets,
     )
     log.info("billing gRPC serving", extra={"fields": {"port": server.port}})
@@ -45,11 +37,11 @@ async def serve(settings: BillingSettings) -> None:
         log.info("billing stopped")
 
 
-async def sync(settings: BillingSettings) -> None:
+async def sync(settings: CatalogSyncSettings) -> None:
     """Fill the catalog mirror from Stripe once."""
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
     try:
-        await sync_catalog(engine=engine, stripe_client=_stripe(settings))
+        await sync_catalog(engine=engine, stripe_client=stripe_client_from(settings))
     finally:
         await engine.dispose()
 
@@ -65,12 +57,14 @@ def main() -> None:
             package="services.billing", database_url=database.database_url.get_secret_value()
         )
         return
+    if command == "sync-catalog":
+        sync_settings = CatalogSyncSettings()
+        configure_logging(service="billing-sync-catalog", level=sync_settings.log_level)
+        asyncio.run(sync(sync_settings))
+        return
     settings = BillingSettings()
     configure_logging(service="billing", level=settings.log_level)
-    if command == "sync-catalog":
-        asyncio.run(sync(settings))
-    else:
-        asyncio.run(serve(settings))
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

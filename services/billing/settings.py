@@ -6,7 +6,11 @@ from services.auth.service_credentials import parse_service_secrets
 from services.common.settings import DatabaseSettings, StripeSettings
 
 
-class BillingSettings(DatabaseSettings, StripeSettings):
+class CatalogSyncSettings(DatabaseSettings, StripeSettings):
+    """`python -m services.billing sync-catalog`: the database and Stripe, nothing else."""
+
+
+class BillingSettings(CatalogSyncSettings):
     """Environment variables of the billing service (names are the field names, upper case)."""
 
     billing_grpc_address: str = "127.0.0.1:50051"

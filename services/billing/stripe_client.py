@@ -1,4 +1,4 @@
-"""The Stripe adapter: the official SDK pinned to one API version, errors translated once."""
+"""Stripe errors translated once into billing's domain errors."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -6,22 +6,6 @@ from contextlib import asynccontextmanager
 import stripe
 
 from services.billing.errors import StripeRejected, StripeUnavailable
-
-# Every request names this version, so Stripe's answers keep one shape whatever the account default.
-STRIPE_API_VERSION = "2026-10-28.endive"
-
-
-def create_stripe_client(
-    *, secret_key: str, api_base: str | None, max_network_retries: int
-) -> stripe.StripeClient:
-    """A client for async calls; `api_base` redirects it to the local emulator in dev and tests."""
-    return stripe.StripeClient(
-        secret_key,
-        stripe_version=STRIPE_API_VERSION,
-        base_addresses={"api": api_base} if api_base else None,
-        max_network_retries=max_network_retries,
-        http_client=stripe.HTTPXClient(timeout=20),
-    )
 
 
 @asynccontextmanager

@@ -18,11 +18,11 @@ from tatame.billing.v1 import billing_pb2_grpc
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials, parse_service_secrets
-from services.billing.stripe_client import create_stripe_client
 from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.settings import DatabaseSettings
+from services.common.stripe_sdk import stripe_client_from
 from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
 from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
@@ -102,11 +102,7 @@ async def relay(settings: RelaySettings) -> None:
 
 
 async def backstop(settings: BackstopSettings) -> None:
-    stripe_client = create_stripe_client(
-        secret_key=settings.stripe_secret_key.get_secret_value(),
-        api_base=settings.stripe_api_base,
-        max_network_retries=settings.stripe_max_network_retries,
-    )
+    stripe_client = stripe_client_from(settings)
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
         result = await poll_stripe_events(
             conn=conn,

@@ -23,7 +23,7 @@ from services.billing.customers import idempotency_key
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
 from services.billing.models import applied_events, customers, invoices, payment_methods
 from services.billing.models import subscriptions as subscriptions_table
-from services.billing.stripe_client import STRIPE_API_VERSION, create_stripe_client
+from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
 from tests.conftest import EMULATOR_KEY, BillingHandle
 
 Outcome = billing_pb2.ApplyStripeEventResponse

@@ -17,41 +17,67 @@ class Interval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERVAL_WEEK: _ClassVar[Interval]
     INTERVAL_MONTH: _ClassVar[Interval]
     INTERVAL_YEAR: _ClassVar[Interval]
+
+class ProrationBehavior(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRORATION_BEHAVIOR_UNSPECIFIED: _ClassVar[ProrationBehavior]
+    PRORATION_BEHAVIOR_CREATE_PRORATIONS: _ClassVar[ProrationBehavior]
+    PRORATION_BEHAVIOR_ALWAYS_INVOICE: _ClassVar[ProrationBehavior]
+    PRORATION_BEHAVIOR_NONE: _ClassVar[ProrationBehavior]
 INTERVAL_UNSPECIFIED: Interval
 INTERVAL_DAY: Interval
 INTERVAL_WEEK: Interval
 INTERVAL_MONTH: Interval
 INTERVAL_YEAR: Interval
+PRORATION_BEHAVIOR_UNSPECIFIED: ProrationBehavior
+PRORATION_BEHAVIOR_CREATE_PRORATIONS: ProrationBehavior
+PRORATION_BEHAVIOR_ALWAYS_INVOICE: ProrationBehavior
+PRORATION_BEHAVIOR_NONE: ProrationBehavior
 
 class Price(_message.Message):
-    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count")
+    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type")
     ID_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_FIELD_NUMBER: _ClassVar[int]
     UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     id: str
     lookup_key: str
     unit_amount: int
     currency: str
     interval: Interval
     interval_count: int
-    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ...) -> None: ...
+    type: str
+    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("product_id", "name", "description", "features", "prices")
+    __slots__ = ("product_id", "name", "description", "features", "prices", "default_price_id", "metadata", "entitlements")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     PRICES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PRICE_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENTS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     name: str
     description: str
     features: _containers.RepeatedScalarFieldContainer[str]
     prices: _containers.RepeatedCompositeFieldContainer[Price]
-    def __init__(self, product_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ...) -> None: ...
+    default_price_id: str
+    metadata: _containers.ScalarMap[str, str]
+    entitlements: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, product_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ..., default_price_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., entitlements: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Customer(_message.Message):
     __slots__ = ("principal", "stripe_customer_id", "email", "name", "create_time")
@@ -68,8 +94,10 @@ class Customer(_message.Message):
     def __init__(self, principal: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListPlansRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("include_one_time",)
+    INCLUDE_ONE_TIME_FIELD_NUMBER: _ClassVar[int]
+    include_one_time: bool
+    def __init__(self, include_one_time: _Optional[bool] = ...) -> None: ...
 
 class ListPlansResponse(_message.Message):
     __slots__ = ("plans",)
@@ -104,7 +132,7 @@ class CreateCustomerResponse(_message.Message):
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time")
+    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +147,9 @@ class Subscription(_message.Message):
     CANCELED_AT_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_PRICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LATEST_INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     stripe_customer_id: str
     status: str
@@ -133,7 +164,10 @@ class Subscription(_message.Message):
     canceled_at: _timestamp_pb2.Timestamp
     ended_at: _timestamp_pb2.Timestamp
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    scheduled_price_id: str
+    scheduled_change_time: _timestamp_pb2.Timestamp
+    latest_invoice_id: str
+    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ...) -> None: ...
 
 class ListSubscriptionsRequest(_message.Message):
     __slots__ = ()
@@ -172,3 +206,355 @@ class ApplyStripeEventResponse(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     outcome: ApplyStripeEventResponse.Outcome
     def __init__(self, outcome: _Optional[_Union[ApplyStripeEventResponse.Outcome, str]] = ...) -> None: ...
+
+class CreateCheckoutSessionRequest(_message.Message):
+    __slots__ = ("price", "success_url", "cancel_url", "email", "name")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    price: str
+    success_url: str
+    cancel_url: str
+    email: str
+    name: str
+    def __init__(self, price: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class CreateCheckoutSessionResponse(_message.Message):
+    __slots__ = ("session_id", "url")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    url: str
+    def __init__(self, session_id: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class ConfirmCheckoutSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmCheckoutSessionResponse(_message.Message):
+    __slots__ = ("status", "subscription")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    subscription: Subscription
+    def __init__(self, status: _Optional[str] = ..., subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+
+class CreatePortalSessionRequest(_message.Message):
+    __slots__ = ("return_url",)
+    RETURN_URL_FIELD_NUMBER: _ClassVar[int]
+    return_url: str
+    def __init__(self, return_url: _Optional[str] = ...) -> None: ...
+
+class CreatePortalSessionResponse(_message.Message):
+    __slots__ = ("url",)
+    URL_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    def __init__(self, url: _Optional[str] = ...) -> None: ...
+
+class CreateSubscriptionRequest(_message.Message):
+    __slots__ = ("price", "quantity", "mobile_stripe_version", "email", "name")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    MOBILE_STRIPE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    price: str
+    quantity: int
+    mobile_stripe_version: str
+    email: str
+    name: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., mobile_stripe_version: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class CreateSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription", "intent_type", "client_secret", "stripe_customer_id", "ephemeral_key_secret", "trial_applied")
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    intent_type: str
+    client_secret: str
+    stripe_customer_id: str
+    ephemeral_key_secret: str
+    trial_applied: bool
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., intent_type: _Optional[str] = ..., client_secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., ephemeral_key_secret: _Optional[str] = ..., trial_applied: _Optional[bool] = ...) -> None: ...
+
+class CreateSetupIntentRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateSetupIntentResponse(_message.Message):
+    __slots__ = ("setup_intent_id", "client_secret", "stripe_customer_id")
+    SETUP_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    setup_intent_id: str
+    client_secret: str
+    stripe_customer_id: str
+    def __init__(self, setup_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ...) -> None: ...
+
+class CreateEphemeralKeyRequest(_message.Message):
+    __slots__ = ("stripe_version",)
+    STRIPE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    stripe_version: str
+    def __init__(self, stripe_version: _Optional[str] = ...) -> None: ...
+
+class CreateEphemeralKeyResponse(_message.Message):
+    __slots__ = ("secret", "stripe_customer_id", "expire_time")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    stripe_customer_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreatePaymentRequest(_message.Message):
+    __slots__ = ("price", "quantity")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    price: str
+    quantity: int
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class CreatePaymentResponse(_message.Message):
+    __slots__ = ("payment_intent_id", "client_secret", "amount", "currency", "stripe_customer_id")
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    payment_intent_id: str
+    client_secret: str
+    amount: int
+    currency: str
+    stripe_customer_id: str
+    def __init__(self, payment_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ...) -> None: ...
+
+class GetSubscriptionRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription",)
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+
+class PreviewSubscriptionChangeRequest(_message.Message):
+    __slots__ = ("id", "price", "quantity", "proration_behavior")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRORATION_BEHAVIOR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    price: str
+    quantity: int
+    proration_behavior: ProrationBehavior
+    def __init__(self, id: _Optional[str] = ..., price: _Optional[str] = ..., quantity: _Optional[int] = ..., proration_behavior: _Optional[_Union[ProrationBehavior, str]] = ...) -> None: ...
+
+class InvoiceLine(_message.Message):
+    __slots__ = ("description", "amount", "proration")
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PRORATION_FIELD_NUMBER: _ClassVar[int]
+    description: str
+    amount: int
+    proration: bool
+    def __init__(self, description: _Optional[str] = ..., amount: _Optional[int] = ..., proration: _Optional[bool] = ...) -> None: ...
+
+class PreviewSubscriptionChangeResponse(_message.Message):
+    __slots__ = ("amount_due", "currency", "lines", "takes_effect")
+    AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TAKES_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    amount_due: int
+    currency: str
+    lines: _containers.RepeatedCompositeFieldContainer[InvoiceLine]
+    takes_effect: str
+    def __init__(self, amount_due: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., takes_effect: _Optional[str] = ...) -> None: ...
+
+class UpdateSubscriptionRequest(_message.Message):
+    __slots__ = ("id", "price", "quantity", "proration_behavior")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRORATION_BEHAVIOR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    price: str
+    quantity: int
+    proration_behavior: ProrationBehavior
+    def __init__(self, id: _Optional[str] = ..., price: _Optional[str] = ..., quantity: _Optional[int] = ..., proration_behavior: _Optional[_Union[ProrationBehavior, str]] = ...) -> None: ...
+
+class UpdateSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription", "takes_effect", "effective_time")
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAKES_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    takes_effect: str
+    effective_time: _timestamp_pb2.Timestamp
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., takes_effect: _Optional[str] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CancelSubscriptionRequest(_message.Message):
+    __slots__ = ("id", "immediately")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    immediately: bool
+    def __init__(self, id: _Optional[str] = ..., immediately: _Optional[bool] = ...) -> None: ...
+
+class CancelSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription",)
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+
+class ResumeSubscriptionRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ResumeSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription",)
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+
+class Invoice(_message.Message):
+    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_PAID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    HOSTED_INVOICE_URL_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_PDF_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    subscription_id: str
+    status: str
+    currency: str
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    total: int
+    number: str
+    hosted_invoice_url: str
+    invoice_pdf: str
+    create_time: _timestamp_pb2.Timestamp
+    period_start: _timestamp_pb2.Timestamp
+    period_end: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListInvoicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListInvoicesResponse(_message.Message):
+    __slots__ = ("invoices",)
+    INVOICES_FIELD_NUMBER: _ClassVar[int]
+    invoices: _containers.RepeatedCompositeFieldContainer[Invoice]
+    def __init__(self, invoices: _Optional[_Iterable[_Union[Invoice, _Mapping]]] = ...) -> None: ...
+
+class PaymentMethod(_message.Message):
+    __slots__ = ("id", "type", "card_brand", "card_last4", "card_exp_month", "card_exp_year", "is_default")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CARD_BRAND_FIELD_NUMBER: _ClassVar[int]
+    CARD_LAST4_FIELD_NUMBER: _ClassVar[int]
+    CARD_EXP_MONTH_FIELD_NUMBER: _ClassVar[int]
+    CARD_EXP_YEAR_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    card_brand: str
+    card_last4: str
+    card_exp_month: int
+    card_exp_year: int
+    is_default: bool
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., card_brand: _Optional[str] = ..., card_last4: _Optional[str] = ..., card_exp_month: _Optional[int] = ..., card_exp_year: _Optional[int] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class ListPaymentMethodsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPaymentMethodsResponse(_message.Message):
+    __slots__ = ("payment_methods",)
+    PAYMENT_METHODS_FIELD_NUMBER: _ClassVar[int]
+    payment_methods: _containers.RepeatedCompositeFieldContainer[PaymentMethod]
+    def __init__(self, payment_methods: _Optional[_Iterable[_Union[PaymentMethod, _Mapping]]] = ...) -> None: ...
+
+class SetDefaultPaymentMethodRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SetDefaultPaymentMethodResponse(_message.Message):
+    __slots__ = ("payment_method",)
+    PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    payment_method: PaymentMethod
+    def __init__(self, payment_method: _Optional[_Union[PaymentMethod, _Mapping]] = ...) -> None: ...
+
+class DetachPaymentMethodRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DetachPaymentMethodResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Entitlement(_message.Message):
+    __slots__ = ("feature", "subscription_id", "subscription_status", "grace_end_time")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_STATUS_FIELD_NUMBER: _ClassVar[int]
+    GRACE_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    subscription_id: str
+    subscription_status: str
+    grace_end_time: _timestamp_pb2.Timestamp
+    def __init__(self, feature: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_status: _Optional[str] = ..., grace_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListEntitlementsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListEntitlementsResponse(_message.Message):
+    __slots__ = ("entitlements",)
+    ENTITLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    entitlements: _containers.RepeatedCompositeFieldContainer[Entitlement]
+    def __init__(self, entitlements: _Optional[_Iterable[_Union[Entitlement, _Mapping]]] = ...) -> None: ...
+
+class CheckEntitlementRequest(_message.Message):
+    __slots__ = ("feature",)
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    def __init__(self, feature: _Optional[str] = ...) -> None: ...
+
+class CheckEntitlementResponse(_message.Message):
+    __slots__ = ("entitled", "entitlement")
+    ENTITLED_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENT_FIELD_NUMBER: _ClassVar[int]
+    entitled: bool
+    entitlement: Entitlement
+    def __init__(self, entitled: _Optional[bool] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ...) -> None: ...

@@ -62,6 +62,96 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
                 _registered_method=True)
+        self.CreateCheckoutSession = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreateCheckoutSession',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.FromString,
+                _registered_method=True)
+        self.ConfirmCheckoutSession = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ConfirmCheckoutSession',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionResponse.FromString,
+                _registered_method=True)
+        self.CreatePortalSession = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreatePortalSession',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
+                _registered_method=True)
+        self.CreateSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreateSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.CreateSetupIntent = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreateSetupIntent',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentResponse.FromString,
+                _registered_method=True)
+        self.CreateEphemeralKey = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreateEphemeralKey',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyResponse.FromString,
+                _registered_method=True)
+        self.CreatePayment = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CreatePayment',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentResponse.FromString,
+                _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/GetSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.PreviewSubscriptionChange = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/PreviewSubscriptionChange',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeResponse.FromString,
+                _registered_method=True)
+        self.UpdateSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/UpdateSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.CancelSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CancelSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ResumeSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ResumeSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListInvoices = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ListInvoices',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
+        self.ListPaymentMethods = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ListPaymentMethods',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsResponse.FromString,
+                _registered_method=True)
+        self.SetDefaultPaymentMethod = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/SetDefaultPaymentMethod',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodResponse.FromString,
+                _registered_method=True)
+        self.DetachPaymentMethod = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/DetachPaymentMethod',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodResponse.FromString,
+                _registered_method=True)
+        self.ListEntitlements = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ListEntitlements',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsResponse.FromString,
+                _registered_method=True)
+        self.CheckEntitlement = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/CheckEntitlement',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -107,6 +197,131 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCheckoutSession(self, request, context):
+        """--- Web: Stripe Checkout and the Billing Portal ---
+        A subscription-mode Checkout Session for the principal's customer (created if missing).
+        FAILED_PRECONDITION "live_subscription_exists" when the principal already has a live one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmCheckoutSession(self, request, context):
+        """For the return page: sync the session's subscription from Stripe now and return it.
+        NOT_FOUND for a session of another principal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePortalSession(self, request, context):
+        """A Billing Portal session URL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSubscription(self, request, context):
+        """--- Mobile: PaymentSheet ---
+        Creates the subscription with payment_behavior=default_incomplete; returns what PaymentSheet
+        needs. FAILED_PRECONDITION "live_subscription_exists" when one is live already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSetupIntent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateEphemeralKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePayment(self, request, context):
+        """A one-time purchase of a catalog one-time price; the amount always comes from the catalog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """--- Managing ---
+        NOT_FOUND when the subscription is not the principal's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewSubscriptionChange(self, request, context):
+        """The proration a change would bill, from Stripe's invoice preview.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSubscription(self, request, context):
+        """Upgrades take effect now; downgrades at period end (a subscription schedule).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSubscription(self, request, context):
+        """At period end by default, or now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSubscription(self, request, context):
+        """Undo a cancellation at period end.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvoices(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPaymentMethods(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDefaultPaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachPaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEntitlements(self, request, context):
+        """--- Entitlements (apps through the gateway; internal services with their own credential) ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckEntitlement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +349,96 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ApplyStripeEvent,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.SerializeToString,
+            ),
+            'CreateCheckoutSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckoutSession,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.SerializeToString,
+            ),
+            'ConfirmCheckoutSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmCheckoutSession,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionResponse.SerializeToString,
+            ),
+            'CreatePortalSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePortalSession,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.SerializeToString,
+            ),
+            'CreateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.SerializeToString,
+            ),
+            'CreateSetupIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSetupIntent,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentResponse.SerializeToString,
+            ),
+            'CreateEphemeralKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEphemeralKey,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyResponse.SerializeToString,
+            ),
+            'CreatePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePayment,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionResponse.SerializeToString,
+            ),
+            'PreviewSubscriptionChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewSubscriptionChange,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeResponse.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionResponse.SerializeToString,
+            ),
+            'CancelSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionResponse.SerializeToString,
+            ),
+            'ResumeSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionResponse.SerializeToString,
+            ),
+            'ListInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoices,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.SerializeToString,
+            ),
+            'ListPaymentMethods': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPaymentMethods,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsResponse.SerializeToString,
+            ),
+            'SetDefaultPaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDefaultPaymentMethod,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodResponse.SerializeToString,
+            ),
+            'DetachPaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachPaymentMethod,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodResponse.SerializeToString,
+            ),
+            'ListEntitlements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEntitlements,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsResponse.SerializeToString,
+            ),
+            'CheckEntitlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEntitlement,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -274,6 +579,492 @@ class BillingService:
             '/tatame.billing.v1.BillingService/ApplyStripeEvent',
             tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckoutSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreateCheckoutSession',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmCheckoutSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ConfirmCheckoutSession',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ConfirmCheckoutSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePortalSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreatePortalSession',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreateSubscription',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSetupIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreateSetupIntent',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEphemeralKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreateEphemeralKey',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreateEphemeralKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CreatePayment',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CreatePaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/GetSubscription',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.GetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewSubscriptionChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/PreviewSubscriptionChange',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewSubscriptionChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/UpdateSubscription',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.UpdateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CancelSubscription',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CancelSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ResumeSubscription',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ResumeSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ListInvoices',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPaymentMethods(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ListPaymentMethods',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListPaymentMethodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDefaultPaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/SetDefaultPaymentMethod',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.SetDefaultPaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachPaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/DetachPaymentMethod',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.DetachPaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEntitlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ListEntitlements',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListEntitlementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEntitlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/CheckEntitlement',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.FromString,
             options,
             channel_credentials,
             insecure,

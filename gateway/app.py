@@ -11,7 +11,16 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.billing_client import BillingClient
 from gateway.errors import install_error_handlers
-from gateway.routes import customer, health, plans
+from gateway.routes import (
+    checkout,
+    compat,
+    customer,
+    entitlements,
+    health,
+    payments,
+    plans,
+    subscriptions,
+)
 from gateway.settings import GatewaySettings
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
@@ -73,7 +82,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.gateway_max_body_bytes)
-    for module in (health, plans, customer):
+    for module in (
+        health,
+        plans,
+        customer,
+        checkout,
+        subscriptions,
+        payments,
+        entitlements,
+        compat,
+    ):
         app.include_router(module.router)
     return app
 

@@ -1,12 +1,15 @@
 """FastAPI dependencies, named for what they give."""
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from google.protobuf.message import Message
 
 from gateway.billing_client import BillingClient
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
+from services.auth.principal import Principal
 
 SESSION_COOKIE = "__session"
 
@@ -37,3 +40,24 @@ async def billing_client(request: Request) -> BillingClient:
 
 CurrentSession = Annotated[Session, Depends(current_session)]
 Billing = Annotated[BillingClient, Depends(billing_client)]
+
+
+@dataclass(frozen=True, slots=True)
+class BillingForCaller:
+    """Billing, called on behalf of the verified caller's principal (never an id the client sent)."""
+
+    client: BillingClient
+    principal: Principal
+
+    async def __call__(self, method: str, request: Message) -> Message:
+        """Invoke the BillingService RPC named `method`."""
+        return await self.client.call(
+            getattr(self.client.stub, method), request, principal=self.principal
+        )
+
+
+async def billing_for_caller(session: CurrentSession, billing: Billing) -> BillingForCaller:
+    return BillingForCaller(billing, session.principal)
+
+
+ForCaller = Annotated[BillingForCaller, Depends(billing_for_caller)]

@@ -1,6 +1,7 @@
 """The one error body and the one gRPC → HTTP table of the gateway."""
 
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -50,6 +51,10 @@ def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
     return error_response(401, exc.reason.value, exc.message, {"WWW-Authenticate": "Bearer"})
 
 
+# Billing may start a client-facing message with a specific code: "live_subscription_exists: …".
+_CODED_DETAILS = re.compile(r"^([a-z][a-z0-9_]{2,63}): (.+)$", re.DOTALL)
+
+
 def _rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     status = HTTP_STATUS_OF.get(exc.code(), 500)
     if status >= 500 or status not in _CLIENT_FACING:
@@ -57,10 +62,12 @@ def _rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
             "billing call failed",
             extra={"fields": {"grpc_code": exc.code().name, "details": exc.details()}},
         )
-    message = (
-        exc.details() if status in _CLIENT_FACING else _FIXED_MESSAGE.get(status, "internal error")
-    )
-    return error_response(status, exc.code().name.lower(), message or HTTPStatus(status).phrase)
+    code, message = exc.code().name.lower(), exc.details() or HTTPStatus(status).phrase
+    if status not in _CLIENT_FACING:
+        message = _FIXED_MESSAGE.get(status, "internal error")
+    elif coded := _CODED_DETAILS.match(message):
+        code, message = coded.groups()
+    return error_response(status, code, message)
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """The REST shapes of the gateway (what the apps send and read)."""
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,3 +49,195 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    status: str = Field(description="Stripe's status: trialing, active, past_due, canceled, …")
+    price_id: str
+    quantity: int
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_start: datetime | None
+    trial_end: datetime | None
+    cancel_at_period_end: bool
+    cancel_at: datetime | None
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime | None
+    scheduled_price_id: str | None = Field(description="A downgrade waiting for the period end.")
+    scheduled_change_at: datetime | None
+
+
+class SubscriptionsOut(BaseModel):
+    subscriptions: list[SubscriptionOut]
+
+
+class PriceChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    price: str = Field(min_length=1, max_length=255, description="A price id or lookup_key.")
+
+
+class CheckoutSessionIn(PriceChoice):
+    success_url: str = Field(max_length=2048)
+    cancel_url: str = Field(max_length=2048)
+
+
+class CheckoutSessionOut(BaseModel):
+    id: str
+    url: str
+
+
+class CheckoutConfirmationOut(BaseModel):
+    status: str = Field(description="open, complete or expired")
+    subscription: SubscriptionOut | None
+
+
+class PortalSessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str = Field(max_length=2048)
+
+
+class PortalSessionOut(BaseModel):
+    url: str
+
+
+class SubscriptionIn(PriceChoice):
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    stripe_version: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The mobile SDK's Stripe-Version, for an ephemeral key.",
+    )
+
+
+class SubscriptionCreatedOut(BaseModel):
+    subscription: SubscriptionOut
+    intent_type: str = Field(
+        description="payment_intent, or setup_intent when a trial means nothing is due"
+    )
+    client_secret: str
+    customer_id: str
+    ephemeral_key_secret: str | None
+    trial_applied: bool
+
+
+class SetupIntentOut(BaseModel):
+    id: str
+    client_secret: str
+    customer_id: str
+
+
+class EphemeralKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stripe_version: str | None = Field(default=None, max_length=64)
+
+
+class EphemeralKeyOut(BaseModel):
+    secret: str
+    customer_id: str
+    expires_at: datetime | None
+
+
+ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
+
+
+class SubscriptionChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    price: str | None = Field(default=None, min_length=1, max_length=255)
+    quantity: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class SubscriptionPreviewIn(SubscriptionChangeIn):
+    proration_behavior: ProrationBehavior = "create_prorations"
+
+
+class SubscriptionUpdateIn(SubscriptionChangeIn):
+    proration_behavior: ProrationBehavior
+
+
+class InvoiceLineOut(BaseModel):
+    description: str
+    amount: int
+    proration: bool
+
+
+class SubscriptionPreviewOut(BaseModel):
+    amount_due: int
+    currency: str
+    lines: list[InvoiceLineOut]
+    takes_effect: str = Field(description="now (upgrade) or period_end (downgrade)")
+
+
+class SubscriptionUpdateOut(BaseModel):
+    subscription: SubscriptionOut
+    takes_effect: str
+    effective_at: datetime | None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    immediately: bool = False
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    subscription_id: str | None
+    status: str
+    currency: str
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    total: int
+    number: str | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    created_at: datetime | None
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+class InvoicesOut(BaseModel):
+    invoices: list[InvoiceOut]
+
+
+class PaymentMethodOut(BaseModel):
+    id: str
+    type: str
+    card_brand: str | None
+    card_last4: str | None
+    card_exp_month: int | None
+    card_exp_year: int | None
+    is_default: bool
+
+
+class PaymentMethodsOut(BaseModel):
+    payment_methods: list[PaymentMethodOut]
+
+
+class PaymentIn(PriceChoice):
+    quantity: int = Field(default=1, ge=1, le=100)
+
+
+class PaymentOut(BaseModel):
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    customer_id: str
+
+
+class EntitlementOut(BaseModel):
+    feature: str
+    subscription_id: str
+    subscription_status: str
+    grace_ends_at: datetime | None
+
+
+class EntitlementsOut(BaseModel):
+    entitlements: list[EntitlementOut]

@@ -1,27 +1,18 @@
 """The caller's Stripe customer: GET (404 before creation) and POST (create-or-get)."""
 
-from datetime import UTC
 from typing import Annotated
 
 import cachetools
 from fastapi import APIRouter, Depends, Request, Response
 from tatame.billing.v1 import billing_pb2
 
+from gateway import rendering
 from gateway.dependencies import Billing, CurrentSession
 from gateway.schemas import CustomerIn, CustomerOut, ErrorOut
 
 router = APIRouter(tags=["customer"])
 
 ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-
-
-def render(customer: billing_pb2.Customer) -> CustomerOut:
-    return CustomerOut(
-        stripe_customer_id=customer.stripe_customer_id,
-        email=customer.email,
-        name=customer.name,
-        created_at=customer.create_time.ToDatetime(tzinfo=UTC),
-    )
 
 
 async def customer_cache(request: Request) -> cachetools.TTLCache[str, bytes] | None:
@@ -42,7 +33,7 @@ async def get_customer(session: CurrentSession, billing: Billing, cache: Custome
         reply = await billing.call(
             billing.stub.GetCustomer, billing_pb2.GetCustomerRequest(), principal=session.principal
         )
-        body = render(reply.customer).model_dump_json().encode()
+        body = rendering.customer(reply.customer).model_dump_json().encode()
         if cache is not None:
             cache[key] = body
     return Response(
@@ -65,7 +56,7 @@ async def create_customer(
         billing_pb2.CreateCustomerRequest(email=body.email, name=body.name),
         principal=session.principal,
     )
-    rendered = render(reply.customer).model_dump_json().encode()
+    rendered = rendering.customer(reply.customer).model_dump_json().encode()
     if cache is not None:
         cache[session.principal.key] = rendered
     return Response(

@@ -1,0 +1,95 @@
+"""Billing's gRPC messages as the gateway's REST shapes, and the JSON response they leave in."""
+
+from datetime import UTC, datetime
+
+from fastapi import Response
+from google.protobuf.message import Message
+from pydantic import BaseModel
+from tatame.billing.v1 import billing_pb2
+
+from gateway.schemas import (
+    CustomerOut,
+    EntitlementOut,
+    InvoiceOut,
+    PaymentMethodOut,
+    SubscriptionOut,
+)
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """`model` as JSON without FastAPI's second validation pass (the model is already typed)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def timestamp(message: Message, field: str) -> datetime | None:
+    """A Timestamp field as an aware UTC datetime; None when unset."""
+    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+
+
+def customer(message: billing_pb2.Customer) -> CustomerOut:
+    return CustomerOut(
+        stripe_customer_id=message.stripe_customer_id,
+        email=message.email,
+        name=message.name,
+        created_at=message.create_time.ToDatetime(tzinfo=UTC),
+    )
+
+
+def subscription(message: billing_pb2.Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=message.id,
+        status=message.status,
+        price_id=message.price_id,
+        quantity=message.quantity,
+        current_period_start=timestamp(message, "current_period_start"),
+        current_period_end=timestamp(message, "current_period_end"),
+        trial_start=timestamp(message, "trial_start"),
+        trial_end=timestamp(message, "trial_end"),
+        cancel_at_period_end=message.cancel_at_period_end,
+        cancel_at=timestamp(message, "cancel_at"),
+        canceled_at=timestamp(message, "canceled_at"),
+        ended_at=timestamp(message, "ended_at"),
+        created_at=timestamp(message, "create_time"),
+        scheduled_price_id=message.scheduled_price_id or None,
+        scheduled_change_at=timestamp(message, "scheduled_change_time"),
+    )
+
+
+def invoice(message: billing_pb2.Invoice) -> InvoiceOut:
+    return InvoiceOut(
+        id=message.id,
+        subscription_id=message.subscription_id or None,
+        status=message.status,
+        currency=message.currency,
+        amount_due=message.amount_due,
+        amount_paid=message.amount_paid,
+        amount_remaining=message.amount_remaining,
+        total=message.total,
+        number=message.number or None,
+        hosted_invoice_url=message.hosted_invoice_url or None,
+        invoice_pdf=message.invoice_pdf or None,
+        created_at=timestamp(message, "create_time"),
+        period_start=timestamp(message, "period_start"),
+        period_end=timestamp(message, "period_end"),
+    )
+
+
+def payment_method(message: billing_pb2.PaymentMethod) -> PaymentMethodOut:
+    return PaymentMethodOut(
+        id=message.id,
+        type=message.type,
+        card_brand=message.card_brand or None,
+        card_last4=message.card_last4 or None,
+        card_exp_month=message.card_exp_month or None,
+        card_exp_year=message.card_exp_year or None,
+        is_default=message.is_default,
+    )
+
+
+def entitlement(message: billing_pb2.Entitlement) -> EntitlementOut:
+    return EntitlementOut(
+        feature=message.feature,
+        subscription_id=message.subscription_id,
+        subscription_status=message.subscription_status,
+        grace_ends_at=timestamp(message, "grace_end_time"),
+    )

@@ -1,0 +1,129 @@
+"""Paying: setup intents and ephemeral keys for PaymentSheet, saved payment methods, invoices,
+one-time purchases of catalog prices."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from tatame.billing.v1 import billing_pb2
+
+from gateway import rendering
+from gateway.dependencies import ForCaller
+from gateway.schemas import (
+    EphemeralKeyIn,
+    EphemeralKeyOut,
+    ErrorOut,
+    InvoicesOut,
+    PaymentIn,
+    PaymentMethodOut,
+    PaymentMethodsOut,
+    PaymentOut,
+    SetupIntentOut,
+)
+from services.common.http import ApiError
+
+router = APIRouter(tags=["payments"])
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
+StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
+
+
+@router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
+async def create_setup_intent(billing: ForCaller) -> Response:
+    reply = await billing("CreateSetupIntent", billing_pb2.CreateSetupIntentRequest())
+    return rendering.json_response(
+        SetupIntentOut(
+            id=reply.setup_intent_id,
+            client_secret=reply.client_secret,
+            customer_id=reply.stripe_customer_id,
+        ),
+        201,
+    )
+
+
+@router.post(
+    "/v1/ephemeral-keys",
+    response_model=EphemeralKeyOut,
+    status_code=201,
+    responses=ERRORS,
+    summary="An ephemeral key for the mobile SDK (its Stripe-Version in the body or header)",
+)
+async def create_ephemeral_key(
+    billing: ForCaller, body: EphemeralKeyIn | None = None, stripe_version: StripeVersion = None
+) -> Response:
+    version = (body.stripe_version if body else None) or stripe_version
+    if not version:
+        raise ApiError(
+            400, "invalid_request", "stripe_version (or a Stripe-Version header) is required"
+        )
+    reply = await billing(
+        "CreateEphemeralKey", billing_pb2.CreateEphemeralKeyRequest(stripe_version=version)
+    )
+    return rendering.json_response(
+        EphemeralKeyOut(
+            secret=reply.secret,
+            customer_id=reply.stripe_customer_id,
+            expires_at=rendering.timestamp(reply, "expire_time"),
+        ),
+        201,
+    )
+
+
+@router.get("/v1/payment-methods", response_model=PaymentMethodsOut, responses=ERRORS)
+async def list_payment_methods(billing: ForCaller) -> Response:
+    reply = await billing("ListPaymentMethods", billing_pb2.ListPaymentMethodsRequest())
+    return rendering.json_response(
+        PaymentMethodsOut(
+            payment_methods=[rendering.payment_method(p) for p in reply.payment_methods]
+        )
+    )
+
+
+@router.post(
+    "/v1/payment-methods/{payment_method_id}/default",
+    response_model=PaymentMethodOut,
+    responses=ERRORS,
+    summary="Make a saved payment method the default for invoices",
+)
+async def set_default_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
+    reply = await billing(
+        "SetDefaultPaymentMethod", billing_pb2.SetDefaultPaymentMethodRequest(id=payment_method_id)
+    )
+    return rendering.json_response(rendering.payment_method(reply.payment_method))
+
+
+@router.delete("/v1/payment-methods/{payment_method_id}", status_code=204, responses=ERRORS)
+async def detach_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
+    await billing(
+        "DetachPaymentMethod", billing_pb2.DetachPaymentMethodRequest(id=payment_method_id)
+    )
+    return Response(status_code=204)
+
+
+@router.get("/v1/invoices", response_model=InvoicesOut, responses=ERRORS)
+async def list_invoices(billing: ForCaller) -> Response:
+    reply = await billing("ListInvoices", billing_pb2.ListInvoicesRequest())
+    return rendering.json_response(
+        InvoicesOut(invoices=[rendering.invoice(i) for i in reply.invoices])
+    )
+
+
+@router.post(
+    "/v1/payments",
+    response_model=PaymentOut,
+    status_code=201,
+    responses=ERRORS,
+    summary="A one-time purchase of a catalog price; the amount comes from the catalog",
+)
+async def create_payment(body: PaymentIn, billing: ForCaller) -> Response:
+    reply = await billing(
+        "CreatePayment", billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity)
+    )
+    return rendering.json_response(
+        PaymentOut(
+            id=reply.payment_intent_id,
+            client_secret=reply.client_secret,
+            amount=reply.amount,
+            currency=reply.currency,
+            customer_id=reply.stripe_customer_id,
+        ),
+        201,
+    )

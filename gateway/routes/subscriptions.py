@@ -1,0 +1,166 @@
+"""Subscriptions: create for PaymentSheet, list, read, preview and apply changes, cancel, resume."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from tatame.billing.v1 import billing_pb2
+
+from gateway import rendering
+from gateway.dependencies import ForCaller
+from gateway.schemas import (
+    CancelIn,
+    ErrorOut,
+    InvoiceLineOut,
+    SubscriptionCreatedOut,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPreviewIn,
+    SubscriptionPreviewOut,
+    SubscriptionsOut,
+    SubscriptionUpdateIn,
+    SubscriptionUpdateOut,
+)
+
+router = APIRouter(tags=["subscriptions"])
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
+
+PRORATION = {
+    "create_prorations": billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS,
+    "always_invoice": billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE,
+    "none": billing_pb2.PRORATION_BEHAVIOR_NONE,
+}
+StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
+
+
+@router.post(
+    "/v1/subscriptions",
+    response_model=SubscriptionCreatedOut,
+    status_code=201,
+    responses=ERRORS,
+    summary="Start a subscription for PaymentSheet (409 when one is live already)",
+)
+async def create_subscription(
+    body: SubscriptionIn, billing: ForCaller, stripe_version: StripeVersion = None
+) -> Response:
+    reply = await billing(
+        "CreateSubscription",
+        billing_pb2.CreateSubscriptionRequest(
+            price=body.price,
+            quantity=body.quantity,
+            mobile_stripe_version=body.stripe_version or stripe_version or "",
+        ),
+    )
+    return rendering.json_response(
+        SubscriptionCreatedOut(
+            subscription=rendering.subscription(reply.subscription),
+            intent_type=reply.intent_type,
+            client_secret=reply.client_secret,
+            customer_id=reply.stripe_customer_id,
+            ephemeral_key_secret=reply.ephemeral_key_secret or None,
+            trial_applied=reply.trial_applied,
+        ),
+        201,
+    )
+
+
+@router.get("/v1/subscriptions", response_model=SubscriptionsOut, responses=ERRORS)
+async def list_subscriptions(billing: ForCaller) -> Response:
+    reply = await billing("ListSubscriptions", billing_pb2.ListSubscriptionsRequest())
+    return rendering.json_response(
+        SubscriptionsOut(subscriptions=[rendering.subscription(s) for s in reply.subscriptions])
+    )
+
+
+@router.get("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, responses=ERRORS)
+async def get_subscription(subscription_id: str, billing: ForCaller) -> Response:
+    reply = await billing("GetSubscription", billing_pb2.GetSubscriptionRequest(id=subscription_id))
+    return rendering.json_response(rendering.subscription(reply.subscription))
+
+
+@router.post(
+    "/v1/subscriptions/{subscription_id}/preview",
+    response_model=SubscriptionPreviewOut,
+    responses=ERRORS,
+    summary="What a change of price and/or quantity would bill now (Stripe's invoice preview)",
+)
+async def preview_change(
+    subscription_id: str, body: SubscriptionPreviewIn, billing: ForCaller
+) -> Response:
+    reply = await billing(
+        "PreviewSubscriptionChange",
+        billing_pb2.PreviewSubscriptionChangeRequest(
+            id=subscription_id,
+            price=body.price or "",
+            quantity=body.quantity or 0,
+            proration_behavior=PRORATION[body.proration_behavior],
+        ),
+    )
+    return rendering.json_response(
+        SubscriptionPreviewOut(
+            amount_due=reply.amount_due,
+            currency=reply.currency,
+            lines=[
+                InvoiceLineOut(description=x.description, amount=x.amount, proration=x.proration)
+                for x in reply.lines
+            ],
+            takes_effect=reply.takes_effect,
+        )
+    )
+
+
+@router.patch(
+    "/v1/subscriptions/{subscription_id}",
+    response_model=SubscriptionUpdateOut,
+    responses=ERRORS,
+    summary="Change price and/or quantity: upgrades now, downgrades at period end",
+)
+async def update_subscription(
+    subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller
+) -> Response:
+    reply = await billing(
+        "UpdateSubscription",
+        billing_pb2.UpdateSubscriptionRequest(
+            id=subscription_id,
+            price=body.price or "",
+            quantity=body.quantity or 0,
+            proration_behavior=PRORATION[body.proration_behavior],
+        ),
+    )
+    return rendering.json_response(
+        SubscriptionUpdateOut(
+            subscription=rendering.subscription(reply.subscription),
+            takes_effect=reply.takes_effect,
+            effective_at=rendering.timestamp(reply, "effective_time"),
+        )
+    )
+
+
+@router.post(
+    "/v1/subscriptions/{subscription_id}/cancel",
+    response_model=SubscriptionOut,
+    responses=ERRORS,
+    summary="Cancel at the period end (default) or now",
+)
+async def cancel_subscription(
+    subscription_id: str, billing: ForCaller, body: CancelIn | None = None
+) -> Response:
+    reply = await billing(
+        "CancelSubscription",
+        billing_pb2.CancelSubscriptionRequest(
+            id=subscription_id, immediately=bool(body and body.immediately)
+        ),
+    )
+    return rendering.json_response(rendering.subscription(reply.subscription))
+
+
+@router.post(
+    "/v1/subscriptions/{subscription_id}/resume",
+    response_model=SubscriptionOut,
+    responses=ERRORS,
+    summary="Undo a cancellation at period end",
+)
+async def resume_subscription(subscription_id: str, billing: ForCaller) -> Response:
+    reply = await billing(
+        "ResumeSubscription", billing_pb2.ResumeSubscriptionRequest(id=subscription_id)
+    )
+    return rendering.json_response(rendering.subscription(reply.subscription))

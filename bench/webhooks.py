@@ -29,7 +29,13 @@ LUA = str(Path(__file__).with_name("signed_events.lua"))
 
 
 def _signed_line(secret: str, event_type: str = "invoice.paid") -> tuple[str, str]:
+    """A Stripe-shaped event of `event_type` (invoice.paid or customer.updated), padded to ~3 KB."""
     customer = "cus_bench" + secrets.token_hex(6)
+    obj = (
+        {"id": customer, "object": "customer", "email": "bench@example.com", "name": "Bench"}
+        if event_type.startswith("customer.")
+        else {"id": "in_bench" + secrets.token_hex(6), "object": "invoice", "customer": customer}
+    )
     event = {
         "id": "evt_bench" + secrets.token_hex(10),
         "object": "event",
@@ -37,16 +43,10 @@ def _signed_line(secret: str, event_type: str = "invoice.paid") -> tuple[str, st
         "created": int(time.time()),
         "livemode": False,
         "type": event_type,
-        "data": {
-            "object": {
-                "id": "in_bench" + secrets.token_hex(6),
-                "object": "invoice",
-                "customer": customer,
-            }
-        },
+        "data": {"object": obj},
     }
     body = json.dumps(event)
-    event["data"]["object"]["description"] = "x" * max(0, EVENT_BYTES - len(body))
+    obj["description"] = "x" * max(0, EVENT_BYTES - len(body))
     body = json.dumps(event)
     stamp = int(time.time())
     digest = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()

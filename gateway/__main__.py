@@ -1,24 +1,17 @@
-"""`python -m gateway`: serve the REST edge with uvicorn (uvloop + httptools)."""
-
-import uvicorn
+"""`python -m gateway`: serve the REST edge."""
 
 from gateway.settings import GatewaySettings
+from services.common.http import serve_asgi
 
 
 def main() -> None:
     settings = GatewaySettings()
-    uvicorn.run(
+    serve_asgi(
         "gateway.app:create_app_from_environment",
-        factory=True,
         host=settings.gateway_host,
         port=settings.gateway_port,
         workers=settings.gateway_workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=int(settings.gateway_shutdown_grace_seconds),
+        grace_seconds=settings.gateway_shutdown_grace_seconds,
     )
 
 

@@ -8,7 +8,6 @@ import sys
 from datetime import datetime, timedelta
 
 import grpc
-import uvicorn
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import start_http_server
@@ -19,6 +18,7 @@ from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials, parse_service_secrets
 from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
+from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.settings import DatabaseSettings
@@ -41,18 +41,12 @@ log = logging.getLogger("services.webhooks")
 
 def receiver() -> None:
     settings = ReceiverSettings()
-    uvicorn.run(
+    serve_asgi(
         "services.webhooks.receiver:create_receiver_app_from_environment",
-        factory=True,
         host=settings.webhooks_receiver_host,
         port=settings.webhooks_receiver_port,
         workers=settings.webhooks_receiver_workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=int(settings.webhooks_shutdown_grace_seconds),
+        grace_seconds=settings.webhooks_shutdown_grace_seconds,
     )
 
 

@@ -150,10 +150,12 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
         raise RuntimeError(f"the Stripe emulator exited with {process.returncode}; see {log_path}")
 
 
-def register_emulator_webhook(api_base: str, url: str, secret: str) -> None:
-    """Make the emulator send every event to `url`, signed with `secret`."""
+def register_emulator_webhook(
+    api_base: str, url: str, secret: str, *, webhook_id: str = "tatame"
+) -> None:
+    """Make the emulator send every event to `url`, signed with `secret` (one per webhook_id)."""
     request = urllib.request.Request(  # noqa: S310 (loopback URL)
-        f"{api_base}/_config/webhooks/tatame",
+        f"{api_base}/_config/webhooks/{webhook_id}",
         data=urllib.parse.urlencode({"url": url, "secret": secret}).encode(),
         method="POST",
     )

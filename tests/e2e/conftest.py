@@ -1,5 +1,13 @@
-"""The gateway as a real HTTP server on a loopback port, in front of the real billing server."""
+"""The gateway as a real HTTP server on a loopback port in front of the real billing server, and
+the webhook pipeline (receiver + relay process) fed by the Stripe emulator."""
 
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -7,13 +15,17 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tatame_devstack.run import register_emulator_webhook
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.conftest import BillingHandle, serve_on_loopback
+from services.webhooks.receiver import create_receiver_app
+from services.webhooks.settings import ReceiverSettings
+from tests.conftest import BillingHandle, migrated_database, serve_on_loopback
 
 ISSUER = "https://clerk.tatame.test"
 AUTHORIZED_PARTY = "https://app.tatame.test"
@@ -87,3 +99,89 @@ async def client(gateway: GatewayHandle) -> AsyncIterator[httpx.AsyncClient]:
 
 
 UserFactory = Callable[[], str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RelayProcess:
+    """`python -m services.webhooks relay` as a child process of the test."""
+
+    def __init__(self, *, database_url: str, billing_target: str, relay_secret: str) -> None:
+        self.env = {
+            **os.environ,
+            "TATAME_ENV": "test",
+            "DATABASE_URL": database_url,
+            "BILLING_TARGET": billing_target,
+            "WEBHOOKS_RELAY_SERVICE_SECRET": relay_secret,
+            "WEBHOOKS_ADMIN_GRPC_ADDRESS": "127.0.0.1:0",
+            "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={secrets.token_urlsafe(32)}",
+            "RELAY_METRICS_PORT": "0",
+            "RELAY_BACKOFF_BASE_SECONDS": "0.2",
+            "RELAY_BACKOFF_MAX_SECONDS": "1",
+            "RELAY_MAX_ATTEMPTS": "50",
+            "RELAY_POLL_INTERVAL_SECONDS": "0.5",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.webhooks", "relay"], env=self.env
+        )
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+async def scalar(url: str, sql: str, *params: object) -> object:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        return (await (await conn.execute(sql, params)).fetchone())[0]
+
+
+async def eventually(check, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class WebhookPipeline:
+    receiver_url: str
+    webhooks_db: str
+    secret: str
+
+
+@pytest.fixture(scope="session")
+async def webhook_pipeline(
+    billing: BillingHandle, postgres_admin_url: str, stripe_emulator: str
+) -> AsyncIterator[WebhookPipeline]:
+    """Receiver and relay in front of the session's billing, fed by the emulator's webhooks."""
+    secret = "whsec_" + secrets.token_hex(16)
+    webhooks_db = await asyncio.to_thread(migrated_database, postgres_admin_url, "webhooks")
+    settings = ReceiverSettings(
+        tatame_env="test", database_url=webhooks_db, stripe_webhook_secret=secret
+    )
+    server, task, port = await serve_on_loopback(create_receiver_app(settings))
+    receiver_url = f"http://127.0.0.1:{port}/webhooks/stripe"
+    register_emulator_webhook(stripe_emulator, receiver_url, secret, webhook_id="e2e-pipeline")
+    relay = RelayProcess(
+        database_url=webhooks_db,
+        billing_target=billing.target,
+        relay_secret=billing.service_secrets["webhooks-relay"],
+    )
+    relay.start()
+    yield WebhookPipeline(receiver_url, webhooks_db, secret)
+    relay.stop()
+    server.should_exit = True
+    await task

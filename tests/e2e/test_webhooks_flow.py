@@ -2,19 +2,13 @@
 signed webhooks, the relay runs as its own process, billing is the real gRPC server."""
 
 import asyncio
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import grpc
 import httpx
-import psycopg
 import pytest
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from tatame_devstack.run import register_emulator_webhook
@@ -25,15 +19,10 @@ from services.billing.grpc_api import start_billing_server
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
 from tests.conftest import BillingHandle, migrated_database, serve_on_loopback
+from tests.e2e.conftest import RelayProcess, eventually, free_port, scalar
 from tests.integration.webhook_signing import encode, signature_header, stripe_event
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -79,66 +68,28 @@ async def flow(
     )
     server, task, port = await serve_on_loopback(create_receiver_app(settings))
     receiver_url = f"http://127.0.0.1:{port}/webhooks/stripe"
-    register_emulator_webhook(stripe_emulator, receiver_url, WEBHOOK_SECRET)
+    register_emulator_webhook(
+        stripe_emulator, receiver_url, WEBHOOK_SECRET, webhook_id="webhooks-flow"
+    )
     yield Flow(receiver_url, webhooks_db, billing_database_url, own_billing[0], billing)
     server.should_exit = True
     await task
 
 
-class RelayProcess:
-    """`python -m services.webhooks relay` as a child process of the test."""
-
-    def __init__(self, flow: Flow) -> None:
-        self.env = {
-            **os.environ,
-            "TATAME_ENV": "test",
-            "DATABASE_URL": flow.webhooks_db,
-            "BILLING_TARGET": flow.billing_target,
-            "WEBHOOKS_RELAY_SERVICE_SECRET": flow.billing.service_secrets["webhooks-relay"],
-            "WEBHOOKS_ADMIN_GRPC_ADDRESS": "127.0.0.1:0",
-            "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={secrets.token_urlsafe(32)}",
-            "RELAY_METRICS_PORT": "0",
-            "RELAY_BACKOFF_BASE_SECONDS": "0.2",
-            "RELAY_BACKOFF_MAX_SECONDS": "1",
-            "RELAY_MAX_ATTEMPTS": "50",
-            "RELAY_POLL_INTERVAL_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.webhooks", "relay"], env=self.env
-        )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+def relay_for(flow: Flow) -> RelayProcess:
+    return RelayProcess(
+        database_url=flow.webhooks_db,
+        billing_target=flow.billing_target,
+        relay_secret=flow.billing.service_secrets["webhooks-relay"],
+    )
 
 
 @pytest.fixture
 def relay(flow: Flow) -> Iterator[RelayProcess]:
-    running = RelayProcess(flow)
+    running = relay_for(flow)
     running.start()
     yield running
     running.stop()
-
-
-async def scalar(url: str, sql: str, *params: object) -> object:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        return (await (await conn.execute(sql, params)).fetchone())[0]
-
-
-async def eventually(check, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_subscription_created_in_stripe_is_mirrored_in_billing(
@@ -255,7 +206,7 @@ async def test_a_relay_killed_mid_delivery_loses_nothing_and_applies_nothing_twi
     events = customer_events(150)
     ids = [e["id"] for e in events]
     await post_events(flow, events)
-    relay = RelayProcess(flow)
+    relay = relay_for(flow)
     relay.start()
 
     async def some_delivered() -> bool:

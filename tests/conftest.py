@@ -19,11 +19,14 @@ from tatame_devstack.run import running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
+from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
 from services.common.stripe_sdk import create_stripe_client
 
 EMULATOR_KEY = "sk_test_tatame_tests"
+# Where Checkout and the Billing Portal may send customers back to, in every tier's billing.
+APP_ORIGIN = "https://app.tatame.test"
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +90,7 @@ async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncItera
         engine=engine,
         stripe_client=stripe_client,
         service_secrets=service_secrets,
+        rules=BillingRules(allowed_redirect_origins=frozenset({APP_ORIGIN})),
     )
     yield BillingHandle(f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets)
     await server.stop(0)

@@ -246,6 +246,9 @@ def running_stack(
             "CORS_ALLOWED_ORIGINS": os.environ.get(
                 "CORS_ALLOWED_ORIGINS", "http://localhost:8081,http://localhost:19006"
             ),
+            "BILLING_ALLOWED_REDIRECT_ORIGINS": os.environ.get(
+                "BILLING_ALLOWED_REDIRECT_ORIGINS", "http://localhost:8081,http://localhost:19006"
+            ),
             "STRIPE_WEBHOOK_SECRET": webhook_secret,
             "WEBHOOKS_RECEIVER_HOST": "127.0.0.1",
             "WEBHOOKS_RECEIVER_PORT": str(receiver_port),

@@ -27,6 +27,7 @@ async def serve(settings: BillingSettings) -> None:
         engine=engine,
         stripe_client=stripe_client_from(settings),
         service_secrets=settings.service_secrets,
+        rules=settings.rules,
     )
     log.info("billing gRPC serving", extra={"fields": {"port": server.port}})
     try:

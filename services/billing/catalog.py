@@ -7,9 +7,11 @@ from operator import attrgetter
 from typing import Any
 
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.billing.errors import InvalidArgument
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -31,11 +33,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class PriceRecord:
     id: str
+    product_id: str
     lookup_key: str | None
     unit_amount: int
     currency: str
-    interval: str
-    interval_count: int
+    type: str  # "recurring" or "one_time"
+    interval: str | None
+    interval_count: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,9 @@ class PlanRecord:
     description: str
     features: list[str]
     prices: list[PriceRecord]
+    default_price_id: str | None
+    metadata: dict[str, str]
+    entitlements: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,14 @@ def product_row(product: dict[str, Any]) -> dict[str, Any]:
         "features": [string(name) for name in features],
         "active": boolean(product["active"]),
         "metadata": string_map(product.get("metadata")),
+        "default_price_id": optional(reference, product.get("default_price")),
     }
+
+
+def entitlement_keys(metadata: dict[str, str]) -> list[str]:
+    """The features a product grants: its metadata `features`, comma-separated keys."""
+    keys = (key.strip() for key in metadata.get("features", "").split(","))
+    return list(dict.fromkeys(key for key in keys if key))
 
 
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
@@ -164,35 +178,73 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
     return result
 
 
-async def list_plans(*, engine: AsyncEngine) -> list[PlanRecord]:
-    """Active products that have at least one active recurring price, cheapest first."""
+_PRICE_COLUMNS = (
+    prices.c.id,
+    prices.c.product_id,
+    prices.c.lookup_key,
+    prices.c.unit_amount,
+    prices.c.currency,
+    prices.c.type,
+    prices.c.interval,
+    prices.c.interval_count,
+)
+
+
+async def list_plans(*, engine: AsyncEngine, include_one_time: bool = False) -> list[PlanRecord]:
+    """Active products with their active recurring (and, if asked, one-time) prices; cheapest first."""
+    types = ["recurring", "one_time"] if include_one_time else ["recurring"]
     query = (
         select(
-            products.c.id,
             products.c.name,
             products.c.description,
             products.c.features,
-            prices.c.id.label("price_id"),
-            prices.c.lookup_key,
-            prices.c.unit_amount,
-            prices.c.currency,
-            prices.c.interval,
-            prices.c.interval_count,
+            products.c.default_price_id,
+            products.c.metadata,
+            *_PRICE_COLUMNS,
         )
         .join(prices, prices.c.product_id == products.c.id)
-        .where(products.c.active, prices.c.active, prices.c.type == "recurring")
+        .where(products.c.active, prices.c.active, prices.c.type.in_(types))
         .order_by(products.c.name, prices.c.unit_amount, prices.c.id)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     plans: dict[str, PlanRecord] = {}
     for r in rows:
-        plan = plans.get(r.id)
+        plan = plans.get(r.product_id)
         if plan is None:
-            plan = plans[r.id] = PlanRecord(r.id, r.name, r.description, list(r.features), [])
-        plan.prices.append(
-            PriceRecord(
-                r.price_id, r.lookup_key, r.unit_amount, r.currency, r.interval, r.interval_count
+            plan = plans[r.product_id] = PlanRecord(
+                product_id=r.product_id,
+                name=r.name,
+                description=r.description,
+                features=list(r.features),
+                prices=[],
+                default_price_id=r.default_price_id,
+                metadata=dict(r.metadata),
+                entitlements=entitlement_keys(r.metadata),
             )
-        )
+        plan.prices.append(_price_record(r))
     return sorted(plans.values(), key=lambda p: min(x.unit_amount for x in p.prices))
+
+
+async def find_price(*, engine: AsyncEngine, price: str) -> PriceRecord:
+    """The active catalog price with this id or lookup key (of an active product)."""
+    if not price:
+        raise InvalidArgument("price is required: a price id or lookup_key")
+    query = (
+        select(*_PRICE_COLUMNS)
+        .join(products, products.c.id == prices.c.product_id)
+        .where(
+            or_(prices.c.id == price, prices.c.lookup_key == price),
+            prices.c.active,
+            products.c.active,
+        )
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise InvalidArgument(f"no active price {price!r} in the catalog")
+    return _price_record(row)
+
+
+def _price_record(row: ResultRow) -> PriceRecord:
+    return PriceRecord(**{column.name: row._mapping[column.name] for column in _PRICE_COLUMNS})

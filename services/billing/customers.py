@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.errors import InvalidArgument, NotFound
+from services.billing.errors import Conflict, InvalidArgument, NotFound
 from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customers
 from services.billing.stripe_client import translated_stripe_errors
@@ -46,6 +46,14 @@ def validate_contact(*, email: str, name: str) -> tuple[str, str]:
     return email, name
 
 
+async def lock_principal(conn: AsyncConnection, principal: Principal) -> None:
+    """Hold the principal's lock until `conn`'s transaction ends (creating, subscribing)."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": idempotency_key(principal)},
+    )
+
+
 async def _select(conn: AsyncConnection, principal: Principal) -> CustomerRecord | None:
     row = (
         await conn.execute(select(customers).where(customers.c.principal == principal.key))
@@ -59,10 +67,41 @@ async def _select(conn: AsyncConnection, principal: Principal) -> CustomerRecord
 
 async def get_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:
     """The principal's customer, or NotFound."""
-    async with engine.connect() as conn:
-        record = await _select(conn, principal)
+    record = await find_customer(engine=engine, principal=principal)
     if record is None:
         raise NotFound("no customer exists for this account yet")
+    return record
+
+
+async def find_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord | None:
+    """The principal's customer, or None."""
+    async with engine.connect() as conn:
+        return await _select(conn, principal)
+
+
+async def require_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:
+    """The principal's customer; Conflict `customer_required` where an action needs one first."""
+    record = await find_customer(engine=engine, principal=principal)
+    if record is None:
+        raise Conflict("customer_required: create the customer first (CreateCustomer)")
+    return record
+
+
+async def customer_for_purchase(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    email: str,
+    name: str,
+) -> CustomerRecord:
+    """The principal's customer; created from `email` and `name` when it has none yet."""
+    record = await find_customer(engine=engine, principal=principal)
+    if record is not None:
+        return record
+    record, _ = await create_or_get_customer(
+        engine=engine, stripe_client=stripe_client, principal=principal, email=email, name=name
+    )
     return record
 
 
@@ -85,10 +124,7 @@ async def create_or_get_customer(
     if existing is not None:
         return existing, False
     async with engine.begin() as conn:
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": idempotency_key(principal)},
-        )
+        await lock_principal(conn, principal)
         existing = await _select(conn, principal)
         if existing is not None:
             return existing, False

@@ -23,3 +23,14 @@ class StripeRejected(BillingError):
 
 class DatabaseUnavailable(BillingError):
     """The database was unreachable or gave up the transaction; the same call may succeed later."""
+
+
+class Conflict(BillingError):
+    """The request is well formed, but the principal's billing state does not allow it now.
+
+    The message starts with a stable reason (`live_subscription_exists: …`) that callers may match.
+    """
+
+
+class LiveSubscriptionExists(Conflict):
+    """The principal already holds a live subscription; a second one is refused."""

@@ -33,13 +33,22 @@ from services.billing.mirror import (
 )
 from services.billing.models import applied_events
 from services.billing.payment_methods import PAYMENT_METHODS
-from services.billing.subscriptions import SUBSCRIPTIONS, subscription_row
+from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS, subscription_row
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _SUBSCRIPTION_EVENTS = ("created", "updated", "deleted", "paused", "resumed", "trial_will_end")
+_SCHEDULE_EVENTS = (
+    "created",
+    "updated",
+    "released",
+    "canceled",
+    "completed",
+    "aborted",
+    "expiring",
+)
 _INVOICE_EVENTS = (
     "created",
     "updated",
@@ -56,6 +65,7 @@ _MIRRORED: Mapping[str, Mirror] = {
     **dict.fromkeys(["product.created", "product.updated", "product.deleted"], PRODUCTS),
     **dict.fromkeys(["price.created", "price.updated", "price.deleted"], PRICES),
     **dict.fromkeys([f"customer.subscription.{e}" for e in _SUBSCRIPTION_EVENTS], SUBSCRIPTIONS),
+    **dict.fromkeys([f"subscription_schedule.{e}" for e in _SCHEDULE_EVENTS], SCHEDULES),
     **dict.fromkeys([f"invoice.{e}" for e in _INVOICE_EVENTS], INVOICES),
     **dict.fromkeys(["payment_method.attached", "payment_method.detached"], PAYMENT_METHODS),
 }

@@ -3,7 +3,7 @@
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import grpc
@@ -15,16 +15,31 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceTokenVerifier
-from services.billing import catalog, customers, events, subscriptions
+from services.billing import (
+    catalog,
+    checkout,
+    customers,
+    entitlements,
+    events,
+    invoices,
+    payment_methods,
+    payments,
+    subscribe,
+    subscription_changes,
+    subscriptions,
+)
 from services.billing.errors import (
     BillingError,
+    Conflict,
     DatabaseUnavailable,
     InvalidArgument,
+    LiveSubscriptionExists,
     NotFound,
     StripeRejected,
     StripeUnavailable,
 )
 from services.billing.mirror import Outcome
+from services.billing.settings import BillingRules
 from services.common.grpc_server import GrpcServer, start_grpc_server
 
 log = logging.getLogger(__name__)
@@ -33,22 +48,57 @@ SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_na
 GATEWAY = "gateway"
 WEBHOOKS_RELAY = "webhooks-relay"
 
-# Which internal services may call each method; anything not listed is refused.
-METHOD_POLICY: Mapping[str, frozenset[str]] = {
-    f"/{SERVICE_NAME}/ListPlans": frozenset({GATEWAY}),
-    f"/{SERVICE_NAME}/GetCustomer": frozenset({GATEWAY}),
-    f"/{SERVICE_NAME}/CreateCustomer": frozenset({GATEWAY}),
-    f"/{SERVICE_NAME}/ListSubscriptions": frozenset({GATEWAY}),
-    f"/{SERVICE_NAME}/ApplyStripeEvent": frozenset({WEBHOOKS_RELAY}),
-}
+# Methods only the gateway calls, for the principal its verified session token names.
+_GATEWAY_METHODS = (
+    "ListPlans",
+    "GetCustomer",
+    "CreateCustomer",
+    "ListSubscriptions",
+    "CreateCheckoutSession",
+    "ConfirmCheckoutSession",
+    "CreatePortalSession",
+    "CreateSubscription",
+    "CreateSetupIntent",
+    "CreateEphemeralKey",
+    "CreatePayment",
+    "GetSubscription",
+    "PreviewSubscriptionChange",
+    "UpdateSubscription",
+    "CancelSubscription",
+    "ResumeSubscription",
+    "ListInvoices",
+    "ListPaymentMethods",
+    "SetDefaultPaymentMethod",
+    "DetachPaymentMethod",
+)
+# Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
+_ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
+
+
+def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
+    """Which internal services may call each method; anything not listed is refused."""
+    policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
+    policy[f"/{SERVICE_NAME}/ApplyStripeEvent"] = frozenset({WEBHOOKS_RELAY})
+    for name in _ENTITLEMENT_METHODS:
+        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
+    return policy
+
 
 # Domain error → gRPC status: the only place billing chooses status codes.
 STATUS_OF: Mapping[type[BillingError], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    LiveSubscriptionExists: grpc.StatusCode.ALREADY_EXISTS,
     StripeUnavailable: grpc.StatusCode.UNAVAILABLE,
     StripeRejected: grpc.StatusCode.FAILED_PRECONDITION,
     DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+_PRORATION_BEHAVIORS: Mapping[int, str] = {
+    billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS: "create_prorations",
+    billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE: "always_invoice",
+    billing_pb2.PRORATION_BEHAVIOR_NONE: "none",
 }
 
 _OUTCOMES: Mapping[Outcome, int] = {
@@ -135,41 +185,97 @@ def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb
         canceled_at=timestamp(record.canceled_at),
         ended_at=timestamp(record.ended_at),
         create_time=timestamp(record.created),
+        scheduled_price_id=record.scheduled_price_id or "",
+        scheduled_quantity=record.scheduled_quantity or 0,
+        scheduled_change_time=timestamp(record.scheduled_change_time),
+        latest_invoice_id=record.latest_invoice_id or "",
+    )
+
+
+def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
+    return billing_pb2.Price(
+        id=record.id,
+        lookup_key=record.lookup_key or "",
+        unit_amount=record.unit_amount,
+        currency=record.currency,
+        interval=_INTERVALS.get(record.interval or "", billing_pb2.INTERVAL_UNSPECIFIED),
+        interval_count=record.interval_count or 0,
+        type=record.type,
+    )
+
+
+def plan_message(record: catalog.PlanRecord) -> billing_pb2.Plan:
+    return billing_pb2.Plan(
+        product_id=record.product_id,
+        name=record.name,
+        description=record.description,
+        features=record.features,
+        prices=[price_message(p) for p in record.prices],
+        default_price_id=record.default_price_id or "",
+        metadata=record.metadata,
+        entitlements=record.entitlements,
+    )
+
+
+def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
+    return billing_pb2.Invoice(
+        id=record.id,
+        subscription_id=record.subscription_id or "",
+        status=record.status or "",
+        currency=record.currency,
+        amount_due=record.amount_due,
+        amount_paid=record.amount_paid,
+        amount_remaining=record.amount_remaining,
+        total=record.total,
+        number=record.number or "",
+        hosted_invoice_url=record.hosted_invoice_url or "",
+        invoice_pdf=record.invoice_pdf or "",
+        create_time=timestamp(record.created),
+        period_start=timestamp(record.period_start),
+        period_end=timestamp(record.period_end),
+    )
+
+
+def payment_method_message(
+    record: payment_methods.PaymentMethodRecord,
+) -> billing_pb2.PaymentMethod:
+    return billing_pb2.PaymentMethod(
+        id=record.id,
+        type=record.type,
+        card_brand=record.card_brand or "",
+        card_last4=record.card_last4 or "",
+        card_exp_month=record.card_exp_month or 0,
+        card_exp_year=record.card_exp_year or 0,
+        is_default=record.is_default,
+    )
+
+
+def entitlement_message(record: entitlements.EntitlementRecord) -> billing_pb2.Entitlement:
+    return billing_pb2.Entitlement(
+        feature=record.feature,
+        subscription_id=record.subscription_id,
+        subscription_status=record.subscription_status,
+        grace_end_time=timestamp(record.grace_end),
     )
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     """tatame.billing.v1.BillingService over the use cases of billing."""
 
-    def __init__(self, *, engine: AsyncEngine, stripe_client: stripe.StripeClient) -> None:
+    def __init__(
+        self, *, engine: AsyncEngine, stripe_client: stripe.StripeClient, rules: BillingRules
+    ) -> None:
         self._engine = engine
         self._stripe = stripe_client
+        self._rules = rules
+        self._grace = timedelta(days=rules.past_due_grace_days)
 
     @rpc
     async def ListPlans(self, request, context):
-        plans = await catalog.list_plans(engine=self._engine)
-        return billing_pb2.ListPlansResponse(
-            plans=[
-                billing_pb2.Plan(
-                    product_id=p.product_id,
-                    name=p.name,
-                    description=p.description,
-                    features=p.features,
-                    prices=[
-                        billing_pb2.Price(
-                            id=x.id,
-                            lookup_key=x.lookup_key or "",
-                            unit_amount=x.unit_amount,
-                            currency=x.currency,
-                            interval=_INTERVALS.get(x.interval, billing_pb2.INTERVAL_UNSPECIFIED),
-                            interval_count=x.interval_count,
-                        )
-                        for x in p.prices
-                    ],
-                )
-                for p in plans
-            ]
+        plans = await catalog.list_plans(
+            engine=self._engine, include_one_time=request.include_one_time
         )
+        return billing_pb2.ListPlansResponse(plans=[plan_message(p) for p in plans])
 
     @rpc
     async def GetCustomer(self, request, context):
@@ -200,6 +306,245 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
+    async def CreateCheckoutSession(self, request, context):
+        session = await checkout.create_checkout_session(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            rules=self._rules,
+            principal=await acting_principal(context),
+            price=request.price,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+            email=request.email,
+            name=request.name,
+        )
+        return billing_pb2.CreateCheckoutSessionResponse(session_id=session.id, url=session.url)
+
+    @rpc
+    async def ConfirmCheckoutSession(self, request, context):
+        confirmed = await checkout.confirm_checkout_session(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            session_id=request.session_id,
+        )
+        subscription = confirmed.subscription
+        return billing_pb2.ConfirmCheckoutSessionResponse(
+            status=confirmed.status,
+            subscription=None if subscription is None else subscription_message(subscription),
+        )
+
+    @rpc
+    async def CreatePortalSession(self, request, context):
+        url = await checkout.create_portal_session(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            rules=self._rules,
+            principal=await acting_principal(context),
+            return_url=request.return_url,
+        )
+        return billing_pb2.CreatePortalSessionResponse(url=url)
+
+    @rpc
+    async def CreateSubscription(self, request, context):
+        created = await subscribe.create_subscription(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            rules=self._rules,
+            principal=await acting_principal(context),
+            price=request.price,
+            quantity=request.quantity,
+            email=request.email,
+            name=request.name,
+            mobile_stripe_version=request.mobile_stripe_version,
+        )
+        return billing_pb2.CreateSubscriptionResponse(
+            subscription=subscription_message(created.subscription),
+            intent_type=created.intent_type,
+            client_secret=created.client_secret,
+            stripe_customer_id=created.stripe_customer_id,
+            ephemeral_key_secret=created.ephemeral_key_secret,
+            trial_applied=created.trial_applied,
+        )
+
+    @rpc
+    async def CreateSetupIntent(self, request, context):
+        intent = await payment_methods.create_setup_intent(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+        )
+        return billing_pb2.CreateSetupIntentResponse(
+            setup_intent_id=intent.id,
+            client_secret=intent.client_secret,
+            stripe_customer_id=intent.stripe_customer_id,
+        )
+
+    @rpc
+    async def CreateEphemeralKey(self, request, context):
+        key = await payment_methods.create_ephemeral_key(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            stripe_version=request.stripe_version,
+        )
+        return billing_pb2.CreateEphemeralKeyResponse(
+            secret=key.secret,
+            stripe_customer_id=key.stripe_customer_id,
+            expire_time=timestamp(key.expires),
+        )
+
+    @rpc
+    async def CreatePayment(self, request, context):
+        payment = await payments.create_payment(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            price=request.price,
+            quantity=request.quantity,
+        )
+        return billing_pb2.CreatePaymentResponse(
+            payment_intent_id=payment.payment_intent_id,
+            client_secret=payment.client_secret,
+            amount=payment.amount,
+            currency=payment.currency,
+            stripe_customer_id=payment.stripe_customer_id,
+        )
+
+    @rpc
+    async def GetSubscription(self, request, context):
+        record = await subscriptions.get_subscription(
+            engine=self._engine,
+            principal=await acting_principal(context),
+            subscription_id=request.id,
+        )
+        return billing_pb2.GetSubscriptionResponse(subscription=subscription_message(record))
+
+    @rpc
+    async def PreviewSubscriptionChange(self, request, context):
+        preview = await subscription_changes.preview_change(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            subscription_id=request.id,
+            price=request.price,
+            quantity=request.quantity,
+            proration_behavior=_PRORATION_BEHAVIORS.get(request.proration_behavior),
+        )
+        return billing_pb2.PreviewSubscriptionChangeResponse(
+            amount_due=preview.amount_due,
+            currency=preview.currency,
+            lines=[
+                billing_pb2.InvoiceLine(
+                    description=line.description, amount=line.amount, proration=line.proration
+                )
+                for line in preview.lines
+            ],
+            takes_effect=preview.takes_effect,
+        )
+
+    @rpc
+    async def UpdateSubscription(self, request, context):
+        updated = await subscription_changes.update_subscription(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            subscription_id=request.id,
+            price=request.price,
+            quantity=request.quantity,
+            proration_behavior=_PRORATION_BEHAVIORS.get(request.proration_behavior),
+        )
+        return billing_pb2.UpdateSubscriptionResponse(
+            subscription=subscription_message(updated.subscription),
+            takes_effect=updated.takes_effect,
+            effective_time=timestamp(updated.effective_time),
+        )
+
+    @rpc
+    async def CancelSubscription(self, request, context):
+        record = await subscription_changes.cancel_subscription(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            subscription_id=request.id,
+            immediately=request.immediately,
+        )
+        return billing_pb2.CancelSubscriptionResponse(subscription=subscription_message(record))
+
+    @rpc
+    async def ResumeSubscription(self, request, context):
+        record = await subscription_changes.resume_subscription(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            subscription_id=request.id,
+        )
+        return billing_pb2.ResumeSubscriptionResponse(subscription=subscription_message(record))
+
+    @rpc
+    async def ListInvoices(self, request, context):
+        records = await invoices.list_invoices(
+            engine=self._engine, principal=await acting_principal(context)
+        )
+        return billing_pb2.ListInvoicesResponse(invoices=[invoice_message(r) for r in records])
+
+    @rpc
+    async def ListPaymentMethods(self, request, context):
+        records = await payment_methods.list_payment_methods(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+        )
+        return billing_pb2.ListPaymentMethodsResponse(
+            payment_methods=[payment_method_message(r) for r in records]
+        )
+
+    @rpc
+    async def SetDefaultPaymentMethod(self, request, context):
+        record = await payment_methods.set_default_payment_method(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            payment_method_id=request.id,
+        )
+        return billing_pb2.SetDefaultPaymentMethodResponse(
+            payment_method=payment_method_message(record)
+        )
+
+    @rpc
+    async def DetachPaymentMethod(self, request, context):
+        await payment_methods.detach_payment_method(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            payment_method_id=request.id,
+        )
+        return billing_pb2.DetachPaymentMethodResponse()
+
+    @rpc
+    async def ListEntitlements(self, request, context):
+        records = await entitlements.list_entitlements(
+            engine=self._engine, principal=await acting_principal(context), grace=self._grace
+        )
+        return billing_pb2.ListEntitlementsResponse(
+            entitlements=[entitlement_message(r) for r in records]
+        )
+
+    @rpc
+    async def CheckEntitlement(self, request, context):
+        record = await entitlements.check_entitlement(
+            engine=self._engine,
+            principal=await acting_principal(context),
+            feature=request.feature,
+            grace=self._grace,
+        )
+        if record is None:
+            return billing_pb2.CheckEntitlementResponse(entitled=False)
+        return billing_pb2.CheckEntitlementResponse(
+            entitled=True, entitlement=entitlement_message(record)
+        )
+
+    @rpc
     async def ApplyStripeEvent(self, request, context):
         outcome = await events.apply_event(
             engine=self._engine,
@@ -217,15 +562,17 @@ async def start_billing_server(
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
     service_secrets: Mapping[str, str],
+    rules: BillingRules = BillingRules(),  # noqa: B008 - immutable
 ) -> GrpcServer:
     """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
-    servicer = BillingServicer(engine=engine, stripe_client=stripe_client)
+    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
+    policy = method_policy(rules.entitlement_callers)
     return await start_grpc_server(
         address=address,
         service_names=[SERVICE_NAME],
         add_servicers=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(
             servicer, server
         ),
-        interceptors=[ServiceAuthInterceptor(verifier, METHOD_POLICY)],
+        interceptors=[ServiceAuthInterceptor(verifier, policy)],
     )

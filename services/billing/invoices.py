@@ -1,9 +1,15 @@
-"""Invoices: mirrored from Stripe's invoice objects."""
+"""Invoices: mirrored from Stripe's invoice objects, listed per principal."""
 
+from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import partial
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth.principal import Principal
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -15,7 +21,9 @@ from services.billing.mirror import (
     unix_time,
     upsert,
 )
-from services.billing.models import invoices
+from services.billing.models import customers, invoices
+
+MAX_LISTED = 100
 
 
 def _subscription_of(invoice: dict[str, Any]) -> object:
@@ -56,3 +64,35 @@ INVOICES = Mirror(
     service=attrgetter("v1.invoices"),
     write=partial(upsert, table=invoices, touched="updated_at"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRecord:
+    id: str
+    subscription_id: str | None
+    status: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    total: int
+    number: str | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    created: datetime
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[InvoiceRecord]:
+    """The principal's invoices (the newest MAX_LISTED), newest first, from the mirror."""
+    query = (
+        select(*(invoices.c[f.name] for f in fields(InvoiceRecord)))
+        .join(customers, customers.c.stripe_customer_id == invoices.c.stripe_customer_id)
+        .where(customers.c.principal == principal.key)
+        .order_by(invoices.c.created.desc(), invoices.c.id.desc())
+        .limit(MAX_LISTED)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [InvoiceRecord(**row._mapping) for row in rows]

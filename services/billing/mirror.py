@@ -10,6 +10,7 @@ payload, or `StripeObject.to_dict()`); a wrong type raises TypeError, a missing 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_client import retrieve_or_none
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -117,15 +118,13 @@ class Mirror:
 
     async def current(self, stripe_client: stripe.StripeClient, object_id: str) -> Row | None:
         """Stripe's object as it is now, as a dict; None when Stripe no longer has it."""
-        async with translated_stripe_errors(f"retrieve {self.object_type} {object_id}"):
-            try:
-                found = await self.service(stripe_client).retrieve_async(object_id)
-            except stripe.InvalidRequestError as e:
-                if e.http_status != 404:
-                    raise
-                return None
-        obj = found.to_dict()
-        return None if obj.get("deleted") else obj
+        found = await retrieve_or_none(
+            self.service(stripe_client).retrieve_async,
+            object_id,
+            action=f"retrieve {self.object_type} {object_id}",
+        )
+        obj = None if found is None else found.to_dict()
+        return None if obj is None or obj.get("deleted") else obj
 
 
 async def apply_object(
@@ -144,10 +143,12 @@ async def apply_object(
     - `created` < V: STALE, nothing changes;
     - `created` > V and the row holds an event's object: write `row`;
     - `created` == V (same second, order unknown), or the row holds fetched state (which may
-      already include changes after `created`): fetch the object from Stripe and write that.
+      already include changes after `created`) and `row` is an event's: fetch the object from
+      Stripe and write that.
     V becomes `created`. The row is marked `refetched` when what is written may be newer than
     `created`: fetched state that differs from the event's object, or `refetched=True` given
-    (a `row` fetched by the caller). Stripe's clock alone orders events; ours is never used.
+    (a `row` fetched by the caller, at least as new as any fetched state stored before it).
+    Stripe's clock alone orders events; ours is never used.
     """
     table, object_id = mirror.table, row[mirror.key.name]
     # Serialise every apply for this object, including two first ones with no row yet to lock.
@@ -169,10 +170,43 @@ async def apply_object(
         version = stored.source_event_created
         if version is not None and created < version:
             return Outcome.STALE
-        if stored.refetched or created == version:
+        if (stored.refetched and not refetched) or created == version:
             current = await mirror.current(stripe_client, object_id)
             fetched = mirror.retire(row, created) if current is None else mirror.row(current)
             refetched = refetched or fetched != row
             row = fetched
     await mirror.write(conn, {**row, "source_event_created": created, "refetched": refetched})
     return Outcome.APPLIED
+
+
+def answered_at(answer: stripe.StripeObject) -> datetime:
+    """When Stripe answered with `answer` (a top-level response), by Stripe's clock: the HTTP
+    `Date` header, whole seconds like events' `created`."""
+    response = answer.last_response
+    date = None if response is None else response.headers.get("Date")
+    if date is None:
+        raise ValueError(f"Stripe's answer {answer.get('id')} carries no Date header")
+    return parsedate_to_datetime(date).astimezone(UTC)
+
+
+async def write_answer(
+    conn: AsyncConnection,
+    *,
+    mirror: Mirror,
+    stripe_client: stripe.StripeClient,
+    obj: dict[str, Any],
+    answered: datetime,
+) -> Outcome:
+    """Write `obj` as Stripe returned it at `answered`, as if an event of that second carried it.
+
+    `obj` was fetched, or is the result of our own change. Under `apply_object`'s rule, events of
+    earlier seconds are then STALE; events of that second or later fetch again.
+    """
+    return await apply_object(
+        conn,
+        mirror=mirror,
+        stripe_client=stripe_client,
+        row=mirror.row(obj),
+        created=answered,
+        refetched=True,
+    )

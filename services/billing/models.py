@@ -73,6 +73,9 @@ products = Table(
     Column("features", JSONB, nullable=False, server_default="[]"),
     Column("active", Boolean, nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column(
+        "default_price_id", Text, comment="the product's default price (Stripe's default_price)"
+    ),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_version_columns(first_written_by_events=False),
 )
@@ -131,10 +134,35 @@ subscriptions = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column("latest_invoice_id", Text),
+    Column(
+        "past_due_since",
+        DateTime(timezone=True),
+        comment="`created` of the event (or time of the Stripe answer) that first showed it "
+        "past_due; null unless past_due",
+    ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index(None, subscriptions.c.stripe_customer_id, subscriptions.c.created)
+
+# The subscription schedules that hold a downgrade until the end of the period: what the next
+# phase of each schedule will change the subscription to, and when.
+subscription_schedules = Table(
+    "subscription_schedules",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe subscription schedule id"),
+    Column("subscription_id", Text, comment="null once released"),
+    Column("stripe_customer_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("next_price_id", Text, comment="price of the first item of the next phase"),
+    Column("next_quantity", BigInteger),
+    Column("next_phase_start", DateTime(timezone=True)),
+    Column("created", DateTime(timezone=True), nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, subscription_schedules.c.subscription_id)
 
 invoices = Table(
     "invoices",

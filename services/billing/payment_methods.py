@@ -1,9 +1,19 @@
-"""Payment methods: mirrored from Stripe's payment method objects, attached or detached."""
+"""Payment methods: mirrored from Stripe's payment method objects (attached or detached); the
+principal's cards as Stripe has them; saving one (SetupIntent), the mobile SDK's ephemeral key."""
 
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from operator import attrgetter
 from typing import Any
 
+import stripe
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth.principal import Principal
+from services.billing.customers import CustomerRecord, find_customer, require_customer
+from services.billing.errors import InvalidArgument, NotFound
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -12,9 +22,12 @@ from services.billing.mirror import (
     optional,
     reference,
     string,
+    unix_time,
     upsert,
 )
 from services.billing.models import payment_methods
+from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
+from services.billing.subscriptions import LIVE_STATUSES, stripe_subscriptions
 
 
 def payment_method_row(payment_method: dict[str, Any]) -> Row:
@@ -41,3 +54,213 @@ PAYMENT_METHODS = Mirror(
     service=attrgetter("v1.payment_methods"),
     write=partial(upsert, table=payment_methods, touched="updated_at"),
 )
+
+
+# A Stripe API version as the mobile SDKs send it, e.g. "2020-08-27" or "2025-03-31.basil".
+_STRIPE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethodRecord:
+    id: str
+    type: str
+    card_brand: str | None
+    card_last4: str | None
+    card_exp_month: int | None
+    card_exp_year: int | None
+    is_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EphemeralKeyRecord:
+    secret: str
+    stripe_customer_id: str
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SetupIntentRecord:
+    id: str
+    client_secret: str
+    stripe_customer_id: str
+
+
+def _record(payment_method: dict[str, Any], default_id: str | None) -> PaymentMethodRecord:
+    row = payment_method_row(payment_method)
+    return PaymentMethodRecord(
+        id=row["id"],
+        type=row["type"],
+        card_brand=row["card_brand"],
+        card_last4=row["card_last4"],
+        card_exp_month=row["card_exp_month"],
+        card_exp_year=row["card_exp_year"],
+        is_default=row["id"] == default_id,
+    )
+
+
+def checked_stripe_version(stripe_version: str) -> str:
+    """The Stripe-Version a mobile SDK sent, checked for shape (Stripe checks the rest)."""
+    if not _STRIPE_VERSION.fullmatch(stripe_version):
+        raise InvalidArgument(
+            "stripe_version must be a Stripe API version such as 2025-03-31.basil"
+        )
+    return stripe_version
+
+
+async def ephemeral_key(
+    *, stripe_client: stripe.StripeClient, stripe_customer_id: str, stripe_version: str
+) -> EphemeralKeyRecord:
+    """A short-lived key for the mobile SDK on the customer, made with the SDK's Stripe-Version."""
+    async with translated_stripe_errors("create an ephemeral key"):
+        key = await stripe_client.v1.ephemeral_keys.create_async(
+            params={"customer": stripe_customer_id},
+            options={"stripe_version": checked_stripe_version(stripe_version)},
+        )
+    return EphemeralKeyRecord(
+        secret=key.secret or "",
+        stripe_customer_id=stripe_customer_id,
+        expires=unix_time(key.expires),
+    )
+
+
+async def create_ephemeral_key(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    stripe_version: str,
+) -> EphemeralKeyRecord:
+    """An ephemeral key on the principal's customer for the mobile SDK (PaymentSheet)."""
+    checked_stripe_version(stripe_version)
+    customer = await require_customer(engine=engine, principal=principal)
+    return await ephemeral_key(
+        stripe_client=stripe_client,
+        stripe_customer_id=customer.stripe_customer_id,
+        stripe_version=stripe_version,
+    )
+
+
+async def create_setup_intent(
+    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal
+) -> SetupIntentRecord:
+    """A SetupIntent to save a payment method on the principal's customer, for later charges."""
+    customer = await require_customer(engine=engine, principal=principal)
+    async with translated_stripe_errors("create a setup intent"):
+        intent = await stripe_client.v1.setup_intents.create_async(
+            params={
+                "customer": customer.stripe_customer_id,
+                "usage": "off_session",
+                "metadata": {"tatame_principal": principal.key},
+            }
+        )
+    return SetupIntentRecord(
+        id=intent.id,
+        client_secret=intent.client_secret or "",
+        stripe_customer_id=customer.stripe_customer_id,
+    )
+
+
+async def _default_payment_method(
+    stripe_client: stripe.StripeClient, stripe_customer_id: str
+) -> str | None:
+    async with translated_stripe_errors("retrieve the customer"):
+        customer = await stripe_client.v1.customers.retrieve_async(stripe_customer_id)
+    settings = customer.to_dict().get("invoice_settings") or {}
+    return optional(reference, settings.get("default_payment_method"))
+
+
+async def list_payment_methods(
+    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal
+) -> list[PaymentMethodRecord]:
+    """The payment methods of the principal's customer, from Stripe, its default marked."""
+    customer = await find_customer(engine=engine, principal=principal)
+    if customer is None:
+        return []
+    async with translated_stripe_errors("list the payment methods"):
+        listed = await stripe_client.v1.customers.payment_methods.list_async(
+            customer.stripe_customer_id, params={"limit": 100}
+        )
+        payment_methods = [pm.to_dict() async for pm in listed.auto_paging_iter()]
+    default_id = await _default_payment_method(stripe_client, customer.stripe_customer_id)
+    return [_record(pm, default_id) for pm in payment_methods]
+
+
+async def _owned_payment_method(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    payment_method_id: str,
+) -> tuple[CustomerRecord, dict[str, Any]]:
+    """The principal's customer and one payment method attached to it; NotFound otherwise."""
+    if not payment_method_id:
+        raise InvalidArgument("id is required: a payment method id")
+    missing = NotFound(f"no payment method {payment_method_id!r} for this account")
+    customer = await find_customer(engine=engine, principal=principal)
+    if customer is None:
+        raise missing
+    found = await retrieve_or_none(
+        stripe_client.v1.payment_methods.retrieve_async,
+        payment_method_id,
+        action="retrieve the payment method",
+    )
+    payment_method = None if found is None else found.to_dict()
+    if (
+        payment_method is None
+        or optional(reference, payment_method.get("customer")) != customer.stripe_customer_id
+    ):
+        raise missing
+    return customer, payment_method
+
+
+async def set_default_payment_method(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    payment_method_id: str,
+) -> PaymentMethodRecord:
+    """Make one of the customer's payment methods the default of it and its live subscriptions.
+
+    A subscription's own default (set by Checkout or PaymentSheet) comes before the customer's,
+    so it is changed too.
+    """
+    customer, payment_method = await _owned_payment_method(
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        payment_method_id=payment_method_id,
+    )
+    live = [
+        subscription["id"]
+        for subscription in await stripe_subscriptions(stripe_client, customer.stripe_customer_id)
+        if subscription["status"] in LIVE_STATUSES
+    ]
+    async with translated_stripe_errors("set the default payment method"):
+        await stripe_client.v1.customers.update_async(
+            customer.stripe_customer_id,
+            params={"invoice_settings": {"default_payment_method": payment_method_id}},
+        )
+        for subscription_id in live:
+            await stripe_client.v1.subscriptions.update_async(
+                subscription_id, params={"default_payment_method": payment_method_id}
+            )
+    return _record(payment_method, payment_method_id)
+
+
+async def detach_payment_method(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    payment_method_id: str,
+) -> None:
+    """Detach one of the customer's payment methods (Stripe then unsets it as any default)."""
+    await _owned_payment_method(
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        payment_method_id=payment_method_id,
+    )
+    async with translated_stripe_errors("detach the payment method"):
+        await stripe_client.v1.payment_methods.detach_async(payment_method_id)

@@ -1,9 +1,42 @@
 """Billing service settings, read once from the environment and validated at start."""
 
-from pydantic import Field, SecretStr, field_validator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import parse_service_secrets
-from services.common.settings import DatabaseSettings, StripeSettings
+from services.common.settings import CommaList, DatabaseSettings, StripeSettings, split_commas
+
+
+@dataclass(frozen=True, slots=True)
+class BillingRules:
+    """The choices of the billing domain that settings make (defaults are the settings')."""
+
+    # Checkout success/cancel and Billing Portal return URLs must be on one of these origins.
+    allowed_redirect_origins: frozenset[str] = frozenset()
+    # Length of the free trial of a principal's first subscription (0: no trial).
+    trial_days: int = 30
+    # How long a past_due subscription keeps its entitlements.
+    past_due_grace_days: int = 7
+    # Services besides the gateway that may ask ListEntitlements and CheckEntitlement.
+    entitlement_callers: frozenset[str] = frozenset({"gateway"})
+
+
+_DEFAULTS = BillingRules()
+
+
+def url_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute URL, lower case; None for anything else, including
+    URLs with user info (`https://app.example@evil.example`)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname or "@" in parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class CatalogSyncSettings(DatabaseSettings, StripeSettings):
@@ -18,6 +51,33 @@ class BillingSettings(CatalogSyncSettings):
     billing_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # "gateway=<secret>,webhooks-relay=<secret>": who may call billing, with the key each signs with.
     billing_service_secrets: SecretStr
+    # "https://app.tatame.example,https://admin.tatame.example": where Checkout and the Billing
+    # Portal may send the customer back to.
+    billing_allowed_redirect_origins: CommaList = ()
+    billing_trial_days: int = Field(default=_DEFAULTS.trial_days, ge=0, le=730)
+    billing_past_due_grace_days: int = Field(default=_DEFAULTS.past_due_grace_days, ge=0, le=90)
+    # "reporting,classes": internal services (besides the gateway) that may read entitlements.
+    billing_entitlement_callers: CommaList = tuple(_DEFAULTS.entitlement_callers)
+
+    @field_validator(
+        "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
+    )
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_commas(value)
+
+    @field_validator("billing_allowed_redirect_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("BILLING_ALLOWED_REDIRECT_ORIGINS takes explicit origins, not '*'")
+            if url_origin(origin) != origin.lower():
+                raise ValueError(
+                    f"BILLING_ALLOWED_REDIRECT_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path)"
+                )
+        return value
 
     @field_validator("billing_service_secrets")
     @classmethod
@@ -25,6 +85,27 @@ class BillingSettings(CatalogSyncSettings):
         parse_service_secrets(value.get_secret_value())
         return value
 
+    @model_validator(mode="after")
+    def _entitlement_callers_are_known(self) -> "BillingSettings":
+        unknown = set(self.billing_entitlement_callers) - set(self.service_secrets)
+        if unknown:
+            raise ValueError(
+                f"BILLING_ENTITLEMENT_CALLERS names {', '.join(sorted(unknown))}, "
+                "which BILLING_SERVICE_SECRETS has no secret for"
+            )
+        return self
+
     @property
     def service_secrets(self) -> dict[str, str]:
         return parse_service_secrets(self.billing_service_secrets.get_secret_value())
+
+    @property
+    def rules(self) -> BillingRules:
+        return BillingRules(
+            allowed_redirect_origins=frozenset(
+                o.lower() for o in self.billing_allowed_redirect_origins
+            ),
+            trial_days=self.billing_trial_days,
+            past_due_grace_days=self.billing_past_due_grace_days,
+            entitlement_callers=frozenset(self.billing_entitlement_callers),
+        )

@@ -1,11 +1,14 @@
 """Stripe errors translated once into billing's domain errors."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import stripe
 
 from services.billing.errors import StripeRejected, StripeUnavailable
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -23,3 +26,16 @@ async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
         raise StripeRejected(
             f"Stripe refused to {action}: {e.user_message or 'invalid request'}"
         ) from e
+
+
+async def retrieve_or_none(
+    retrieve: Callable[..., Awaitable[T]], object_id: str, *, action: str, **params: Any
+) -> T | None:
+    """`retrieve(object_id, params=…)` of a Stripe service; None where Stripe has no such object."""
+    async with translated_stripe_errors(action):
+        try:
+            return await retrieve(object_id, params=params or None)
+        except stripe.InvalidRequestError as e:
+            if e.http_status != 404:
+                raise
+            return None

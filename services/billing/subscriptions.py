@@ -1,18 +1,26 @@
-"""Subscriptions: mirrored from Stripe's subscription objects, listed per principal."""
+"""Subscriptions: mirrored from Stripe's subscription (and subscription schedule) objects, read
+per principal.
+
+A downgrade waits for the end of the period in a subscription schedule whose next phase holds
+the new price; the mirror keeps, per schedule, what that next phase changes and when.
+"""
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+import stripe
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
+from services.billing.errors import NotFound
 from services.billing.mirror import (
     Mirror,
     Row,
+    answered_at,
     boolean,
     integer,
     mapping,
@@ -22,8 +30,15 @@ from services.billing.mirror import (
     string_map,
     unix_time,
     upsert,
+    write_answer,
 )
-from services.billing.models import customers, subscriptions
+from services.billing.models import customers, subscription_schedules, subscriptions
+from services.billing.stripe_client import translated_stripe_errors
+
+# Stripe's statuses of a subscription that has not ended: a principal holds one at a time.
+LIVE_STATUSES = frozenset({"incomplete", "trialing", "active", "past_due", "unpaid", "paused"})
+# Statuses of a schedule that may still change its subscription.
+_PENDING_SCHEDULE_STATUSES = ("not_started", "active")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,11 @@ class SubscriptionRecord:
     canceled_at: datetime | None
     ended_at: datetime | None
     created: datetime
+    latest_invoice_id: str | None
+    # A downgrade waiting for the period end: the price and quantity, and when they apply.
+    scheduled_price_id: str | None
+    scheduled_quantity: int | None
+    scheduled_change_time: datetime | None
 
 
 def subscription_row(subscription: dict[str, Any]) -> Row:
@@ -73,7 +93,27 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
         "ended_at": optional(unix_time, subscription.get("ended_at")),
         "created": unix_time(subscription["created"]),
         "metadata": string_map(subscription.get("metadata")),
+        "latest_invoice_id": optional(reference, subscription.get("latest_invoice")),
     }
+
+
+async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
+    """Upsert a subscription row; `past_due_since` is the version of the first write that showed
+    it past_due, kept while it stays past_due, cleared when it leaves that status."""
+    entered = row["source_event_created"] if row["status"] == "past_due" else None
+    stmt = insert(subscriptions).values(**row, past_due_since=entered, updated_at=func.now())
+    excluded = stmt.excluded
+    changed = {name: excluded[name] for name in row if name != "id"}
+    changed["updated_at"] = excluded.updated_at
+    changed["past_due_since"] = case(
+        (excluded.status != "past_due", None),
+        (
+            subscriptions.c.status == "past_due",
+            func.coalesce(subscriptions.c.past_due_since, excluded.past_due_since),
+        ),
+        else_=excluded.past_due_since,
+    )
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed))
 
 
 SUBSCRIPTIONS = Mirror(
@@ -82,8 +122,82 @@ SUBSCRIPTIONS = Mirror(
     key=subscriptions.c.id,
     row=subscription_row,
     service=attrgetter("v1.subscriptions"),
-    write=partial(upsert, table=subscriptions, touched="updated_at"),
+    write=_write_subscription,
 )
+
+
+def schedule_row(schedule: dict[str, Any]) -> Row:
+    """The `billing.subscription_schedules` row for a Stripe subscription schedule: its next
+    phase (after the current one, or the first before it starts), if any."""
+    phases = [mapping(phase) for phase in schedule["phases"]]
+    current = optional(mapping, schedule.get("current_phase"))
+    upcoming = [
+        phase
+        for phase in phases
+        if current is None or integer(phase["start_date"]) >= integer(current["end_date"])
+    ]
+    following = min(upcoming, key=lambda phase: integer(phase["start_date"]), default=None)
+    items = [mapping(item) for item in following["items"]] if following else []
+    return {
+        "id": string(schedule["id"]),
+        "subscription_id": optional(reference, schedule.get("subscription")),
+        "stripe_customer_id": reference(schedule["customer"]),
+        "status": string(schedule["status"]),
+        "next_price_id": reference(items[0]["price"]) if items else None,
+        "next_quantity": optional(integer, items[0].get("quantity")) if items else None,
+        "next_phase_start": unix_time(following["start_date"]) if following else None,
+        "created": unix_time(schedule["created"]),
+    }
+
+
+async def _write_schedule(conn: AsyncConnection, row: Row) -> None:
+    await upsert(conn, row, table=subscription_schedules, touched="updated_at")
+
+
+SCHEDULES = Mirror(
+    object_type="subscription_schedule",
+    table=subscription_schedules,
+    key=subscription_schedules.c.id,
+    row=schedule_row,
+    service=attrgetter("v1.subscription_schedules"),
+    write=_write_schedule,
+)
+
+
+_MIRRORED_FIELDS = [
+    f.name for f in fields(SubscriptionRecord) if not f.name.startswith("scheduled_")
+]
+
+
+def _select_records() -> Select:
+    """The principal-owned subscription records, each with the change its newest pending
+    schedule makes (a release the mirror has not heard of may leave an older one pending)."""
+    schedules = subscription_schedules.c
+    pending = (
+        select(
+            schedules.subscription_id,
+            schedules.next_price_id,
+            schedules.next_quantity,
+            schedules.next_phase_start,
+        )
+        .where(
+            schedules.status.in_(_PENDING_SCHEDULE_STATUSES),
+            schedules.next_phase_start.is_not(None),
+        )
+        .distinct(schedules.subscription_id)
+        .order_by(schedules.subscription_id, schedules.created.desc(), schedules.id.desc())
+        .subquery("pending")
+    )
+    return (
+        select(
+            *(subscriptions.c[name] for name in _MIRRORED_FIELDS),
+            pending.c.next_price_id.label("scheduled_price_id"),
+            pending.c.next_quantity.label("scheduled_quantity"),
+            pending.c.next_phase_start.label("scheduled_change_time"),
+        )
+        .join(customers, customers.c.stripe_customer_id == subscriptions.c.stripe_customer_id)
+        .outerjoin(pending, pending.c.subscription_id == subscriptions.c.id)
+    )
 
 
 async def list_subscriptions(
@@ -91,11 +205,85 @@ async def list_subscriptions(
 ) -> list[SubscriptionRecord]:
     """The principal's subscriptions, newest first."""
     query = (
-        select(*(subscriptions.c[f.name] for f in fields(SubscriptionRecord)))
-        .join(customers, customers.c.stripe_customer_id == subscriptions.c.stripe_customer_id)
+        _select_records()
         .where(customers.c.principal == principal.key)
         .order_by(subscriptions.c.created.desc(), subscriptions.c.id.desc())
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [SubscriptionRecord(**row._mapping) for row in rows]
+
+
+async def _principal_subscription(
+    conn: AsyncConnection, principal: Principal, subscription_id: str
+) -> SubscriptionRecord:
+    query = _select_records().where(
+        customers.c.principal == principal.key, subscriptions.c.id == subscription_id
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"no subscription {subscription_id!r} for this account")
+    return SubscriptionRecord(**row._mapping)
+
+
+async def get_subscription(
+    *, engine: AsyncEngine, principal: Principal, subscription_id: str
+) -> SubscriptionRecord:
+    """One of the principal's subscriptions, from the mirror; NotFound for anyone else's."""
+    async with engine.connect() as conn:
+        return await _principal_subscription(conn, principal, subscription_id)
+
+
+async def mirrored_statuses(conn: AsyncConnection, stripe_customer_id: str) -> dict[str, str]:
+    """The mirror's status of each subscription of a customer, by subscription id."""
+    rows = await conn.execute(
+        select(subscriptions.c.id, subscriptions.c.status).where(
+            subscriptions.c.stripe_customer_id == stripe_customer_id
+        )
+    )
+    return {row.id: row.status for row in rows}
+
+
+async def stripe_subscriptions(
+    stripe_client: stripe.StripeClient, stripe_customer_id: str
+) -> list[dict[str, Any]]:
+    """Every subscription Stripe has for a customer, whatever its status (the mirror may lag)."""
+    async with translated_stripe_errors("list the customer's subscriptions"):
+        listed = await stripe_client.v1.subscriptions.list_async(
+            params={"customer": stripe_customer_id, "status": "all", "limit": 100}
+        )
+        return [subscription.to_dict() async for subscription in listed.auto_paging_iter()]
+
+
+async def write_through(
+    conn: AsyncConnection,
+    *,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    answer: stripe.StripeObject,
+    subscription: dict[str, Any] | None = None,
+    schedules: tuple[stripe.SubscriptionSchedule, ...] = (),
+) -> SubscriptionRecord:
+    """Write what Stripe just answered to the mirror, then read the principal's record back.
+
+    `answer` is the subscription (or carries it as `subscription`, as a checkout session does);
+    `schedules` were answered with it. The events of the same changes, whenever they arrive,
+    then find this state: they are STALE, or settled by a fetch. Call it inside a transaction.
+    """
+    subscription = answer.to_dict() if subscription is None else subscription
+    await write_answer(
+        conn,
+        mirror=SUBSCRIPTIONS,
+        stripe_client=stripe_client,
+        obj=subscription,
+        answered=answered_at(answer),
+    )
+    for schedule in schedules:
+        await write_answer(
+            conn,
+            mirror=SCHEDULES,
+            stripe_client=stripe_client,
+            obj=schedule.to_dict(),
+            answered=answered_at(schedule),
+        )
+    return await _principal_subscription(conn, principal, string(subscription["id"]))

@@ -1,9 +1,10 @@
 """Settings shared by every deployable: the environment name and the rules that come with it."""
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -58,3 +59,15 @@ class StripeSettings(BaseServiceSettings):
             if not key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
                 raise ValueError("STRIPE_SECRET_KEY is not a Stripe secret or restricted key")
         return self
+
+
+# A comma-separated environment variable read as a tuple of its non-empty, stripped parts
+# (NoDecode: pydantic-settings hands the raw string to `split_commas` instead of parsing JSON).
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def split_commas(value: object) -> object:
+    """`"a, b,,c"` as `("a", "b", "c")`, for a `mode="before"` validator of a CommaList field."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value

@@ -1,6 +1,7 @@
 """The local Stripe emulator, driven over HTTP by the real `stripe` SDK."""
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -441,3 +442,293 @@ def test_seed_refuses_a_live_key(stripe_emulator: str) -> None:
 
     assert refused.returncode == 2
     assert "not a test-mode key" in refused.stderr
+
+
+# --- Billing: Checkout, the portal, PaymentSheet, plan changes, schedules ----------------------
+
+
+def events_of(client: stripe.StripeClient, object_id: str) -> list[str]:
+    """The types of the events about `object_id`, oldest first."""
+    events = client.v1.events.list(params={"limit": 100}).auto_paging_iter()
+    return [e.type for e in events if e.to_dict()["data"]["object"].get("id") == object_id]
+
+
+def emulator_only(client: stripe.StripeClient, path: str, **params: Any) -> dict[str, Any]:
+    """An emulator-only endpoint (what a customer or a test clock would do)."""
+    return json.loads(client.raw_request("post", f"/_testing/{path}", **params).body)
+
+
+def customer_with_card(client: stripe.StripeClient, card: str = "pm_card_visa") -> tuple[str, str]:
+    customer = client.v1.customers.create(params={"email": f"{unique('bill')}@example.com"})
+    payment_method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": payment_method.id}}
+    )
+    return customer.id, payment_method.id
+
+
+def monthly(client: stripe.StripeClient, unit_amount: int) -> stripe.Price:
+    return new_price(client, new_product(client).id, unit_amount=unit_amount)
+
+
+def test_a_checkout_session_completes_into_a_subscription_with_its_event(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"email": f"{unique('co')}@example.com"})
+    price = monthly(client, 1900)
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "success_url": "https://app.example/done?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://app.example/plans",
+            "client_reference_id": "user:user_1",
+            "allow_promotion_codes": True,
+            "subscription_data": {"trial_period_days": 14, "metadata": {"k": "v"}},
+        }
+    )
+    assert (session.status, session.subscription, session.url.startswith("https://")) == (
+        "open",
+        None,
+        True,
+    )
+
+    emulator_only(client, f"checkout/sessions/{session.id}/complete", payment_method="pm_card_visa")
+
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    subscription = done.subscription
+    assert subscription.status == "trialing" and subscription.metadata["k"] == "v"
+    assert subscription.trial_end - subscription.trial_start == 14 * 86400
+    assert subscription.default_payment_method is not None
+    assert "checkout.session.completed" in events_of(client, session.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        emulator_only(client, f"checkout/sessions/{session.id}/complete")
+
+
+def test_checkout_sessions_are_listed_expired_and_refuse_declined_cards(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"email": f"{unique('co')}@example.com"})
+    params = {
+        "mode": "subscription",
+        "customer": customer.id,
+        "line_items": [{"price": monthly(client, 500).id}],
+        "success_url": "https://app.example/done",
+    }
+    first = client.v1.checkout.sessions.create(params=params)
+    second = client.v1.checkout.sessions.create(params=params)
+
+    with pytest.raises(stripe.CardError):
+        emulator_only(
+            client,
+            f"checkout/sessions/{first.id}/complete",
+            payment_method="pm_card_visa_chargeDeclined",
+        )
+    client.v1.checkout.sessions.expire(first.id)
+
+    listed = client.v1.checkout.sessions.list(params={"customer": customer.id, "status": "open"})
+    assert [s.id for s in listed.data] == [second.id]
+    assert client.v1.checkout.sessions.retrieve(first.id).status == "expired"
+    assert "checkout.session.expired" in events_of(client, first.id)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(params={**params, "mode": "payment"})
+    assert refused.value.param == "mode"
+
+
+def test_portal_sessions_and_ephemeral_keys_are_made_for_a_customer(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"email": f"{unique('eph')}@example.com"})
+
+    portal = client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "return_url": "https://app.example/billing"}
+    )
+    key = client.v1.ephemeral_keys.create(
+        params={"customer": customer.id}, options={"stripe_version": "2020-08-27"}
+    )
+
+    assert portal.url.startswith("https://") and portal.customer == customer.id
+    assert key.secret.startswith("ek_test_") and key.expires > key.created
+    made = json.loads(client.raw_request("get", f"/_testing/ephemeral_keys/{key.secret}").body)
+    assert made == {"id": key.id, "stripe_version": "2020-08-27"}
+
+
+def test_default_incomplete_waits_for_the_client_to_confirm_the_first_payment(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"email": f"{unique('ps')}@example.com"})
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": monthly(client, 1900).id}],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+    )
+    secret = subscription.latest_invoice.confirmation_secret.client_secret
+    assert subscription.status == "incomplete" and subscription.latest_invoice.status == "open"
+
+    intent = client.v1.payment_intents.confirm(
+        secret.partition("_secret_")[0], params={"payment_method": "pm_card_visa"}
+    )
+
+    paid = client.v1.subscriptions.retrieve(subscription.id)
+    assert intent.status == "succeeded" and paid.status == "active"
+    assert paid.default_payment_method == intent.payment_method
+    assert client.v1.payment_methods.retrieve(intent.payment_method).customer == customer.id
+    assert "invoice.paid" in events_of(client, subscription.latest_invoice.id)
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.updated"
+
+
+def test_a_trial_with_default_incomplete_saves_a_card_through_its_setup_intent(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(params={"email": f"{unique('ps')}@example.com"})
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": monthly(client, 1900).id}],
+            "payment_behavior": "default_incomplete",
+            "trial_period_days": 30,
+            "expand": ["pending_setup_intent"],
+        }
+    )
+    assert subscription.status == "trialing" and subscription.latest_invoice is None
+
+    client.v1.setup_intents.confirm(
+        subscription.pending_setup_intent.id, params={"payment_method": "pm_card_visa"}
+    )
+
+    saved = client.v1.subscriptions.retrieve(subscription.id)
+    assert saved.pending_setup_intent is None
+    assert client.v1.payment_methods.retrieve(saved.default_payment_method).customer == customer.id
+
+
+def test_an_upgrade_prorates_the_rest_of_the_period_and_a_preview_shows_it(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, _ = customer_with_card(client)
+    basic, pro = monthly(client, 1000), monthly(client, 3000)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": basic.id}]}
+    )
+    item = subscription["items"].data[0]
+    change = {"items": [{"id": item.id, "price": pro.id}], "proration_behavior": "always_invoice"}
+
+    preview = client.v1.invoices.create_preview(
+        params={
+            "customer": customer_id,
+            "subscription": subscription.id,
+            "subscription_details": change,
+        }
+    )
+    updated = client.v1.subscriptions.update(subscription.id, params=change)
+
+    amounts = sorted(line.amount for line in preview.lines.data)
+    assert -1000 <= amounts[0] < -990 and 2970 < amounts[1] <= 3000
+    assert all(line.parent.subscription_item_details.proration for line in preview.lines.data)
+    assert updated["items"].data[0].id == item.id
+    assert updated["items"].data[0].price.id == pro.id
+    invoices = client.v1.invoices.list(params={"customer": customer_id}).data
+    assert [i.status for i in invoices] == ["paid", "paid"]
+    proration = client.v1.invoices.retrieve(updated.latest_invoice)
+    assert proration.id != subscription.latest_invoice
+    assert proration.amount_paid == preview.amount_due == sum(amounts)
+
+
+def test_cancel_at_period_end_sets_cancel_at_and_ends_with_the_period(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, _ = customer_with_card(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 1000).id}]}
+    )
+
+    cancelling = client.v1.subscriptions.update(
+        subscription.id, params={"cancel_at_period_end": True}
+    )
+    assert cancelling.cancel_at == cancelling["items"].data[0].current_period_end
+    assert cancelling.canceled_at is not None and cancelling.status == "active"
+    resumed = client.v1.subscriptions.update(
+        subscription.id, params={"cancel_at_period_end": False}
+    )
+    assert (resumed.cancel_at, resumed.canceled_at) == (None, None)
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+
+    ended = emulator_only(client, f"subscriptions/{subscription.id}/end_period")
+
+    assert ended["status"] == "canceled" and ended["ended_at"] == cancelling.cancel_at
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
+
+
+def test_a_schedule_moves_the_subscription_to_its_next_phase_at_the_period_end(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, _ = customer_with_card(client)
+    pro, basic = monthly(client, 3000), monthly(client, 1000)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": pro.id}]}
+    )
+    schedule = client.v1.subscription_schedules.create(
+        params={"from_subscription": subscription.id}
+    )
+    phase = schedule.current_phase
+    schedule = client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "end_behavior": "release",
+            "phases": [
+                {
+                    "items": [{"price": pro.id, "quantity": 1}],
+                    "start_date": phase.start_date,
+                    "end_date": phase.end_date,
+                },
+                {"items": [{"price": basic.id, "quantity": 1}], "duration": {"interval": "month"}},
+            ],
+        },
+    )
+    assert schedule.phases[1].start_date == phase.end_date
+    with pytest.raises(stripe.InvalidRequestError):  # managed by the schedule
+        client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+
+    emulator_only(client, f"subscriptions/{subscription.id}/end_period")
+
+    moved = client.v1.subscriptions.retrieve(subscription.id)
+    assert moved["items"].data[0].price.id == basic.id
+    assert moved["items"].data[0].current_period_start == phase.end_date
+    assert (
+        client.v1.subscription_schedules.retrieve(schedule.id).current_phase.start_date
+        == phase.end_date
+    )
+    emulator_only(client, f"subscriptions/{subscription.id}/end_period")  # the last phase ends
+    released = client.v1.subscription_schedules.retrieve(schedule.id)
+    assert (released.status, released.released_subscription) == ("released", subscription.id)
+    assert client.v1.subscriptions.retrieve(subscription.id).schedule is None
+
+
+def test_a_default_payment_method_must_be_the_customers_and_detaching_unsets_it(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, card = customer_with_card(client)
+    stranger = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2031, "cvc": "123"},
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.customers.update(
+            customer_id, params={"invoice_settings": {"default_payment_method": stranger.id}}
+        )
+    assert refused.value.param == "invoice_settings[default_payment_method]"
+    assert [pm.id for pm in client.v1.customers.payment_methods.list(customer_id).data] == [card]
+
+    client.v1.payment_methods.detach(card)
+
+    customer = client.v1.customers.retrieve(customer_id)
+    assert customer.invoice_settings.default_payment_method is None
+    assert client.v1.customers.payment_methods.list(customer_id).data == []
+    assert events_of(client, card)[-2:] == ["payment_method.attached", "payment_method.detached"]

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from services.billing.catalog import price_row
+from services.billing.catalog import entitlement_keys, price_row, product_row
 from services.billing.customers import customer_row
 from services.billing.errors import InvalidArgument
 from services.billing.events import parse_event
 from services.billing.invoices import invoice_row
 from services.billing.payment_methods import payment_method_row
-from services.billing.subscriptions import subscription_row
+from services.billing.subscriptions import schedule_row, subscription_row
 
 T0 = 1_790_000_000
 PERIOD_END = T0 + 30 * 86_400
@@ -192,3 +192,56 @@ def test_a_price_without_unit_amount_is_free_and_one_time_without_recurring() ->
         }
     )
     assert (row["unit_amount"], row["type"], row["interval"]) == (0, "one_time", None)
+
+
+def schedule(status: str = "active", current: dict[str, int] | None = None) -> dict[str, Any]:
+    """A downgrade schedule: Pro until PERIOD_END, then one month of Basic."""
+    phase = {"start_date": T0, "end_date": PERIOD_END}
+    return {
+        "id": "sub_sched_1",
+        "object": "subscription_schedule",
+        "customer": "cus_1",
+        "subscription": "sub_1",
+        "status": status,
+        "created": T0,
+        "current_phase": phase if current is None else current,
+        "phases": [
+            {**phase, "items": [{"price": "price_pro", "quantity": 1}]},
+            {
+                "start_date": PERIOD_END,
+                "end_date": PERIOD_END + 30 * 86_400,
+                "items": [{"price": {"id": "price_basic"}, "quantity": 2}],
+            },
+        ],
+    }
+
+
+def test_a_schedule_row_holds_what_its_next_phase_changes_and_when() -> None:
+    row = schedule_row(schedule())
+
+    assert (row["next_price_id"], row["next_quantity"]) == ("price_basic", 2)
+    assert row["next_phase_start"] == at(PERIOD_END)
+    assert (row["subscription_id"], row["status"]) == ("sub_1", "active")
+
+
+def test_a_schedule_in_its_last_phase_has_no_next_change() -> None:
+    last = {"start_date": PERIOD_END, "end_date": PERIOD_END + 30 * 86_400}
+
+    row = schedule_row(schedule(current=last))
+
+    assert (row["next_price_id"], row["next_quantity"], row["next_phase_start"]) == (None,) * 3
+
+
+def test_a_product_names_its_default_price_and_grants_its_metadata_features() -> None:
+    product = {
+        "id": "prod_1",
+        "name": "Pro",
+        "active": True,
+        "default_price": {"id": "price_1", "object": "price"},
+        "metadata": {"features": " video_library,belt_tracking,, video_library"},
+    }
+
+    row = product_row(product)
+
+    assert row["default_price_id"] == "price_1"
+    assert entitlement_keys(row["metadata"]) == ["video_library", "belt_tracking"]

@@ -132,7 +132,7 @@ class CreateCustomerResponse(_message.Message):
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id")
+    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id", "scheduled_quantity")
     ID_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class Subscription(_message.Message):
     SCHEDULED_PRICE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
     LATEST_INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     stripe_customer_id: str
     status: str
@@ -167,7 +168,8 @@ class Subscription(_message.Message):
     scheduled_price_id: str
     scheduled_change_time: _timestamp_pb2.Timestamp
     latest_invoice_id: str
-    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ...) -> None: ...
+    scheduled_quantity: int
+    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ..., scheduled_quantity: _Optional[int] = ...) -> None: ...
 
 class ListSubscriptionsRequest(_message.Message):
     __slots__ = ()

@@ -200,7 +200,7 @@ class BillingServiceServicer:
     def CreateCheckoutSession(self, request, context):
         """--- Web: Stripe Checkout and the Billing Portal ---
         A subscription-mode Checkout Session for the principal's customer (created if missing).
-        FAILED_PRECONDITION "live_subscription_exists" when the principal already has a live one.
+        ALREADY_EXISTS "live_subscription_exists: …" when the principal already has a live one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -224,7 +224,7 @@ class BillingServiceServicer:
     def CreateSubscription(self, request, context):
         """--- Mobile: PaymentSheet ---
         Creates the subscription with payment_behavior=default_incomplete; returns what PaymentSheet
-        needs. FAILED_PRECONDITION "live_subscription_exists" when one is live already.
+        needs. ALREADY_EXISTS "live_subscription_exists: …" when one is live already.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

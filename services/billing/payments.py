@@ -1,0 +1,60 @@
+"""One-time purchases: a PaymentIntent for a one-time price of the catalog, whose amount always
+comes from the catalog (price times quantity), never from the client."""
+
+from dataclasses import dataclass
+
+import stripe
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth.principal import Principal
+from services.billing.catalog import find_price
+from services.billing.customers import require_customer
+from services.billing.errors import InvalidArgument
+from services.billing.stripe_client import translated_stripe_errors
+from services.billing.subscribe import checked_quantity
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    payment_intent_id: str
+    client_secret: str
+    amount: int
+    currency: str
+    stripe_customer_id: str
+
+
+async def create_payment(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    price: str,
+    quantity: int,
+) -> PaymentRecord:
+    """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price."""
+    quantity = checked_quantity(quantity, default=1)
+    record = await find_price(engine=engine, price=price)
+    if record.type != "one_time":
+        raise InvalidArgument(f"price {price!r} is not a one-time price")
+    customer = await require_customer(engine=engine, principal=principal)
+    amount = record.unit_amount * quantity
+    async with translated_stripe_errors("create the payment"):
+        intent = await stripe_client.v1.payment_intents.create_async(
+            params={
+                "amount": amount,
+                "currency": record.currency,
+                "customer": customer.stripe_customer_id,
+                "metadata": {
+                    "tatame_principal": principal.key,
+                    "tatame_price": record.id,
+                    "tatame_quantity": str(quantity),
+                },
+            }
+        )
+    return PaymentRecord(
+        payment_intent_id=intent.id,
+        client_secret=intent.client_secret or "",
+        amount=amount,
+        currency=record.currency,
+        stripe_customer_id=customer.stripe_customer_id,
+    )

@@ -1,0 +1,239 @@
+"""Starting a subscription: one live subscription per principal, a free trial on the first one
+ever, and the PaymentSheet flow (CreateSubscription). Checkout starts its sessions here too.
+
+Every start holds the principal's advisory lock (the one customer creation takes) while it
+checks the mirror and Stripe and creates what it creates, so two starts never race. A start
+refuses when a subscription is live in either (Stripe's list catches what the mirror has not
+heard of yet). An `incomplete` one — created by PaymentSheet, first payment never made — does
+not block: the same plan is handed back to be paid, another plan replaces it.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.auth.principal import Principal
+from services.billing.catalog import PriceRecord, find_price
+from services.billing.customers import CustomerRecord, customer_for_purchase, lock_principal
+from services.billing.errors import InvalidArgument, LiveSubscriptionExists
+from services.billing.mirror import reference
+from services.billing.payment_methods import checked_stripe_version, ephemeral_key
+from services.billing.settings import BillingRules
+from services.billing.stripe_client import translated_stripe_errors
+from services.billing.subscriptions import (
+    LIVE_STATUSES,
+    SubscriptionRecord,
+    mirrored_statuses,
+    stripe_subscriptions,
+    write_through,
+)
+
+MAX_QUANTITY = 100
+# What CreateSubscription needs expanded to hand PaymentSheet a client secret.
+_INTENTS = ["latest_invoice.confirmation_secret", "pending_setup_intent"]
+
+
+def checked_quantity(quantity: int, *, default: int) -> int:
+    """A quantity from a request: 0 (unset) is `default`; otherwise 1 to MAX_QUANTITY."""
+    if quantity == 0:
+        return default
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidArgument(f"quantity must be between 1 and {MAX_QUANTITY}")
+    return quantity
+
+
+async def recurring_price(*, engine: AsyncEngine, price: str) -> PriceRecord:
+    """The catalog's active recurring price with this id or lookup key."""
+    record = await find_price(engine=engine, price=price)
+    if record.type != "recurring":
+        raise InvalidArgument(f"price {price!r} is not a recurring price")
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A start under way, holding the principal's lock in `conn`'s transaction."""
+
+    conn: AsyncConnection
+    customer: CustomerRecord
+    # The trial to give, in days: None unless this is the principal's first subscription ever.
+    trial_days: int | None
+    # The principal's `incomplete` subscriptions in Stripe (first payment never made).
+    incomplete: list[dict[str, Any]]
+
+
+@asynccontextmanager
+async def starting(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    rules: BillingRules,
+    principal: Principal,
+    customer: CustomerRecord,
+) -> AsyncIterator[Start]:
+    """Hold the principal's lock while a subscription starts; refused when one is live.
+
+    LiveSubscriptionExists (`live_subscription_exists`) when one is live (in the mirror or in Stripe). Open
+    Checkout Sessions of the customer are expired, so none completes into a second subscription.
+    """
+    async with engine.begin() as conn:
+        await lock_principal(conn, principal)
+        in_stripe = await stripe_subscriptions(stripe_client, customer.stripe_customer_id)
+        statuses = await mirrored_statuses(conn, customer.stripe_customer_id)
+        statuses.update({subscription["id"]: subscription["status"] for subscription in in_stripe})
+        live = sorted(
+            subscription_id
+            for subscription_id, status in statuses.items()
+            if status in LIVE_STATUSES and status != "incomplete"
+        )
+        if live:
+            raise LiveSubscriptionExists(
+                f"live_subscription_exists: this account already has {live[0]}"
+            )
+        await _expire_open_checkout_sessions(stripe_client, customer.stripe_customer_id)
+        yield Start(
+            conn=conn,
+            customer=customer,
+            trial_days=rules.trial_days if not statuses and rules.trial_days > 0 else None,
+            incomplete=[s for s in in_stripe if s["status"] == "incomplete"],
+        )
+
+
+async def _expire_open_checkout_sessions(
+    stripe_client: stripe.StripeClient, stripe_customer_id: str
+) -> None:
+    async with translated_stripe_errors("expire the open checkout sessions"):
+        listed = await stripe_client.v1.checkout.sessions.list_async(
+            params={"customer": stripe_customer_id, "status": "open", "limit": 100}
+        )
+        async for session in listed.auto_paging_iter():
+            await stripe_client.v1.checkout.sessions.expire_async(session.id)
+
+
+async def cancel_incomplete(
+    start: Start, *, stripe_client: stripe.StripeClient, principal: Principal
+) -> None:
+    """Cancel the principal's incomplete subscriptions (a new one replaces them)."""
+    for subscription in start.incomplete:
+        async with translated_stripe_errors("cancel an incomplete subscription"):
+            canceled = await stripe_client.v1.subscriptions.cancel_async(subscription["id"])
+        await write_through(
+            start.conn, stripe_client=stripe_client, principal=principal, answer=canceled
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscription:
+    subscription: SubscriptionRecord
+    # "payment_intent" (the first payment), "setup_intent" (a trial: nothing due now), or ""
+    # when there is nothing for the client to confirm.
+    intent_type: str
+    client_secret: str
+    stripe_customer_id: str
+    ephemeral_key_secret: str
+    trial_applied: bool
+
+
+def _intent(subscription: dict[str, Any]) -> tuple[str, str]:
+    """What PaymentSheet confirms: the pending SetupIntent of a trial, or the first invoice's
+    PaymentIntent (both expanded)."""
+    setup_intent = subscription.get("pending_setup_intent")
+    if isinstance(setup_intent, dict):
+        return "setup_intent", setup_intent["client_secret"]
+    invoice = subscription.get("latest_invoice")
+    secret = (invoice or {}).get("confirmation_secret") if isinstance(invoice, dict) else None
+    if secret:
+        return "payment_intent", secret["client_secret"]
+    return "", ""
+
+
+def _same_plan(subscription: dict[str, Any], price: PriceRecord, quantity: int) -> bool:
+    items = subscription["items"]["data"]
+    return len(items) == 1 and (reference(items[0]["price"]), items[0]["quantity"]) == (
+        price.id,
+        quantity,
+    )
+
+
+async def create_subscription(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    rules: BillingRules,
+    principal: Principal,
+    price: str,
+    quantity: int,
+    email: str,
+    name: str,
+    mobile_stripe_version: str,
+) -> NewSubscription:
+    """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it."""
+    if mobile_stripe_version:
+        checked_stripe_version(mobile_stripe_version)
+    quantity = checked_quantity(quantity, default=1)
+    price_record = await recurring_price(engine=engine, price=price)
+    customer = await customer_for_purchase(
+        engine=engine, stripe_client=stripe_client, principal=principal, email=email, name=name
+    )
+    async with starting(
+        engine=engine,
+        stripe_client=stripe_client,
+        rules=rules,
+        principal=principal,
+        customer=customer,
+    ) as start:
+        pending = next((s for s in start.incomplete if _same_plan(s, price_record, quantity)), None)
+        if pending is None:
+            await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
+            answer = await _create(start, stripe_client, principal, price_record, quantity)
+        else:  # the same plan, started before and never paid: hand it back
+            async with translated_stripe_errors("retrieve the subscription"):
+                answer = await stripe_client.v1.subscriptions.retrieve_async(
+                    pending["id"], params={"expand": _INTENTS}
+                )
+        record = await write_through(
+            start.conn, stripe_client=stripe_client, principal=principal, answer=answer
+        )
+    intent_type, client_secret = _intent(answer.to_dict())
+    key = ""
+    if mobile_stripe_version:
+        made = await ephemeral_key(
+            stripe_client=stripe_client,
+            stripe_customer_id=customer.stripe_customer_id,
+            stripe_version=mobile_stripe_version,
+        )
+        key = made.secret
+    return NewSubscription(
+        subscription=record,
+        intent_type=intent_type,
+        client_secret=client_secret,
+        stripe_customer_id=customer.stripe_customer_id,
+        ephemeral_key_secret=key,
+        trial_applied=start.trial_days is not None,
+    )
+
+
+async def _create(
+    start: Start,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    price: PriceRecord,
+    quantity: int,
+) -> stripe.Subscription:
+    params: dict[str, Any] = {
+        "customer": start.customer.stripe_customer_id,
+        "items": [{"price": price.id, "quantity": quantity}],
+        "payment_behavior": "default_incomplete",
+        # The card PaymentSheet collects becomes the subscription's default for renewals.
+        "payment_settings": {"save_default_payment_method": "on_subscription"},
+        "metadata": {"tatame_principal": principal.key},
+        "expand": _INTENTS,
+    }
+    if start.trial_days is not None:
+        params["trial_period_days"] = start.trial_days
+    async with translated_stripe_errors("create the subscription"):
+        return await stripe_client.v1.subscriptions.create_async(params=params)

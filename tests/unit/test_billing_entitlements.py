@@ -1,0 +1,62 @@
+"""The entitlement policy: which subscription statuses grant features, and until when."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.billing.entitlements import Access, access
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+GRACE = timedelta(days=7)
+
+
+def verdict(status: str, **times: datetime | None) -> Access:
+    return access(
+        status=status,
+        now=times.pop("now", NOW),
+        cancel_at=times.pop("cancel_at", None),
+        past_due_since=times.pop("past_due_since", None),
+        current_period_end=times.pop("current_period_end", NOW - timedelta(days=1)),
+        grace=GRACE,
+    )
+
+
+@pytest.mark.parametrize("status", ["active", "trialing"])
+def test_active_and_trialing_grant_without_an_end(status: str) -> None:
+    assert verdict(status) == Access(granted=True)
+
+
+@pytest.mark.parametrize(
+    "status", ["unpaid", "canceled", "incomplete", "incomplete_expired", "paused", "unknown"]
+)
+def test_other_statuses_grant_nothing(status: str) -> None:
+    assert verdict(status) == Access(granted=False)
+
+
+def test_past_due_grants_for_the_grace_period_from_when_it_became_past_due() -> None:
+    since = NOW - timedelta(days=3)
+
+    assert verdict("past_due", past_due_since=since) == Access(True, grace_end=since + GRACE)
+    assert verdict("past_due", past_due_since=since, now=since + GRACE) == Access(False)
+
+
+def test_past_due_of_unknown_start_counts_from_the_period_end() -> None:
+    period_end = NOW - timedelta(days=6, hours=23)
+
+    granted = verdict("past_due", current_period_end=period_end)
+    ended = verdict("past_due", current_period_end=NOW - timedelta(days=8))
+
+    assert granted == Access(True, grace_end=period_end + GRACE)
+    assert ended == Access(False)
+
+
+def test_past_due_with_no_time_to_count_from_grants_nothing() -> None:
+    assert verdict("past_due", current_period_end=None) == Access(False)
+
+
+def test_a_planned_cancellation_ends_access_even_before_its_event_arrives() -> None:
+    ends = NOW + timedelta(days=2)
+
+    assert verdict("active", cancel_at=ends) == Access(True)
+    assert verdict("active", cancel_at=ends, now=ends) == Access(False)
+    assert verdict("past_due", past_due_since=NOW, cancel_at=ends) == Access(True, grace_end=ends)

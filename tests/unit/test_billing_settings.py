@@ -1,0 +1,84 @@
+"""Billing's subscription settings (redirect origins, trial, grace, entitlement callers) and the
+caller policy they shape."""
+
+import secrets
+
+import pytest
+from pydantic import ValidationError
+from tatame.billing.v1 import billing_pb2
+
+from services.billing.grpc_api import GATEWAY, SERVICE_NAME, WEBHOOKS_RELAY, method_policy
+from services.billing.settings import BillingRules, BillingSettings
+
+
+def settings(**overrides: object) -> BillingSettings:
+    values: dict[str, object] = {
+        "tatame_env": "prod",
+        "database_url": "postgresql://billing@db/tatame",
+        "billing_service_secrets": (
+            f"gateway={secrets.token_urlsafe(32)},classes={secrets.token_urlsafe(32)}"
+        ),
+        "stripe_secret_key": "sk_live_abc",
+    }
+    values.update(overrides)
+    return BillingSettings(**values)
+
+
+def test_defaults_give_a_30_day_trial_7_days_of_grace_and_the_gateway_alone() -> None:
+    assert settings().rules == BillingRules(
+        allowed_redirect_origins=frozenset(),
+        trial_days=30,
+        past_due_grace_days=7,
+        entitlement_callers=frozenset({"gateway"}),
+    )
+
+
+def test_comma_separated_values_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BILLING_ALLOWED_REDIRECT_ORIGINS", "https://app.example, tatame://app ,")
+    monkeypatch.setenv("BILLING_ENTITLEMENT_CALLERS", "gateway,classes")
+    monkeypatch.setenv("BILLING_TRIAL_DAYS", "14")
+
+    rules = settings().rules
+
+    assert rules.allowed_redirect_origins == {"https://app.example", "tatame://app"}
+    assert rules.entitlement_callers == {"gateway", "classes"}
+    assert rules.trial_days == 14
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["*", "https://app.example/billing", "app.example", "https://", "https://a@b.example"],
+)
+def test_redirect_origins_must_be_explicit_origins(origins: str) -> None:
+    with pytest.raises(ValidationError, match="BILLING_ALLOWED_REDIRECT_ORIGINS"):
+        settings(billing_allowed_redirect_origins=origins)
+
+
+def test_an_entitlement_caller_without_a_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match="reporting"):
+        settings(billing_entitlement_callers="classes,reporting")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("billing_trial_days", -1), ("billing_trial_days", 731), ("billing_past_due_grace_days", 91)],
+)
+def test_days_out_of_range_are_refused(name: str, value: int) -> None:
+    with pytest.raises(ValidationError):
+        settings(**{name: value})
+
+
+def test_every_billing_method_has_callers_and_entitlements_take_the_configured_ones() -> None:
+    methods = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].methods
+    policy = method_policy(frozenset({"classes"}))
+
+    assert set(policy) == {f"/{SERVICE_NAME}/{method.name}" for method in methods}
+    assert policy[f"/{SERVICE_NAME}/CheckEntitlement"] == {GATEWAY, "classes"}
+    assert policy[f"/{SERVICE_NAME}/ListEntitlements"] == {GATEWAY, "classes"}
+    assert policy[f"/{SERVICE_NAME}/ApplyStripeEvent"] == {WEBHOOKS_RELAY}
+    others = set(policy) - {
+        f"/{SERVICE_NAME}/{m}" for m in ("CheckEntitlement", "ListEntitlements", "ApplyStripeEvent")
+    }
+    assert {frozenset(policy[method]) for method in others} == {frozenset({GATEWAY})}

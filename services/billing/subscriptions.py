@@ -12,7 +12,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
@@ -184,7 +184,7 @@ def _select_records() -> Select:
             schedules.status.in_(_PENDING_SCHEDULE_STATUSES),
             schedules.next_phase_start.is_not(None),
         )
-        .distinct(schedules.subscription_id)
+        .ext(distinct_on(schedules.subscription_id))
         .order_by(schedules.subscription_id, schedules.created.desc(), schedules.id.desc())
         .subquery("pending")
     )

@@ -91,7 +91,7 @@ async def mark_delivered(conn: AsyncConnection, event_id: str, *, outcome: str) 
     """Record a delivery; return the receive-to-applied lag in seconds."""
     cursor = await conn.execute(
         """UPDATE webhooks.events
-           SET state = 'delivered', attempts = attempts + 1, delivered_at = now(),
+           SET state = 'delivered', attempts = attempts + 1, delivered_at = clock_timestamp(),
                outcome = %s, last_error = NULL
            WHERE id = %s
            RETURNING extract(epoch FROM delivered_at - received_at)""",

@@ -103,8 +103,12 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
 
     await eventually(active)
     assert "class_booking" in await features(client, user)
-    invoices = (await client.get("/v1/invoices", headers=user.headers)).json()["invoices"]
-    assert any(i["status"] == "paid" and i["hosted_invoice_url"] for i in invoices)
+
+    async def invoice_paid() -> bool:  # invoice.paid comes through the webhook path too
+        invoices = (await client.get("/v1/invoices", headers=user.headers)).json()["invoices"]
+        return any(i["status"] == "paid" and i["hosted_invoice_url"] for i in invoices)
+
+    await eventually(invoice_paid)
     methods = (await client.get("/v1/payment-methods", headers=user.headers)).json()[
         "payment_methods"
     ]

@@ -1,14 +1,16 @@
 """Gateway settings, read once from the environment and validated at start."""
 
-from typing import Annotated
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
 
-from services.common.settings import DEV_ISSUER, DEV_KEY_MARKER, BaseServiceSettings
-
-CommaList = Annotated[tuple[str, ...], NoDecode]
+from services.common.settings import (
+    DEV_ISSUER,
+    DEV_KEY_MARKER,
+    BaseServiceSettings,
+    CommaList,
+    split_commas,
+)
 
 
 class GatewaySettings(BaseServiceSettings):
@@ -38,9 +40,7 @@ class GatewaySettings(BaseServiceSettings):
     @field_validator("cors_allowed_origins", "clerk_authorized_parties", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return split_commas(value)
 
     @field_validator("cors_allowed_origins")
     @classmethod

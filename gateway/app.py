@@ -1,6 +1,5 @@
 """The gateway's app factory: the only public REST surface, translating REST to billing's gRPC."""
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,9 +59,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 if settings.gateway_customer_cache_seconds > 0
                 else None
             )
-            # Everything allocated so far lives as long as the process: keep it out of the
-            # collector's full passes, which otherwise stall the loop for tens of milliseconds.
-            gc.freeze()
             try:
                 yield
             finally:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from google.protobuf.message import Message
 
 from gateway.billing_client import BillingClient
@@ -61,3 +61,7 @@ async def billing_for_caller(session: CurrentSession, billing: Billing) -> Billi
 
 
 ForCaller = Annotated[BillingForCaller, Depends(billing_for_caller)]
+
+
+# The mobile SDK's API version, sent as Stripe sends it (for ephemeral keys).
+StripeVersionHeader = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]

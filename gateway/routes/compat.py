@@ -5,12 +5,12 @@ from the catalog, and cancelling takes effect at the end of the paid period."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from tatame.billing.v1 import billing_pb2
 
-from gateway.dependencies import Billing, CurrentSession, ForCaller
+from gateway.dependencies import Billing, CurrentSession, ForCaller, StripeVersionHeader
 from gateway.routes.plans import INTERVAL_NAMES
 from services.auth.clerk import Session
 from services.common.http import ApiError
@@ -19,7 +19,6 @@ from services.common.stripe_sdk import STRIPE_API_VERSION
 router = APIRouter(prefix="/api/stripe", tags=["compatibility: existing Expo app"])
 
 LIVE_STATUSES = frozenset({"incomplete", "trialing", "active", "past_due", "unpaid", "paused"})
-StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
 
 
 class LegacyIn(BaseModel):
@@ -159,7 +158,7 @@ async def create_subscription(
     body: LegacySubscriptionIn,
     session: CurrentSession,
     billing: ForCaller,
-    stripe_version: StripeVersion = None,
+    stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
@@ -215,7 +214,7 @@ async def create_ephemeral_key(
     body: LegacyIn,
     session: CurrentSession,
     billing: ForCaller,
-    stripe_version: StripeVersion = None,
+    stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)

@@ -1,13 +1,11 @@
 """Paying: setup intents and ephemeral keys for PaymentSheet, saved payment methods, invoices,
 one-time purchases of catalog prices."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller
+from gateway.dependencies import ForCaller, StripeVersionHeader
 from gateway.schemas import (
     EphemeralKeyIn,
     EphemeralKeyOut,
@@ -23,7 +21,6 @@ from services.common.http import ApiError
 
 router = APIRouter(tags=["payments"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
-StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
@@ -47,7 +44,9 @@ async def create_setup_intent(billing: ForCaller) -> Response:
     summary="An ephemeral key for the mobile SDK (its Stripe-Version in the body or header)",
 )
 async def create_ephemeral_key(
-    billing: ForCaller, body: EphemeralKeyIn | None = None, stripe_version: StripeVersion = None
+    billing: ForCaller,
+    body: EphemeralKeyIn | None = None,
+    stripe_version: StripeVersionHeader = None,
 ) -> Response:
     version = (body.stripe_version if body else None) or stripe_version
     if not version:

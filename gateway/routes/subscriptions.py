@@ -1,12 +1,10 @@
 """Subscriptions: create for PaymentSheet, list, read, preview and apply changes, cancel, resume."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller
+from gateway.dependencies import ForCaller, StripeVersionHeader
 from gateway.schemas import (
     CancelIn,
     ErrorOut,
@@ -29,7 +27,16 @@ PRORATION = {
     "always_invoice": billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE,
     "none": billing_pb2.PRORATION_BEHAVIOR_NONE,
 }
-StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
+
+
+def change_fields(subscription_id: str, body: SubscriptionPreviewIn | SubscriptionUpdateIn) -> dict:
+    """The request fields a preview and an update share (empty price / 0 quantity: unchanged)."""
+    return {
+        "id": subscription_id,
+        "price": body.price or "",
+        "quantity": body.quantity or 0,
+        "proration_behavior": PRORATION[body.proration_behavior],
+    }
 
 
 @router.post(
@@ -40,7 +47,7 @@ StripeVersion = Annotated[str | None, Header(alias="Stripe-Version", max_length=
     summary="Start a subscription for PaymentSheet (409 when one is live already)",
 )
 async def create_subscription(
-    body: SubscriptionIn, billing: ForCaller, stripe_version: StripeVersion = None
+    body: SubscriptionIn, billing: ForCaller, stripe_version: StripeVersionHeader = None
 ) -> Response:
     reply = await billing(
         "CreateSubscription",
@@ -88,12 +95,7 @@ async def preview_change(
 ) -> Response:
     reply = await billing(
         "PreviewSubscriptionChange",
-        billing_pb2.PreviewSubscriptionChangeRequest(
-            id=subscription_id,
-            price=body.price or "",
-            quantity=body.quantity or 0,
-            proration_behavior=PRORATION[body.proration_behavior],
-        ),
+        billing_pb2.PreviewSubscriptionChangeRequest(**change_fields(subscription_id, body)),
     )
     return rendering.json_response(
         SubscriptionPreviewOut(
@@ -119,12 +121,7 @@ async def update_subscription(
 ) -> Response:
     reply = await billing(
         "UpdateSubscription",
-        billing_pb2.UpdateSubscriptionRequest(
-            id=subscription_id,
-            price=body.price or "",
-            quantity=body.quantity or 0,
-            proration_behavior=PRORATION[body.proration_behavior],
-        ),
+        billing_pb2.UpdateSubscriptionRequest(**change_fields(subscription_id, body)),
     )
     return rendering.json_response(
         SubscriptionUpdateOut(

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,9 +96,6 @@ async def gateway(billing: BillingHandle, issuer: TokenIssuer) -> AsyncIterator[
 async def client(gateway: GatewayHandle) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         yield client
-
-
-UserFactory = Callable[[], str]
 
 
 def free_port() -> int:

@@ -536,7 +536,17 @@ async def test_a_cached_token_is_refused_once_it_expires() -> None:
     assert await refusal(verifier, token) is AuthReason.EXPIRED
 
 
-async def test_the_cache_can_be_turned_off() -> None:
+async def test_the_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     verifier = pem_verifier(verified_cache_seconds=0)
+    decode = verifier._jwt.decode
+    decoded: list[str] = []
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(verifier._jwt, "decode", counting_decode)
     token = sign(claims())
-    assert (await verifier.verify(token)).user_id == (await verifier.verify(token)).user_id
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert decoded == [token, token]  # checked in full each time

@@ -127,7 +127,10 @@ def main() -> None:
 def print_webhooks(w: IngestFigures, seconds: int) -> None:
     naive = w.naive.requests_per_second
     print(f"\nwebhook ingest: signed 3 KB events, {CONNECTIONS} connections, {seconds} s each")
-    print(f"{'what':44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs naive':>8} {'stored':>7}")
+    print(
+        f"{'what':44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs naive':>8} {'stored':>7} "
+        f"{'errors':>7}"
+    )
     print(f"{'Postgres single-row INSERT, 1 conn (ceiling)':44} {w.ceiling:9.0f}")
     for name, r, rows in (
         ("naive handler (verify + 1 INSERT/request)", w.naive, w.naive_rows),
@@ -135,7 +138,7 @@ def print_webhooks(w: IngestFigures, seconds: int) -> None:
     ):
         print(
             f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.requests_per_second / naive:8.2f} {rows:7d}"
+            f"{r.requests_per_second / naive:8.2f} {rows:7d} {r.non_2xx + r.errors:7d}"
         )
     lag = w.lag
     print(

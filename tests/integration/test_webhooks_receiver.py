@@ -251,3 +251,74 @@ def test_a_missing_signing_secret_is_a_start_up_error(monkeypatch: pytest.Monkey
         ReceiverSettings(
             database_url="postgresql://webhooks@db/tatame", stripe_webhook_secret=" , "
         )
+
+
+async def test_other_methods_on_the_webhook_path_are_405_and_store_nothing(
+    client, webhooks_database_url
+) -> None:
+    before = await stored(webhooks_database_url)
+    response = await client.get(URL)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert await stored(webhooks_database_url) == before
+
+
+async def test_a_chunked_body_over_the_limit_is_413_and_stores_nothing(
+    client, webhooks_database_url
+) -> None:
+    before = await stored(webhooks_database_url)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):  # 1.25 MiB with no Content-Length
+            yield b" " * (64 * 1024)
+
+    response = await client.post(
+        URL,
+        content=chunks(),
+        headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert await stored(webhooks_database_url) == before
+
+
+async def test_every_answer_carries_a_request_id_and_unknown_paths_are_404(client) -> None:
+    accepted = await post(client, encode(stripe_event()), X_Request_ID="stripe-retry-7")
+    assert accepted.headers["x-request-id"] == "stripe-retry-7"
+    missing = await client.post("/webhooks/stripe/extra", content=b"{}")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["request_id"] == missing.headers["x-request-id"]
+
+
+async def test_an_inbox_outage_is_503_and_the_retried_event_is_stored_once(
+    webhooks_database_url,
+) -> None:
+    """Stripe retries any non-2xx: an event the database could not take must not be a 2xx."""
+    name = "receiver-outage-" + secrets.token_hex(4)
+    separator = "&" if "?" in webhooks_database_url else "?"
+    settings = ReceiverSettings(
+        tatame_env="test",
+        database_url=f"{webhooks_database_url}{separator}application_name={name}",
+        stripe_webhook_secret=SECRET,
+    )
+    server, task, port = await serve_on_loopback(create_receiver_app(settings))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            event = stripe_event()
+            async with await psycopg.AsyncConnection.connect(webhooks_database_url) as conn:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (name,),
+                )
+            refused = await post(client, encode(event))
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "inbox_unavailable"
+            assert await stored(webhooks_database_url, event["id"]) == 0
+            retried = await post(client, encode(event))
+            assert retried.status_code == 200, retried.text
+            assert await stored(webhooks_database_url, event["id"]) == 1
+    finally:
+        server.should_exit = True
+        await task

@@ -65,7 +65,8 @@ async def test_customer_is_404_then_created_201_then_200(
 async def test_session_cookie_authenticates_like_the_bearer_header(
     client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:
-    response = await client.get("/v1/customer", cookies={"__session": issuer.token(new_user_id())})
+    cookie = f"__session={issuer.token(new_user_id())}"  # as the browser sends it
+    response = await client.get("/v1/customer", headers={"Cookie": cookie})
     assert_error(response, 404, "not_found")  # authenticated, no customer yet
 
 

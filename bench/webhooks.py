@@ -120,11 +120,19 @@ class _Connections:
 
     async def send(self, request: bytes) -> int:
         """Send one raw request; return the response's status code."""
-        if self._idle:
+        while self._idle:
             reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
-            self._all.append(writer)
+            try:
+                return await self._exchange(reader, writer, request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()  # the server closed it while idle (keep-alive timeout): next one
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        self._all.append(writer)
+        return await self._exchange(reader, writer, request)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> int:
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])

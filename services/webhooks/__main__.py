@@ -73,7 +73,8 @@ async def relay(settings: RelaySettings) -> None:
             credentials=ServiceCredentials(
                 RELAY, settings.webhooks_relay_service_secret.get_secret_value(), audience="billing"
             ),
-            concurrency=settings.relay_concurrency,
+            batches=settings.relay_batches,
+            batch_size=settings.relay_batch_size,
             max_attempts=settings.relay_max_attempts,
             backoff_base=settings.relay_backoff_base_seconds,
             backoff_max=settings.relay_backoff_max_seconds,

@@ -64,8 +64,9 @@ class ClaimedEvent:
 
 
 # Due, and no earlier undelivered event with the same ordering key: per customer, one at a time
-# in created order. The row lock (held for the delivery) keeps other relays off it; a relay that
-# dies mid-delivery loses its lock with its connection and the event is due again.
+# in created order, so a batch holds at most one event per key. The row locks (held for the
+# delivery) keep other relays off them; a relay that dies mid-delivery loses its locks with its
+# connection and the events are due again.
 _CLAIM = """
 SELECT e.id, e.type, e.payload::text AS payload, e.attempts
 FROM webhooks.events e
@@ -75,51 +76,62 @@ WHERE e.state = 'pending' AND e.next_attempt_at <= now() AND e.payload IS NOT NU
       WHERE p.state = 'pending' AND p.ordering_key = e.ordering_key
         AND (p.created, p.id) < (e.created, e.id))
 ORDER BY e.next_attempt_at, e.created, e.id
-LIMIT 1
+LIMIT %s
 FOR UPDATE OF e SKIP LOCKED
 """
 
 
-async def claim_next(conn: AsyncConnection) -> ClaimedEvent | None:
-    """Lock the next deliverable event; call inside the transaction that records its outcome."""
+async def claim_due(conn: AsyncConnection, *, limit: int) -> list[ClaimedEvent]:
+    """Lock up to `limit` deliverable events, at most one per ordering key; call inside the
+    transaction that records their deliveries."""
     async with conn.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
-        await cursor.execute(_CLAIM)
-        return await cursor.fetchone()
+        await cursor.execute(_CLAIM, (limit,))
+        return await cursor.fetchall()
 
 
-async def mark_delivered(conn: AsyncConnection, event_id: str, *, outcome: str) -> float:
-    """Record a delivery; return the receive-to-applied lag in seconds."""
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What became of one delivery attempt of a claimed event."""
+
+    event_id: str
+    state: str  # 'delivered'; 'pending' again, due after `retry_in` seconds; or 'dead'
+    outcome: str | None = None  # billing's answer, when delivered
+    error: str | None = None  # the last error, when not delivered
+    retry_in: float | None = None
+
+
+# One statement for a batch. Every attempt counts; a delivery stamps the moment it is recorded
+# and clears the last error; a retry keeps what an earlier delivery recorded (replays).
+_RECORD = """
+UPDATE webhooks.events e
+SET state = d.state,
+    attempts = e.attempts + 1,
+    outcome = coalesce(d.outcome, e.outcome),
+    last_error = d.error,
+    delivered_at = CASE WHEN d.state = 'delivered' THEN clock_timestamp() ELSE e.delivered_at END,
+    next_attempt_at = CASE WHEN d.state = 'pending'
+                           THEN now() + make_interval(secs => d.retry_in)
+                           ELSE e.next_attempt_at END
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
+     AS d(id, state, outcome, error, retry_in)
+WHERE e.id = d.id
+RETURNING e.state, extract(epoch FROM e.delivered_at - e.received_at)::float8
+"""
+
+
+async def record(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[float]:
+    """Record the attempts; return the receive-to-applied lag (s) of each event delivered."""
     cursor = await conn.execute(
-        """UPDATE webhooks.events
-           SET state = 'delivered', attempts = attempts + 1, delivered_at = clock_timestamp(),
-               outcome = %s, last_error = NULL
-           WHERE id = %s
-           RETURNING extract(epoch FROM delivered_at - received_at)""",
-        (outcome, event_id),
+        _RECORD,
+        (
+            [d.event_id for d in deliveries],
+            [d.state for d in deliveries],
+            [d.outcome for d in deliveries],
+            [d.error for d in deliveries],
+            [d.retry_in for d in deliveries],
+        ),
     )
-    row = await cursor.fetchone()
-    return float(row[0])
-
-
-async def mark_retry(conn: AsyncConnection, event_id: str, *, delay: float, error: str) -> None:
-    """Count a failed attempt and make the event due again after `delay` seconds."""
-    await conn.execute(
-        """UPDATE webhooks.events
-           SET attempts = attempts + 1, last_error = %s,
-               next_attempt_at = now() + make_interval(secs => %s)
-           WHERE id = %s""",
-        (error, delay, event_id),
-    )
-
-
-async def mark_dead(conn: AsyncConnection, event_id: str, *, error: str) -> None:
-    """Park the event in the dead letter with its last error."""
-    await conn.execute(
-        """UPDATE webhooks.events
-           SET state = 'dead', attempts = attempts + 1, last_error = %s
-           WHERE id = %s""",
-        (error, event_id),
-    )
+    return [lag for state, lag in await cursor.fetchall() if state == "delivered"]
 
 
 @dataclass(frozen=True, slots=True)

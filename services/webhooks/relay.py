@@ -1,9 +1,11 @@
 """The relay: claims due events and delivers them to billing's ApplyStripeEvent, with retries.
 
-Several relays (and several workers in each) share the inbox: a claim is a row lock held for
-the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at once, and a relay
-that dies mid-delivery releases its events with its connection. Per Stripe customer, events go
-one at a time in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
+Several relays (and several batches in each) share the inbox. A batch is one transaction: one
+query claims up to `batch_size` due events, at most one per Stripe customer, with row locks held
+for the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at once; their
+ApplyStripeEvent calls run concurrently; one statement records every outcome. A relay that dies
+mid-batch releases its events with its connection. Per Stripe customer, events go one at a time
+in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
 """
 
 import asyncio
@@ -50,7 +52,7 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
 
 
 class Relay:
-    """Delivery workers over one connection pool and one channel to billing."""
+    """Delivery batches over one connection pool and one channel to billing."""
 
     def __init__(
         self,
@@ -58,7 +60,8 @@ class Relay:
         database_url: str,
         billing: billing_pb2_grpc.BillingServiceStub,
         credentials: ServiceCredentials,
-        concurrency: int,
+        batches: int,
+        batch_size: int,
         max_attempts: int,
         backoff_base: float,
         backoff_max: float,
@@ -68,30 +71,34 @@ class Relay:
         self._database_url = database_url
         # Asynchronous commit for the relay's own writes (claims and delivery outcomes): a crash
         # can only forget that an event was delivered, and delivering it again is harmless
-        # (billing applies an event id once). It saves a WAL flush per event.
+        # (billing applies an event id once). It saves a WAL flush per batch.
         self._pool = AsyncConnectionPool(
             database_url,
             min_size=1,
-            max_size=concurrency + 1,
+            max_size=batches,
             kwargs={"options": "-c synchronous_commit=off"},
             open=False,
         )
         self._billing = billing
         self._credentials = credentials
-        self._concurrency = concurrency
+        self._batches = batches
+        self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._poll_interval = poll_interval
         self._delivery_timeout = delivery_timeout
-        self._wake = asyncio.Event()
+        # Wake-ups for idle batches: one per NOTIFY, and one more from a batch that came back
+        # full (more may be due). Bounded, so a burst of NOTIFYs wakes each batch once at most,
+        # and kept until taken, so one that arrives while every batch is busy is not lost.
+        self._wakes: asyncio.Queue[None] = asyncio.Queue(maxsize=batches)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; deliveries under way are finished, not abandoned."""
+        """Deliver until `stop` is set; batches under way are finished, not abandoned."""
         await self._pool.open(wait=True, timeout=30)
         listener = asyncio.create_task(self._listen(stop))
         try:
-            await asyncio.gather(*(self._work(stop) for _ in range(self._concurrency)))
+            await asyncio.gather(*(self._work(stop) for _ in range(self._batches)))
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,64 +113,69 @@ class Relay:
                     self._database_url, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {inbox.NOTIFY_CHANNEL}")
-                    self._wake.set()  # catch up on anything stored while not listening
+                    self._wake_one()  # catch up on anything stored while not listening
                     async for _ in conn.notifies():
-                        self._wake.set()
+                        self._wake_one()
             except psycopg.Error:
                 log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 await asyncio.sleep(self._poll_interval)
 
+    def _wake_one(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._wakes.put_nowait(None)
+
     async def _work(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                delivered = await self.deliver_one()
+                delivered = await self.deliver_batch()
             except (psycopg.Error, OSError):
                 log.exception("delivery round failed; retrying shortly")
-                delivered = False
+                delivered = 0
+            if delivered == self._batch_size:
+                self._wake_one()  # a full batch: more may be due, let an idle batch look too
             if delivered:
                 continue
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            waiters = [asyncio.ensure_future(self._wakes.get()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=self._poll_interval, return_when="FIRST_COMPLETED")
             for waiter in waiters:
                 waiter.cancel()
-            self._wake.clear()
 
-    async def deliver_one(self) -> bool:
-        """Claim and deliver one due event; False when none is due."""
+    async def deliver_batch(self) -> int:
+        """Claim up to a batch of due events and deliver them; return how many (0: none due)."""
         async with self._pool.connection() as conn, conn.transaction():
-            event = await inbox.claim_next(conn)
-            if event is None:
-                return False
-            request = billing_pb2.ApplyStripeEventRequest(
-                event_id=event.id, type=event.type, payload=event.payload.encode()
-            )
-            try:
-                reply = await self._billing.ApplyStripeEvent(
-                    request,
-                    timeout=self._delivery_timeout,
-                    metadata=self._credentials.metadata(None),
-                )
-            except grpc.aio.AioRpcError as e:
-                await self._failed(conn, event, e.code(), e.details() or "")
-                return True
-            outcome = OUTCOMES.get(reply.outcome, "applied")
-            lag = await inbox.mark_delivered(conn, event.id, outcome=outcome)
-        DELIVERED.labels(outcome).inc()
-        LAG.observe(lag)
-        return True
+            events = await inbox.claim_due(conn, limit=self._batch_size)
+            if not events:
+                return 0
+            deliveries = await asyncio.gather(*(self._deliver(event) for event in events))
+            lags = await inbox.record(conn, deliveries)
+        for delivery in deliveries:
+            if delivery.state == "delivered":
+                DELIVERED.labels(delivery.outcome).inc()
+        for lag in lags:
+            LAG.observe(lag)
+        return len(events)
 
-    async def _failed(
-        self,
-        conn: psycopg.AsyncConnection,
-        event: inbox.ClaimedEvent,
-        code: grpc.StatusCode,
-        details: str,
-    ) -> None:
+    async def _deliver(self, event: inbox.ClaimedEvent) -> inbox.Delivery:
+        request = billing_pb2.ApplyStripeEventRequest(
+            event_id=event.id, type=event.type, payload=event.payload.encode()
+        )
+        try:
+            reply = await self._billing.ApplyStripeEvent(
+                request,
+                timeout=self._delivery_timeout,
+                metadata=self._credentials.metadata(None),
+            )
+        except grpc.aio.AioRpcError as e:
+            return self._failed(event, e.code(), e.details() or "")
+        return inbox.Delivery(event.id, "delivered", outcome=OUTCOMES.get(reply.outcome, "applied"))
+
+    def _failed(
+        self, event: inbox.ClaimedEvent, code: grpc.StatusCode, details: str
+    ) -> inbox.Delivery:
         error = f"{code.name}: {details}"[:2000]
         attempts = event.attempts + 1
         if code in RETRYABLE and attempts < self._max_attempts:
             delay = backoff_delay(attempts - 1, base=self._backoff_base, cap=self._backoff_max)
-            await inbox.mark_retry(conn, event.id, delay=delay, error=error)
             RETRIED.labels(code.name).inc()
             log.info(
                 "delivery failed; will retry",
@@ -176,10 +188,10 @@ class Relay:
                     }
                 },
             )
-        else:
-            await inbox.mark_dead(conn, event.id, error=error)
-            DEAD_LETTERED.labels(code.name).inc()
-            log.warning(
-                "event dead-lettered",
-                extra={"fields": {"event": event.id, "attempts": attempts, "error": error}},
-            )
+            return inbox.Delivery(event.id, "pending", error=error, retry_in=delay)
+        DEAD_LETTERED.labels(code.name).inc()
+        log.warning(
+            "event dead-lettered",
+            extra={"fields": {"event": event.id, "attempts": attempts, "error": error}},
+        )
+        return inbox.Delivery(event.id, "dead", error=error)

@@ -50,7 +50,10 @@ class RelaySettings(DatabaseSettings):
     billing_target: str = "127.0.0.1:50051"
     # The relay's credential toward billing (billing lists it as `webhooks-relay=…`).
     webhooks_relay_service_secret: SecretStr
-    relay_concurrency: int = Field(default=8, ge=1, le=256)
+    # Batches in flight per relay process, and events per batch (one per Stripe customer, their
+    # ApplyStripeEvent calls concurrent): at most batches * batch size deliveries in flight.
+    relay_batches: int = Field(default=4, ge=1, le=64)
+    relay_batch_size: int = Field(default=8, ge=1, le=256)
     relay_max_attempts: int = Field(default=12, ge=1)
     relay_backoff_base_seconds: float = Field(default=1.0, gt=0)
     relay_backoff_max_seconds: float = Field(default=600.0, gt=0)

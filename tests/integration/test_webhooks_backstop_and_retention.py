@@ -96,7 +96,9 @@ async def test_the_operators_cli_lists_shows_and_replays_through_the_admin_api(
     event = stripe_event("invoice.payment_failed")
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await inbox.insert_events(conn, [parse_event(json.dumps(event))], source="webhook")
-        await inbox.mark_dead(conn, event["id"], error="INVALID_ARGUMENT: test")
+        await inbox.record(
+            conn, [inbox.Delivery(event["id"], "dead", error="INVALID_ARGUMENT: test")]
+        )
     secret = secrets.token_urlsafe(32)
     pool = AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False)
     await pool.open()

@@ -93,14 +93,15 @@ class RunningRelays:
         self._tasks: list[asyncio.Task] = []
         self._channels: list[grpc.aio.Channel] = []
 
-    def start(self, *, concurrency: int = 4, max_attempts: int = 4) -> None:
+    def start(self, *, batches: int = 2, batch_size: int = 4, max_attempts: int = 4) -> None:
         channel = grpc.aio.insecure_channel(self.target)
         self._channels.append(channel)
         relay = Relay(
             database_url=self.database_url,
             billing=billing_pb2_grpc.BillingServiceStub(channel),
             credentials=ServiceCredentials(SERVICE_NAME, RELAY_SECRET, audience="billing"),
-            concurrency=concurrency,
+            batches=batches,
+            batch_size=batch_size,
             max_attempts=max_attempts,
             backoff_base=0.05,
             backoff_max=0.2,
@@ -168,7 +169,7 @@ async def test_events_of_one_customer_are_delivered_in_created_order_one_at_a_ti
     events = [event_for(c, base + i) for i in range(6) for c in customers]
     shuffled = events[::-1]  # stored newest first: order must come from `created`
     await store(database_url, *shuffled)
-    relays.start(concurrency=6)
+    relays.start(batches=2, batch_size=16)  # room for all three customers in one batch
     ids = [e["id"] for e in events]
     await wait_for(all_in_state(database_url, ids, "delivered"))
     for customer in customers:
@@ -261,14 +262,35 @@ async def test_two_relays_never_deliver_the_same_event(
     stand_in.delay = 0.005
     now = int(time.time())
     events = [event_for("cus_" + secrets.token_hex(4), now) for _ in range(60)]
-    relays.start(concurrency=4)
-    relays.start(concurrency=4)
+    relays.start(batches=2, batch_size=8)
+    relays.start(batches=2, batch_size=8)
     await store(database_url, *events)
     ids = [e["id"] for e in events]
     await wait_for(all_in_state(database_url, ids, "delivered"))
     counts = collections.Counter(i for i in stand_in.applied if i in set(ids))
     assert set(counts.values()) == {1} and len(counts) == 60
     stand_in.delay = 0
+
+
+async def test_one_batch_records_each_event_by_its_own_fate(
+    database_url, billing_stand_in, relays
+) -> None:
+    stand_in, _ = billing_stand_in
+    now = int(time.time())
+    applied, retried, dead = (event_for("cus_" + secrets.token_hex(4), now) for _ in range(3))
+    stand_in.failures[retried["id"]] = [grpc.StatusCode.UNAVAILABLE]
+    stand_in.failures[dead["id"]] = [grpc.StatusCode.FAILED_PRECONDITION]
+    await store(database_url, applied, retried, dead)
+    relays.start(batches=1, batch_size=8)
+    ids = [applied["id"], retried["id"]]
+    await wait_for(all_in_state(database_url, ids, "delivered"))
+    await wait_for(all_in_state(database_url, [dead["id"]], "dead"))
+    found = await states(database_url, [*ids, dead["id"]])
+    assert found[applied["id"]] == ("delivered", 1, None)
+    assert found[retried["id"]] == ("delivered", 2, None)
+    assert found[dead["id"]][:2] == ("dead", 1)
+    assert found[dead["id"]][2].startswith("FAILED_PRECONDITION")
+    assert [stand_in.applied.count(i) for i in ids] == [1, 1]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

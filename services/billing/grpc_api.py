@@ -1,5 +1,6 @@
 """The gRPC edge of billing: request/response translation, caller policy and the status table."""
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,7 +79,8 @@ _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
 def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
     """Which internal services may call each method; anything not listed is refused."""
     policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
-    policy[f"/{SERVICE_NAME}/ApplyStripeEvent"] = frozenset({WEBHOOKS_RELAY})
+    for name in ("ApplyStripeEvent", "ApplyStripeEvents"):
+        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
     for name in _ENTITLEMENT_METHODS:
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
     return policy
@@ -120,6 +122,15 @@ Resp = TypeVar("Resp")
 Handler = Callable[["BillingServicer", Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
+def failure_status(error: Exception, where: str) -> tuple[grpc.StatusCode, str]:
+    """The status a failure is answered with: a domain error's own, else INTERNAL (logged, and
+    never described to the caller)."""
+    if isinstance(error, BillingError):
+        return STATUS_OF[type(error)], str(error)
+    log.error("unhandled error in %s", where, exc_info=error)
+    return grpc.StatusCode.INTERNAL, "internal error"
+
+
 def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Run a servicer method, turning domain errors into their status and hiding anything else."""
 
@@ -129,11 +140,10 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     ) -> Resp:
         try:
             return await method(self, request, context)
-        except BillingError as e:
-            await context.abort(STATUS_OF[type(e)], str(e))
-        except Exception:
-            log.exception("unhandled error in %s", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        except grpc.aio.AbortError:
+            raise  # the method chose its status itself
+        except Exception as e:  # every other failure becomes a status
+            await context.abort(*failure_status(e, method.__name__))
         raise AssertionError("unreachable: abort raises")
 
     return wrapper
@@ -554,6 +564,32 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payload=request.payload,
         )
         return billing_pb2.ApplyStripeEventResponse(outcome=_OUTCOMES[outcome])
+
+    @rpc
+    async def ApplyStripeEvents(self, request, context):
+        results = await asyncio.gather(*(self._apply_one(event) for event in request.events))
+        return billing_pb2.ApplyStripeEventsResponse(results=results)
+
+    async def _apply_one(
+        self, request: billing_pb2.ApplyStripeEventRequest
+    ) -> billing_pb2.ApplyStripeEventResult:
+        try:
+            outcome = await events.apply_event(
+                engine=self._engine,
+                stripe_client=self._stripe,
+                event_id=request.event_id,
+                event_type=request.type,
+                payload=request.payload,
+            )
+        except Exception as e:  # one event's failure is its own result
+            code, message = failure_status(e, "ApplyStripeEvents")
+            return billing_pb2.ApplyStripeEventResult(
+                event_id=request.event_id,
+                error=billing_pb2.EventError(code=code.value[0], message=message),
+            )
+        return billing_pb2.ApplyStripeEventResult(
+            event_id=request.event_id, outcome=_OUTCOMES[outcome]
+        )
 
 
 async def start_billing_server(

@@ -1,9 +1,10 @@
-"""The relay: claims due events and delivers them to billing's ApplyStripeEvent, with retries.
+"""The relay: claims due events and delivers them to billing's ApplyStripeEvents, with retries.
 
 Several relays (and several batches in each) share the inbox. A batch is one transaction: one
 query claims up to `batch_size` due events, at most one per Stripe customer, with row locks held
-for the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at once; their
-ApplyStripeEvent calls run concurrently; one statement records every outcome. A relay that dies
+for the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at once; one
+ApplyStripeEvents call applies them (each on its own in billing, with its own result); one
+statement records every outcome. A relay that dies
 mid-batch releases its events with its connection. Per Stripe customer, events go one at a time
 in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
 """
@@ -36,6 +37,8 @@ RETRYABLE = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+
+_STATUS_CODES: Mapping[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
 
 OUTCOMES: Mapping[int, str] = {
     billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED: "applied",
@@ -146,7 +149,7 @@ class Relay:
             events = await inbox.claim_due(conn, limit=self._batch_size)
             if not events:
                 return 0
-            deliveries = await asyncio.gather(*(self._deliver(event) for event in events))
+            deliveries = await self._apply(events)
             lags = await inbox.record(conn, deliveries)
         for delivery in deliveries:
             if delivery.state == "delivered":
@@ -155,19 +158,39 @@ class Relay:
             LAG.observe(lag)
         return len(events)
 
-    async def _deliver(self, event: inbox.ClaimedEvent) -> inbox.Delivery:
-        request = billing_pb2.ApplyStripeEventRequest(
-            event_id=event.id, type=event.type, payload=event.payload.encode()
+    async def _apply(self, events: list[inbox.ClaimedEvent]) -> list[inbox.Delivery]:
+        """One ApplyStripeEvents call for the batch; each event's fate from its own result."""
+        request = billing_pb2.ApplyStripeEventsRequest(
+            events=[
+                billing_pb2.ApplyStripeEventRequest(
+                    event_id=event.id, type=event.type, payload=event.payload.encode()
+                )
+                for event in events
+            ]
         )
         try:
-            reply = await self._billing.ApplyStripeEvent(
+            reply = await self._billing.ApplyStripeEvents(
                 request,
                 timeout=self._delivery_timeout,
                 metadata=self._credentials.metadata(None),
             )
         except grpc.aio.AioRpcError as e:
-            return self._failed(event, e.code(), e.details() or "")
-        return inbox.Delivery(event.id, "delivered", outcome=OUTCOMES.get(reply.outcome, "applied"))
+            return [self._failed(event, e.code(), e.details() or "") for event in events]
+        results = {result.event_id: result for result in reply.results}
+        deliveries = []
+        for event in events:
+            result = results.get(event.id)
+            if result is None:
+                deliveries.append(
+                    self._failed(event, grpc.StatusCode.UNKNOWN, "billing returned no result")
+                )
+            elif result.WhichOneof("result") == "error":
+                code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
+                deliveries.append(self._failed(event, code, result.error.message))
+            else:
+                outcome = OUTCOMES.get(result.outcome, "applied")
+                deliveries.append(inbox.Delivery(event.id, "delivered", outcome=outcome))
+        return deliveries
 
     def _failed(
         self, event: inbox.ClaimedEvent, code: grpc.StatusCode, details: str

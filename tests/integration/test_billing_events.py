@@ -199,6 +199,12 @@ async def test_the_gateway_may_not_apply_stripe_events(billing, stub, gateway) -
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.ApplyStripeEvent(request_for(event), metadata=gateway.metadata(None))
     assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ApplyStripeEvents(
+            billing_pb2.ApplyStripeEventsRequest(events=[request_for(event)]),
+            metadata=gateway.metadata(None),
+        )
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert await recorded_outcome(billing, event["id"]) is None
 
 
@@ -614,6 +620,33 @@ async def test_a_malformed_event_is_invalid_argument_and_not_recorded(
     assert await apply(stub, well_formed) == Outcome.OUTCOME_APPLIED
 
 
+async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -> None:
+    applied_before = subscription_event()
+    assert await apply(stub, applied_before) == Outcome.OUTCOME_APPLIED
+    fresh = subscription_event()
+    broken = subscription_event()
+    broken["data"]["object"]["status"] = 7  # not a string: malformed
+    ignored = envelope("charge.succeeded", {"id": "ch_1", "object": "charge"}, created=1)
+    batch = [fresh, broken, applied_before, ignored]
+
+    reply = await stub.ApplyStripeEvents(
+        billing_pb2.ApplyStripeEventsRequest(events=[request_for(e) for e in batch]),
+        metadata=RELAY.metadata(None),
+    )
+
+    assert [r.event_id for r in reply.results] == [e["id"] for e in batch]
+    fates = [
+        (r.error.code, r.error.message) if r.WhichOneof("result") == "error" else r.outcome
+        for r in reply.results
+    ]
+    assert fates[0] == Outcome.OUTCOME_APPLIED
+    assert fates[1][0] == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "malformed" in fates[1][1]
+    assert fates[2:] == [Outcome.OUTCOME_DUPLICATE, Outcome.OUTCOME_IGNORED]
+    assert await recorded_outcome(billing, fresh["id"]) == "applied"
+    assert await recorded_outcome(billing, broken["id"]) is None
+    assert await mirrored(billing, subscriptions_table, fresh["data"]["object"]["id"]) is not None
+
+
 async def test_an_event_of_a_type_billing_does_not_act_on_is_ignored_and_recorded_once(
     billing, stub
 ) -> None:
@@ -648,7 +681,12 @@ async def test_an_event_needing_stripe_while_stripe_is_down_is_unavailable_and_n
     async with billing_server(billing, unreachable) as cut_off:
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await apply(cut_off, same_second)
+        batch = await cut_off.ApplyStripeEvents(
+            billing_pb2.ApplyStripeEventsRequest(events=[request_for(same_second)]),
+            metadata=RELAY.metadata(None),
+        )
     assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert batch.results[0].error.code == grpc.StatusCode.UNAVAILABLE.value[0]
     assert await recorded_outcome(billing, same_second["id"]) is None
 
     # The relay's retry, once Stripe is back, applies it.

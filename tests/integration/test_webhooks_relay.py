@@ -29,21 +29,32 @@ from tests.conftest import migrated_database
 from tests.integration.webhook_signing import stripe_event
 
 RELAY_SECRET = secrets.token_urlsafe(32)
-APPLY = f"/{billing_pb2.DESCRIPTOR.services_by_name['BillingService'].full_name}/ApplyStripeEvent"
+APPLY = f"/{billing_pb2.DESCRIPTOR.services_by_name['BillingService'].full_name}/ApplyStripeEvents"
 
 
 class BillingStandIn(billing_pb2_grpc.BillingServiceServicer):
-    """Records applied event ids, the order per customer, and how many ran at once per customer."""
+    """Records applied event ids, the order per customer, and how many ran at once per customer.
+
+    `failures[event_id]` fails that event's next attempts with these codes (its own result);
+    `call_failures` fails whole calls, as an unreachable billing would.
+    """
 
     def __init__(self) -> None:
         self.applied: list[str] = []
         self.by_customer: dict[str, list[str]] = collections.defaultdict(list)
         self.failures: dict[str, list[grpc.StatusCode]] = {}
+        self.call_failures: list[grpc.StatusCode] = []
         self.delay = 0.0
         self._running: collections.Counter[str] = collections.Counter()
         self.most_at_once = 0
 
-    async def ApplyStripeEvent(self, request, context):
+    async def ApplyStripeEvents(self, request, context):
+        if self.call_failures:
+            await context.abort(self.call_failures.pop(0), "injected call failure")
+        results = await asyncio.gather(*(self._apply(event) for event in request.events))
+        return billing_pb2.ApplyStripeEventsResponse(results=results)
+
+    async def _apply(self, request) -> billing_pb2.ApplyStripeEventResult:
         customer = json.loads(request.payload)["data"]["object"].get("customer", "")
         self._running[customer] += 1
         self.most_at_once = max(self.most_at_once, self._running[customer])
@@ -51,11 +62,13 @@ class BillingStandIn(billing_pb2_grpc.BillingServiceServicer):
             await asyncio.sleep(self.delay)
             failures = self.failures.get(request.event_id)
             if failures:
-                await context.abort(failures.pop(0), "injected failure")
+                error = billing_pb2.EventError(code=failures.pop(0).value[0], message="injected")
+                return billing_pb2.ApplyStripeEventResult(event_id=request.event_id, error=error)
             self.applied.append(request.event_id)
             self.by_customer[customer].append(request.event_id)
-            return billing_pb2.ApplyStripeEventResponse(
-                outcome=billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED
+            return billing_pb2.ApplyStripeEventResult(
+                event_id=request.event_id,
+                outcome=billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
             )
         finally:
             self._running[customer] -= 1
@@ -291,6 +304,21 @@ async def test_one_batch_records_each_event_by_its_own_fate(
     assert found[dead["id"]][:2] == ("dead", 1)
     assert found[dead["id"]][2].startswith("FAILED_PRECONDITION")
     assert [stand_in.applied.count(i) for i in ids] == [1, 1]
+
+
+async def test_a_failed_call_retries_every_event_in_its_batch(
+    database_url, billing_stand_in, relays
+) -> None:
+    stand_in, _ = billing_stand_in
+    now = int(time.time())
+    events = [event_for("cus_" + secrets.token_hex(4), now) for _ in range(3)]
+    stand_in.call_failures = [grpc.StatusCode.UNAVAILABLE]
+    await store(database_url, *events)
+    relays.start(batches=1, batch_size=8)
+    ids = [e["id"] for e in events]
+    await wait_for(all_in_state(database_url, ids, "delivered"))
+    assert {attempts for _, attempts, _ in (await states(database_url, ids)).values()} == {2}
+    assert [stand_in.applied.count(i) for i in ids] == [1, 1, 1]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

@@ -77,8 +77,10 @@ def test_every_billing_method_has_callers_and_entitlements_take_the_configured_o
     assert set(policy) == {f"/{SERVICE_NAME}/{method.name}" for method in methods}
     assert policy[f"/{SERVICE_NAME}/CheckEntitlement"] == {GATEWAY, "classes"}
     assert policy[f"/{SERVICE_NAME}/ListEntitlements"] == {GATEWAY, "classes"}
-    assert policy[f"/{SERVICE_NAME}/ApplyStripeEvent"] == {WEBHOOKS_RELAY}
+    relay_methods = ("ApplyStripeEvent", "ApplyStripeEvents")
+    for method in relay_methods:
+        assert policy[f"/{SERVICE_NAME}/{method}"] == {WEBHOOKS_RELAY}
     others = set(policy) - {
-        f"/{SERVICE_NAME}/{m}" for m in ("CheckEntitlement", "ListEntitlements", "ApplyStripeEvent")
+        f"/{SERVICE_NAME}/{m}" for m in ("CheckEntitlement", "ListEntitlements", *relay_methods)
     }
     assert {frozenset(policy[method]) for method in others} == {frozenset({GATEWAY})}

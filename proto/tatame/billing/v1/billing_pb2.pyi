@@ -209,6 +209,36 @@ class ApplyStripeEventResponse(_message.Message):
     outcome: ApplyStripeEventResponse.Outcome
     def __init__(self, outcome: _Optional[_Union[ApplyStripeEventResponse.Outcome, str]] = ...) -> None: ...
 
+class ApplyStripeEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ApplyStripeEventRequest]
+    def __init__(self, events: _Optional[_Iterable[_Union[ApplyStripeEventRequest, _Mapping]]] = ...) -> None: ...
+
+class ApplyStripeEventsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ApplyStripeEventResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ApplyStripeEventResult, _Mapping]]] = ...) -> None: ...
+
+class ApplyStripeEventResult(_message.Message):
+    __slots__ = ("event_id", "outcome", "error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    outcome: ApplyStripeEventResponse.Outcome
+    error: EventError
+    def __init__(self, event_id: _Optional[str] = ..., outcome: _Optional[_Union[ApplyStripeEventResponse.Outcome, str]] = ..., error: _Optional[_Union[EventError, _Mapping]] = ...) -> None: ...
+
+class EventError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class CreateCheckoutSessionRequest(_message.Message):
     __slots__ = ("price", "success_url", "cancel_url", "email", "name")
     PRICE_FIELD_NUMBER: _ClassVar[int]

@@ -62,6 +62,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
                 _registered_method=True)
+        self.ApplyStripeEvents = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ApplyStripeEvents',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsResponse.FromString,
+                _registered_method=True)
         self.CreateCheckoutSession = channel.unary_unary(
                 '/tatame.billing.v1.BillingService/CreateCheckoutSession',
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.SerializeToString,
@@ -192,6 +197,15 @@ class BillingServiceServicer:
         """Apply one Stripe event to the mirror. Idempotent by event id; an event older than the stored
         state is acknowledged without effect. Called by the webhooks relay.
         INVALID_ARGUMENT: the event can never be applied (malformed); UNAVAILABLE: try again later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyStripeEvents(self, request, context):
+        """Apply several events in one call, each exactly as ApplyStripeEvent would (its own
+        transaction, its own outcome or error), concurrently: the caller sends at most one event per
+        Stripe customer. The relay's path; one result per event, in the request's order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -349,6 +363,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ApplyStripeEvent,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.SerializeToString,
+            ),
+            'ApplyStripeEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyStripeEvents,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsResponse.SerializeToString,
             ),
             'CreateCheckoutSession': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCheckoutSession,
@@ -579,6 +598,33 @@ class BillingService:
             '/tatame.billing.v1.BillingService/ApplyStripeEvent',
             tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyStripeEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ApplyStripeEvents',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ApplyStripeEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

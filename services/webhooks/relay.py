@@ -3,17 +3,17 @@
 Several relays (and several batches in each) share the inbox. A batch is one transaction: one
 query claims up to `batch_size` due events, at most one per Stripe customer, with row locks held
 for the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at once; one
-ApplyStripeEvents call applies them (each on its own in billing, with its own result); one
-statement records every outcome. A relay that dies
-mid-batch releases its events with its connection. Per Stripe customer, events go one at a time
-in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
+ApplyStripeEvents call applies them (each on its own in billing, with its own result; a batch
+too large for one message takes several calls); one statement records every outcome. A relay
+that dies mid-batch releases its events with its connection. Per Stripe customer, events go one
+at a time in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import grpc
 import psycopg
@@ -25,6 +25,9 @@ from services.webhooks import inbox
 from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
 
 log = logging.getLogger(__name__)
+
+# A claimed event and the request that delivers it.
+_Item = tuple[inbox.ClaimedEvent, billing_pb2.ApplyStripeEventRequest]
 
 SERVICE_NAME = "webhooks-relay"
 
@@ -38,6 +41,10 @@ RETRYABLE = frozenset(
     }
 )
 
+# Payload bytes per ApplyStripeEvents call: billing accepts messages up to 4 MiB (and events are
+# at most 1 MiB, the receiver's default limit), so a large batch is split into several calls.
+MAX_CALL_PAYLOAD_BYTES = 3 * 1024 * 1024
+
 _STATUS_CODES: Mapping[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
 
 OUTCOMES: Mapping[int, str] = {
@@ -46,6 +53,21 @@ OUTCOMES: Mapping[int, str] = {
     billing_pb2.ApplyStripeEventResponse.OUTCOME_STALE: "stale",
     billing_pb2.ApplyStripeEventResponse.OUTCOME_IGNORED: "ignored",
 }
+
+
+def _calls(items: list[_Item]) -> Iterator[list[_Item]]:
+    """`items` in consecutive chunks whose payloads fit one call (one item always fits)."""
+    chunk: list[_Item] = []
+    size = 0
+    for item in items:
+        payload = len(item[1].payload)
+        if chunk and size + payload > MAX_CALL_PAYLOAD_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += payload
+    if chunk:
+        yield chunk
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
@@ -159,26 +181,31 @@ class Relay:
         return len(events)
 
     async def _apply(self, events: list[inbox.ClaimedEvent]) -> list[inbox.Delivery]:
-        """One ApplyStripeEvents call for the batch; each event's fate from its own result."""
-        request = billing_pb2.ApplyStripeEventsRequest(
-            events=[
-                billing_pb2.ApplyStripeEventRequest(
-                    event_id=event.id, type=event.type, payload=event.payload.encode()
-                )
-                for event in events
-            ]
+        """ApplyStripeEvents for the batch (in calls that fit billing's message limit)."""
+        requests = [
+            billing_pb2.ApplyStripeEventRequest(
+                event_id=event.id, type=event.type, payload=event.payload.encode()
+            )
+            for event in events
+        ]
+        calls = await asyncio.gather(
+            *(self._call(chunk) for chunk in _calls(list(zip(events, requests, strict=True))))
         )
+        return [delivery for call in calls for delivery in call]
+
+    async def _call(self, chunk: list[_Item]) -> list[inbox.Delivery]:
+        """One ApplyStripeEvents call; each event's fate from its own result."""
         try:
             reply = await self._billing.ApplyStripeEvents(
-                request,
+                billing_pb2.ApplyStripeEventsRequest(events=[request for _, request in chunk]),
                 timeout=self._delivery_timeout,
                 metadata=self._credentials.metadata(None),
             )
         except grpc.aio.AioRpcError as e:
-            return [self._failed(event, e.code(), e.details() or "") for event in events]
+            return [self._failed(event, e.code(), e.details() or "") for event, _ in chunk]
         results = {result.event_id: result for result in reply.results}
         deliveries = []
-        for event in events:
+        for event, _ in chunk:
             result = results.get(event.id)
             if result is None:
                 deliveries.append(

@@ -44,6 +44,7 @@ class BillingStandIn(billing_pb2_grpc.BillingServiceServicer):
         self.by_customer: dict[str, list[str]] = collections.defaultdict(list)
         self.failures: dict[str, list[grpc.StatusCode]] = {}
         self.call_failures: list[grpc.StatusCode] = []
+        self.call_sizes: list[int] = []  # events per call
         self.delay = 0.0
         self._running: collections.Counter[str] = collections.Counter()
         self.most_at_once = 0
@@ -51,6 +52,7 @@ class BillingStandIn(billing_pb2_grpc.BillingServiceServicer):
     async def ApplyStripeEvents(self, request, context):
         if self.call_failures:
             await context.abort(self.call_failures.pop(0), "injected call failure")
+        self.call_sizes.append(len(request.events))
         results = await asyncio.gather(*(self._apply(event) for event in request.events))
         return billing_pb2.ApplyStripeEventsResponse(results=results)
 
@@ -319,6 +321,24 @@ async def test_a_failed_call_retries_every_event_in_its_batch(
     await wait_for(all_in_state(database_url, ids, "delivered"))
     assert {attempts for _, attempts, _ in (await states(database_url, ids)).values()} == {2}
     assert [stand_in.applied.count(i) for i in ids] == [1, 1, 1]
+
+
+async def test_a_batch_too_large_for_one_message_is_delivered_in_several_calls(
+    database_url, billing_stand_in, relays
+) -> None:
+    """Billing takes messages up to 4 MiB; six events of ~900 KB are one batch, not one call."""
+    stand_in, _ = billing_stand_in
+    now = int(time.time())
+    events = [event_for("cus_" + secrets.token_hex(4), now) for _ in range(6)]
+    for event in events:
+        event["data"]["object"]["description"] = "x" * 900_000
+    stand_in.call_sizes.clear()
+    await store(database_url, *events)
+    relays.start(batches=1, batch_size=8)
+    ids = [e["id"] for e in events]
+    await wait_for(all_in_state(database_url, ids, "delivered"))
+    assert [stand_in.applied.count(i) for i in ids] == [1] * 6
+    assert len(stand_in.call_sizes) > 1 and max(stand_in.call_sizes) <= 3
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

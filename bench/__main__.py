@@ -16,7 +16,7 @@ from pathlib import Path
 from tatame_devstack import dev_issuer
 from tatame_devstack.run import http_ok, running_stack, wait_until
 
-from bench.webhooks import IngestFigures, bench_webhooks, prepare_naive_table
+from bench.webhooks import DRAIN_EVENTS, IngestFigures, bench_webhooks, prepare_naive_table
 from bench.wrk import WrkResult, run_wrk
 
 CONNECTIONS = 64
@@ -145,6 +145,7 @@ def print_webhooks(w: IngestFigures, seconds: int) -> None:
         f"receive-to-applied lag at 200 events/s: p50 {lag.p50_ms:.1f} ms, p99 {lag.p99_ms:.1f} ms "
         f"({lag.applied}/{lag.sent} applied)"
     )
+    print(f"relay draining a backlog of {DRAIN_EVENTS} events: {w.drain:.0f} events/s")
 
 
 if __name__ == "__main__":

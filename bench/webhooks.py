@@ -5,6 +5,8 @@
 - Receiver: ours (group commit). Both loaded by wrk at 64 connections with pre-signed 3 KB
   events, never one twice; every 2xx means the event was committed. Each warms up for 2 s first.
   The relay is paused meanwhile so that it does not compete for the two cores, then resumed.
+- Drain: the oldest 5,000 ingest events (invoice.paid) are left pending when the relay resumes;
+  events per second from its resumption to the last of them delivered.
 - Lag (measured first, on a steady inbox): signed events at a steady 200/s through receiver →
   relay → billing; receive-to-applied p50/p99 from the inbox's own timestamps. The sender is a
   minimal keep-alive client (a general-purpose one took a third of a core here, starving the
@@ -20,6 +22,7 @@ import secrets
 import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +36,8 @@ EVENT_BYTES = 3000
 MAX_RATE = 15_000
 WARM_UP_SECONDS = 2
 WRK_THREADS = 2
+# The backlog the relay drains after the ingest runs (as after an outage of billing).
+DRAIN_EVENTS = 5000
 LUA = str(Path(__file__).with_name("signed_events.lua"))
 
 
@@ -42,7 +47,18 @@ def _signed_line(secret: str, event_type: str = "invoice.paid") -> tuple[str, st
     obj = (
         {"id": customer, "object": "customer", "email": "bench@example.com", "name": "Bench"}
         if event_type.startswith("customer.")
-        else {"id": "in_bench" + secrets.token_hex(6), "object": "invoice", "customer": customer}
+        else {
+            "id": "in_bench" + secrets.token_hex(6),
+            "object": "invoice",
+            "customer": customer,
+            "status": "paid",
+            "currency": "usd",
+            "amount_due": 2900,
+            "amount_paid": 2900,
+            "amount_remaining": 0,
+            "total": 2900,
+            "created": int(time.time()),
+        }
     )
     event = {
         "id": "evt_bench" + secrets.token_hex(10),
@@ -212,6 +228,7 @@ class IngestFigures:
     receiver: WrkResult
     receiver_rows: int
     lag: Lag
+    drain: float  # events/s delivering a backlog of DRAIN_EVENTS
 
 
 def bench_webhooks(
@@ -249,12 +266,49 @@ def bench_webhooks(
         before = count_rows(database_url, "webhooks.events")
         receiver = ingest(stack.receiver_url, first=warm_up_events + 1, seconds=seconds)
         receiver_rows = count_rows(database_url, "webhooks.events") - before
-        # The ingest events only measure storing; keep them out of the delivery measurement.
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "UPDATE webhooks.events SET state = 'delivered', outcome = 'bench-skipped', "
-                "delivered_at = now() WHERE state = 'pending' AND id LIKE 'evt_bench%'"
-            )
+        resumed = leave_backlog(database_url)
     finally:
         relay.send_signal(signal.SIGCONT)
-    return IngestFigures(ceiling, naive, naive_rows, receiver, receiver_rows, lag)
+    drain = measure_drain(database_url, resumed)
+    return IngestFigures(ceiling, naive, naive_rows, receiver, receiver_rows, lag, drain)
+
+
+def leave_backlog(database_url: str) -> datetime:
+    """Of the pending bench events (the relay is paused), keep the oldest DRAIN_EVENTS pending
+    and set the rest aside; return the database's clock, just before the relay resumes."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE webhooks.events SET state = 'delivered', outcome = 'bench-skipped', "
+            "delivered_at = now() WHERE state = 'pending' AND id LIKE 'evt_bench%%' "
+            "AND id NOT IN (SELECT id FROM webhooks.events WHERE state = 'pending' "
+            "AND id LIKE 'evt_bench%%' ORDER BY created, id LIMIT %s)",
+            (DRAIN_EVENTS,),
+        )
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0]
+
+
+def measure_drain(database_url: str, resumed: datetime) -> float:
+    """Events per second from the relay's resumption to the last backlog event delivered."""
+    deadline = time.monotonic() + 120
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            pending = conn.execute(
+                "SELECT count(*) FROM webhooks.events "
+                "WHERE state = 'pending' AND id LIKE 'evt_bench%'"
+            ).fetchone()[0]
+            if pending == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"the relay did not drain the backlog in 120 s ({pending} left)")
+        dead = conn.execute(
+            "SELECT count(*) FROM webhooks.events WHERE state = 'dead' AND id LIKE 'evt_bench%'"
+        ).fetchone()[0]
+        if dead:
+            raise RuntimeError(f"{dead} backlog events were dead-lettered, not applied")
+        count, seconds = conn.execute(
+            "SELECT count(*), extract(epoch FROM max(delivered_at) - %s) FROM webhooks.events "
+            "WHERE delivered_at > %s AND id LIKE 'evt_bench%%'",
+            (resumed, resumed),
+        ).fetchone()
+    return count / float(seconds)

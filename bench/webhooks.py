@@ -150,7 +150,8 @@ class _Connections:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
     ) -> int:
         writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
+        # A stalled receiver fails the bench instead of hanging it.
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
         status = int(head.split(b" ", 2)[1])
         length = next(
             int(line.split(b":", 1)[1])

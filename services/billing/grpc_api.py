@@ -103,6 +103,9 @@ _PRORATION_BEHAVIORS: Mapping[int, str] = {
     billing_pb2.PRORATION_BEHAVIOR_NONE: "none",
 }
 
+# Of an ApplyStripeEvents call's deadline, the time kept back to answer for every event.
+_ANSWER_MARGIN_SECONDS = 0.5
+
 _OUTCOMES: Mapping[Outcome, int] = {
     Outcome.APPLIED: billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
     Outcome.DUPLICATE: billing_pb2.ApplyStripeEventResponse.OUTCOME_DUPLICATE,
@@ -567,19 +570,34 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     async def ApplyStripeEvents(self, request, context):
-        results = await asyncio.gather(*(self._apply_one(event) for event in request.events))
+        # Each event gets the call's time less a margin for the answer: one slow event (a
+        # Stripe fetch) is then UNAVAILABLE on its own instead of timing out the whole batch.
+        remaining = context.time_remaining()
+        limit = None if remaining is None else max(0.0, remaining - _ANSWER_MARGIN_SECONDS)
+        results = await asyncio.gather(*(self._apply_one(event, limit) for event in request.events))
         return billing_pb2.ApplyStripeEventsResponse(results=results)
 
     async def _apply_one(
-        self, request: billing_pb2.ApplyStripeEventRequest
+        self, request: billing_pb2.ApplyStripeEventRequest, limit: float | None
     ) -> billing_pb2.ApplyStripeEventResult:
         try:
-            outcome = await events.apply_event(
-                engine=self._engine,
-                stripe_client=self._stripe,
+            outcome = await asyncio.wait_for(
+                events.apply_event(
+                    engine=self._engine,
+                    stripe_client=self._stripe,
+                    event_id=request.event_id,
+                    event_type=request.type,
+                    payload=request.payload,
+                ),
+                timeout=limit,
+            )
+        except TimeoutError:
+            return billing_pb2.ApplyStripeEventResult(
                 event_id=request.event_id,
-                event_type=request.type,
-                payload=request.payload,
+                error=billing_pb2.EventError(
+                    code=grpc.StatusCode.UNAVAILABLE.value[0],
+                    message="applying the event took longer than the call allows; try again",
+                ),
             )
         except Exception as e:  # one event's failure is its own result
             code, message = failure_status(e, "ApplyStripeEvents")

@@ -54,6 +54,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one 500 body: nothing of the failure is told to the caller."""
+    return error_response(500, "internal", "internal error")
+
+
 def body_too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
 
@@ -74,7 +79,7 @@ class RequestContextMiddleware:
         request_id = given.decode() if _VALID_REQUEST_ID.match(given) else os.urandom(16).hex()
         request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status = 499  # until a response starts: an app that returns without one lost its client
         response_started = False
 
         declared = headers.get(b"content-length")

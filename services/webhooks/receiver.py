@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.common.http import ApiError, RequestContextMiddleware, http_error
+from services.common.http import ApiError, RequestContextMiddleware, http_error, internal_error
 from services.common.logging import configure_logging
 from services.webhooks import inbox
 from services.webhooks.metrics import DUPLICATES, RECEIVED, REJECTED
@@ -249,7 +249,7 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
 

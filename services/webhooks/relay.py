@@ -31,7 +31,8 @@ _Item = tuple[inbox.ClaimedEvent, billing_pb2.ApplyStripeEventRequest]
 
 SERVICE_NAME = "webhooks-relay"
 
-# Failures worth another attempt; every other status is permanent and dead-letters at once.
+# An event's own failures worth another attempt; any other status billing gives for one event is
+# permanent and dead-letters it at once. A failed call is always retried.
 RETRYABLE = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -202,29 +203,39 @@ class Relay:
                 metadata=self._credentials.metadata(None),
             )
         except grpc.aio.AioRpcError as e:
-            return [self._failed(event, e.code(), e.details() or "") for event, _ in chunk]
+            # The call failed, not an event: whatever the status, each event is tried again
+            # (until RELAY_MAX_ATTEMPTS), so a misdeployed billing parks nothing at once.
+            return [
+                self._failed(event, e.code(), e.details() or "", retryable=True)
+                for event, _ in chunk
+            ]
         results = {result.event_id: result for result in reply.results}
         deliveries = []
         for event, _ in chunk:
             result = results.get(event.id)
             if result is None:
                 deliveries.append(
-                    self._failed(event, grpc.StatusCode.UNKNOWN, "billing returned no result")
+                    self._failed(
+                        event, grpc.StatusCode.UNKNOWN, "billing returned no result", retryable=True
+                    )
                 )
             elif result.WhichOneof("result") == "error":
                 code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
-                deliveries.append(self._failed(event, code, result.error.message))
+                deliveries.append(
+                    self._failed(event, code, result.error.message, retryable=code in RETRYABLE)
+                )
             else:
                 outcome = OUTCOMES.get(result.outcome, "applied")
                 deliveries.append(inbox.Delivery(event.id, "delivered", outcome=outcome))
         return deliveries
 
     def _failed(
-        self, event: inbox.ClaimedEvent, code: grpc.StatusCode, details: str
+        self, event: inbox.ClaimedEvent, code: grpc.StatusCode, details: str, *, retryable: bool
     ) -> inbox.Delivery:
+        """A retry after backoff, or the dead letter when permanent or out of attempts."""
         error = f"{code.name}: {details}"[:2000]
         attempts = event.attempts + 1
-        if code in RETRYABLE and attempts < self._max_attempts:
+        if retryable and attempts < self._max_attempts:
             delay = backoff_delay(attempts - 1, base=self._backoff_base, cap=self._backoff_max)
             RETRIED.labels(code.name).inc()
             log.info(

@@ -691,3 +691,34 @@ async def test_an_event_needing_stripe_while_stripe_is_down_is_unavailable_and_n
 
     # The relay's retry, once Stripe is back, applies it.
     assert await apply(stub, same_second) == Outcome.OUTCOME_APPLIED
+
+
+async def test_an_event_slower_than_the_call_allows_fails_alone_in_its_batch(billing, stub) -> None:
+    """Stripe accepts the connection and never answers: the event needing it is UNAVAILABLE
+    before the call's deadline, and the rest of the batch is answered."""
+    subscription = await subscribe(billing, await stripe_only_customer(billing))
+    creation = await stripe_event(billing, "customer.subscription.created", subscription.id)
+    assert await apply(stub, creation) == Outcome.OUTCOME_APPLIED
+    same_second = restamped(creation, created=creation["created"])  # settled by a fetch
+    quick = envelope("charge.succeeded", {"id": "ch_2", "object": "charge"}, created=1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hanging = create_stripe_client(
+            secret_key=EMULATOR_KEY,
+            api_base=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            max_network_retries=0,
+        )
+        async with billing_server(billing, hanging) as slow:
+            reply = await slow.ApplyStripeEvents(
+                billing_pb2.ApplyStripeEventsRequest(
+                    events=[request_for(same_second), request_for(quick)]
+                ),
+                metadata=RELAY.metadata(None),
+                timeout=2,
+            )
+    late, answered = reply.results
+    assert late.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert answered.outcome == Outcome.OUTCOME_IGNORED
+    assert await recorded_outcome(billing, same_second["id"]) is None
+    assert await recorded_outcome(billing, quick["id"]) == "ignored"

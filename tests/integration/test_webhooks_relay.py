@@ -108,7 +108,14 @@ class RunningRelays:
         self._tasks: list[asyncio.Task] = []
         self._channels: list[grpc.aio.Channel] = []
 
-    def start(self, *, batches: int = 2, batch_size: int = 4, max_attempts: int = 4) -> None:
+    def start(
+        self,
+        *,
+        batches: int = 2,
+        batch_size: int = 4,
+        max_attempts: int = 4,
+        poll_interval: float = 0.5,
+    ) -> None:
         channel = grpc.aio.insecure_channel(self.target)
         self._channels.append(channel)
         relay = Relay(
@@ -120,7 +127,7 @@ class RunningRelays:
             max_attempts=max_attempts,
             backoff_base=0.05,
             backoff_max=0.2,
-            poll_interval=0.5,
+            poll_interval=poll_interval,
             delivery_timeout=5,
         )
         self._tasks.append(asyncio.create_task(relay.run(self._stop)))
@@ -295,6 +302,7 @@ async def test_one_batch_records_each_event_by_its_own_fate(
     applied, retried, dead = (event_for("cus_" + secrets.token_hex(4), now) for _ in range(3))
     stand_in.failures[retried["id"]] = [grpc.StatusCode.UNAVAILABLE]
     stand_in.failures[dead["id"]] = [grpc.StatusCode.FAILED_PRECONDITION]
+    stand_in.call_sizes.clear()
     await store(database_url, applied, retried, dead)
     relays.start(batches=1, batch_size=8)
     ids = [applied["id"], retried["id"]]
@@ -306,6 +314,7 @@ async def test_one_batch_records_each_event_by_its_own_fate(
     assert found[dead["id"]][:2] == ("dead", 1)
     assert found[dead["id"]][2].startswith("FAILED_PRECONDITION")
     assert [stand_in.applied.count(i) for i in ids] == [1, 1]
+    assert stand_in.call_sizes == [3, 1]  # one call for the batch, one for the retry
 
 
 async def test_a_failed_call_retries_every_event_in_its_batch(
@@ -314,12 +323,13 @@ async def test_a_failed_call_retries_every_event_in_its_batch(
     stand_in, _ = billing_stand_in
     now = int(time.time())
     events = [event_for("cus_" + secrets.token_hex(4), now) for _ in range(3)]
-    stand_in.call_failures = [grpc.StatusCode.UNAVAILABLE]
+    # Not an event's fault, whatever the code: nothing is dead-lettered for it.
+    stand_in.call_failures = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED]
     await store(database_url, *events)
     relays.start(batches=1, batch_size=8)
     ids = [e["id"] for e in events]
     await wait_for(all_in_state(database_url, ids, "delivered"))
-    assert {attempts for _, attempts, _ in (await states(database_url, ids)).values()} == {2}
+    assert {attempts for _, attempts, _ in (await states(database_url, ids)).values()} == {3}
     assert [stand_in.applied.count(i) for i in ids] == [1, 1, 1]
 
 
@@ -339,6 +349,18 @@ async def test_a_batch_too_large_for_one_message_is_delivered_in_several_calls(
     await wait_for(all_in_state(database_url, ids, "delivered"))
     assert [stand_in.applied.count(i) for i in ids] == [1] * 6
     assert len(stand_in.call_sizes) > 1 and max(stand_in.call_sizes) <= 3
+
+
+async def test_a_stored_event_wakes_an_idle_relay_at_once(
+    database_url, billing_stand_in, relays
+) -> None:
+    """NOTIFY, not polling: with a 30 s poll, delivery within seconds proves the wake-up."""
+    relays.start(batches=2, batch_size=4, poll_interval=30)
+    await asyncio.sleep(0.5)  # idle, waiting
+    for _ in range(3):  # and again once the first wake-ups are spent
+        event = event_for("cus_" + secrets.token_hex(4), int(time.time()))
+        await store(database_url, event)
+        await wait_for(all_in_state(database_url, [event["id"]], "delivered"), within=3)
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

@@ -5,7 +5,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import cachetools
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -56,7 +55,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
             app.state.plans_cache = plans.PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (
-                cachetools.TTLCache(maxsize=50_000, ttl=settings.gateway_customer_cache_seconds)
+                customer.RenderedCustomers(settings.gateway_customer_cache_seconds)
                 if settings.gateway_customer_cache_seconds > 0
                 else None
             )

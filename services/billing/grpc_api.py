@@ -557,16 +557,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             entitled=True, entitlement=entitlement_message(record)
         )
 
-    @rpc
-    async def ApplyStripeEvent(self, request, context):
-        outcome = await events.apply_event(
+    async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
+        return await events.apply_event(
             engine=self._engine,
             stripe_client=self._stripe,
             event_id=request.event_id,
             event_type=request.type,
             payload=request.payload,
         )
-        return billing_pb2.ApplyStripeEventResponse(outcome=_OUTCOMES[outcome])
+
+    @rpc
+    async def ApplyStripeEvent(self, request, context):
+        return billing_pb2.ApplyStripeEventResponse(outcome=_OUTCOMES[await self._apply(request)])
 
     @rpc
     async def ApplyStripeEvents(self, request, context):
@@ -580,33 +582,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def _apply_one(
         self, request: billing_pb2.ApplyStripeEventRequest, limit: float | None
     ) -> billing_pb2.ApplyStripeEventResult:
+        """One event of a batch: its outcome, or the status it failed with."""
         try:
-            outcome = await asyncio.wait_for(
-                events.apply_event(
-                    engine=self._engine,
-                    stripe_client=self._stripe,
-                    event_id=request.event_id,
-                    event_type=request.type,
-                    payload=request.payload,
-                ),
-                timeout=limit,
-            )
+            outcome = await asyncio.wait_for(self._apply(request), timeout=limit)
         except TimeoutError:
-            return billing_pb2.ApplyStripeEventResult(
-                event_id=request.event_id,
-                error=billing_pb2.EventError(
-                    code=grpc.StatusCode.UNAVAILABLE.value[0],
-                    message="applying the event took longer than the call allows; try again",
-                ),
-            )
+            code = grpc.StatusCode.UNAVAILABLE
+            message = "applying the event took longer than the call allows; try again"
         except Exception as e:  # one event's failure is its own result
             code, message = failure_status(e, "ApplyStripeEvents")
+        else:
             return billing_pb2.ApplyStripeEventResult(
-                event_id=request.event_id,
-                error=billing_pb2.EventError(code=code.value[0], message=message),
+                event_id=request.event_id, outcome=_OUTCOMES[outcome]
             )
         return billing_pb2.ApplyStripeEventResult(
-            event_id=request.event_id, outcome=_OUTCOMES[outcome]
+            event_id=request.event_id,
+            error=billing_pb2.EventError(code=code.value[0], message=message),
         )
 
 

@@ -54,9 +54,12 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# The one 500 answer: nothing of the failure is told to the caller.
+INTERNAL = ("internal", "internal error")
+
+
 def internal_error(request: Request, exc: Exception) -> JSONResponse:
-    """The one 500 body: nothing of the failure is told to the caller."""
-    return error_response(500, "internal", "internal error")
+    return error_response(500, *INTERNAL)
 
 
 def body_too_large(limit: int) -> ApiError:
@@ -118,7 +121,7 @@ class RequestContextMiddleware:
             log.exception("unhandled error")
             status = 500
             if not response_started:
-                await self._send_error(send, request_id, 500, "internal", "internal error")
+                await self._send_error(send, request_id, 500, *INTERNAL)
         finally:
             self._log(scope, status, started)
 

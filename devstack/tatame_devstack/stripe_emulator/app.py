@@ -31,6 +31,10 @@ from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
+from tatame_devstack.stripe_emulator.webhook_endpoints import (
+    add_routes as add_webhook_endpoint_routes,
+)
+from tatame_devstack.stripe_emulator.webhook_endpoints import register_stored_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +117,7 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     add_testing_routes(app)
+    add_webhook_endpoint_routes(app)
 
     overrides: dict[tuple[str, str], Handler] = {("DELETE", "/_config/data"): flush_all}
     for cls, collection in (
@@ -154,6 +159,7 @@ async def serve(host: str, port: int, state_path: Path | None) -> None:
             state_file.load()
         except ValueError as error:
             raise SystemExit(f"stripe-emulator: {error}") from error
+        register_stored_endpoints()
     runner = web.AppRunner(app)
     await runner.setup()
     try:

@@ -24,6 +24,7 @@ from tatame_devstack.stripe_conformance._documented import (
     NOT_ALWAYS_RETURNED,
 )
 from tatame_devstack.stripe_conformance._schema import shape_for_object_name, shape_of
+from tatame_devstack.stripe_conformance.responses import _optional_fields
 
 CREATED = 1_795_000_000
 
@@ -349,6 +350,62 @@ def test_an_event_object_is_checked_by_its_own_object_name() -> None:
     assert kinds_at(check_response("GET", "/v1/events/evt_1", 200, event)) == {
         ("event.data.object.current_period_end", "unknown_field")
     }
+
+
+def a_card_payment_method() -> dict[str, Any]:
+    return {
+        "id": "pm_Visa",
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": None,
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": "visa",
+            "checks": None,
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "fingerprint": "Xt5EWLLDS7FJjR1c",
+            "funding": "credit",
+            "generated_from": None,
+            "last4": "4242",
+            "networks": {"available": ["visa"], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": CREATED,
+        "customer": "cus_Tatame1",
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
+
+
+def test_a_hash_keyed_by_type_carries_only_the_current_types_sub_hash() -> None:
+    payment_method = a_card_payment_method()
+    assert check_response("GET", "/v1/payment_methods/pm_Visa", 200, payment_method) == []
+
+    del payment_method["card"]["last4"]
+    assert kinds_at(check_response("GET", "/v1/payment_methods/pm_Visa", 200, payment_method)) == {
+        ("payment_method.card.last4", "missing_field")
+    }
+
+
+def test_an_error_shaped_hash_carries_only_the_fields_that_apply() -> None:
+    from stripe._payment_intent import PaymentIntent
+
+    error_fields = shape_of(PaymentIntent.LastPaymentError).fields.keys()
+
+    assert _optional_fields(PaymentIntent.LastPaymentError) == error_fields - {"type"}
+    assert "type" in error_fields
 
 
 def test_a_deleted_object_carries_only_its_id() -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from stripe._api_version import _ApiVersion
 from stripe._error_object import ErrorObject
 from stripe._event import Event
 from stripe._list_object import ListObject
@@ -146,7 +147,9 @@ def _check(node: Node, value: Any, path: str, expand_path: str, walk: _Walk) -> 
                 _check_resource(value, path, expand_path, walk)
 
 
-def _check_shape(shape: Shape, value: dict[str, Any], path: str, expand_path: str, walk: _Walk):
+def _check_shape(
+    shape: Shape, value: dict[str, Any], path: str, expand_path: str, walk: _Walk
+) -> None:
     if shape.object_name is not None and value.get("object") != shape.object_name:
         walk.flag(path, "wrong_type", f"expected object {shape.object_name!r}")
         return
@@ -155,6 +158,10 @@ def _check_shape(shape: Shape, value: dict[str, Any], path: str, expand_path: st
             walk.flag(_join(path, key), "unknown_field", "a deleted object has id, object, deleted")
         return
     _check_fields(shape, value, path, expand_path, walk, optional=_optional_fields(shape.cls))
+    version = value.get("api_version")
+    if shape.cls is Event and version is not None and version != _ApiVersion.CURRENT:
+        message = f"{version!r}: these types describe {_ApiVersion.CURRENT!r}"
+        walk.flag(_join(path, "api_version"), "wrong_api_version", message)
 
 
 def _check_fields(

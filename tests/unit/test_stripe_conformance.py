@@ -24,6 +24,7 @@ from tatame_devstack.stripe_conformance._documented import (
     NOT_ALWAYS_RETURNED,
 )
 from tatame_devstack.stripe_conformance._schema import shape_for_object_name, shape_of
+from tatame_devstack.stripe_conformance.responses import _optional_fields
 
 CREATED = 1_795_000_000
 
@@ -351,6 +352,80 @@ def test_an_event_object_is_checked_by_its_own_object_name() -> None:
     }
 
 
+def test_an_event_rendered_at_another_api_version_is_flagged() -> None:
+    event = {
+        "id": "evt_1",
+        "object": "event",
+        "api_version": "2017-08-15",
+        "created": CREATED,
+        "data": {"object": a_customer()},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "customer.created",
+    }
+
+    assert kinds_at(check_response("POST", "/webhooks/stripe", 200, event)) == {
+        ("event.api_version", "wrong_api_version")
+    }
+
+
+def a_card_payment_method() -> dict[str, Any]:
+    return {
+        "id": "pm_Visa",
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": None,
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": "visa",
+            "checks": None,
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "fingerprint": "Xt5EWLLDS7FJjR1c",
+            "funding": "credit",
+            "generated_from": None,
+            "last4": "4242",
+            "networks": {"available": ["visa"], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": CREATED,
+        "customer": "cus_Tatame1",
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
+
+
+def test_a_hash_keyed_by_type_carries_only_the_current_types_sub_hash() -> None:
+    payment_method = a_card_payment_method()
+    assert check_response("GET", "/v1/payment_methods/pm_Visa", 200, payment_method) == []
+
+    del payment_method["card"]["last4"]
+    assert kinds_at(check_response("GET", "/v1/payment_methods/pm_Visa", 200, payment_method)) == {
+        ("payment_method.card.last4", "missing_field")
+    }
+
+
+def test_an_error_shaped_hash_carries_only_the_fields_that_apply() -> None:
+    from stripe._payment_intent import PaymentIntent
+
+    error_fields = shape_of(PaymentIntent.LastPaymentError).fields.keys()
+
+    assert _optional_fields(PaymentIntent.LastPaymentError) == error_fields - {"type"}
+    assert "type" in error_fields
+
+
 def test_a_deleted_object_carries_only_its_id() -> None:
     deleted = {"id": "cus_Tatame1", "object": "customer", "deleted": True}
 
@@ -499,11 +574,16 @@ async def test_the_middleware_refuses_bad_requests_and_records_bad_responses() -
 
     async def create_customer(request: web.Request) -> web.Response:
         customer = a_customer()
+        customer["email"] = (await request.post())["email"]  # the body is still there to read
         customer["account_balance"] = 0  # a field Stripe dropped in 2019
         return web.json_response(customer)
 
+    async def emulator_only(request: web.Request) -> web.Response:
+        return web.json_response({"emulator": "not Stripe's shape"})
+
     app = web.Application(middlewares=[conformance_middleware(recorded.append)])
     app.router.add_post("/v1/customers", create_customer)
+    app.router.add_post("/_testing/clock/advance", emulator_only)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -515,14 +595,15 @@ async def test_the_middleware_refuses_bad_requests_and_records_bad_responses() -
     try:
         with pytest.raises(stripe.InvalidRequestError) as refused:
             await client.v1.customers.create_async({"email": "ana@example.com", "vat": "x"})  # type: ignore[typeddict-unknown-key]
-        customer = await client.v1.customers.create_async({"email": "ana@example.com"})
+        customer = await client.v1.customers.create_async({"email": "ana+2@example.com"})
+        await client.raw_request_async("post", "/_testing/clock/advance", days="30")
     finally:
         await runner.cleanup()
 
     assert refused.value.http_status == 400
     assert refused.value.param == "vat"
     assert refused.value.user_message == "Received unknown parameter: vat"
-    assert customer.id == "cus_Tatame1"
+    assert customer.email == "ana+2@example.com"
     assert recorded == [
         Violation("vat", "unknown_parameter", "Received unknown parameter: vat"),
         Violation("customer.account_balance", "unknown_field", recorded[1].message),

@@ -7,7 +7,8 @@ types when first used (and cached); only what the types cannot express is writte
 `_documented.py`.
 
 - `check_response(method, path, status, body, expanded)`: unknown, missing and mistyped fields,
-  enum values, `object` names, includable and expandable fields, Stripe's error body.
+  enum values, `object` names, includable and expandable fields, Stripe's error body, events
+  rendered at another API version. An event sent to a webhook endpoint is checked the same way.
 - `check_request(method, path, query, form)`: unknown routes, unknown and missing parameters,
   wrong types and enum values, as Stripe refuses them; `stripe_error_body` is Stripe's 400.
 - `conformance_middleware(record)`: both, around the emulator's aiohttp handlers.

@@ -79,15 +79,18 @@ class AnyValue:
     pass
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Shape:
-    """A class with declared fields: an SDK `StripeObject` class or a request `TypedDict`."""
+    """A class with declared fields: an SDK `StripeObject` class or a request `TypedDict`.
+
+    Its fields are compiled on first use: resolving one class does not compile every class it
+    refers to (the SDK's classes refer to each other, some to themselves).
+    """
 
     cls: type
     object_name: str | None  # the `object` value of a resource class
-    _fields: dict[str, "Node"] = field(default_factory=dict, repr=False)
-    _required: set[str] = field(default_factory=set, repr=False)
-    _compiled: list[bool] = field(default_factory=lambda: [False], repr=False)
+    _fields: dict[str, "Node"] | None = field(default=None, repr=False)
+    _required: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def name(self) -> str:
@@ -95,23 +98,18 @@ class Shape:
 
     @property
     def fields(self) -> Mapping[str, "Node"]:
-        self._compile()
+        if self._fields is None:
+            if _is_typed_dict(self.cls):
+                self._fields, self._required = _compile_typed_dict(self.cls)
+            else:
+                self._fields = _compile_stripe_object(self.cls)
         return self._fields
 
     @property
-    def required(self) -> set[str]:
+    def required(self) -> frozenset[str]:
         """Request shapes: the keys a caller must send."""
-        self._compile()
+        _ = self.fields
         return self._required
-
-    def _compile(self) -> None:
-        if self._compiled[0]:
-            return
-        self._compiled[0] = True
-        if _is_typed_dict(self.cls):
-            _compile_typed_dict(self)
-        else:
-            _compile_stripe_object(self)
 
 
 Node = Scalar | Enum | Nullable | ArrayOf | MapOf | Expandable | ListOf | AnyOf | AnyValue | Shape
@@ -241,21 +239,20 @@ def _declared_annotations(cls: type) -> dict[str, Any]:
     return annotations
 
 
-def _compile_stripe_object(shape: Shape) -> None:
-    cls = shape.cls
+def _compile_stripe_object(cls: type) -> dict[str, Node]:
     remap = getattr(cls, "_field_remappings", {})
     encodings = vars(cls).get("_field_encodings", {})
-    for name, (annotation, module_name) in _declared_annotations(cls).items():
-        wire_name = remap.get(name, name)
-        shape._fields[wire_name] = compile_annotation(annotation, module_name, encodings.get(name))
+    return {
+        remap.get(name, name): compile_annotation(annotation, module_name, encodings.get(name))
+        for name, (annotation, module_name) in _declared_annotations(cls).items()
+    }
 
 
-def _compile_typed_dict(shape: Shape) -> None:
+def _compile_typed_dict(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
     from stripe._request_options import RequestOptions
 
-    cls = shape.cls
     options = set(RequestOptions.__annotations__)
-    module_name = cls.__module__
+    fields = {}
     for name, annotation in cls.__annotations__.items():
         if name in options:
             continue
@@ -264,8 +261,8 @@ def _compile_typed_dict(shape: Shape) -> None:
             typing_extensions.Required,
         ):
             (annotation,) = typing.get_args(annotation)
-        shape._fields[name] = compile_annotation(annotation, module_name)
-    shape._required.update(set(cls.__required_keys__) - options)
+        fields[name] = compile_annotation(annotation, cls.__module__)
+    return fields, frozenset(cls.__required_keys__) - options
 
 
 def shape_for_object_name(name: str) -> Shape | None:

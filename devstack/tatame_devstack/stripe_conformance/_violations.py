@@ -10,6 +10,7 @@ Kind = Literal[
     "wrong_type",
     "bad_enum",
     "unknown_object",  # an `object` name the SDK does not know
+    "wrong_api_version",  # an event rendered at another API version than the SDK's
     "includable_not_expanded",  # an includable field sent although no `expand[]` asked for it
     "unexpected_expansion",  # an expandable field sent as an object although not expanded
     "not_expanded",  # an expandable field sent as an id although `expand[]` asked for it

@@ -7,25 +7,29 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ._violations import Violation
-from .requests import check_request, decode_form, stripe_error_body
+from .requests import check_request, decode_form, is_stripe_api_path, stripe_error_body
 from .responses import check_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 FORM = "application/x-www-form-urlencoded"
 
 
-def conformance_middleware(record: Callable[[Violation], None]):
+def conformance_middleware(record: Callable[[Violation], None]) -> Middleware:
     """Refuse requests Stripe would refuse; check every JSON answer; `record` each violation.
 
     A request violation is answered at once, as Stripe answers it (a 400 with its error body for
     the first violation; a 404 for an unknown route), without calling the handler. Otherwise the
     handler's response is passed through unchanged, its JSON body (2xx, or a Stripe error body)
     checked with the request's `expand[]` parameters. Form bodies are checked; the SDK sends no
-    other kind to `/v1` (a JSON body is not checked).
+    other kind to `/v1` (a JSON body is not checked). The emulator's own routes (`/_testing/`,
+    `/_config/`) are not Stripe's and pass unchecked.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not is_stripe_api_path(request.path):
+            return await handler(request)
         form = []
         if request.method == "POST" and request.content_type == FORM:
             form = parse_qsl(await request.text(), keep_blank_values=True)
@@ -62,8 +66,13 @@ def _json_body(response: web.StreamResponse) -> object | None:
         return None
     if response.content_type != "application/json":
         return None
-    body = json.loads(response.body)
-    if 200 <= response.status < 300 or (isinstance(body, dict) and "error" in body):
+    succeeded = 200 <= response.status < 300
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        # A 2xx that is not JSON is checked as the text it is: not a Stripe object.
+        return response.body.decode(errors="replace") if succeeded else None
+    if succeeded or (isinstance(body, dict) and "error" in body):
         return body
     return None
 

@@ -55,7 +55,7 @@ def check_request(
     method: str, path: str, query: Iterable[tuple[str, str]], form: Iterable[tuple[str, str]]
 ) -> list[Violation]:
     """Violations in one request: its route, then its parameters (query string and form body)."""
-    if path.startswith(EMULATOR_ONLY_PREFIXES) or not path.startswith("/v1/"):
+    if not is_stripe_api_path(path):
         return []
     route = find_route(method, path)
     if route is None:
@@ -66,6 +66,11 @@ def check_request(
     violations: list[Violation] = []
     _check_shape(params, decode_form([*query, *form]), "", violations)
     return violations
+
+
+def is_stripe_api_path(path: str) -> bool:
+    """A path of Stripe's API (`/v1/...`), as opposed to the emulator's own (`/_testing/...`)."""
+    return path.startswith("/v1/") and not path.startswith(EMULATOR_ONLY_PREFIXES)
 
 
 def stripe_error_body(violation: Violation) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Every dict with an `object` name is checked against the SDK class for that name;
 against the nested class of their annotation. Beyond `_documented.py`, two rules are derived
 from the SDK itself: in a hash with a `type` field, a nullable sub-hash may be left out (only the
 one for the current type is sent: `payment_method.card`, `next_action.redirect_to_url`), and a
-hash declaring exactly the fields of the SDK's `ErrorObject` (`last_payment_error`, ...) carries
+hash declaring the fields of the SDK's `ErrorObject` (`last_payment_error`, ...) carries
 only the fields that apply, like an error body.
 """
 
@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from stripe._api_version import _ApiVersion
 from stripe._error_object import ErrorObject
 from stripe._event import Event
 from stripe._list_object import ListObject
@@ -54,15 +55,19 @@ class _Walk:
 def check_response(
     method: str, path: str, status: int, body: Any, expanded: Iterable[str] = ()
 ) -> list[Violation]:
-    """Violations in one response body of `method path` (`expanded`: the request's `expand[]`)."""
-    del method, path  # the body names its own object; kept for the callers' log lines
+    """Violations in one response body of `method path` (`expanded`: the request's `expand[]`).
+
+    The body names its own object; the route only appears in messages about the body as a whole.
+    """
     walk = _Walk(_with_prefixes(expanded))
     if isinstance(body, dict) and "error" in body:
         _check_error_body(body, walk)
     elif status >= 400:
-        walk.flag("$", "wrong_type", f"a {status} response without Stripe's error body")
+        walk.flag("$", "wrong_type", f"{method} {path}: a {status} without Stripe's error body")
+    elif not isinstance(body, dict) or not isinstance(body.get("object"), str):
+        walk.flag("$", "wrong_type", f"{method} {path}: not a Stripe object with an `object` name")
     else:
-        _check_resource(body, _root_name(body), "", walk)
+        _check_resource(body, body["object"], "", walk)
     return walk.violations
 
 
@@ -73,11 +78,6 @@ def _with_prefixes(expanded: Iterable[str]) -> frozenset[str]:
         parts = path.split(".")
         paths.update(".".join(parts[: index + 1]) for index in range(len(parts)))
     return frozenset(paths)
-
-
-def _root_name(body: Any) -> str:
-    name = body.get("object") if isinstance(body, dict) else None
-    return name if isinstance(name, str) else "$"
 
 
 def _check_error_body(body: dict[str, Any], walk: _Walk) -> None:
@@ -147,7 +147,9 @@ def _check(node: Node, value: Any, path: str, expand_path: str, walk: _Walk) -> 
                 _check_resource(value, path, expand_path, walk)
 
 
-def _check_shape(shape: Shape, value: dict[str, Any], path: str, expand_path: str, walk: _Walk):
+def _check_shape(
+    shape: Shape, value: dict[str, Any], path: str, expand_path: str, walk: _Walk
+) -> None:
     if shape.object_name is not None and value.get("object") != shape.object_name:
         walk.flag(path, "wrong_type", f"expected object {shape.object_name!r}")
         return
@@ -156,6 +158,10 @@ def _check_shape(shape: Shape, value: dict[str, Any], path: str, expand_path: st
             walk.flag(_join(path, key), "unknown_field", "a deleted object has id, object, deleted")
         return
     _check_fields(shape, value, path, expand_path, walk, optional=_optional_fields(shape.cls))
+    version = value.get("api_version")
+    if shape.cls is Event and version is not None and version != _ApiVersion.CURRENT:
+        message = f"{version!r}: these types describe {_ApiVersion.CURRENT!r}"
+        walk.flag(_join(path, "api_version"), "wrong_api_version", message)
 
 
 def _check_fields(
@@ -180,7 +186,7 @@ def _check_fields(
             _check_resource(element, here, "", walk)  # untyped in the SDK: check by its name
         elif not (shape.cls is Event.Data and key == "previous_attributes"):
             _check(node, element, here, field_expand, walk)
-    for key in fields.keys() - value.keys():
+    for key in sorted(fields.keys() - value.keys()):
         field_expand = _join(expand_path, key)
         if key in includable and field_expand not in walk.expanded:
             continue
@@ -203,9 +209,15 @@ def _optional_fields(cls: type) -> frozenset[str]:
             and isinstance(node.inner, Shape)
             and not _is_resource(node.inner)
         }
-    if shape.object_name is None and fields.keys() == shape_of(ErrorObject).fields.keys():
+    if shape.object_name is None and _error_shaped(fields.keys()):
         optional |= fields.keys() - {"type"}
     return frozenset(optional)
+
+
+def _error_shaped(names: Iterable[str]) -> bool:
+    """A hash declaring the SDK's error fields (`last_payment_error`, `last_setup_error`, ...)."""
+    names = set(names)
+    return {"type", "code", "message", "param"} <= names <= shape_of(ErrorObject).fields.keys()
 
 
 def _is_resource(shape: Shape) -> bool:

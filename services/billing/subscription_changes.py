@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.customers import CustomerRecord, find_customer
 from services.billing.errors import Conflict, InvalidArgument, NotFound
-from services.billing.idempotency import RequestKey, stripe_options
+from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
 from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
 from services.billing.subscribe import checked_quantity, recurring_price
@@ -264,7 +264,9 @@ async def update_subscription(
 ) -> Updated:
     """Change the plan and/or quantity: upgrades now, downgrades at the period end.
 
-    Asking for the current terms drops a pending downgrade.
+    Asking for the current terms drops a pending downgrade. An upgrade marks the subscription
+    with its request (`idempotency`), so that a run after a failed one that had already applied
+    it answers with the subscription instead of finding nothing to change.
     """
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidArgument("proration_behavior is required")
@@ -277,7 +279,11 @@ async def update_subscription(
         quantity=quantity,
     )
     subscription = change.owned.subscription
-    if change.new == change.current and not subscription.get("schedule"):
+    if (
+        change.new == change.current
+        and not subscription.get("schedule")
+        and not made_by(idempotency, subscription)
+    ):
         raise InvalidArgument("the change keeps the current price and quantity")
     if change.takes_effect == "period_end":
         if subscription["cancel_at_period_end"]:
@@ -309,6 +315,10 @@ async def update_subscription(
                         }
                     ],
                     "proration_behavior": proration_behavior,
+                    "metadata": {
+                        "tatame_principal": principal.key,
+                        **request_metadata(idempotency),
+                    },
                 },
                 options=stripe_options(idempotency, "subscription-update"),
             )

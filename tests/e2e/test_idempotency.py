@@ -214,6 +214,33 @@ async def test_the_expo_apps_creates_answer_their_first_answer_to_a_retry(
     assert await payment_intents(billing, customer_id) == [answers["payment-intents"]["id"]]
 
 
+KEYED_ROUTES = [
+    ("post", "/v1/customer"),
+    ("post", "/v1/checkout/sessions"),
+    ("post", "/v1/portal/sessions"),
+    ("post", "/v1/subscriptions"),
+    ("patch", "/v1/subscriptions/{subscription_id}"),
+    ("post", "/v1/setup-intents"),
+    ("post", "/v1/ephemeral-keys"),
+    ("post", "/v1/payments"),
+    ("post", "/api/stripe/customers"),
+    ("post", "/api/stripe/subscriptions"),
+    ("post", "/api/stripe/setup-intents"),
+    ("post", "/api/stripe/ephemeral-keys"),
+    ("post", "/api/stripe/payment-intents"),
+]
+
+
+async def test_the_openapi_documents_the_idempotency_key_of_every_create(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for method, path in KEYED_ROUTES:
+        parameters = paths[path][method].get("parameters", [])
+        header = [p for p in parameters if (p["in"], p["name"]) == ("header", "Idempotency-Key")]
+        assert len(header) == 1 and "24 hours" in header[0]["description"], (method, path)
+
+
 class LosingAnswers(stripe.HTTPXClient):
     """The SDK's HTTP client, recording what billing asks Stripe, that can lose the answer to
     one request after Stripe acted on it (as a timeout or a crash would)."""
@@ -360,3 +387,36 @@ async def test_a_retry_after_billing_lost_stripes_answer_answers_the_checkout_se
     )
     # The session the lost attempt made is the one answered, and it is still open.
     assert [(s.id, s.status) for s in listed.data] == [(retried.json()["id"], "open")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the emulator drops `metadata` on subscription updates (localstripe's "
+    "Subscription._update ignores it); Stripe merges it, and billing marks the upgrade there",
+)
+async def test_a_retry_after_billing_lost_stripes_answer_answers_the_upgrade_it_applied(
+    lossy: LossyStack, issuer: TokenIssuer
+) -> None:
+    user_id = "user_" + secrets.token_hex(6)
+    plain = issuer.headers(user_id)
+    async with httpx.AsyncClient(base_url=lossy.url, timeout=30) as client:
+        await client.post("/v1/customer", json={"email": f"{user_id}@example.com"}, headers=plain)
+        started = await client.post(
+            "/v1/subscriptions", json={"price": "basic_monthly"}, headers=plain
+        )
+        path = f"/v1/subscriptions/{started.json()['subscription']['id']}"
+        headers = with_key(plain)
+        body = {"price": "pro_monthly", "proration_behavior": "none"}
+        lossy.http.lose_next = ("POST", path)
+        lost = await client.patch(path, json=body, headers=headers)
+        assert_error(lost, 503, "unavailable")
+        # Not "the change keeps the current price and quantity": the change it made.
+        retried = await client.patch(path, json=body, headers=headers)
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["takes_effect"] == "now"
+        assert (
+            retried.json()["subscription"]["price_id"]
+            == (await client.get(path, headers=plain)).json()["price_id"]
+        )
+        unkeyed = await client.patch(path, json=body, headers=plain)
+        assert unkeyed.status_code == 400 and "keeps the current price" in unkeyed.text

@@ -84,18 +84,19 @@ class RequestKey:
         return f"tatame-{step}-v1:{_sha256(self.principal, self.operation, self.key_hash, step)}"
 
 
-def request_metadata(key: "RequestKey | None") -> dict[str, str]:
+def request_metadata(key: RequestKey | None) -> dict[str, str]:
     """The metadata entry that marks objects a request creates (none without a key)."""
     return {} if key is None else {REQUEST_METADATA: key.marker}
 
 
-def made_by(key: "RequestKey | None", stripe_object: dict[str, Any]) -> bool:
-    """Whether a Stripe object was created by the request of `key`."""
+def made_by(key: RequestKey | None, stripe_object: dict[str, Any]) -> bool:
+    """Whether a Stripe object was created (or, for an upgrade, last changed) by the request of
+    `key`."""
     metadata = stripe_object.get("metadata") or {}
     return key is not None and metadata.get(REQUEST_METADATA) == key.marker
 
 
-def stripe_options(key: "RequestKey | None", step: str) -> dict[str, Any]:
+def stripe_options(key: RequestKey | None, step: str) -> dict[str, Any]:
     """Request options of one Stripe call: the key derived for its step, or none (the SDK's own
     random key, which its retries reuse) when the client sent no key."""
     return {} if key is None else {"idempotency_key": key.stripe_key(step)}

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +132,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert body["error"]["message"]
     assert body["error"]["request_id"] == response.headers["x-request-id"]
     assert "Traceback" not in response.text
+
+
+def with_key(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
+    """`headers` with an `Idempotency-Key` (a new random one unless given)."""
+    return {**headers, "Idempotency-Key": key or str(uuid.uuid4())}
 
 
 def free_port() -> int:

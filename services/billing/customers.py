@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.errors import Conflict, InvalidArgument, NotFound
+from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
 from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customer_creations, customers
 from services.billing.stripe_client import translated_stripe_errors
@@ -124,6 +124,7 @@ async def create_or_get_customer(
     next one finds the customer it made by that email and the principal in its metadata, or
     makes it with those same details and key. So a retry with other details neither meets
     Stripe's `idempotency_error` nor, once Stripe has forgotten the key, makes a second customer.
+    Details Stripe refused (it made nothing) give way to the next attempt's.
     """
     email, name = validate_contact(email=email, name=name)
     async with engine.connect() as conn:
@@ -131,6 +132,25 @@ async def create_or_get_customer(
     if existing is not None:
         return existing, False
     first_attempt = await _record_attempt(engine, principal, email=email, name=name)
+    try:
+        return await _create_once(
+            engine=engine, stripe_client=stripe_client, principal=principal, first=first_attempt
+        )
+    except StripeRejected:
+        # Stripe made nothing with those details: the next attempt may send its own.
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(customer_creations)
+                .where(customer_creations.c.principal == principal.key)
+                .values(refused_at=func.now())
+            )
+        raise
+
+
+async def _create_once(
+    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal, first: bool
+) -> tuple[CustomerRecord, bool]:
+    """Under the principal's lock: its customer, found or made from the recorded attempt."""
     async with engine.begin() as conn:
         await lock_principal(conn, principal)
         existing = await _select(conn, principal)
@@ -141,9 +161,7 @@ async def create_or_get_customer(
                 select(customer_creations).where(customer_creations.c.principal == principal.key)
             )
         ).one()
-        made = (
-            None if first_attempt else await _made_before(stripe_client, principal, attempt.email)
-        )
+        made = None if first else await _made_before(stripe_client, principal, attempt.email)
         if made is None:
             async with translated_stripe_errors("create the customer"):
                 made = await stripe_client.v1.customers.create_async(
@@ -184,14 +202,20 @@ async def _record_attempt(
     engine: AsyncEngine, principal: Principal, *, email: str, name: str
 ) -> bool:
     """Record the contact details a creation will send, unless an earlier attempt's are recorded
-    (they are what Stripe may have seen); True when none were."""
+    (they are what Stripe may have seen, unless it refused them); True when none were."""
+    recorded = insert(customer_creations).values(principal=principal.key, email=email, name=name)
+    recorded = recorded.on_conflict_do_update(
+        index_elements=[customer_creations.c.principal],
+        set_={
+            "email": recorded.excluded.email,
+            "name": recorded.excluded.name,
+            "created_at": func.now(),
+            "refused_at": None,
+        },
+        where=customer_creations.c.refused_at.is_not(None),
+    )
     async with engine.begin() as conn:
-        inserted = await conn.execute(
-            insert(customer_creations)
-            .values(principal=principal.key, email=email, name=name)
-            .on_conflict_do_nothing(index_elements=[customer_creations.c.principal])
-            .returning(customer_creations.c.principal)
-        )
+        inserted = await conn.execute(recorded.returning(customer_creations.c.principal))
         return inserted.first() is not None
 
 

@@ -233,4 +233,10 @@ customer_creations = Table(
     Column("email", Text, nullable=False, comment="the email last sent to Stripe's create"),
     Column("name", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "refused_at",
+        DateTime(timezone=True),
+        comment="when Stripe refused these details (nothing was made): the next attempt "
+        "records its own",
+    ),
 )

@@ -1,6 +1,7 @@
 """Retries after billing lost Stripe's answer (a timeout, a crash): billing recognises what the
 lost attempt made in Stripe and answers with it, instead of a second object or a refusal."""
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,16 +29,22 @@ from tests.e2e.conftest import (
 
 class LosingAnswers(stripe.HTTPXClient):
     """The SDK's HTTP client, recording what billing asks Stripe, that can lose the answer to
-    one request after Stripe acted on it (as a timeout or a crash would)."""
+    one request after Stripe acted on it (as a timeout or a crash would), or answer one with
+    Stripe's refusal of its parameters."""
 
     def __init__(self) -> None:
         super().__init__(timeout=20)
         self.requests: list[tuple[str, str]] = []
         self.lose_next: tuple[str, str] | None = None
+        self.refuse_next: tuple[str, str] | None = None
 
     async def request_async(self, method, url, headers, post_data=None):
         request = (method.upper(), urlsplit(url).path)
         self.requests.append(request)
+        if request == self.refuse_next:
+            self.refuse_next = None
+            error = {"type": "invalid_request_error", "param": "email", "message": "Invalid email"}
+            return json.dumps({"error": error}).encode(), 400, {}
         answer = await super().request_async(method, url, headers, post_data)
         if request == self.lose_next:
             self.lose_next = None
@@ -172,6 +179,23 @@ async def test_a_retry_after_billing_lost_stripes_answer_answers_the_checkout_se
     )
     # The session the lost attempt made is the one answered, and it is still open.
     assert [(s.id, s.status) for s in listed.data] == [(retried.json()["id"], "open")]
+
+
+async def test_contact_details_stripe_refused_give_way_to_the_retrys_own(
+    lossy: LossyStack, issuer: TokenIssuer
+) -> None:
+    user_id = "user_" + secrets.token_hex(6)
+    headers = issuer.headers(user_id)
+    fixed_email = f"{user_id}.fixed@example.com"
+    async with httpx.AsyncClient(base_url=lossy.url, timeout=30) as client:
+        lossy.http.refuse_next = CUSTOMER_CREATION
+        refused = await client.post(
+            "/v1/customer", json={"email": f"{user_id}@example.com"}, headers=headers
+        )
+        assert_error(refused, 400, "failed_precondition")
+        retried = await client.post("/v1/customer", json={"email": fixed_email}, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["email"] == fixed_email
 
 
 @pytest.mark.xfail(

@@ -57,6 +57,12 @@ def upgrade() -> None:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+        sa.Column(
+            "refused_at",
+            sa.DateTime(timezone=True),
+            comment="when Stripe refused these details (nothing was made): the next attempt "
+            "records its own",
+        ),
         sa.PrimaryKeyConstraint("principal", name="pk_customer_creations"),
         schema="billing",
     )

@@ -3,13 +3,17 @@
 import secrets
 from datetime import timedelta
 
+import grpc
 import pytest
 from sqlalchemy import select, update
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.principal import Principal
+from services.auth.service_credentials import ServiceCredentials
 from services.billing.errors import IdempotencyKeyReused, InvalidArgument, RequestInProgress
 from services.billing.idempotency import LEASE, WINDOW, RequestKey, claim, complete, release
 from services.billing.models import idempotent_requests
+from services.common.idempotency import IDEMPOTENCY_METADATA
 from tests.conftest import BillingHandle
 
 
@@ -108,3 +112,28 @@ def test_keys_are_per_principal_and_operation_and_hide_the_clients_key() -> None
 def test_a_malformed_client_key_is_invalid_argument(client_key: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid_idempotency_key: "):
         RequestKey.of(Principal("user", "user_x"), "CreatePayment", client_key)
+
+
+async def test_billing_reads_the_key_from_call_metadata_and_replays_the_first_answer(
+    billing: BillingHandle,
+) -> None:
+    user = Principal("user", "user_" + secrets.token_hex(6))
+    credentials = ServiceCredentials("gateway", billing.gateway_secret, audience="billing")
+    async with grpc.aio.insecure_channel(billing.target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+
+        def keyed(key: str) -> tuple[tuple[str, str], ...]:
+            return (*credentials.metadata(user), (IDEMPOTENCY_METADATA, key))
+
+        await stub.CreateCustomer(
+            billing_pb2.CreateCustomerRequest(email=f"{user.id}@example.com"),
+            metadata=credentials.metadata(user),
+        )
+        request = billing_pb2.CreateSetupIntentRequest()
+        first = await stub.CreateSetupIntent(request, metadata=keyed("k-1"))
+        assert await stub.CreateSetupIntent(request, metadata=keyed("k-1")) == first
+        assert (await stub.CreateSetupIntent(request, metadata=keyed("k-2"))) != first
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateSetupIntent(request, metadata=keyed("two words"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith("invalid_idempotency_key: ")

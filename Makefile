@@ -81,12 +81,20 @@ fmt: $(SYNCED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 .PHONY: test
-test: $(SYNCED) ## Every test: unit, integration (real Postgres, gRPC, Stripe emulator), e2e
+test: $(SYNCED) ## Every test, in a random order (PYTEST_ARGS=--randomly-seed=N repeats one)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(SYNCED) ## Unit tests only
+test-unit: $(SYNCED) ## Unit tests only (pure logic, no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: $(SYNCED) ## Integration tests only (real Postgres, gRPC servers, Stripe emulator)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: $(SYNCED) ## End-to-end tests only (HTTP through a real gateway to the whole stack)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # --- running ---------------------------------------------------------------------------------
 .PHONY: run

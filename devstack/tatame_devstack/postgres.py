@@ -38,7 +38,7 @@ def _refuse_other_major_version(data_dir: Path) -> None:
     if found != embedded:
         raise RuntimeError(
             f"{data_dir} holds Postgres {found} data; the embedded server is Postgres {embedded}. "
-            f"Delete that folder (dev data only) and start again."
+            "Delete that folder (dev data only) and start again."
         )
 
 

@@ -1,0 +1,164 @@
+"""Disputes: a card holder's bank charges a payment back (emulator-only
+`POST /_testing/charges/{id}/dispute`); the merchant accepts the loss
+(`POST /v1/disputes/{id}/close`) or the bank decides (emulator-only
+`POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`)."""
+
+from typing import Any
+
+import stripe
+from aiohttp import web
+from localstripe import server as localstripe_server
+from localstripe.errors import UserError
+from localstripe.resources import Charge, StripeObject
+
+from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.expansion import expanded
+from tatame_devstack.stripe_emulator.params import (
+    as_int,
+    as_str,
+    merged_metadata,
+    param_error,
+    reject_unknown,
+)
+from tatame_devstack.stripe_emulator.render import shape
+
+D = stripe.Dispute
+REASONS = (
+    *("bank_cannot_process", "credit_not_processed", "customer_initiated", "debit_not_authorized"),
+    *("duplicate", "fraudulent", "general", "incorrect_account_details", "insufficient_funds"),
+    *("product_not_received", "product_unacceptable", "subscription_canceled", "unrecognized"),
+)
+OPEN_STATUSES = ("needs_response", "warning_needs_response")
+RESPONSE_DAYS_SECONDS = 7 * 24 * 60 * 60
+
+
+class Dispute(StripeObject):
+    """A dispute of a succeeded charge, open (`needs_response`) until closed, won or lost."""
+
+    object = "dispute"
+    _id_prefix = "du_"
+
+    def __init__(self, charge: Charge, amount: int, reason: str) -> None:
+        super().__init__()
+        self.charge, self.payment_intent = charge.id, charge.payment_intent
+        self.amount, self.currency, self.reason = amount, charge.currency, reason
+        self.status = "needs_response"
+        self.metadata: dict[str, str] = {}
+        charge._disputed = True
+
+    @classmethod
+    def _api_update(cls, id: str, metadata: Any = None, **unknown: Any) -> "Dispute":
+        """`POST /v1/disputes/{id}`: the emulator keeps only metadata (no evidence)."""
+        reject_unknown(unknown)
+        dispute = cls._api_retrieve(id)
+        if metadata is not None:
+            dispute.metadata = merged_metadata(dispute.metadata, metadata)
+        send_event("charge.dispute.updated", dispute)
+        return dispute
+
+    @classmethod
+    def _api_list_all(
+        cls,
+        url: str,
+        charge: Any = None,
+        payment_intent: Any = None,
+        limit: Any = None,
+        starting_after: Any = None,
+        **unknown: Any,
+    ) -> Any:
+        reject_unknown(unknown)
+        page = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        page._list = [
+            dispute
+            for dispute in reversed(page._list)  # newest first, as Stripe lists
+            if charge in (None, dispute.charge) and payment_intent in (None, dispute.payment_intent)
+        ]
+        return page
+
+    def _close(self, status: str) -> "Dispute":
+        if self.status not in OPEN_STATUSES:
+            raise UserError(400, f"This dispute is already {self.status}.")
+        self.status = status
+        if status == "won":
+            send_event("charge.dispute.funds_reinstated", self)
+        send_event("charge.dispute.closed", self)
+        return self
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        due_by = self.created + RESPONSE_DAYS_SECONDS if self.status in OPEN_STATUSES else None
+        rendered = shape(
+            D,
+            {
+                "id": self.id,
+                "object": self.object,
+                "amount": self.amount,
+                "balance_transactions": [],
+                "charge": self.charge,
+                "created": self.created,
+                "currency": self.currency,
+                "enhanced_eligibility_types": [],
+                "evidence": shape(D.Evidence, {"enhanced_evidence": {}}),
+                "evidence_details": shape(
+                    D.EvidenceDetails,
+                    {
+                        "due_by": due_by,
+                        "enhanced_eligibility": {},
+                        "has_evidence": False,
+                        "past_due": False,
+                        "submission_count": 0,
+                        "submission_method": None,
+                    },
+                ),
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": self.metadata,
+                "payment_intent": self.payment_intent,
+                "reason": self.reason,
+                "status": self.status,
+            },
+        )
+        return expanded(rendered, expand or ())
+
+
+def dispute_charge(
+    id: str, reason: Any = "fraudulent", amount: Any = None, **unknown: Any
+) -> Dispute:
+    """`POST /_testing/charges/{id}/dispute` (emulator only): the card holder's bank disputes
+    the charge (all of it unless `amount`) and withdraws the money."""
+    reject_unknown(unknown)
+    charge = Charge._api_retrieve(id)
+    if charge.status != "succeeded" or getattr(charge, "_disputed", False):
+        raise UserError(400, f"Charge {id} cannot be disputed (again).")
+    amount = charge.amount if amount is None else as_int("amount", amount, minimum=1)
+    if amount > charge.amount:
+        raise param_error("amount", "A dispute cannot exceed the charge's amount.")
+    dispute = Dispute(charge, amount, as_str("reason", reason, choices=REASONS))
+    send_event("charge.dispute.created", dispute)
+    send_event("charge.dispute.funds_withdrawn", dispute)
+    return dispute
+
+
+def close_dispute(id: str, **unknown: Any) -> Dispute:
+    """`POST /v1/disputes/{id}/close`: the merchant accepts the dispute, which is lost."""
+    reject_unknown(unknown)
+    return Dispute._api_retrieve(id)._close("lost")
+
+
+def resolve_dispute(id: str, outcome: Any = None, **unknown: Any) -> Dispute:
+    """`POST /_testing/disputes/{id}/resolve` (emulator only): the bank decides, `won|lost`."""
+    reject_unknown(unknown)
+    return Dispute._api_retrieve(id)._close(as_str("outcome", outcome, choices=("won", "lost")))
+
+
+def add_routes(app: web.Application) -> None:
+    """The disputes API and the emulator-only endpoints that open and resolve disputes."""
+    collection, one = "/v1/disputes", "/v1/disputes/{id}"
+    app.router.add_get(collection, localstripe_server.api_list_all(Dispute, collection))
+    app.router.add_get(one, localstripe_server.api_retrieve(Dispute, one))
+    app.router.add_post(one, localstripe_server.api_update(Dispute, one))
+    for path, func in (
+        ("/v1/disputes/{id}/close", close_dispute),
+        ("/_testing/charges/{id}/dispute", dispute_charge),
+        ("/_testing/disputes/{id}/resolve", resolve_dispute),
+    ):
+        app.router.add_post(path, localstripe_server.api_extra(func, path))

@@ -16,9 +16,10 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
     return sdk_client(stripe_emulator)
 
 
-def new_clock(client: stripe.StripeClient) -> stripe.test_helpers.TestClock:
+def new_clock(client: stripe.StripeClient, ago: int = 0) -> stripe.test_helpers.TestClock:
+    """A clock frozen `ago` seconds before now."""
     return client.v1.test_helpers.test_clocks.create(
-        params={"frozen_time": int(time.time()), "name": unique("clock")}
+        params={"frozen_time": int(time.time()) - ago, "name": unique("clock")}
     )
 
 
@@ -61,12 +62,13 @@ def invoices_of(client: stripe.StripeClient, subscription_id: str) -> list[strip
 def test_a_test_clock_is_created_advanced_listed_and_deleted_with_its_customers(
     client: stripe.StripeClient,
 ) -> None:
-    clock = new_clock(client)
+    clock = new_clock(client, ago=DAY)
     customer_id = customer_on(client, clock.id)
 
     assert (clock.status, clock.livemode) == ("ready", False)
     assert clock.deletes_after > clock.created
-    assert client.v1.customers.retrieve(customer_id).test_clock == clock.id
+    customer = client.v1.customers.retrieve(customer_id)
+    assert (customer.test_clock, customer.created) == (clock.id, clock.frozen_time)
     moved = advanced(client, clock.id, clock.frozen_time + 3600)
     assert moved.frozen_time == clock.frozen_time + 3600
     assert moved.status_details is not None and moved.status_details.advancing is None

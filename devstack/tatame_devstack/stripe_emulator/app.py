@@ -27,14 +27,17 @@ from tatame_devstack.stripe_emulator.customers import (
 from tatame_devstack.stripe_emulator.disputes import add_routes as add_dispute_routes
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
 from tatame_devstack.stripe_emulator.intents import (
-    attach_payment_method,
     authenticate_payment_intent,
+    cancel_payment_intent,
     confirm_payment_intent,
-    detach_payment_method,
     extend_intents,
 )
 from tatame_devstack.stripe_emulator.invoices import extend_invoices, preview_invoice
-from tatame_devstack.stripe_emulator.payment_methods import extend_payment_methods
+from tatame_devstack.stripe_emulator.payment_methods import (
+    attach_payment_method,
+    detach_payment_method,
+    extend_payment_methods,
+)
 from tatame_devstack.stripe_emulator.refunds import extend_refunds
 from tatame_devstack.stripe_emulator.render import Handler, dict_handler, error_response
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
@@ -161,6 +164,7 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         ("POST", "/v1/payment_methods/{id}/attach", attach_payment_method),
         ("POST", "/v1/payment_methods/{id}/detach", detach_payment_method),
         ("POST", "/v1/payment_intents/{id}/confirm", confirm_payment_intent),
+        ("POST", "/v1/payment_intents/{id}/cancel", cancel_payment_intent),
         ("POST", "/v1/setup_intents/{id}/confirm", confirm_setup_intent),
     ):
         overrides[method, path] = localstripe_server.api_extra(func, path)

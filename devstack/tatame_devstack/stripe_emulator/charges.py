@@ -127,7 +127,12 @@ def render_charge(charge: Charge, expand: Any = None) -> dict[str, Any]:
             "status": charge.status,
         },
     )
-    return expanded(rendered, expand or ())
+    # `refunds` is includable at the pinned version; `render.INCLUDABLE` does not list it yet.
+    if "refunds" in {path.split(".", 1)[0] for path in expand or ()}:
+        rendered["refunds"] = charge.refunds._export()
+    else:
+        del rendered["refunds"]
+    return expanded(rendered, [path for path in expand or () if not path.startswith("refunds")])
 
 
 def extend_charges() -> None:

@@ -31,7 +31,8 @@ EPHEMERAL_KEY_TTL_SECONDS = 60 * 60
 # What a session keeps of what Stripe renders (the rest is null or constant).
 SESSION_FIELDS = (
     *("id", "allow_promotion_codes", "amount_subtotal", "amount_total", "cancel_url"),
-    *("client_reference_id", "created", "currency", "customer", "expires_at", "livemode"),
+    *("client_reference_id", "created", "currency", "customer", "expires_at", "invoice"),
+    "livemode",
     *("metadata", "mode", "payment_status", "status", "subscription", "success_url", "url"),
 )
 
@@ -97,7 +98,7 @@ class CheckoutSession(StripeObject):
         self.amount_subtotal = self.amount_total = plan.amount * quantity
         self.status = "open"
         self.payment_status = "unpaid"
-        self.subscription = None
+        self.subscription = self.invoice = None
         self.expires_at = self.created + CHECKOUT_SESSION_TTL_SECONDS
         self.url = f"{CHECKOUT_PAGES}/{self.id}"
         self._plan_id, self._quantity = plan.id, quantity
@@ -157,7 +158,7 @@ class CheckoutSession(StripeObject):
             metadata=dict(session._subscription_metadata),
             **trial,
         )
-        session.subscription = subscription.id
+        session.subscription, session.invoice = subscription.id, subscription.latest_invoice
         session.status = "complete"
         session.payment_status = "no_payment_required" if trial else "paid"
         send_event("checkout.session.completed", session)

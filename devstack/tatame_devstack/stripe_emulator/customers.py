@@ -19,6 +19,8 @@ from tatame_devstack.stripe_emulator.render import shape
 from tatame_devstack.stripe_emulator.state import stored
 
 TEST_CLOCK_OBJECT = "test_helpers.test_clock"
+# The includable fields of a customer that are lists (rendered when expanded).
+LISTS = ("sources", "subscriptions", "tax_ids")
 
 
 def attach(payment_method: PaymentMethod, customer_id: str) -> None:
@@ -68,9 +70,19 @@ def customer_payment_methods(
 
 
 class ClockCustomer(Customer):
-    """localstripe's Customer, also on a test clock (`test_clock`, shown from its first event)."""
+    """localstripe's Customer, also on a test clock (`test_clock`, shown from its first event):
+    then created at the clock's frozen time."""
 
-    test_clock: str | None = None  # customers of an older state file have none
+    test_clock: str | None = None
+
+    @property
+    def created(self) -> int:
+        return self._created
+
+    @created.setter
+    def created(self, now: int) -> None:
+        clock = None if self.test_clock is None else store[f"{TEST_CLOCK_OBJECT}:{self.test_clock}"]
+        self._created = now if clock is None else clock.frozen_time
 
     def __init__(self, test_clock: Any = None, **params: Any) -> None:
         clock_id = as_optional_str("test_clock", test_clock)
@@ -126,10 +138,11 @@ def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
         "tax_exempt": "none",
         "test_clock": getattr(customer, "test_clock", None),
     }
-    if "subscriptions" in {path.split(".", 1)[0] for path in expand}:
-        values["subscriptions"] = customer.subscriptions._export()
+    lists = [name for name in LISTS if name in {path.split(".", 1)[0] for path in expand}]
+    for name in lists:
+        values[name] = getattr(customer, name)._export()
     rendered = shape(stripe.Customer, values, expand=expand)
-    return expanded(rendered, [path for path in expand if not path.startswith("subscriptions")])
+    return expanded(rendered, [path for path in expand if path.split(".", 1)[0] not in lists])
 
 
 def extend_customers() -> None:

@@ -1,15 +1,15 @@
 """Payment intents as Stripe runs them with its test cards: `pay` charges an intent or asks the
 card holder to authenticate (3-D Secure); a declined charge leaves it `requires_payment_method`
-with its `last_payment_error`. Also the payment method endpoints a client uses."""
+with its `last_payment_error`."""
 
+import time
 from typing import Any
 
 import stripe
 from localstripe.errors import UserError
-from localstripe.resources import Customer, Invoice, PaymentIntent, PaymentMethod
+from localstripe.resources import Invoice, PaymentIntent, PaymentMethod
 
 from tatame_devstack.stripe_emulator.charges import DECLINE, CardError, create_charge
-from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
@@ -23,7 +23,6 @@ from tatame_devstack.stripe_emulator.params import (
 )
 from tatame_devstack.stripe_emulator.payment_methods import test_card
 from tatame_devstack.stripe_emulator.render import shape
-from tatame_devstack.stripe_emulator.subscriptions import price_subscriptions
 
 PI = stripe.PaymentIntent
 AUTHENTICATION_PAGES = "https://hooks.stripe-emulator.invalid/3d_secure_2/authenticate"
@@ -35,6 +34,9 @@ AUTHENTICATION_FAILURE = {
     "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
 }
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
+# The account's default payment method configuration, which automatic payment methods follow.
+DEFAULT_CONFIGURATION = "pmc_emulator_default"
 
 
 def three_d_secure(intent_id: str) -> dict[str, Any]:
@@ -62,7 +64,6 @@ def pay(intent: PaymentIntent, payment_method: PaymentMethod, *, authenticated: 
 
     Subscriptions and invoices charge through this too (see `extend_intents`)."""
     intent._last_error = None
-    intent._authentication_failed = False
     intent.payment_method = payment_method.id
     if test_card(payment_method).requires_authentication and not authenticated:
         intent.next_action = three_d_secure(intent.id)
@@ -182,9 +183,29 @@ def authenticate_payment_intent(id: str, outcome: Any = None, **unknown: Any) ->
         pay(intent, card, authenticated=True)
         return intent
     intent.next_action, intent.payment_method = None, None
-    intent._authentication_failed = True
     intent._last_error = {**AUTHENTICATION_FAILURE, "payment_method": card.id}
     send_event("payment_intent.payment_failed", intent)
+    return intent
+
+
+def cancel_payment_intent(
+    id: str, cancellation_reason: Any = None, **unknown: Any
+) -> PaymentIntent:
+    """`POST /v1/payment_intents/{id}/cancel`, while it has not succeeded nor started to."""
+    reject_unknown(unknown)
+    reason = None
+    if cancellation_reason is not None:
+        reason = as_str("cancellation_reason", cancellation_reason, choices=CANCELLATION_REASONS)
+    intent = PaymentIntent._api_retrieve(id)
+    if intent.status not in (*CONFIRMABLE, "requires_action"):
+        raise UserError(
+            400,
+            f"You cannot cancel this PaymentIntent because it has a status of {intent.status}.",
+            {"code": "payment_intent_unexpected_state"},
+        )
+    intent._canceled, intent.next_action = True, None
+    intent.canceled_at, intent.cancellation_reason = int(time.time()), reason
+    send_event("payment_intent.canceled", intent)
     return intent
 
 
@@ -211,7 +232,8 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
                 if automatic
                 else None
             ),
-            "canceled_at": None,
+            "canceled_at": getattr(intent, "canceled_at", None),
+            "cancellation_reason": getattr(intent, "cancellation_reason", None),
             "capture_method": "automatic_async",
             "client_secret": intent.client_secret,
             "confirmation_method": "automatic",
@@ -227,6 +249,11 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
                 None if intent.next_action is None else shape(PI.NextAction, intent.next_action)
             ),
             "payment_method": intent.payment_method,
+            "payment_method_configuration_details": (
+                shape(PI.PaymentMethodConfigurationDetails, {"id": DEFAULT_CONFIGURATION})
+                if automatic
+                else None
+            ),
             "payment_method_options": shape(
                 PI.PaymentMethodOptions,
                 {
@@ -248,28 +275,3 @@ def extend_intents() -> None:
     PaymentIntent._api_create = classmethod(lambda cls, **params: create_payment_intent(**params))
     PaymentIntent._confirm = _confirm_off_session
     PaymentIntent._export = render_payment_intent
-
-
-def attach_payment_method(id: str, customer: Any = None, **unknown: Any) -> PaymentMethod:
-    """`POST /v1/payment_methods/{id}/attach`, with the `payment_method.attached` event."""
-    reject_unknown(unknown)
-    payment_method = PaymentMethod._api_retrieve(id)
-    attach(payment_method, as_str("customer", customer))
-    return payment_method
-
-
-def detach_payment_method(id: str, **unknown: Any) -> PaymentMethod:
-    """`POST /v1/payment_methods/{id}/detach`: no longer any default, and the event."""
-    reject_unknown(unknown)
-    payment_method = PaymentMethod._api_retrieve(id)
-    if payment_method.customer is None:
-        raise UserError(400, f"The payment method {id} is not attached to a customer.")
-    customer = Customer._api_retrieve(payment_method.customer)
-    if customer.invoice_settings.get("default_payment_method") == id:
-        customer.invoice_settings["default_payment_method"] = None
-    for subscription in price_subscriptions():
-        if subscription.default_payment_method == id:
-            subscription.default_payment_method = None
-    PaymentMethod._api_detach(id)
-    send_event("payment_method.detached", payment_method)
-    return payment_method

@@ -1,14 +1,19 @@
-"""Payment methods as Stripe renders them, and Stripe's test payment methods: what each card
-does when it is attached, charged or asked to authenticate."""
+"""Payment methods as Stripe renders them, attached and detached; and Stripe's test payment
+methods: what each card does when it is attached, charged or asked to authenticate."""
 
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from localstripe.resources import PaymentMethod
+from localstripe.errors import UserError
+from localstripe.resources import Customer, PaymentMethod
 
+from tatame_devstack.stripe_emulator.customers import attach
+from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.expansion import expanded
+from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.state import stored
 
 PM = stripe.PaymentMethod
 
@@ -111,3 +116,28 @@ def extend_payment_methods() -> None:
     PaymentMethod._charging_is_declined = lambda self: test_card(self).declines
     PaymentMethod._requires_authentication = lambda self: test_card(self).requires_authentication
     PaymentMethod._export = render_payment_method
+
+
+def attach_payment_method(id: str, customer: Any = None, **unknown: Any) -> PaymentMethod:
+    """`POST /v1/payment_methods/{id}/attach`, with the `payment_method.attached` event."""
+    reject_unknown(unknown)
+    payment_method = PaymentMethod._api_retrieve(id)
+    attach(payment_method, as_str("customer", customer))
+    return payment_method
+
+
+def detach_payment_method(id: str, **unknown: Any) -> PaymentMethod:
+    """`POST /v1/payment_methods/{id}/detach`: no longer any default, and the event."""
+    reject_unknown(unknown)
+    payment_method = PaymentMethod._api_retrieve(id)
+    if payment_method.customer is None:
+        raise UserError(400, f"The payment method {id} is not attached to a customer.")
+    customer = Customer._api_retrieve(payment_method.customer)
+    if customer.invoice_settings.get("default_payment_method") == id:
+        customer.invoice_settings["default_payment_method"] = None
+    for subscription in stored("subscription"):
+        if getattr(subscription, "default_payment_method", None) == id:
+            subscription.default_payment_method = None
+    PaymentMethod._api_detach(id)
+    send_event("payment_method.detached", payment_method)
+    return payment_method

@@ -172,3 +172,57 @@ def test_a_subscription_of_a_customer_on_another_clock_does_not_move(
     advanced(client, clock.id, period_end(subscription) + DAY)
 
     assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_cancellation_planned_for_the_period_end_happens_when_the_clock_passes_it(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_on(client, clock.id),
+            "items": [{"price": monthly(client, 1000).id}],
+        }
+    )
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", period_end(subscription))
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_schedules_next_phase_starts_when_the_clock_passes_the_phase_end(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    pro, basic = monthly(client, 3000), monthly(client, 1000)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_on(client, clock.id), "items": [{"price": pro.id}]}
+    )
+    schedule = client.v1.subscription_schedules.create(
+        params={"from_subscription": subscription.id}
+    )
+    phase = schedule.current_phase
+    assert phase is not None
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "end_behavior": "release",
+            "phases": [
+                {
+                    "items": [{"price": pro.id, "quantity": 1}],
+                    "start_date": phase.start_date,
+                    "end_date": phase.end_date,
+                },
+                {"items": [{"price": basic.id, "quantity": 1}], "duration": {"interval": "month"}},
+            ],
+        },
+    )
+
+    advanced(client, clock.id, phase.end_date + DAY)
+
+    moved = client.v1.subscriptions.retrieve(subscription.id)
+    assert moved["items"].data[0].price.id == basic.id
+    assert invoices_of(client, subscription.id)[-1].amount_paid == 1000

@@ -66,7 +66,7 @@ def paid(client: stripe.StripeClient, amount: int = 1500) -> stripe.PaymentInten
 def test_every_object_has_exactly_the_fields_of_the_pinned_version(
     client: stripe.StripeClient,
 ) -> None:
-    customer = new_customer(client, name="Ana")
+    customer = new_customer(client, name="Ana", address={"country": "PT", "city": "Porto"})
     product = new_product(client)
     price = new_price(client, product.id)
     intent = paid(client)
@@ -112,6 +112,8 @@ def test_every_object_has_exactly_the_fields_of_the_pinned_version(
         fields(stripe.PaymentMethod.Card)
     )
     assert customer.invoice_settings is not None and customer.tax_exempt == "none"
+    assert customer.address is not None
+    assert set(customer.address.to_dict()) == set(fields(stripe.Customer.Address))
     assert "sources" not in customer and "account_balance" not in customer
 
 
@@ -252,6 +254,11 @@ def test_setup_intents_save_a_card_refuse_a_declined_one_and_wait_for_authentica
     assert waiting.status == "requires_action" and waiting.next_action is not None
 
     emulator_only(client, f"setup_intents/{waiting.id}/authenticate", outcome="succeed")
+    assert events_of(client, waiting.id) == [
+        "setup_intent.created",
+        "setup_intent.requires_action",
+        "setup_intent.succeeded",
+    ]
 
     methods = client.v1.customers.payment_methods.list(customer.id)
     assert {pm.id for pm in methods.data} == {

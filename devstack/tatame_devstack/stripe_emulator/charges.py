@@ -8,7 +8,7 @@ from localstripe.resources import Charge, PaymentMethod
 
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.expansion import expanded
-from tatame_devstack.stripe_emulator.payment_methods import test_card
+from tatame_devstack.stripe_emulator.payment_methods import render_payment_method, test_card
 from tatame_devstack.stripe_emulator.render import shape
 
 C = stripe.Charge
@@ -104,7 +104,9 @@ def render_charge(charge: Charge, expand: Any = None) -> dict[str, Any]:
             "amount_captured": 0 if failed else charge.amount,
             "amount_refunded": charge.amount_refunded,
             "balance_transaction": charge.balance_transaction,
-            "billing_details": shape(C.BillingDetails, payment_method.billing_details or {}),
+            "billing_details": shape(
+                C.BillingDetails, render_payment_method(payment_method)["billing_details"]
+            ),
             "calculated_statement_descriptor": "TATAME",
             "captured": not failed,
             "created": charge.created,

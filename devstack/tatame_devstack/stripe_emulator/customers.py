@@ -75,21 +75,22 @@ class ClockCustomer(Customer):
 
     test_clock: str | None = None
 
-    @property
-    def created(self) -> int:
-        return self._created
-
-    @created.setter
-    def created(self, now: int) -> None:
-        clock = None if self.test_clock is None else store[f"{TEST_CLOCK_OBJECT}:{self.test_clock}"]
-        self._created = now if clock is None else clock.frozen_time
-
     def __init__(self, test_clock: Any = None, **params: Any) -> None:
         clock_id = as_optional_str("test_clock", test_clock)
         if clock_id is not None and f"{TEST_CLOCK_OBJECT}:{clock_id}" not in store:
             raise UserError(404, f"No such test_clock: '{clock_id}'", {"code": "resource_missing"})
         self.test_clock = clock_id
         super().__init__(**params)
+
+    @property
+    def created(self) -> int:
+        return self._created
+
+    @created.setter
+    def created(self, now: int) -> None:
+        """localstripe sets it to the wall clock's time; a customer on a clock takes the clock's."""
+        clock = None if self.test_clock is None else store[f"{TEST_CLOCK_OBJECT}:{self.test_clock}"]
+        self._created = now if clock is None else clock.frozen_time
 
 
 def customers_on_clock(clock_id: str) -> list[Customer]:
@@ -109,7 +110,9 @@ def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
     values = {
         "id": customer.id,
         "object": "customer",
-        "address": customer.address,
+        "address": (
+            None if customer.address is None else shape(stripe.Customer.Address, customer.address)
+        ),
         "balance": -customer.account_balance,
         "created": customer.created,
         "currency": invoices[0].currency if invoices else None,
@@ -121,12 +124,7 @@ def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
         "invoice_prefix": customer.id.removeprefix("cus_")[:8].upper(),
         "invoice_settings": shape(
             stripe.Customer.InvoiceSettings,
-            {
-                "custom_fields": None,
-                "default_payment_method": settings.get("default_payment_method"),
-                "footer": None,
-                "rendering_options": None,
-            },
+            {"default_payment_method": settings.get("default_payment_method")},
         ),
         "livemode": False,
         "metadata": customer.metadata,

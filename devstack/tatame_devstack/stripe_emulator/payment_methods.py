@@ -90,7 +90,9 @@ def render_card(payment_method: PaymentMethod) -> dict[str, Any]:
 
 def render_payment_method(payment_method: PaymentMethod, expand: Any = None) -> dict[str, Any]:
     """A payment method at the pinned API version (the emulator makes cards only)."""
-    details = payment_method.billing_details or {}
+    details = dict(payment_method.billing_details or {})
+    if details.get("address") is not None:
+        details["address"] = shape(PM.BillingDetails.Address, details["address"])
     rendered = shape(
         PM,
         {

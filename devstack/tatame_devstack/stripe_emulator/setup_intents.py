@@ -91,6 +91,13 @@ def authenticate_setup_intent(id: str, outcome: Any = None, **unknown: Any) -> S
     return intent
 
 
+def create_setup_intent(**params: Any) -> SetupIntent:
+    """`POST /v1/setup_intents`, with its `setup_intent.created` event."""
+    intent = SetupIntent(**params)
+    send_event("setup_intent.created", intent)
+    return intent
+
+
 def render_setup_intent(intent: SetupIntent, expand: Any = None) -> dict[str, Any]:
     """A setup intent at the pinned API version."""
     error = getattr(intent, "_last_error", None)
@@ -133,5 +140,7 @@ def render_setup_intent(intent: SetupIntent, expand: Any = None) -> dict[str, An
 
 
 def extend_setup_intents() -> None:
-    """Render localstripe's setup intents as Stripe does at the pinned API version."""
+    """Setup intents on localstripe's class: created with their event and rendered as Stripe
+    does at the pinned API version."""
+    SetupIntent._api_create = classmethod(lambda cls, **params: create_setup_intent(**params))
     SetupIntent._export = render_setup_intent

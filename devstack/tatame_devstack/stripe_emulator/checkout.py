@@ -187,7 +187,7 @@ class CheckoutSession(StripeObject):
                 "total_details": shape(
                     S.TotalDetails, {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
                 ),
-                "ui_mode": "hosted",
+                "ui_mode": "hosted_page",
             },
             expand=expand or (),
         )

@@ -106,7 +106,7 @@ class Dispute(StripeObject):
                         "has_evidence": False,
                         "past_due": False,
                         "submission_count": 0,
-                        "submission_method": None,
+                        "submission_method": "not_submitted",
                     },
                 ),
                 "is_charge_refundable": False,

@@ -50,10 +50,10 @@ def three_d_secure(intent_id: str) -> dict[str, Any]:
     }
 
 
-def declined(payment_method: PaymentMethod, **objects: str) -> dict[str, Any]:
-    """A `last_payment_error` (or `last_setup_error`) for a declined card; `objects` are the ids
-    of the charge, intent… it is about."""
-    return {"type": "card_error", **DECLINE, "payment_method": payment_method.id, **objects}
+def declined(payment_method: PaymentMethod, **charge: str) -> dict[str, Any]:
+    """A `last_payment_error` (or `last_setup_error`) for a declined card, with the id of the
+    declined `charge` if there is one."""
+    return {"type": "card_error", **DECLINE, "payment_method": payment_method.id, **charge}
 
 
 def pay(intent: PaymentIntent, payment_method: PaymentMethod, *, authenticated: bool) -> str:

@@ -59,7 +59,7 @@ def confirm_setup_intent(
     card = PaymentMethod._api_retrieve(intent.payment_method)
     intent._last_error = None
     if test_card(card).declines_on_attach:
-        intent._last_error = declined(card, setup_intent=intent.id)
+        intent._last_error = declined(card)
         intent.status, intent.payment_method = "requires_payment_method", None
         send_event("setup_intent.setup_failed", intent)
         error = {**intent._last_error, "payment_method": card._export()}

@@ -40,7 +40,6 @@ COLLECTION = "/v1/test_helpers/test_clocks"
 class TestClock(StripeObject):
     """A test clock: `ready`, or `advancing` to `_target` (`status_details.advancing`)."""
 
-    __test__ = False  # not a pytest test class
     object = TEST_CLOCK_OBJECT
     _id_prefix = "clock_"
 

@@ -45,6 +45,7 @@ class CheckoutSession(StripeObject):
 
     object = "checkout.session"
     _id_prefix = "cs_test_"
+    invoice: str | None = None  # the first invoice, once complete
 
     def __init__(
         self,
@@ -98,7 +99,7 @@ class CheckoutSession(StripeObject):
         self.amount_subtotal = self.amount_total = plan.amount * quantity
         self.status = "open"
         self.payment_status = "unpaid"
-        self.subscription = self.invoice = None
+        self.subscription = None
         self.expires_at = self.created + CHECKOUT_SESSION_TTL_SECONDS
         self.url = f"{CHECKOUT_PAGES}/{self.id}"
         self._plan_id, self._quantity = plan.id, quantity
@@ -172,7 +173,7 @@ class CheckoutSession(StripeObject):
             {
                 **values,
                 "object": self.object,
-                "automatic_tax": shape(S.AutomaticTax, {"enabled": False, "status": None}),
+                "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
                 "custom_fields": [],
                 "custom_text": shape(S.CustomText, {}),
                 "customer_details": (

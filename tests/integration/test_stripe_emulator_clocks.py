@@ -6,7 +6,13 @@ import time
 import pytest
 import stripe
 
-from tests.integration.test_stripe_emulator import events_of, monthly, sdk_client, unique
+from tests.integration.test_stripe_emulator import (
+    emulator_only,
+    events_of,
+    monthly,
+    sdk_client,
+    unique,
+)
 
 DAY = 24 * 60 * 60
 
@@ -226,3 +232,31 @@ def test_a_schedules_next_phase_starts_when_the_clock_passes_the_phase_end(
     moved = client.v1.subscriptions.retrieve(subscription.id)
     assert moved["items"].data[0].price.id == basic.id
     assert invoices_of(client, subscription.id)[-1].amount_paid == 1000
+
+
+def test_a_renewal_that_asks_for_authentication_is_past_due_until_the_card_holder_answers(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 2100).id}]}
+    )
+    card = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequired", params={"customer": customer_id}
+    )
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    renewal = invoices_of(client, subscription.id)[-1]
+    intent_id = renewal.to_dict()["payment_intent"]
+    assert client.v1.payment_intents.retrieve(intent_id).status == "requires_action"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+
+    emulator_only(client, f"payment_intents/{intent_id}/authenticate", outcome="succeed")
+
+    assert client.v1.invoices.retrieve(renewal.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"

@@ -425,3 +425,30 @@ def test_the_bank_resolves_a_dispute_won_or_lost(client: stripe.StripeClient) ->
     assert {outcome: d.status for outcome, d in outcomes.items()} == {"won": "won", "lost": "lost"}
     assert "charge.dispute.funds_reinstated" in events_of(client, outcomes["won"].id)
     assert "charge.dispute.closed" in events_of(client, outcomes["lost"].id)
+
+
+def test_evidence_is_staged_then_submitted_and_the_dispute_waits_for_the_bank(
+    client: stripe.StripeClient,
+) -> None:
+    intent = paid(client)
+    dispute_id = emulator_only(client, f"charges/{intent.latest_charge}/dispute")["id"]
+
+    staged = client.v1.disputes.update(
+        dispute_id, params={"evidence": {"uncategorized_text": "Attended 12 classes."}}
+    )
+    submitted = client.v1.disputes.update(dispute_id, params={"submit": True})
+
+    assert staged.status == "needs_response" and staged.evidence_details.has_evidence
+    assert submitted.status == "under_review"
+    assert submitted.evidence.uncategorized_text == "Attended 12 classes."
+    assert (
+        submitted.evidence_details.submission_count,
+        submitted.evidence_details.submission_method,
+    ) == (1, "manual")
+    with pytest.raises(stripe.InvalidRequestError):  # under review: no longer the merchant's
+        client.v1.disputes.close(dispute_id)
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.disputes.update(dispute_id, params={"evidence": {"essay": "x"}})
+    assert unknown.value.param == "evidence[essay]"
+    emulator_only(client, f"disputes/{dispute_id}/resolve", outcome="won")
+    assert client.v1.disputes.retrieve(dispute_id).status == "won"

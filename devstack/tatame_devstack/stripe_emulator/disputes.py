@@ -1,7 +1,7 @@
 """Disputes: a card holder's bank charges a payment back (emulator-only
 `POST /_testing/charges/{id}/dispute`); the merchant accepts the loss
-(`POST /v1/disputes/{id}/close`) or the bank decides (emulator-only
-`POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`)."""
+(`POST /v1/disputes/{id}/close`) or submits evidence (`POST /v1/disputes/{id}`, `submit=true`),
+and the bank decides (emulator-only `POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`)."""
 
 from typing import Any
 
@@ -14,6 +14,7 @@ from localstripe.resources import Charge, StripeObject
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
+    as_bool,
     as_int,
     as_str,
     merged_metadata,
@@ -29,6 +30,13 @@ REASONS = (
     *("product_not_received", "product_unacceptable", "subscription_canceled", "unrecognized"),
 )
 OPEN_STATUSES = ("needs_response", "warning_needs_response")
+UNDECIDED_STATUSES = (*OPEN_STATUSES, "under_review", "warning_under_review")
+# The evidence a merchant may give as text or file ids (not the hashes `appeal` and
+# `enhanced_evidence`, which the emulator does not take).
+TEXT_EVIDENCE = frozenset(stripe.params.DisputeUpdateParamsEvidence.__annotations__) - {
+    "appeal",
+    "enhanced_evidence",
+}
 RESPONSE_DAYS_SECONDS = 7 * 24 * 60 * 60
 
 
@@ -44,15 +52,36 @@ class Dispute(StripeObject):
         self.amount, self.currency, self.reason = amount, charge.currency, reason
         self.status = "needs_response"
         self.metadata: dict[str, str] = {}
+        self._evidence: dict[str, str] = {}
+        self._submissions = 0
         charge._disputed = True
 
     @classmethod
-    def _api_update(cls, id: str, metadata: Any = None, **unknown: Any) -> "Dispute":
-        """`POST /v1/disputes/{id}`: the emulator keeps only metadata (no evidence)."""
+    def _api_update(
+        cls,
+        id: str,
+        evidence: Any = None,
+        submit: Any = False,
+        metadata: Any = None,
+        **unknown: Any,
+    ) -> "Dispute":
+        """`POST /v1/disputes/{id}`: text evidence, staged until `submit=true` sends it to the
+        bank (the dispute is then `under_review`)."""
         reject_unknown(unknown)
         dispute = cls._api_retrieve(id)
+        given = {} if evidence is None else _text_evidence(evidence)
+        submit = as_bool("submit", submit)
+        if (given or submit) and dispute.status not in OPEN_STATUSES:
+            raise UserError(
+                400,
+                f"This dispute is {dispute.status}: evidence can no longer be given.",
+            )
         if metadata is not None:
             dispute.metadata = merged_metadata(dispute.metadata, metadata)
+        dispute._evidence.update(given)
+        if submit:
+            dispute.status = "under_review"
+            dispute._submissions += 1
         send_event("charge.dispute.updated", dispute)
         return dispute
 
@@ -75,9 +104,9 @@ class Dispute(StripeObject):
         ]
         return page
 
-    def _close(self, status: str) -> "Dispute":
-        if self.status not in OPEN_STATUSES:
-            raise UserError(400, f"This dispute is already {self.status}.")
+    def _close(self, status: str, *, allowed: tuple[str, ...]) -> "Dispute":
+        if self.status not in allowed:
+            raise UserError(400, f"This dispute is {self.status}: it cannot be {status}.")
         self.status = status
         if status == "won":
             send_event("charge.dispute.funds_reinstated", self)
@@ -97,16 +126,16 @@ class Dispute(StripeObject):
                 "created": self.created,
                 "currency": self.currency,
                 "enhanced_eligibility_types": [],
-                "evidence": shape(D.Evidence, {"enhanced_evidence": {}}),
+                "evidence": shape(D.Evidence, {"enhanced_evidence": {}, **self._evidence}),
                 "evidence_details": shape(
                     D.EvidenceDetails,
                     {
                         "due_by": due_by,
                         "enhanced_eligibility": {},
-                        "has_evidence": False,
+                        "has_evidence": bool(self._evidence),
                         "past_due": False,
-                        "submission_count": 0,
-                        "submission_method": "not_submitted",
+                        "submission_count": self._submissions,
+                        "submission_method": "manual" if self._submissions else "not_submitted",
                     },
                 ),
                 "is_charge_refundable": False,
@@ -118,6 +147,16 @@ class Dispute(StripeObject):
             },
         )
         return expanded(rendered, expand or ())
+
+
+def _text_evidence(evidence: Any) -> dict[str, str]:
+    if not isinstance(evidence, dict):
+        raise param_error("evidence", "Invalid evidence: expected a hash")
+    for name, value in evidence.items():
+        if name not in TEXT_EVIDENCE:
+            raise param_error(f"evidence[{name}]", f"Received unknown parameter: evidence[{name}]")
+        as_str(f"evidence[{name}]", value)
+    return dict(evidence)
 
 
 def dispute_charge(
@@ -141,13 +180,14 @@ def dispute_charge(
 def close_dispute(id: str, **unknown: Any) -> Dispute:
     """`POST /v1/disputes/{id}/close`: the merchant accepts the dispute, which is lost."""
     reject_unknown(unknown)
-    return Dispute._api_retrieve(id)._close("lost")
+    return Dispute._api_retrieve(id)._close("lost", allowed=OPEN_STATUSES)
 
 
 def resolve_dispute(id: str, outcome: Any = None, **unknown: Any) -> Dispute:
     """`POST /_testing/disputes/{id}/resolve` (emulator only): the bank decides, `won|lost`."""
     reject_unknown(unknown)
-    return Dispute._api_retrieve(id)._close(as_str("outcome", outcome, choices=("won", "lost")))
+    outcome = as_str("outcome", outcome, choices=("won", "lost"))
+    return Dispute._api_retrieve(id)._close(outcome, allowed=UNDECIDED_STATUSES)
 
 
 def add_routes(app: web.Application) -> None:

@@ -154,6 +154,8 @@ def test_a_payment_intent_has_automatic_payment_methods_and_a_card_pays_it_with_
     assert expanded.latest_charge.to_dict() == charge.to_dict()
     assert "payment_intent.succeeded" in events_of(client, intent.id)
     assert "charge.succeeded" in events_of(client, charge.id)
+    listed = client.v1.charges.list(params={"payment_intent": intent.id})
+    assert [c.id for c in listed.data] == [charge.id]
 
 
 def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_payment_method(

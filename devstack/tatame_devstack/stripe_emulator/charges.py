@@ -4,12 +4,14 @@ from typing import Any
 
 import stripe
 from localstripe.errors import UserError
-from localstripe.resources import Charge, PaymentMethod
+from localstripe.resources import Charge, List, PaymentMethod
 
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.expansion import expanded
+from tatame_devstack.stripe_emulator.params import reject_unknown
 from tatame_devstack.stripe_emulator.payment_methods import render_payment_method, test_card
 from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.state import stored
 
 C = stripe.Charge
 DECLINE = {
@@ -137,6 +139,27 @@ def render_charge(charge: Charge, expand: Any = None) -> dict[str, Any]:
     return expanded(rendered, [path for path in expand or () if not path.startswith("refunds")])
 
 
+def list_charges(
+    url: str,
+    customer: Any = None,
+    payment_intent: Any = None,
+    limit: Any = None,
+    starting_after: Any = None,
+    **unknown: Any,
+) -> Any:
+    """`GET /v1/charges`, newest first, of one `customer` or `payment_intent` if given."""
+    reject_unknown(unknown)
+    page = List(url, limit=limit, starting_after=starting_after)
+    page._list = [
+        charge
+        for charge in reversed(stored(Charge.object))
+        if customer in (None, charge.customer) and payment_intent in (None, charge.payment_intent)
+    ]
+    return page
+
+
 def extend_charges() -> None:
-    """Render localstripe's charges as Stripe does at the pinned API version."""
+    """Charges on localstripe's class: listed and rendered as Stripe does at the pinned API
+    version."""
+    Charge._api_list_all = classmethod(lambda cls, url, **params: list_charges(url, **params))
     Charge._export = render_charge

@@ -288,8 +288,6 @@ def test_refused_request_is_not_saved_under_its_key(client: stripe.StripeClient)
     assert price.unit_amount == 100
 
 
-# localstripe registers plain-function handlers on import, which aiohttp deprecates.
-@pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning")
 async def test_request_while_its_key_is_in_flight_gets_409() -> None:
     """In process, behind a handler that waits: over HTTP the emulator's handlers never
     yield, so a second request never finds the first one still running."""

@@ -1,0 +1,255 @@
+"""Checkout Sessions, Billing Portal sessions and ephemeral keys."""
+
+from typing import Any
+
+import stripe
+from aiohttp import web
+from localstripe import server as localstripe_server
+from localstripe.errors import UserError
+from localstripe.resources import Customer, PaymentMethod, StripeObject, random_id
+
+from tatame_devstack.stripe_emulator.catalog import recurring_plan
+from tatame_devstack.stripe_emulator.customers import attach
+from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.expansion import expanded
+from tatame_devstack.stripe_emulator.params import (
+    as_bool,
+    as_int,
+    as_metadata,
+    as_optional_str,
+    as_str,
+    param_error,
+    reject_unknown,
+)
+from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
+
+CHECKOUT_PAGES = "https://checkout.stripe-emulator.invalid/c/pay"
+PORTAL_PAGES = "https://billing.stripe-emulator.invalid/p/session"
+CHECKOUT_SESSION_TTL_SECONDS = 24 * 60 * 60
+EPHEMERAL_KEY_TTL_SECONDS = 60 * 60
+# What a session keeps of what Stripe renders (the rest is null or constant).
+SESSION_FIELDS = (
+    *("id", "allow_promotion_codes", "amount_subtotal", "amount_total", "cancel_url"),
+    *("client_reference_id", "created", "currency", "customer", "expires_at", "invoice"),
+    "livemode",
+    *("metadata", "mode", "payment_status", "status", "subscription", "success_url", "url"),
+)
+
+
+class CheckoutSession(StripeObject):
+    """A subscription-mode Checkout Session for an existing customer. The emulator hosts no
+    payment page: a test completes a session with `POST /_testing/checkout/sessions/{id}/complete`
+    (optionally `payment_method=pm_card_…`), which creates the subscription and sends
+    `checkout.session.completed`, as paying on Stripe's page does."""
+
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+    invoice: str | None = None  # the first invoice, once complete
+
+    def __init__(
+        self,
+        mode: Any = None,
+        customer: Any = None,
+        line_items: Any = None,
+        success_url: Any = None,
+        cancel_url: Any = None,
+        client_reference_id: Any = None,
+        metadata: Any = None,
+        allow_promotion_codes: Any = None,
+        subscription_data: Any = None,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown(unknown)
+        as_str("mode", mode, choices=("subscription",))
+        customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+        if not isinstance(line_items, list) or len(line_items) != 1:
+            raise param_error("line_items", "The emulator takes exactly one line item.")
+        item = dict(line_items[0]) if isinstance(line_items[0], dict) else {}
+        plan = recurring_plan("line_items[0][price]", item.pop("price", None))
+        quantity = as_int("line_items[0][quantity]", item.pop("quantity", 1), minimum=1)
+        reject_unknown(item, parent="line_items[0]")
+        success_url = as_str("success_url", success_url)
+        cancel_url = as_optional_str("cancel_url", cancel_url)
+        reference = as_optional_str("client_reference_id", client_reference_id)
+        metadata = as_metadata(metadata)
+        promotion_codes = (
+            None
+            if allow_promotion_codes is None
+            else as_bool("allow_promotion_codes", allow_promotion_codes)
+        )
+        if subscription_data is not None and not isinstance(subscription_data, dict):
+            raise param_error("subscription_data", "Invalid subscription_data: expected a hash")
+        data = dict(subscription_data or {})
+        trial_days = data.pop("trial_period_days", None)
+        if trial_days is not None:
+            trial_days = as_int("subscription_data[trial_period_days]", trial_days, minimum=1)
+        subscription_metadata = as_metadata(data.pop("metadata", None))
+        reject_unknown(data, parent="subscription_data")
+
+        super().__init__()
+        self.mode = "subscription"
+        self.customer = customer_id
+        self.client_reference_id = reference
+        self.metadata = metadata
+        self.allow_promotion_codes = promotion_codes
+        self.success_url = success_url
+        self.cancel_url = cancel_url
+        self.currency = plan.currency
+        self.amount_subtotal = self.amount_total = plan.amount * quantity
+        self.status = "open"
+        self.payment_status = "unpaid"
+        self.subscription = None
+        self.expires_at = self.created + CHECKOUT_SESSION_TTL_SECONDS
+        self.url = f"{CHECKOUT_PAGES}/{self.id}"
+        self._plan_id, self._quantity = plan.id, quantity
+        self._trial_days, self._subscription_metadata = trial_days, subscription_metadata
+
+    @classmethod
+    def _api_list_all(
+        cls,
+        url: str,
+        customer: Any = None,
+        status: Any = None,
+        limit: Any = None,
+        starting_after: Any = None,
+        **unknown: Any,
+    ) -> Any:
+        reject_unknown(unknown)
+        if status is not None:
+            as_str("status", status, choices=("open", "complete", "expired"))
+        page = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        page._list = [
+            session
+            for session in reversed(page._list)  # newest first, as Stripe lists
+            if customer in (None, session.customer) and status in (None, session.status)
+        ]
+        return page
+
+    @classmethod
+    def _api_expire(cls, id: str, **unknown: Any) -> "CheckoutSession":
+        reject_unknown(unknown)
+        session = cls._api_retrieve(id)
+        if session.status != "open":
+            raise UserError(
+                400, f"Only open Checkout Sessions can be expired; this one is {session.status}."
+            )
+        session.status = "expired"
+        send_event("checkout.session.expired", session)
+        return session
+
+    @classmethod
+    def _api_complete(
+        cls, id: str, payment_method: Any = "pm_card_visa", **unknown: Any
+    ) -> "CheckoutSession":
+        """Pay on the (absent) hosted page: attach the card, start the subscription."""
+        reject_unknown(unknown)
+        session = cls._api_retrieve(id)
+        if session.status != "open":
+            raise UserError(400, f"This Checkout Session is {session.status}.")
+        card = PaymentMethod._api_retrieve(as_str("payment_method", payment_method))
+        if card._attaching_is_declined() or card._charging_is_declined():
+            raise UserError(402, "Your card was declined.", {"code": "card_declined"})
+        attach(card, session.customer)
+        trial = {} if session._trial_days is None else {"trial_period_days": session._trial_days}
+        subscription = PriceSubscription._api_create(
+            customer=session.customer,
+            items=[{"price": session._plan_id, "quantity": session._quantity}],
+            default_payment_method=card.id,
+            metadata=dict(session._subscription_metadata),
+            **trial,
+        )
+        session.subscription, session.invoice = subscription.id, subscription.latest_invoice
+        session.status = "complete"
+        session.payment_status = "no_payment_required" if trial else "paid"
+        send_event("checkout.session.completed", session)
+        return session
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        S = stripe.checkout.Session
+        values = {name: getattr(self, name) for name in SESSION_FIELDS}
+        rendered = shape(
+            S,
+            {
+                **values,
+                "object": self.object,
+                "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
+                "custom_fields": [],
+                "custom_text": shape(S.CustomText, {}),
+                "customer_details": (
+                    shape(S.CustomerDetails, {"email": self._email(), "tax_exempt": "none"})
+                    if self.status == "complete"
+                    else None
+                ),
+                "payment_method_collection": "always",
+                "payment_method_types": ["card"],
+                "phone_number_collection": shape(S.PhoneNumberCollection, {"enabled": False}),
+                "shipping_options": [],
+                "total_details": shape(
+                    S.TotalDetails, {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
+                ),
+                "ui_mode": "hosted_page",
+            },
+            expand=expand or (),
+        )
+        return expanded(rendered, [path for path in expand or () if path != "line_items"])
+
+    def _email(self) -> str | None:
+        return Customer._api_retrieve(self.customer).email
+
+
+class BillingPortalSession(StripeObject):
+    """A Billing Portal session (the emulator hosts no portal page)."""
+
+    object = "billing_portal.session"
+    _id_prefix = "bps_"
+
+    def __init__(self, customer: Any = None, return_url: Any = None, **unknown: Any) -> None:
+        reject_unknown(unknown)
+        customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+        return_url = as_optional_str("return_url", return_url)
+
+        super().__init__()
+        self.customer = customer_id
+        self.return_url = return_url
+        self.url = f"{PORTAL_PAGES}/{self.id}"
+        self.configuration = "bpc_emulator"
+        self.flow = self.locale = self.on_behalf_of = None
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        fields = ("id", "configuration", "created", "customer", "flow", "livemode", "locale")
+        values = {
+            name: getattr(self, name) for name in (*fields, "on_behalf_of", "return_url", "url")
+        }
+        rendered = shape(stripe.billing_portal.Session, {**values, "object": self.object})
+        return expanded(rendered, expand or ())
+
+
+class EphemeralKey(StripeObject):
+    """An ephemeral key for a mobile SDK, made for the API version in its `Stripe-Version`
+    header (`GET /_testing/ephemeral_keys/{secret}` tells which, for tests)."""
+
+    object = "ephemeral_key"
+    _id_prefix = "ephkey_"
+
+    def __init__(self, stripe_version: str, customer: Any = None, **unknown: Any) -> None:
+        reject_unknown(unknown)
+        customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+
+        super().__init__()
+        self._customer = customer_id
+        self.expires = self.created + EPHEMERAL_KEY_TTL_SECONDS
+        self.secret = "ek_test_" + random_id(32)
+        self._stripe_version = stripe_version
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in ("id", "created", "expires", "livemode")}
+        return shape(stripe.EphemeralKey, {**values, "object": self.object, "secret": self.secret})
+
+
+async def create_ephemeral_key(request: web.Request) -> web.StreamResponse:
+    version = request.headers.get("Stripe-Version")
+    if not version:
+        raise UserError(400, "Stripe-Version header is required to create an ephemeral key.")
+    params = await localstripe_server.get_post_data(request) or {}
+    return localstripe_server.json_response(EphemeralKey(version, **params)._export())

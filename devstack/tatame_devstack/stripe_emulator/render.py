@@ -1,0 +1,109 @@
+"""Responses as Stripe renders them at the pinned API version.
+
+`shape` gives an object exactly the fields that stripe-python's resource class (generated from
+Stripe's API definition for the SDK's pinned version) declares: a field the class does not
+declare is an emulator bug, an optional field without a value is null, and an includable field
+(sent only when the request expands it) is left out unless expanded.
+"""
+
+import functools
+import typing
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
+
+import stripe
+from aiohttp import web
+from localstripe import server as localstripe_server
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Fields Stripe sends only when asked with `expand[]` ("not included by default").
+INCLUDABLE: Mapping[type[stripe.StripeObject], frozenset[str]] = {
+    stripe.Customer: frozenset(
+        {"cash_balance", "invoice_credit_balance", "sources", "subscriptions", "tax", "tax_ids"}
+    ),
+    stripe.Invoice: frozenset({"confirmation_secret", "payments"}),
+    stripe.checkout.Session: frozenset({"line_items"}),
+    stripe.Price: frozenset({"currency_options", "tiers"}),
+}
+# Fields of a class that only one variant of the object has: `deleted` is on deleted objects.
+ONLY_WHEN_GIVEN = frozenset({"deleted"})
+
+
+class RenderError(Exception):
+    """The emulator tried to send an object that the pinned API version does not have."""
+
+
+@functools.cache
+def fields(resource: type[stripe.StripeObject]) -> Mapping[str, bool]:
+    """The wire name of each field `resource` declares, and whether it is optional (nullable)."""
+    remapped: Mapping[str, str] = getattr(resource, "_field_remappings", {})
+    declared: dict[str, bool] = {}
+    for cls in reversed(resource.__mro__):
+        for name, annotation in vars(cls).get("__annotations__", {}).items():
+            if name.startswith("_") or typing.get_origin(annotation) is typing.ClassVar:
+                continue
+            declared[remapped.get(name, name)] = _is_optional(annotation)
+    return declared
+
+
+def _is_optional(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(
+        annotation
+    )
+
+
+def expanded_under(expand: Collection[str], field: str) -> list[str]:
+    """The `expand[]` paths that reach inside `field`, relative to it: what to pass to `shape`
+    for the object in `field` (`data` for the objects of a list)."""
+    prefix = field + "."
+    return [path.removeprefix(prefix) for path in expand if path.startswith(prefix)]
+
+
+def shape(
+    resource: type[stripe.StripeObject],
+    values: Mapping[str, Any],
+    *,
+    expand: Collection[str] = (),
+) -> dict[str, Any]:
+    """`values` as Stripe sends an object of class `resource` (e.g. `stripe.Subscription` or
+    `stripe.Invoice.StatusTransitions`): every declared field, null where optional and not
+    given; includable fields only when `expand` (paths relative to this object) names them.
+    Raises `RenderError` for a field `resource` does not declare or a required one not given.
+    Nested objects are shaped by the caller, each with its own class."""
+    declared = fields(resource)
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise RenderError(f"{resource.__qualname__} has no field {', '.join(unknown)}")
+    requested = {path.split(".", 1)[0] for path in expand}
+    includable = INCLUDABLE.get(resource, frozenset())
+    shaped: dict[str, Any] = {}
+    for name in sorted(declared, key=lambda name: (name not in ("id", "object"), name)):
+        if name in includable and name not in requested:
+            continue
+        if name in values:
+            shaped[name] = values[name]
+        elif name in ONLY_WHEN_GIVEN:
+            continue
+        elif declared[name]:
+            shaped[name] = None
+        else:
+            raise RenderError(f"{resource.__qualname__} needs field {name}")
+    return shaped
+
+
+def error_response(
+    status: int, error: dict[str, str], headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": error}, status=status, headers=headers)
+
+
+def dict_handler(func: Callable[..., dict[str, Any]]) -> Handler:
+    """An aiohttp handler answering `func(**parameters)`, a plain JSON object."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        params = await localstripe_server.get_post_data(request) or {}
+        params.pop("expand", None)
+        return localstripe_server.json_response(func(**params))
+
+    return handler

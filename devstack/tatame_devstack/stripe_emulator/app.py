@@ -12,24 +12,43 @@ from localstripe import server as localstripe_server
 from localstripe.resources import store
 
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
+from tatame_devstack.stripe_emulator.charges import extend_charges
 from tatame_devstack.stripe_emulator.checkout import (
     BillingPortalSession,
     CheckoutSession,
     create_ephemeral_key,
 )
-from tatame_devstack.stripe_emulator.customers import customer_payment_methods, update_customer
+from tatame_devstack.stripe_emulator.customers import (
+    ClockCustomer,
+    customer_payment_methods,
+    extend_customers,
+    update_customer,
+)
+from tatame_devstack.stripe_emulator.disputes import add_routes as add_dispute_routes
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
 from tatame_devstack.stripe_emulator.intents import (
-    attach_payment_method,
+    authenticate_payment_intent,
+    cancel_payment_intent,
     confirm_payment_intent,
-    confirm_setup_intent,
-    detach_payment_method,
+    extend_intents,
 )
 from tatame_devstack.stripe_emulator.invoices import extend_invoices, preview_invoice
+from tatame_devstack.stripe_emulator.payment_methods import (
+    attach_payment_method,
+    detach_payment_method,
+    extend_payment_methods,
+)
+from tatame_devstack.stripe_emulator.refunds import extend_refunds
 from tatame_devstack.stripe_emulator.render import Handler, dict_handler, error_response
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
+from tatame_devstack.stripe_emulator.setup_intents import (
+    authenticate_setup_intent,
+    confirm_setup_intent,
+    extend_setup_intents,
+)
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
+from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 from tatame_devstack.stripe_emulator.webhook_endpoints import (
     add_routes as add_webhook_endpoint_routes,
@@ -84,6 +103,15 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
     """Extend localstripe's (process-wide) application in place and return it; call once."""
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
+    for extend in (
+        extend_charges,
+        extend_customers,
+        extend_intents,
+        extend_payment_methods,
+        extend_refunds,
+        extend_setup_intents,
+    ):
+        extend()
     app = localstripe_server.app
 
     prices = "/v1/prices"
@@ -114,12 +142,20 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         ("POST", "/v1/checkout/sessions/{id}/expire", CheckoutSession._api_expire),
         ("POST", "/v1/subscription_schedules/{id}/release", SubscriptionSchedule._api_release),
         ("GET", "/v1/customers/{id}/payment_methods", customer_payment_methods),
+        # The card holder's answer to 3-D Secure, `outcome=succeed|fail` (emulator only).
+        ("POST", "/_testing/payment_intents/{id}/authenticate", authenticate_payment_intent),
+        ("POST", "/_testing/setup_intents/{id}/authenticate", authenticate_setup_intent),
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     add_testing_routes(app)
     add_webhook_endpoint_routes(app)
+    add_dispute_routes(app)
+    add_test_clock_routes(app)
 
-    overrides: dict[tuple[str, str], Handler] = {("DELETE", "/_config/data"): flush_all}
+    overrides: dict[tuple[str, str], Handler] = {
+        ("DELETE", "/_config/data"): flush_all,
+        ("POST", "/v1/customers"): localstripe_server.api_create(ClockCustomer, "/v1/customers"),
+    }
     for cls, collection in (
         (CatalogProduct, "/v1/products"),
         (PriceSubscription, "/v1/subscriptions"),
@@ -133,6 +169,7 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         ("POST", "/v1/payment_methods/{id}/attach", attach_payment_method),
         ("POST", "/v1/payment_methods/{id}/detach", detach_payment_method),
         ("POST", "/v1/payment_intents/{id}/confirm", confirm_payment_intent),
+        ("POST", "/v1/payment_intents/{id}/cancel", cancel_payment_intent),
         ("POST", "/v1/setup_intents/{id}/confirm", confirm_setup_intent),
     ):
         overrides[method, path] = localstripe_server.api_extra(func, path)

@@ -10,6 +10,7 @@ from gateway.billing_client import BillingClient
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
 from services.auth.principal import Principal
+from services.common.errors import ErrorReason
 from services.common.http import ApiError
 from services.common.idempotency import INVALID_KEY_MESSAGE, valid_idempotency_key
 
@@ -86,7 +87,7 @@ def idempotency_key(
 ) -> str | None:
     """The client's `Idempotency-Key`, when it sent one; 400 when it is malformed."""
     if key is not None and not valid_idempotency_key(key):
-        raise ApiError(400, "invalid_idempotency_key", INVALID_KEY_MESSAGE)
+        raise ApiError(400, ErrorReason.INVALID_IDEMPOTENCY_KEY, INVALID_KEY_MESSAGE)
     return key
 
 

@@ -3,9 +3,8 @@
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 import grpc
 import stripe
@@ -29,22 +28,16 @@ from services.billing import (
     subscription_changes,
     subscriptions,
 )
-from services.billing.errors import (
-    BillingError,
-    Conflict,
-    DatabaseUnavailable,
-    IdempotencyKeyReused,
-    InvalidArgument,
-    LiveSubscriptionExists,
-    NotFound,
-    RequestInProgress,
-    StripeRejected,
-    StripeUnavailable,
-)
 from services.billing.idempotency import idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
-from services.common.grpc_server import GrpcServer, start_grpc_server
+from services.common.db import database_reachable
+from services.common.grpc_server import (
+    READINESS_INTERVAL_SECONDS,
+    GrpcServer,
+    start_grpc_server,
+)
+from services.common.rpc import failure_of, rpc
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +82,6 @@ def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset
     return policy
 
 
-# Domain error → gRPC status: the only place billing chooses status codes.
-STATUS_OF: Mapping[type[BillingError], grpc.StatusCode] = {
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
-    LiveSubscriptionExists: grpc.StatusCode.ALREADY_EXISTS,
-    IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
-    RequestInProgress: grpc.StatusCode.ABORTED,
-    StripeUnavailable: grpc.StatusCode.UNAVAILABLE,
-    StripeRejected: grpc.StatusCode.FAILED_PRECONDITION,
-    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
-}
-
 _PRORATION_BEHAVIORS: Mapping[int, str] = {
     billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS: "create_prorations",
     billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE: "always_invoice",
@@ -124,37 +104,6 @@ _INTERVALS = {
     "month": billing_pb2.INTERVAL_MONTH,
     "year": billing_pb2.INTERVAL_YEAR,
 }
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[["BillingServicer", Req, grpc.aio.ServicerContext], Awaitable[Resp]]
-
-
-def failure_status(error: Exception, where: str) -> tuple[grpc.StatusCode, str]:
-    """The status a failure is answered with: a domain error's own, else INTERNAL (logged, and
-    never described to the caller)."""
-    if isinstance(error, BillingError):
-        return STATUS_OF[type(error)], str(error)
-    log.error("unhandled error in %s", where, exc_info=error)
-    return grpc.StatusCode.INTERNAL, "internal error"
-
-
-def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Run a servicer method, turning domain errors into their status and hiding anything else."""
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: "BillingServicer", request: Req, context: grpc.aio.ServicerContext
-    ) -> Resp:
-        try:
-            return await method(self, request, context)
-        except grpc.aio.AbortError:
-            raise  # the method chose its status itself
-        except Exception as e:  # every other failure becomes a status
-            await context.abort(*failure_status(e, method.__name__))
-        raise AssertionError("unreachable: abort raises")
-
-    return wrapper
 
 
 async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
@@ -611,7 +560,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             code = grpc.StatusCode.UNAVAILABLE
             message = "applying the event took longer than the call allows; try again"
         except Exception as e:  # one event's failure is its own result
-            code, message = failure_status(e, "ApplyStripeEvents")
+            failure = failure_of(e, "ApplyStripeEvents")
+            code, message = failure.code, failure.message
         else:
             return billing_pb2.ApplyStripeEventResult(
                 event_id=request.event_id, outcome=_OUTCOMES[outcome]
@@ -629,8 +579,10 @@ async def start_billing_server(
     stripe_client: stripe.StripeClient,
     service_secrets: Mapping[str, str],
     rules: BillingRules = BillingRules(),  # noqa: B008 - immutable
+    readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
-    """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on."""
+    """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on; its
+    health is SERVING while its database answers."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
     servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
     policy = method_policy(rules.entitlement_callers)
@@ -641,4 +593,6 @@ async def start_billing_server(
             servicer, server
         ),
         interceptors=[ServiceAuthInterceptor(verifier, policy)],
+        readiness=functools.partial(database_reachable, engine),
+        readiness_interval=readiness_interval,
     )

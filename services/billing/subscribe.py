@@ -100,9 +100,7 @@ async def starting(
             and (own is None or subscription_id != own["id"])
         )
         if live:
-            raise LiveSubscriptionExists(
-                f"live_subscription_exists: this account already has {live[0]}"
-            )
+            raise LiveSubscriptionExists(f"this account already has {live[0]}")
         await _expire_open_checkout_sessions(
             stripe_client, customer.stripe_customer_id, idempotency
         )

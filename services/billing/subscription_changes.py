@@ -26,6 +26,7 @@ from services.billing.mirror import answered_at, integer, mapping, reference, st
 from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
 from services.billing.subscribe import checked_quantity, recurring_price
 from services.billing.subscriptions import LIVE_STATUSES, SubscriptionRecord, write_through
+from services.common.errors import ErrorReason
 
 TakesEffect = Literal["now", "period_end"]
 PRORATION_BEHAVIORS = frozenset({"create_prorations", "always_invoice", "none"})
@@ -132,7 +133,9 @@ async def _change(
     )
     status = owned.subscription["status"]
     if status not in _CHANGEABLE:
-        raise Conflict(f"subscription_not_changeable: the subscription is {status}")
+        raise Conflict(
+            f"the subscription is {status}", reason=ErrorReason.SUBSCRIPTION_NOT_CHANGEABLE
+        )
     item_id, current = _current_terms(owned.subscription)
     new = replace(current, quantity=checked_quantity(quantity, default=current.quantity))
     if price:
@@ -287,7 +290,10 @@ async def update_subscription(
         raise InvalidArgument("the change keeps the current price and quantity")
     if change.takes_effect == "period_end":
         if subscription["cancel_at_period_end"]:
-            raise Conflict("subscription_canceling: resume the subscription before a downgrade")
+            raise Conflict(
+                "resume the subscription before a downgrade",
+                reason=ErrorReason.SUBSCRIPTION_CANCELING,
+            )
         schedule, change_time = await _schedule_downgrade(
             stripe_client, principal, change, idempotency
         )
@@ -407,7 +413,9 @@ async def cancel_subscription(
     )
     subscription = owned.subscription
     if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(f"subscription_ended: the subscription is {subscription['status']}")
+        raise Conflict(
+            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
+        )
     released = await _release_schedule(stripe_client, subscription)
     async with translated_stripe_errors("cancel the subscription"):
         if immediately or subscription["status"] == "incomplete":
@@ -442,7 +450,9 @@ async def resume_subscription(
     )
     subscription, answer = owned.subscription, owned.answer
     if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(f"subscription_ended: the subscription is {subscription['status']}")
+        raise Conflict(
+            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
+        )
     params: dict[str, Any] | None = None
     if subscription["cancel_at_period_end"]:
         params = {"cancel_at_period_end": False}

@@ -5,14 +5,15 @@ import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from psycopg_pool import AsyncConnectionPool
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
+from services.common.errors import ErrorReason, ServiceError
 from services.common.grpc_server import GrpcServer, start_grpc_server
+from services.common.rpc import rpc
 from services.webhooks import inbox
 
 SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksAdminService"].full_name
@@ -29,6 +30,7 @@ STATE_NAMES = {
 }
 STATE_VALUES = {name: value for value, name in STATE_NAMES.items()}
 MAX_PAGE_SIZE = 500
+INVALID = ErrorReason.INVALID_ARGUMENT
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
@@ -85,18 +87,17 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
+    @rpc
     async def ListEvents(self, request, context):
         size = request.page_size or 50
         if not 0 < size <= MAX_PAGE_SIZE:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"page_size is 1..{MAX_PAGE_SIZE}"
-            )
+            raise ServiceError(f"page_size is 1..{MAX_PAGE_SIZE}", reason=INVALID)
         before = None
         if request.page_token:
             try:
                 before = _parse_page_token(request.page_token)
-            except (ValueError, binascii.Error, UnicodeDecodeError):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not valid")
+            except (ValueError, binascii.Error, UnicodeDecodeError) as e:
+                raise ServiceError("page_token is not valid", reason=INVALID) from e
         async with self._pool.connection() as conn:
             events = await inbox.list_events(
                 conn, selection_of(request.selection), limit=size, before=before
@@ -106,13 +107,15 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
             next_page_token=_page_token(events[-1]) if len(events) == size else "",
         )
 
+    @rpc
     async def GetEvent(self, request, context):
         async with self._pool.connection() as conn:
             event = await inbox.get_event(conn, request.id)
         if event is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no event {request.id!r}")
+            raise ServiceError(f"no event {request.id!r}", reason=ErrorReason.NOT_FOUND)
         return webhooks_pb2.GetEventResponse(event=event_message(event))
 
+    @rpc
     async def ReplayEvents(self, request, context):
         target = request.WhichOneof("target")
         async with self._pool.connection() as conn:
@@ -123,9 +126,7 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
             elif target == "all_dead" and request.all_dead:
                 replayed = await inbox.replay(conn, selection=inbox.EventFilter(state="dead"))
             else:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "name ids, a selection, or all_dead"
-                )
+                raise ServiceError("name ids, a selection, or all_dead", reason=INVALID)
         return webhooks_pb2.ReplayEventsResponse(replayed_ids=replayed)
 
 

@@ -21,10 +21,9 @@ from gateway.routes.plans import INTERVAL_NAMES
 from services.auth.clerk import Session
 from services.common.http import ApiError
 from services.common.stripe_sdk import STRIPE_API_VERSION
+from services.common.subscription_statuses import LIVE_STATUSES
 
 router = APIRouter(prefix="/api/stripe", tags=["compatibility: existing Expo app"])
-
-LIVE_STATUSES = frozenset({"incomplete", "trialing", "active", "past_due", "unpaid", "paused"})
 
 
 class LegacyIn(BaseModel):

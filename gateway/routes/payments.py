@@ -18,6 +18,7 @@ from gateway.schemas import (
     SetupIntentOut,
 )
 from services.common.http import ApiError
+from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["payments"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
@@ -64,7 +65,7 @@ async def create_ephemeral_key(
         EphemeralKeyOut(
             secret=reply.secret,
             customer_id=reply.stripe_customer_id,
-            expires_at=rendering.timestamp(reply, "expire_time"),
+            expires_at=optional_datetime(reply, "expire_time"),
         ),
         201,
     )

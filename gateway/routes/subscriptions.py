@@ -18,6 +18,7 @@ from gateway.schemas import (
     SubscriptionUpdateIn,
     SubscriptionUpdateOut,
 )
+from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["subscriptions"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
@@ -129,7 +130,7 @@ async def update_subscription(
         SubscriptionUpdateOut(
             subscription=rendering.subscription(reply.subscription),
             takes_effect=reply.takes_effect,
-            effective_at=rendering.timestamp(reply, "effective_time"),
+            effective_at=optional_datetime(reply, "effective_time"),
         )
     )
 

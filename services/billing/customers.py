@@ -16,7 +16,7 @@ from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
 from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customer_creations, customers
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
 from services.common.errors import ErrorReason
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -12,8 +12,8 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.customers import CustomerRecord, find_customer, require_customer
-from services.billing.errors import InvalidArgument, NotFound
+from services.billing.customers import find_customer, require_customer
+from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.mirror import (
     Mirror,
@@ -27,8 +27,10 @@ from services.billing.mirror import (
     upsert,
 )
 from services.billing.models import payment_methods
-from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
-from services.billing.subscriptions import LIVE_STATUSES, stripe_subscriptions
+from services.billing.ownership import Owned, owned
+from services.billing.stripe_errors import translated_stripe_errors
+from services.billing.subscriptions import stripe_subscriptions
+from services.common.subscription_statuses import LIVE_STATUSES
 
 
 def payment_method_row(payment_method: dict[str, Any]) -> Row:
@@ -206,26 +208,14 @@ async def _owned_payment_method(
     stripe_client: stripe.StripeClient,
     principal: Principal,
     payment_method_id: str,
-) -> tuple[CustomerRecord, dict[str, Any]]:
-    """The principal's customer and one payment method attached to it; NotFound otherwise."""
-    if not payment_method_id:
-        raise InvalidArgument("id is required: a payment method id")
-    missing = NotFound(f"no payment method {payment_method_id!r} for this account")
-    customer = await find_customer(engine=engine, principal=principal)
-    if customer is None:
-        raise missing
-    found = await retrieve_or_none(
+) -> Owned[stripe.PaymentMethod]:
+    return await owned(
         stripe_client.v1.payment_methods.retrieve_async,
         payment_method_id,
-        action="retrieve the payment method",
+        engine=engine,
+        principal=principal,
+        kind="payment method",
     )
-    payment_method = None if found is None else found.to_dict()
-    if (
-        payment_method is None
-        or optional(reference, payment_method.get("customer")) != customer.stripe_customer_id
-    ):
-        raise missing
-    return customer, payment_method
 
 
 async def set_default_payment_method(
@@ -240,12 +230,13 @@ async def set_default_payment_method(
     A subscription's own default (set by Checkout or PaymentSheet) comes before the customer's,
     so it is changed too.
     """
-    customer, payment_method = await _owned_payment_method(
+    found = await _owned_payment_method(
         engine=engine,
         stripe_client=stripe_client,
         principal=principal,
         payment_method_id=payment_method_id,
     )
+    customer, payment_method = found.customer, found.data
     live = [
         subscription["id"]
         for subscription in await stripe_subscriptions(stripe_client, customer.stripe_customer_id)

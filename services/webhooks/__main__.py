@@ -24,6 +24,7 @@ from services.common.migrations import upgrade_to_head
 from services.common.rpc import reason_of
 from services.common.settings import DatabaseSettings
 from services.common.stripe_sdk import stripe_client_from
+from services.common.timestamps import timestamp
 from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
 from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
@@ -120,20 +121,16 @@ async def retention(settings: RetentionSettings) -> None:
     log.info("retention done", extra={"fields": {"payloads_dropped": dropped}})
 
 
-def _timestamp(text: str | None) -> Timestamp | None:
-    if text is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.fromisoformat(text))
-    return stamp
+def _time(text: str | None) -> Timestamp | None:
+    return timestamp(None if text is None else datetime.fromisoformat(text))
 
 
 def _selection(args: argparse.Namespace) -> webhooks_pb2.EventSelection:
     return webhooks_pb2.EventSelection(
         type=args.type or "",
         state=STATE_VALUES.get(args.state or "", 0),
-        received_after=_timestamp(args.since),
-        received_before=_timestamp(args.until),
+        received_after=_time(args.since),
+        received_before=_time(args.until),
     )
 
 

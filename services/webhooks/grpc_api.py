@@ -3,9 +3,8 @@
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from psycopg_pool import AsyncConnectionPool
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
@@ -14,6 +13,7 @@ from services.auth.service_credentials import ServiceTokenVerifier
 from services.common.errors import ErrorReason, ServiceError
 from services.common.grpc_server import GrpcServer, start_grpc_server
 from services.common.rpc import rpc
+from services.common.timestamps import optional_datetime, timestamp
 from services.webhooks import inbox
 
 SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksAdminService"].full_name
@@ -33,33 +33,21 @@ MAX_PAGE_SIZE = 500
 INVALID = ErrorReason.INVALID_ARGUMENT
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def _datetime(message: webhooks_pb2.EventSelection, field: str) -> datetime | None:
-    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
-
-
 def event_message(event: inbox.StoredEvent) -> webhooks_pb2.Event:
     return webhooks_pb2.Event(
         id=event.id,
         type=event.type,
-        create_time=_timestamp(event.created),
+        create_time=timestamp(event.created),
         livemode=event.livemode,
         object_id=event.object_id or "",
         customer_id=event.customer_id or "",
         source=event.source,
-        receive_time=_timestamp(event.received_at),
+        receive_time=timestamp(event.received_at),
         state=STATE_VALUES[event.state],
         attempts=event.attempts,
-        next_attempt_time=_timestamp(event.next_attempt_at),
+        next_attempt_time=timestamp(event.next_attempt_at),
         last_error=event.last_error or "",
-        deliver_time=_timestamp(event.delivered_at),
+        deliver_time=timestamp(event.delivered_at),
         outcome=event.outcome or "",
         payload=event.payload or "",
     )
@@ -69,8 +57,8 @@ def selection_of(message: webhooks_pb2.EventSelection) -> inbox.EventFilter:
     return inbox.EventFilter(
         type=message.type or None,
         state=STATE_NAMES.get(message.state),
-        received_after=_datetime(message, "received_after"),
-        received_before=_datetime(message, "received_before"),
+        received_after=optional_datetime(message, "received_after"),
+        received_before=optional_datetime(message, "received_before"),
     )
 
 

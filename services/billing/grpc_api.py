@@ -33,12 +33,13 @@ from services.billing.idempotency import idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable
+from services.common.errors import ErrorReason
 from services.common.grpc_server import (
     READINESS_INTERVAL_SECONDS,
     GrpcServer,
     start_grpc_server,
 )
-from services.common.rpc import failure_of, rpc
+from services.common.rpc import Failure, failure_of, rpc
 
 log = logging.getLogger(__name__)
 
@@ -406,19 +407,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         try:
             outcome = await asyncio.wait_for(self._apply(request), timeout=limit)
         except TimeoutError:
-            code = grpc.StatusCode.UNAVAILABLE
-            message = "applying the event took longer than the call allows; try again"
+            failure = Failure(
+                grpc.StatusCode.UNAVAILABLE,
+                ErrorReason.APPLY_TIMED_OUT,
+                "applying the event took longer than the call allows; try again",
+            )
         except Exception as e:  # one event's failure is its own result
             failure = failure_of(e, "ApplyStripeEvents")
-            code, message = failure.code, failure.message
         else:
             return billing_pb2.ApplyStripeEventResult(
                 event_id=request.event_id, outcome=messages.OUTCOMES[outcome]
             )
-        return billing_pb2.ApplyStripeEventResult(
-            event_id=request.event_id,
-            error=billing_pb2.EventError(code=code.value[0], message=message),
+        error = billing_pb2.EventError(
+            code=failure.code.value[0], message=failure.message, reason=failure.reason
         )
+        return billing_pb2.ApplyStripeEventResult(event_id=request.event_id, error=error)
 
 
 async def start_billing_server(

@@ -25,6 +25,8 @@ class ErrorReason(StrEnum):
     FAILED_PRECONDITION = "failed_precondition"
     STRIPE_UNAVAILABLE = "stripe_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # One event of a batch (ApplyStripeEvents) ran out of the call's time.
+    APPLY_TIMED_OUT = "apply_timed_out"
     INTERNAL = "internal"
 
 

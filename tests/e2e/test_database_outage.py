@@ -3,6 +3,7 @@ gateway, never 500), billing's health turns NOT_SERVING (the gateway's /readyz s
 both recover when the database is back."""
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from gateway.app import create_app
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
-from services.billing.grpc_api import start_billing_server
+from services.billing.grpc_api import WEBHOOKS_RELAY, start_billing_server
 from services.common.db import create_engine
 from services.common.errors import ErrorReason
 from services.common.rpc import reason_of
@@ -93,3 +94,25 @@ async def test_a_database_outage_is_unavailable_on_every_rpc_and_not_ready_until
         await eventually_ready(client, 200)
         listed = await client.get("/v1/subscriptions", headers=issuer.headers(user_id))
         assert listed.status_code == 200, listed.text
+
+
+async def test_an_event_batch_during_an_outage_answers_each_event_database_unavailable(
+    stack: SwitchedStack, billing: BillingHandle
+) -> None:
+    relay = ServiceCredentials(WEBHOOKS_RELAY, billing.service_secrets[WEBHOOKS_RELAY])
+    event_id = "evt_" + secrets.token_hex(8)
+    payload = {"id": event_id, "type": "test.unknown", "created": 1, "data": {"object": {}}}
+    request = billing_pb2.ApplyStripeEventsRequest(
+        events=[
+            billing_pb2.ApplyStripeEventRequest(
+                event_id=event_id, type="test.unknown", payload=json.dumps(payload).encode()
+            )
+        ]
+    )
+    await stack.switch.off()
+    async with grpc.aio.insecure_channel(stack.billing_target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+        batch = await stub.ApplyStripeEvents(request, metadata=relay.metadata(None), timeout=10)
+    [result] = batch.results
+    assert result.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert result.error.reason == ErrorReason.DATABASE_UNAVAILABLE

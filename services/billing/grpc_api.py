@@ -1,5 +1,6 @@
-"""The gRPC edge of billing: the handlers, who may call them, and the server. Messages are
-converted in grpc_messages.py; failures become statuses in services/common/rpc.py."""
+"""The gRPC edge of billing: the handlers and the server. Who may call each method is in
+grpc_policy.py, messages are converted in grpc_messages.py, and failures become statuses in
+services/common/rpc.py."""
 
 import asyncio
 import functools
@@ -12,8 +13,7 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
-from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
-from services.auth.principal import Principal
+from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
 from services.billing import (
     catalog,
@@ -29,6 +29,9 @@ from services.billing import (
     subscriptions,
 )
 from services.billing import grpc_messages as messages
+from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
+from services.billing.grpc_policy import SERVICE_NAME, acting_principal, method_policy
+from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
@@ -43,60 +46,8 @@ from services.common.rpc import Failure, failure_of, rpc
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
-GATEWAY = "gateway"
-WEBHOOKS_RELAY = "webhooks-relay"
-
-# Methods only the gateway calls, for the principal its verified session token names.
-_GATEWAY_METHODS = (
-    "ListPlans",
-    "GetCustomer",
-    "CreateCustomer",
-    "ListSubscriptions",
-    "CreateCheckoutSession",
-    "ConfirmCheckoutSession",
-    "CreatePortalSession",
-    "CreateSubscription",
-    "CreateSetupIntent",
-    "CreateEphemeralKey",
-    "CreatePayment",
-    "GetSubscription",
-    "PreviewSubscriptionChange",
-    "UpdateSubscription",
-    "CancelSubscription",
-    "ResumeSubscription",
-    "ListInvoices",
-    "ListPaymentMethods",
-    "SetDefaultPaymentMethod",
-    "DetachPaymentMethod",
-)
-# Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
-_ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
-
-
-def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
-    """Which internal services may call each method; anything not listed is refused."""
-    policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
-    for name in ("ApplyStripeEvent", "ApplyStripeEvents"):
-        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
-    for name in _ENTITLEMENT_METHODS:
-        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
-    return policy
-
-
 # Of an ApplyStripeEvents call's deadline, the time kept back to answer for every event.
 _ANSWER_MARGIN_SECONDS = 0.5
-
-
-async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
-    """The principal the calling service acts for; methods about one principal require it."""
-    principal = current_caller().principal
-    if principal is None:
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED,
-            "this method acts for a principal; the credential names none",
-        )
-    return principal
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):

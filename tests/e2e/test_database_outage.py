@@ -16,7 +16,8 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from gateway.app import create_app
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
-from services.billing.grpc_api import WEBHOOKS_RELAY, start_billing_server
+from services.billing.grpc_api import start_billing_server
+from services.billing.grpc_policy import WEBHOOKS_RELAY
 from services.common.db import create_engine
 from services.common.errors import ErrorReason
 from services.common.rpc import reason_of

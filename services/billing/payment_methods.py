@@ -27,7 +27,7 @@ from services.billing.mirror import (
     upsert,
 )
 from services.billing.models import payment_methods
-from services.billing.ownership import Owned, owned
+from services.billing.ownership import owned
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscriptions import stripe_subscriptions
 from services.common.subscription_statuses import LIVE_STATUSES
@@ -202,22 +202,6 @@ async def list_payment_methods(
     return [_record(pm, default_id) for pm in payment_methods]
 
 
-async def _owned_payment_method(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    principal: Principal,
-    payment_method_id: str,
-) -> Owned[stripe.PaymentMethod]:
-    return await owned(
-        stripe_client.v1.payment_methods.retrieve_async,
-        payment_method_id,
-        engine=engine,
-        principal=principal,
-        kind="payment method",
-    )
-
-
 async def set_default_payment_method(
     *,
     engine: AsyncEngine,
@@ -230,11 +214,12 @@ async def set_default_payment_method(
     A subscription's own default (set by Checkout or PaymentSheet) comes before the customer's,
     so it is changed too.
     """
-    found = await _owned_payment_method(
+    found = await owned(
+        stripe_client.v1.payment_methods.retrieve_async,
+        payment_method_id,
         engine=engine,
-        stripe_client=stripe_client,
         principal=principal,
-        payment_method_id=payment_method_id,
+        kind="payment method",
     )
     customer, payment_method = found.customer, found.data
     live = [
@@ -262,11 +247,12 @@ async def detach_payment_method(
     payment_method_id: str,
 ) -> None:
     """Detach one of the customer's payment methods (Stripe then unsets it as any default)."""
-    await _owned_payment_method(
+    await owned(
+        stripe_client.v1.payment_methods.retrieve_async,
+        payment_method_id,
         engine=engine,
-        stripe_client=stripe_client,
         principal=principal,
-        payment_method_id=payment_method_id,
+        kind="payment method",
     )
     async with translated_stripe_errors("detach the payment method"):
         await stripe_client.v1.payment_methods.detach_async(payment_method_id)

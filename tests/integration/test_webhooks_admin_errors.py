@@ -1,11 +1,8 @@
 """The webhooks admin API fails through the same `rpc` wrapper as billing: a reason with every
 status, and the operators' CLI prints a clean message, never exception text."""
 
-import asyncio
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -17,6 +14,7 @@ from services.auth.service_credentials import ServiceCredentials
 from services.common.errors import ErrorReason
 from services.common.rpc import reason_of
 from services.webhooks.grpc_api import OPS_CLI, start_admin_server
+from tests.integration.ops_cli import events_cli
 
 
 async def test_admin_api_with_its_database_down_is_unavailable_and_the_cli_says_so_cleanly(
@@ -50,14 +48,7 @@ async def test_admin_api_with_its_database_down_is_unavailable_and_the_cli_says_
                     webhooks_pb2.ListEventsRequest(page_size=501),
                     metadata=credentials.metadata(None),
                 )
-        shown = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.webhooks", "events", "show", "evt_1"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        shown = await events_cli(env, "show", "evt_1")
     finally:
         await admin.stop(0)
         await pool.close()

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app import create_app
+from services.common.errors import ErrorReason
 from tests.conftest import serve_on_loopback
 from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, assert_error
 
@@ -253,6 +254,14 @@ async def test_health_ready_and_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert {"/v1/plans", "/v1/customer", "/healthz", "/readyz"} <= set(spec["paths"])
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_the_openapi_error_body_lists_every_reason_billing_sends(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    described = spec["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["description"]
+    assert all(f"`{reason}`" in described for reason in ErrorReason)
 
 
 async def test_billing_down_is_503_and_not_ready(gateway, issuer: TokenIssuer) -> None:

@@ -52,11 +52,18 @@ class StripeTarget:
         """What billing names the test clocks of the customers it creates in this run."""
         return f"tatame-tests {self.run_id}"
 
-    def client(self) -> stripe.StripeClient:
+    def client(self, *, synchronous: bool = False) -> stripe.StripeClient:
+        """A client like billing's (async calls only), or one for synchronous calls."""
+        retries = 0 if self.is_emulator else 2
+        if synchronous:
+            return stripe.StripeClient(
+                self.secret_key,
+                stripe_version=STRIPE_API_VERSION,
+                base_addresses={"api": self.api_base} if self.api_base else None,
+                max_network_retries=retries,
+            )
         return create_stripe_client(
-            secret_key=self.secret_key,
-            api_base=self.api_base,
-            max_network_retries=0 if self.is_emulator else 2,
+            secret_key=self.secret_key, api_base=self.api_base, max_network_retries=retries
         )
 
     async def end_period(self, client: stripe.StripeClient, subscription_id: str) -> None:

@@ -21,6 +21,7 @@ from services.webhooks.endpoint import ensure_endpoint
 from tests.conftest import EMULATOR_KEY
 
 URL = "https://billing.tatame.test/webhooks/stripe"
+pytestmark = pytest.mark.emulator  # events are sent to a loopback server
 
 
 @pytest.fixture(scope="module")

@@ -651,8 +651,13 @@ async def test_an_event_of_a_type_billing_does_not_act_on_is_ignored_and_recorde
     billing, stub
 ) -> None:
     subscription = await subscribe(billing, await stripe_only_customer(billing))
-    invoice = await billing.stripe.v1.invoices.retrieve_async(subscription.latest_invoice)
-    event = await stripe_event(billing, "payment_intent.succeeded", invoice.payment_intent)
+    invoice = await billing.stripe.v1.invoices.retrieve_async(
+        subscription.latest_invoice, params={"expand": ["payments"]}
+    )
+    assert invoice.payments is not None
+    intent_id = invoice.payments.data[0].payment.payment_intent
+    assert isinstance(intent_id, str)
+    event = await stripe_event(billing, "payment_intent.succeeded", intent_id)
 
     assert await apply(stub, event) == Outcome.OUTCOME_IGNORED
     assert await recorded_outcome(billing, event["id"]) == "ignored"

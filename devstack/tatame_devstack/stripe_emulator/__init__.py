@@ -1,33 +1,40 @@
 """A local, stateful Stripe emulator for development and tests (never production).
 
 It runs `localstripe` (GPL-3.0, a dev/test dependency only) with what our backend needs and
-localstripe lacks, added by subclassing its resources and extending its aiohttp app:
+localstripe lacks, added by subclassing its resources and extending its aiohttp app, and it
+answers as Stripe does at the API version stripe-python pins (`2026-10-28.endive`): every object
+it renders goes through `render.shape`, which gives it exactly the fields of stripe-python's
+class for it (no field that version dropped, null for an optional one without a value,
+includable ones such as `invoice.confirmation_secret` only when expanded). Besides:
 
-- the Prices API; each recurring price is also a localstripe Plan with the same id, so that
-  subscriptions accept it (`items[].price` is taken as `items[].plan`);
+- the Prices API; each recurring price is also a localstripe Plan with the same id;
 - products with `marketing_features`, `default_price_data` (create), `default_price` (update)
   and `updated`, and a `product.updated` event on update;
-- subscriptions as Stripe bills them now: `payment_behavior=default_incomplete` (the first
-  invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client;
-  confirming it with `payment_method=pm_card_visa` pays and activates, saving the card with
-  `payment_settings.save_default_payment_method`), a `default_payment_method`, item changes with
-  prorations (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end`
-  with `cancel_at`, periods that honour `interval_count` and trials, and
-  `customer.subscription.updated` events;
+- subscriptions as Stripe bills them at that version, in flexible billing mode (its default):
+  `payment_behavior=default_incomplete` (the first invoice's PaymentIntent, or during a trial a
+  `pending_setup_intent`, waits for the client; confirming it with `payment_method=pm_card_visa`
+  pays and activates, saving the card with `payment_settings.save_default_payment_method`), a
+  `default_payment_method`, a trial that starts `trialing` (so says its created event) with its
+  $0 paid invoice, item changes with prorations that credit what was debited
+  (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end` with
+  `cancel_at`, periods (on the items) that honour `interval_count` and trials;
 - subscription schedules `from_subscription` (phases of one item; release), invoice previews
   (`POST /v1/invoices/create_preview`) of an item change;
 - Checkout Sessions (subscription mode, for an existing customer), Billing Portal sessions and
   ephemeral keys (made for the request's `Stripe-Version`);
 - a customer's default payment method (must be attached; detaching unsets it), its payment
   methods (`GET /v1/customers/{id}/payment_methods`), attach/detach events;
-- invoices with `amount_remaining`, `invoice.finalized`/`invoice.paid` events, lines with their
-  `parent` (proration or not) and, once finalized, a `confirmation_secret`, a `number` and links
-  to the hosted page and PDF (under `.invalid` hosts: the emulator serves no pages);
+- invoices naming their subscription under `parent` and their PaymentIntent under `payments`
+  (includable), a `billing_reason`, `invoice.finalized`/`invoice.paid` events, lines with their
+  `parent` and `pricing` and, once finalized, a `number` and links to the hosted page and PDF
+  (under `.invalid` hosts: the emulator serves no pages);
+- events of the pinned version, with the object as it was then and, for a change, the previous
+  values of what changed (`data.previous_attributes`); lists without localstripe's `total_count`;
 - emulator-only endpoints for what a customer or a test clock would do: paying a Checkout Session
   (`POST /_testing/checkout/sessions/{id}/complete`, `payment_method=pm_card_…`), ending a
-  subscription's period (`POST /_testing/subscriptions/{id}/end_period`: a planned cancellation
-  happens, the schedule's next phase starts, the new period is charged) and telling an ephemeral
-  key's version (`GET /_testing/ephemeral_keys/{secret}`);
+  subscription's period or trial (`POST /_testing/subscriptions/{id}/end_period`: a planned
+  cancellation happens, the schedule's next phase starts, the new period is charged) and
+  telling an ephemeral key's version (`GET /_testing/ephemeral_keys/{secret}`);
 - Stripe's idempotency layer (`Idempotency-Key` on POST: replay, mismatch 400, in-flight 409);
 - Stripe-shaped JSON errors for unknown routes and unexpected failures;
 - state in memory (never localstripe's shared /tmp/localstripe.pickle), or in a state file.
@@ -36,9 +43,10 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 [--state-file PATH]. Once listening it prints one line to stdout:
 `stripe-emulator listening on http://127.0.0.1:<port>`.
 
-One module per resource family: `catalog`, `customers`, `subscriptions`, `schedules`, `invoices`,
-`intents`, `checkout`, `events`, `testing` (the `/_testing/*` endpoints), on `params` (parsing),
-`render` (responses), `idempotency` and `state`; `app` builds the application and serves it.
+One module per resource family: `catalog`, `customers`, `subscriptions` (with
+`subscription_items` and `prorations`), `schedules`, `invoices` (with `previews`), `intents`,
+`checkout`, `events`, `testing` (the `/_testing/*` endpoints), on `params` (parsing), `render`
+(objects and lists), `idempotency` and `state`; `app` builds the application and serves it.
 """
 
 # State files pickle the emulator's objects by module and class name: those written before the

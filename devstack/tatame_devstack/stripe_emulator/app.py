@@ -18,6 +18,7 @@ from tatame_devstack.stripe_emulator.checkout import (
     create_ephemeral_key,
 )
 from tatame_devstack.stripe_emulator.customers import customer_payment_methods, update_customer
+from tatame_devstack.stripe_emulator.events import extend_events
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
 from tatame_devstack.stripe_emulator.intents import (
     attach_payment_method,
@@ -25,10 +26,17 @@ from tatame_devstack.stripe_emulator.intents import (
     confirm_setup_intent,
     detach_payment_method,
 )
-from tatame_devstack.stripe_emulator.invoices import extend_invoices, preview_invoice
-from tatame_devstack.stripe_emulator.render import Handler, dict_handler, error_response
+from tatame_devstack.stripe_emulator.invoices import extend_invoices
+from tatame_devstack.stripe_emulator.previews import preview_invoice
+from tatame_devstack.stripe_emulator.render import (
+    Handler,
+    dict_handler,
+    error_response,
+    extend_lists,
+)
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
+from tatame_devstack.stripe_emulator.subscription_items import extend_subscription_items
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 
@@ -80,6 +88,9 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
     """Extend localstripe's (process-wide) application in place and return it; call once."""
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
+    extend_events()
+    extend_lists()
+    extend_subscription_items()
     app = localstripe_server.app
 
     prices = "/v1/prices"

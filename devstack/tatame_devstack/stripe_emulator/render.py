@@ -14,6 +14,8 @@ from typing import Any
 import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
+from localstripe.errors import UserError
+from localstripe.resources import List, StripeObject
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -24,10 +26,12 @@ INCLUDABLE: Mapping[type[stripe.StripeObject], frozenset[str]] = {
     ),
     stripe.Invoice: frozenset({"confirmation_secret", "payments"}),
     stripe.checkout.Session: frozenset({"line_items"}),
+    stripe.Plan: frozenset({"tiers"}),
     stripe.Price: frozenset({"currency_options", "tiers"}),
 }
-# Fields of a class that only one variant of the object has: `deleted` is on deleted objects.
-ONLY_WHEN_GIVEN = frozenset({"deleted"})
+# Fields sent only by some objects of a class: `deleted` by deleted objects, an event's
+# `data.previous_attributes` by events about a change.
+ONLY_WHEN_GIVEN = frozenset({"deleted", "previous_attributes"})
 
 
 class RenderError(Exception):
@@ -90,6 +94,58 @@ def shape(
         else:
             raise RenderError(f"{resource.__qualname__} needs field {name}")
     return shaped
+
+
+def render_list(url: str, data: list[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:
+    """A list object of already rendered objects."""
+    return {
+        "object": "list",
+        **shape(stripe.ListObject, {"data": data, "has_more": has_more, "url": url}),
+    }
+
+
+def _export_list(page: List, expand: Any = None) -> dict[str, Any]:
+    """localstripe's `List`, one page of objects each rendered with the `data.` paths of
+    `expand`."""
+    expand = expand or []
+    page._compute_starting_pos()
+    start = page._starting_pos
+    data = [
+        obj._export(expand=expanded_under(expand, "data"))
+        for obj in page._list[start : start + page._limit]
+    ]
+    rendered = render_list(page.url, data, has_more=page.has_more)
+    return expanded(rendered, [path for path in expand if not path.startswith("data.")])
+
+
+def extend_lists() -> None:
+    """Render localstripe's lists as Stripe does (no `total_count`; expansions inside `data`)."""
+    List._export = _export_list
+
+
+def _class_for_id(id: str) -> type[StripeObject]:
+    """The class whose id prefix is the longest that `id` starts with (`sub_sched_` over `sub_`)."""
+    classes = [
+        cls
+        for cls in StripeObject.__subclasses__()
+        if id.startswith(getattr(cls, "_id_prefix", "\0"))
+    ]
+    if not classes:
+        raise UserError(404, f"No such object: '{id}'", {"code": "resource_missing"})
+    return max(classes, key=lambda cls: len(cls._id_prefix))
+
+
+def expanded(rendered: dict[str, Any], expand: Collection[str]) -> dict[str, Any]:
+    """`rendered` with the ids that `expand` names replaced by their objects, rendered with the
+    rest of each path. A path through a field that is no object id is Stripe's 400."""
+    for name in dict.fromkeys(path.split(".", 1)[0] for path in expand):
+        if name not in rendered:
+            raise UserError(400, f"This property cannot be expanded ({name}).", {"param": "expand"})
+        value = rendered[name]
+        if isinstance(value, str):
+            obj = _class_for_id(value)._api_retrieve(value)
+            rendered[name] = obj._export(expand=expanded_under(expand, name))
+    return rendered
 
 
 def error_response(

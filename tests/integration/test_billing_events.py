@@ -24,6 +24,7 @@ from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_ser
 from services.billing.models import applied_events, customers, invoices, payment_methods
 from services.billing.models import subscriptions as subscriptions_table
 from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
+from tests import stripe_objects
 from tests.conftest import EMULATOR_KEY, BillingHandle
 
 Outcome = billing_pb2.ApplyStripeEventResponse
@@ -551,28 +552,11 @@ async def test_a_deleted_product_leaves_list_plans(billing, stub, gateway) -> No
 
 def subscription_event() -> dict[str, Any]:
     """A well-formed `customer.subscription.updated` event, for malformed variants of it."""
-    subscription = {
-        "id": "sub_" + secrets.token_hex(7),
-        "object": "subscription",
-        "customer": "cus_" + secrets.token_hex(7),
-        "status": "active",
-        "cancel_at_period_end": False,
-        "created": 1_790_000_000,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "si_" + secrets.token_hex(7),
-                    "object": "subscription_item",
-                    "price": {"id": "price_" + secrets.token_hex(7), "object": "price"},
-                    "quantity": 1,
-                    "current_period_start": 1_790_000_000,
-                    "current_period_end": 1_792_592_000,
-                }
-            ],
-        },
-        "metadata": {},
-    }
+    subscription = stripe_objects.subscription(
+        "sub_" + secrets.token_hex(7),
+        customer="cus_" + secrets.token_hex(7),
+        item_price=stripe_objects.price("price_" + secrets.token_hex(7)),
+    )
     return envelope("customer.subscription.updated", subscription, created=1_790_000_000)
 
 

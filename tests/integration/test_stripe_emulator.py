@@ -4,6 +4,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import stripe
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from tatame_devstack.catalog_seed import seed_demo_catalog
-from tatame_devstack.run import running_stripe_emulator
+from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
 from tests.integration.stripe_emulator_helpers import (
     customer_with_card,
@@ -297,12 +298,35 @@ async def test_request_while_its_key_is_in_flight_gets_409() -> None:
         assert await post() == (200, {"id": "cus_slow"}, "true")
 
 
-def test_unknown_route_is_a_stripe_error(client: stripe.StripeClient) -> None:
+@pytest.fixture(scope="module")
+def own_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An emulator checking conformance, for tests that send what Stripe refuses (the session's
+    emulator fails the run on any departure)."""
+    log_path = tmp_path_factory.mktemp("own-emulator") / "emulator.log"
+    with running_stripe_emulator(log_path, "--port", "0", "--conformance") as base_url:
+        yield base_url
+
+
+def test_unknown_route_is_a_stripe_error(own_emulator: str) -> None:
     with pytest.raises(stripe.InvalidRequestError) as unknown:
-        client.raw_request("delete", "/v1/prices/price_123")
+        sdk_client(own_emulator).raw_request("delete", "/v1/prices/price_123")
 
     assert unknown.value.http_status == 404
     assert "Unrecognized request URL" in str(unknown.value.user_message)
+
+
+def test_the_conformance_check_refuses_an_unknown_parameter_and_records_it(
+    own_emulator: str,
+) -> None:
+    client = sdk_client(own_emulator)
+    before = emulator_conformance_violations(own_emulator)
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.customers.create(params={"email": "a@example.com", "plan": "gold"})
+
+    assert (refused.value.http_status, refused.value.param) == (400, "plan")
+    [recorded] = emulator_conformance_violations(own_emulator)[len(before) :]
+    assert recorded.startswith("unknown_parameter at plan")
 
 
 def test_localstripe_pickle_is_never_written(client: stripe.StripeClient) -> None:

@@ -44,9 +44,11 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 `stripe-emulator listening on http://127.0.0.1:<port>`.
 
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
-`subscription_items` and `prorations`), `schedules`, `invoices` (with `previews`), `intents`,
-`checkout`, `events`, `testing` (the `/_testing/*` endpoints), on `params` (parsing), `render`
-(objects and lists), `idempotency` and `state`; `app` builds the application and serves it.
+`subscription_params`, `subscription_render` and `prorations`), `schedules`, `invoices` (with
+`previews`), `intents`, `checkout`, `events`, `testing` (the `/_testing/*` endpoints), on
+`params` (parsing), `render` (objects and lists), `idempotency` and `state`; `app` builds the
+application and serves it (`--conformance`: every request and response checked against
+stripe-python's types, as in tests).
 """
 
 # State files pickle the emulator's objects by module and class name: those written before the

@@ -11,6 +11,7 @@ from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.resources import store
 
+from tatame_devstack.stripe_conformance import Violation, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
 from tatame_devstack.stripe_emulator.checkout import (
     BillingPortalSession,
@@ -36,7 +37,7 @@ from tatame_devstack.stripe_emulator.render import (
 )
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
-from tatame_devstack.stripe_emulator.subscription_items import extend_subscription_items
+from tatame_devstack.stripe_emulator.subscription_render import extend_subscription_items
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 
@@ -84,8 +85,15 @@ def _override_middleware(overrides: Mapping[tuple[str, str], Handler]) -> Middle
     return middleware
 
 
-def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> web.Application:
-    """Extend localstripe's (process-wide) application in place and return it; call once."""
+def build_app(
+    idempotency: IdempotencyLayer, state_file: StateFile | None, *, conformance: bool = False
+) -> web.Application:
+    """Extend localstripe's (process-wide) application in place and return it; call once.
+
+    With `conformance`, every request and response is checked against stripe-python's types
+    (a request Stripe would refuse is refused as Stripe does); what departs is logged and
+    listed by `GET /_testing/conformance`.
+    """
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
     extend_events()
@@ -123,7 +131,8 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         ("GET", "/v1/customers/{id}/payment_methods", customer_payment_methods),
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
-    add_testing_routes(app)
+    violations: list[Violation] | None = [] if conformance else None
+    add_testing_routes(app, violations)
 
     overrides: dict[tuple[str, str], Handler] = {("DELETE", "/_config/data"): flush_all}
     for cls, collection in (
@@ -145,21 +154,34 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
     overrides["POST", "/v1/invoices/create_preview"] = dict_handler(preview_invoice)
     # Outermost first; localstripe's own are: errors, auth, its store dump.
     app.middlewares.insert(0, stripe_error_middleware)
+    if violations is not None:
+        # Inside the error middleware: it sees refusals (UserError) as the Stripe errors sent.
+        app.middlewares.insert(1, conformance_middleware(_recorder(violations)))
     if state_file is not None:
         app.middlewares.insert(0, state_file.middleware)
     app.middlewares.extend([idempotency.middleware, _override_middleware(overrides)])
     return app
 
 
+def _recorder(violations: list[Violation]) -> Callable[[Violation], None]:
+    def record(violation: Violation) -> None:
+        logger.warning("departs from Stripe's API: %s", violation)
+        violations.append(violation)
+
+    return record
+
+
 def _base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(host: str, port: int, state_path: Path | None) -> None:
+async def serve(
+    host: str, port: int, state_path: Path | None, *, conformance: bool = False
+) -> None:
     """Serve until SIGTERM or SIGINT; with `state_path`, load it first and save it on the way."""
     idempotency = IdempotencyLayer()
     state_file = None if state_path is None else StateFile(state_path, idempotency)
-    app = build_app(idempotency, state_file)
+    app = build_app(idempotency, state_file, conformance=conformance)
     if state_file is not None:
         try:
             state_file.load()
@@ -201,6 +223,12 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="load the state from this file and save it there (default: memory only)",
     )
+    parser.add_argument(
+        "--conformance",
+        action="store_true",
+        help="check every request and response against stripe-python's types; "
+        "GET /_testing/conformance lists what departed",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(args.host, args.port, args.state_file))
+    asyncio.run(serve(args.host, args.port, args.state_file, conformance=args.conformance))

@@ -3,7 +3,6 @@
 import time
 from typing import TYPE_CHECKING, Any
 
-import stripe
 from localstripe.errors import UserError
 from localstripe.resources import (
     Customer,
@@ -19,7 +18,7 @@ from localstripe.resources import (
     SubscriptionItem,
 )
 
-from tatame_devstack.stripe_emulator.catalog import Product, recurring_plan
+from tatame_devstack.stripe_emulator.catalog import Product
 from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
@@ -32,14 +31,19 @@ from tatame_devstack.stripe_emulator.params import (
     reject_unknown,
 )
 from tatame_devstack.stripe_emulator.prorations import (
-    DAY_SECONDS,
     add_interval,
     interval_changes,
     new_terms,
     proration_lines,
 )
-from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
+from tatame_devstack.stripe_emulator.subscription_params import (
+    check_billing_mode,
+    first_item,
+    saves_payment_method,
+    trial_end_of,
+)
+from tatame_devstack.stripe_emulator.subscription_render import render_subscription
 
 if TYPE_CHECKING:
     from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
@@ -47,8 +51,6 @@ if TYPE_CHECKING:
 PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete")
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
-MAX_TRIAL_DAYS = 730
-S = stripe.Subscription
 
 
 def subscription_named(param: str, value: Any) -> "PriceSubscription":
@@ -61,72 +63,6 @@ def subscription_named(param: str, value: Any) -> "PriceSubscription":
 
 def price_subscriptions() -> list["PriceSubscription"]:
     return [s for s in stored(Subscription.object) if isinstance(s, PriceSubscription)]
-
-
-def _first_item(items: Any) -> tuple[Plan, int, dict[str, str]]:
-    """The plan, quantity and metadata of `items` on create: one item with a recurring price."""
-    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
-        raise param_error("items", "The emulator creates subscriptions of exactly one item.")
-    params = dict(items[0])
-    plan = recurring_plan("items[0][price]", params.pop("price", None))
-    quantity = as_int("items[0][quantity]", params.pop("quantity", 1), minimum=1)
-    metadata = as_metadata(params.pop("metadata", None))
-    reject_unknown(params, parent="items[0]")
-    return plan, quantity, metadata
-
-
-def _trial_end(trial_period_days: Any, trial_end: Any, now: int) -> int | None:
-    """When the trial that `trial_period_days` or `trial_end` asks for ends, if any."""
-    if trial_period_days is not None and trial_end is not None:
-        raise param_error(
-            "trial_end", "You may only specify one of trial_end and trial_period_days."
-        )
-    if trial_period_days is not None:
-        days = as_int("trial_period_days", trial_period_days, minimum=0)
-        if days > MAX_TRIAL_DAYS:
-            raise param_error("trial_period_days", f"Trials last at most {MAX_TRIAL_DAYS} days.")
-        return now + days * DAY_SECONDS if days else None
-    if trial_end is None or trial_end == "now":
-        return None
-    return as_int("trial_end", trial_end, minimum=now + 1)
-
-
-def _check_billing_mode(value: Any) -> None:
-    """`billing_mode`: the emulator bills in flexible mode, Stripe's default at this version."""
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        raise param_error("billing_mode", "Invalid billing_mode: expected a hash")
-    params = dict(value)
-    as_str("billing_mode[type]", params.pop("type", None), choices=("flexible",))
-    flexible = params.pop("flexible", None)
-    if flexible is not None:
-        if not isinstance(flexible, dict):
-            raise param_error("billing_mode[flexible]", "Invalid flexible: expected a hash")
-        flexible = dict(flexible)
-        as_str(
-            "billing_mode[flexible][proration_discounts]",
-            flexible.pop("proration_discounts", "included"),
-            choices=("included",),
-        )
-        reject_unknown(flexible, parent="billing_mode[flexible]")
-    reject_unknown(params, parent="billing_mode")
-
-
-def _payment_settings(value: Any) -> bool:
-    """Whether `payment_settings` saves the paying method as the subscription's default."""
-    if value is None:
-        return False
-    if not isinstance(value, dict):
-        raise param_error("payment_settings", "Invalid payment_settings: expected a hash")
-    settings = dict(value)
-    saves = as_str(
-        "payment_settings[save_default_payment_method]",
-        settings.pop("save_default_payment_method", "off"),
-        choices=("on_subscription", "off"),
-    )
-    reject_unknown(settings, parent="payment_settings")
-    return saves == "on_subscription"
 
 
 class PriceSubscription(Subscription):
@@ -164,17 +100,17 @@ class PriceSubscription(Subscription):
     ) -> None:
         reject_unknown(unknown)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
-        plan, quantity, item_metadata = _first_item(items)
+        plan, quantity, item_metadata = first_item(items)
         behavior = as_str("payment_behavior", payment_behavior, choices=PAYMENT_BEHAVIORS)
-        saves = _payment_settings(payment_settings)
+        saves = saves_payment_method(payment_settings)
         payment_method = None
         if default_payment_method is not None:
             payment_method = customer_payment_method(
                 "default_payment_method", default_payment_method, customer_id
             )
         now = int(time.time())
-        trial_ends = _trial_end(trial_period_days, trial_end, now)
-        _check_billing_mode(billing_mode)
+        trial_ends = trial_end_of(trial_period_days, trial_end, now)
+        check_billing_mode(billing_mode)
         metadata = as_metadata(metadata)
 
         # Everything is validated. localstripe's Subscription.__init__ is skipped on purpose.
@@ -432,60 +368,7 @@ class PriceSubscription(Subscription):
         return self
 
     def _export(self, expand: Any = None) -> dict[str, Any]:
-        expand = expand or []
-        items = [
-            item._export(expand=expanded_under(expanded_under(expand, "items"), "data"))
-            for item in self.items._list
-        ]
-        issuer = shape(S.InvoiceSettings.Issuer, {"type": "self"})
-        saves = "on_subscription" if self._saves_payment_method else "off"
-        end_behavior = shape(
-            S.TrialSettings.EndBehavior, {"missing_payment_method": "create_invoice"}
-        )
-        values = {
-            "id": self.id,
-            "object": "subscription",
-            "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
-            "billing_cycle_anchor": self.billing_cycle_anchor or self.start_date,
-            "billing_mode": shape(
-                S.BillingMode,
-                {
-                    "type": "flexible",
-                    "flexible": shape(S.BillingMode.Flexible, {"proration_discounts": "included"}),
-                    "updated_at": self.created,
-                },
-            ),
-            "billing_schedules": [],
-            "cancel_at": self.cancel_at,
-            "cancel_at_period_end": self.cancel_at_period_end,
-            "canceled_at": self.canceled_at,
-            "cancellation_details": shape(
-                S.CancellationDetails,
-                {"reason": "cancellation_requested" if self.canceled_at else None},
-            ),
-            "collection_method": "charge_automatically",
-            "created": self.created,
-            "currency": self.items._list[0].plan.currency,
-            "customer": self.customer,
-            "default_payment_method": self.default_payment_method,
-            "default_tax_rates": [],
-            "discounts": [],
-            "ended_at": self.ended_at,
-            "invoice_settings": shape(S.InvoiceSettings, {"issuer": issuer}),
-            "items": render_list(self.items.url, items),
-            "latest_invoice": self.latest_invoice,
-            "livemode": False,
-            "metadata": self.metadata,
-            "payment_settings": shape(S.PaymentSettings, {"save_default_payment_method": saves}),
-            "pending_setup_intent": self.pending_setup_intent,
-            "schedule": self.schedule,
-            "start_date": self.start_date,
-            "status": self.status,
-            "trial_end": self.trial_end,
-            "trial_settings": shape(S.TrialSettings, {"end_behavior": end_behavior}),
-            "trial_start": self.trial_start,
-        }
-        return expanded(shape(stripe.Subscription, values, expand=expand), expand)
+        return render_subscription(self, expand or [])
 
 
 def cancel_subscription(id: str, **params: Any) -> Subscription:

@@ -230,3 +230,24 @@ def test_lists_are_stripe_lists(client: stripe.StripeClient) -> None:
 
     assert set(page) == {"object", "data", "has_more", "url"}
     assert page["object"] == "list" and len(page["data"]) == 1
+
+
+def test_an_invoices_payments_are_listed_and_retrieved_as_invoice_payments(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, _ = customer_with_card(client)
+    created = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 1500).id}]}
+    )
+
+    [listed] = client.v1.invoice_payments.list(params={"invoice": created.latest_invoice}).data
+    retrieved = client.v1.invoice_payments.retrieve(listed.id)
+
+    assert retrieved.to_dict() == listed.to_dict()
+    assert (listed.status, listed.amount_paid, listed.invoice) == (
+        "paid",
+        1500,
+        created.latest_invoice,
+    )
+    assert listed.payment.type == "payment_intent"
+    assert listed.payment.payment_intent.startswith("pi_")

@@ -27,7 +27,11 @@ from tatame_devstack.stripe_emulator.intents import (
     confirm_setup_intent,
     detach_payment_method,
 )
-from tatame_devstack.stripe_emulator.invoices import extend_invoices
+from tatame_devstack.stripe_emulator.invoices import (
+    extend_invoices,
+    list_invoice_payments,
+    retrieve_invoice_payment,
+)
 from tatame_devstack.stripe_emulator.previews import preview_invoice
 from tatame_devstack.stripe_emulator.render import (
     Handler,
@@ -122,6 +126,8 @@ def build_app(
         app.router.add_get(collection, localstripe_server.api_list_all(cls, collection))
         app.router.add_get(one, localstripe_server.api_retrieve(cls, one))
         app.router.add_post(one, localstripe_server.api_update(cls, one))
+    app.router.add_get("/v1/invoice_payments", list_invoice_payments)
+    app.router.add_get("/v1/invoice_payments/{id}", retrieve_invoice_payment)
     portal = "/v1/billing_portal/sessions"
     app.router.add_post(portal, localstripe_server.api_create(BillingPortalSession, portal))
     app.router.add_post("/v1/ephemeral_keys", create_ephemeral_key)

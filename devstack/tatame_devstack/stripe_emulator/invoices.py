@@ -6,6 +6,9 @@ an invoice names its subscription under `parent` and its PaymentIntent only thro
 from typing import Any
 
 import stripe
+from aiohttp import web
+from localstripe import server as localstripe_server
+from localstripe.errors import UserError
 from localstripe.resources import (
     Invoice,
     InvoiceItem,
@@ -17,7 +20,9 @@ from localstripe.resources import (
 )
 
 from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
+from tatame_devstack.stripe_emulator.state import stored
 
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
 INVOICE = stripe.Invoice
@@ -183,16 +188,19 @@ def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
     return expanded(values, expand or [])
 
 
-def _payments(invoice: Invoice) -> dict[str, Any]:
-    """The invoice's payments: the PaymentIntent it collects with, if any."""
-    url = f"/v1/invoice_payments?invoice={invoice.id}"
+PAYMENT_PREFIX = "inpay_"
+
+
+def _payment(invoice: Invoice) -> dict[str, Any] | None:
+    """The invoice's payment: the PaymentIntent it collects with, if any (one per invoice
+    here; Stripe allows several partial ones)."""
     if invoice.payment_intent is None:
-        return render_list(url, [])
+        return None
     intent = PaymentIntent._api_retrieve(invoice.payment_intent)
     status = {"succeeded": "paid", "canceled": "canceled"}.get(intent.status, "open")
     paid_at = invoice.status_transitions["paid_at"] if status == "paid" else None
     payment = {
-        "id": "inpay_" + intent.id.removeprefix("pi_"),
+        "id": PAYMENT_PREFIX + intent.id.removeprefix("pi_"),
         "object": "invoice_payment",
         "amount_paid": intent.amount if status == "paid" else None,
         "amount_requested": intent.amount,
@@ -208,7 +216,33 @@ def _payments(invoice: Invoice) -> dict[str, Any]:
         "status": status,
         "status_transitions": shape(stripe.InvoicePayment.StatusTransitions, {"paid_at": paid_at}),
     }
-    return render_list(url, [shape(stripe.InvoicePayment, payment)])
+    return shape(stripe.InvoicePayment, payment)
+
+
+def _payments(invoice: Invoice) -> dict[str, Any]:
+    payment = _payment(invoice)
+    url = f"/v1/invoice_payments?invoice={invoice.id}"
+    return render_list(url, [] if payment is None else [payment])
+
+
+async def list_invoice_payments(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/invoice_payments?invoice=in_…`: the payments of one invoice."""
+    params = localstripe_server.unflatten_data(request.query)
+    params.pop("expand", None)
+    params.pop("limit", None)  # an invoice here has one payment at most
+    invoice = Invoice._api_retrieve(as_str("invoice", params.pop("invoice", None)))
+    reject_unknown(params)
+    return localstripe_server.json_response(_payments(invoice))
+
+
+async def retrieve_invoice_payment(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/invoice_payments/{id}`."""
+    id = request.match_info["id"]
+    intent_id = "pi_" + id.removeprefix(PAYMENT_PREFIX)
+    invoice = next((i for i in stored(Invoice.object) if i.payment_intent == intent_id), None)
+    if not id.startswith(PAYMENT_PREFIX) or invoice is None:
+        raise UserError(404, f"No such invoice payment: '{id}'", {"code": "resource_missing"})
+    return localstripe_server.json_response(_payment(invoice))
 
 
 def _confirmation_secret(invoice: Invoice) -> dict[str, str] | None:

@@ -124,15 +124,17 @@ def extend_lists() -> None:
 
 
 def _class_for_id(id: str) -> type[StripeObject]:
-    """The class whose id prefix is the longest that `id` starts with (`sub_sched_` over `sub_`)."""
-    classes = [
-        cls
-        for cls in StripeObject.__subclasses__()
-        if id.startswith(getattr(cls, "_id_prefix", "\0"))
-    ]
-    if not classes:
+    """The class whose own id prefix is the longest that `id` starts with (`sub_sched_` over
+    `sub_`), among all of localstripe's classes and ours."""
+    pending, matching = list(StripeObject.__subclasses__()), []
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if id.startswith(vars(cls).get("_id_prefix", "\0")):
+            matching.append(cls)
+    if not matching:
         raise UserError(404, f"No such object: '{id}'", {"code": "resource_missing"})
-    return max(classes, key=lambda cls: len(cls._id_prefix))
+    return max(matching, key=lambda cls: len(cls._id_prefix))
 
 
 def expanded(rendered: dict[str, Any], expand: Collection[str]) -> dict[str, Any]:

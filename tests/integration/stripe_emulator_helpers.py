@@ -47,8 +47,7 @@ def price_ids(client: stripe.StripeClient, **params: Any) -> list[str]:
 
 def events_of(client: stripe.StripeClient, object_id: str) -> list[str]:
     """The types of the events about `object_id`, oldest first."""
-    events = client.v1.events.list(params={"limit": 100}).auto_paging_iter()
-    return [e.type for e in events if e.to_dict()["data"]["object"].get("id") == object_id]
+    return [event["type"] for event in events_about(client, object_id)]
 
 
 def emulator_only(client: stripe.StripeClient, path: str, **params: Any) -> dict[str, Any]:
@@ -75,6 +74,6 @@ def raw(client: stripe.StripeClient, method: str, path: str, **params: Any) -> d
 
 
 def events_about(client: stripe.StripeClient, object_id: str) -> list[dict[str, Any]]:
-    """The events about `object_id` as sent, oldest first."""
+    """The events about `object_id` as sent, oldest first (Stripe lists newest first)."""
     events = (e.to_dict() for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter())
-    return [e for e in events if e["data"]["object"].get("id") == object_id]
+    return [e for e in events if e["data"]["object"].get("id") == object_id][::-1]

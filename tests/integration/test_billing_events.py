@@ -68,7 +68,7 @@ def gateway(billing: BillingHandle) -> ServiceCredentials:
 
 async def stripe_event(billing: BillingHandle, event_type: str, object_id: str) -> dict[str, Any]:
     """The latest `event_type` event about `object_id` that the emulator recorded, as its JSON
-    (the emulator lists events oldest first)."""
+    (Stripe lists events newest first)."""
     found, params = [], {"type": event_type, "limit": 100}
     while True:
         response = await billing.stripe.raw_request_async("get", "/v1/events", **params)
@@ -78,7 +78,7 @@ async def stripe_event(billing: BillingHandle, event_type: str, object_id: str) 
             break
         params["starting_after"] = page["data"][-1]["id"]
     assert found, f"the emulator recorded no {event_type} for {object_id}"
-    return found[-1]
+    return found[0]
 
 
 async def stripe_json(billing: BillingHandle, path: str) -> dict[str, Any]:

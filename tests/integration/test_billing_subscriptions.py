@@ -135,7 +135,7 @@ async def stripe_json(billing: BillingHandle, method: str, path: str, **params: 
 
 async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dict[str, Any]]:
     """Every event the emulator recorded about these objects, or about objects referring to them
-    (invoices and schedules of a subscription), oldest first."""
+    (invoices and schedules of a subscription), oldest first (Stripe lists newest first)."""
     found, params = [], {"limit": 100}
     while True:
         page = await stripe_json(billing, "get", "/v1/events", **params)
@@ -146,7 +146,7 @@ async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dic
             if (refers | {parent.get("subscription")}) & object_ids:
                 found.append(event)
         if not page["has_more"]:
-            return found
+            return found[::-1]
         params["starting_after"] = page["data"][-1]["id"]
 
 

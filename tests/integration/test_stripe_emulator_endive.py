@@ -251,3 +251,24 @@ def test_an_invoices_payments_are_listed_and_retrieved_as_invoice_payments(
     )
     assert listed.payment.type == "payment_intent"
     assert listed.payment.payment_intent.startswith("pi_")
+
+
+def test_subscriptions_invoices_and_events_are_listed_newest_first(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id, _ = customer_with_card(client)
+    price = monthly(client, 1000)
+    first, second = (
+        client.v1.subscriptions.create(params={"customer": customer_id, "items": [{"price": p}]})
+        for p in (price.id, price.id)
+    )
+
+    subscriptions = client.v1.subscriptions.list(params={"customer": customer_id}).data
+    invoices = client.v1.invoices.list(params={"customer": customer_id}).data
+    newest_events = client.v1.events.list(params={"limit": 3}).data
+
+    assert [s.id for s in subscriptions] == [second.id, first.id]
+    assert [i.id for i in invoices] == [second.latest_invoice, first.latest_invoice]
+    assert [e.created for e in newest_events] == sorted(
+        (e.created for e in newest_events), reverse=True
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 from localstripe import server as localstripe_server
-from localstripe.resources import store
+from localstripe.resources import Event, Invoice, Subscription, store
 
 from tatame_devstack.stripe_conformance import Violation, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
@@ -38,6 +38,7 @@ from tatame_devstack.stripe_emulator.render import (
     dict_handler,
     error_response,
     extend_lists,
+    list_newest_first,
 )
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
@@ -103,6 +104,7 @@ def build_app(
     extend_events()
     extend_lists()
     extend_subscription_items()
+    list_newest_first(Event, Invoice, Subscription)
     app = localstripe_server.app
 
     prices = "/v1/prices"

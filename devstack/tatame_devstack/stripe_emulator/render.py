@@ -123,6 +123,22 @@ def extend_lists() -> None:
     List._export = _export_list
 
 
+def list_newest_first(*classes: type[StripeObject]) -> None:
+    """List these localstripe classes' objects newest first, as Stripe lists (localstripe lists
+    them in the order they were made)."""
+    for cls in classes:
+        listed = cls._api_list_all.__func__
+
+        def newest_first(
+            cls: type[StripeObject], url: str, *, _listed=listed, **params: Any
+        ) -> Any:
+            page = _listed(cls, url, **params)
+            page._list.reverse()
+            return page
+
+        cls._api_list_all = classmethod(newest_first)
+
+
 def _class_for_id(id: str) -> type[StripeObject]:
     """The class whose own id prefix is the longest that `id` starts with (`sub_sched_` over
     `sub_`), among all of localstripe's classes and ours."""

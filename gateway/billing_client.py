@@ -10,6 +10,7 @@ from tatame.billing.v1 import billing_pb2_grpc
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
+from services.common.idempotency import IDEMPOTENCY_METADATA
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -34,11 +35,14 @@ class BillingClient:
         request: Req,
         *,
         principal: Principal | None,
+        idempotency_key: str | None = None,
     ) -> Resp:
-        """Invoke `method` (a stub attribute) acting for `principal`."""
-        return await method(
-            request, timeout=self._timeout, metadata=self._credentials.metadata(principal)
-        )
+        """Invoke `method` (a stub attribute) acting for `principal`, with the client's
+        `Idempotency-Key` when it sent one (billing reads it from the call's metadata)."""
+        metadata = self._credentials.metadata(principal)
+        if idempotency_key is not None:
+            metadata += ((IDEMPOTENCY_METADATA, idempotency_key),)
+        return await method(request, timeout=self._timeout, metadata=metadata)
 
     async def is_serving(self) -> bool:
         """Whether billing's health service answers SERVING within a second."""

@@ -10,6 +10,8 @@ from gateway.billing_client import BillingClient
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
 from services.auth.principal import Principal
+from services.common.http import ApiError
+from services.common.idempotency import INVALID_KEY_MESSAGE, valid_idempotency_key
 
 SESSION_COOKIE = "__session"
 
@@ -49,10 +51,15 @@ class BillingForCaller:
     client: BillingClient
     principal: Principal
 
-    async def __call__(self, method: str, request: Message) -> Message:
-        """Invoke the BillingService RPC named `method`."""
+    async def __call__(
+        self, method: str, request: Message, *, idempotency_key: str | None = None
+    ) -> Message:
+        """Invoke the BillingService RPC named `method` (a create may carry the client's key)."""
         return await self.client.call(
-            getattr(self.client.stub, method), request, principal=self.principal
+            getattr(self.client.stub, method),
+            request,
+            principal=self.principal,
+            idempotency_key=idempotency_key,
         )
 
 
@@ -62,6 +69,28 @@ async def billing_for_caller(session: CurrentSession, billing: Billing) -> Billi
 
 ForCaller = Annotated[BillingForCaller, Depends(billing_for_caller)]
 
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes this request safe to retry: a retry with the same key and the "
+            "same body within 24 hours gets the first answer and creates nothing twice. Use a "
+            "new key (e.g. a UUID) for each new request; the same key with another body is 409 "
+            "`idempotency_key_reused`, and while the first request still runs 409 "
+            "`idempotency_request_in_progress`. Keys are per user. 1 to 255 visible ASCII "
+            "characters (else 400 `invalid_idempotency_key`).",
+        ),
+    ] = None,
+) -> str | None:
+    """The client's `Idempotency-Key`, when it sent one; 400 when it is malformed."""
+    if key is not None and not valid_idempotency_key(key):
+        raise ApiError(400, "invalid_idempotency_key", INVALID_KEY_MESSAGE)
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 # The mobile SDK's API version, sent as Stripe sends it (for ephemeral keys).
 StripeVersionHeader = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller
+from gateway.dependencies import ForCaller, IdempotencyKey
 from gateway.schemas import (
     CheckoutConfirmationOut,
     CheckoutSessionIn,
@@ -25,12 +25,15 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
     responses=ERRORS,
     summary="A subscription Checkout Session for the caller (409 when one is live already)",
 )
-async def create_checkout_session(body: CheckoutSessionIn, billing: ForCaller) -> Response:
+async def create_checkout_session(
+    body: CheckoutSessionIn, billing: ForCaller, key: IdempotencyKey
+) -> Response:
     reply = await billing(
         "CreateCheckoutSession",
         billing_pb2.CreateCheckoutSessionRequest(
             price=body.price, success_url=body.success_url, cancel_url=body.cancel_url
         ),
+        idempotency_key=key,
     )
     return rendering.json_response(CheckoutSessionOut(id=reply.session_id, url=reply.url), 201)
 
@@ -60,8 +63,12 @@ async def confirm_checkout_session(session_id: str, billing: ForCaller) -> Respo
     responses=ERRORS,
     summary="A Billing Portal URL for the caller",
 )
-async def create_portal_session(body: PortalSessionIn, billing: ForCaller) -> Response:
+async def create_portal_session(
+    body: PortalSessionIn, billing: ForCaller, key: IdempotencyKey
+) -> Response:
     reply = await billing(
-        "CreatePortalSession", billing_pb2.CreatePortalSessionRequest(return_url=body.return_url)
+        "CreatePortalSession",
+        billing_pb2.CreatePortalSessionRequest(return_url=body.return_url),
+        idempotency_key=key,
     )
     return rendering.json_response(PortalSessionOut(url=reply.url), 201)

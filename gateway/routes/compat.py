@@ -10,7 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from tatame.billing.v1 import billing_pb2
 
-from gateway.dependencies import Billing, CurrentSession, ForCaller, StripeVersionHeader
+from gateway.dependencies import (
+    Billing,
+    CurrentSession,
+    ForCaller,
+    IdempotencyKey,
+    StripeVersionHeader,
+)
 from gateway.routes.plans import INTERVAL_NAMES
 from services.auth.clerk import Session
 from services.common.http import ApiError
@@ -139,11 +145,13 @@ async def products(
 
 @router.post("/customers", status_code=201)
 async def create_customer(
-    body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller
+    body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     reply = await billing(
-        "CreateCustomer", billing_pb2.CreateCustomerRequest(email=body.email, name=body.name)
+        "CreateCustomer",
+        billing_pb2.CreateCustomerRequest(email=body.email, name=body.name),
+        idempotency_key=key,
     )
     customer = {
         "id": reply.customer.stripe_customer_id,
@@ -158,6 +166,7 @@ async def create_subscription(
     body: LegacySubscriptionIn,
     session: CurrentSession,
     billing: ForCaller,
+    key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
     check_user(body.user_id, session)
@@ -167,6 +176,7 @@ async def create_subscription(
         billing_pb2.CreateSubscriptionRequest(
             price=body.price_id, quantity=1, mobile_stripe_version=stripe_version or ""
         ),
+        idempotency_key=key,
     )
     data = legacy_subscription(reply.subscription, await catalog(billing))
     data.update(client_secret=reply.client_secret, intent_type=reply.intent_type)
@@ -197,11 +207,13 @@ async def cancel_subscription(subscription_id: str, billing: ForCaller) -> JSONR
 
 @router.post("/setup-intents", status_code=201)
 async def create_setup_intent(
-    body: LegacyIn, session: CurrentSession, billing: ForCaller
+    body: LegacyIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
-    reply = await billing("CreateSetupIntent", billing_pb2.CreateSetupIntentRequest())
+    reply = await billing(
+        "CreateSetupIntent", billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
+    )
     return envelope(
         {"id": reply.setup_intent_id, "client_secret": reply.client_secret},
         status_code=201,
@@ -214,6 +226,7 @@ async def create_ephemeral_key(
     body: LegacyIn,
     session: CurrentSession,
     billing: ForCaller,
+    key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
     check_user(body.user_id, session)
@@ -221,6 +234,7 @@ async def create_ephemeral_key(
     reply = await billing(
         "CreateEphemeralKey",
         billing_pb2.CreateEphemeralKeyRequest(stripe_version=stripe_version or STRIPE_API_VERSION),
+        idempotency_key=key,
     )
     return envelope(
         {"secret": reply.secret, "customer": reply.stripe_customer_id},
@@ -231,13 +245,15 @@ async def create_ephemeral_key(
 
 @router.post("/payment-intents", status_code=201, summary="A one-time purchase of a catalog price")
 async def create_payment_intent(
-    body: LegacyPaymentIn, session: CurrentSession, billing: ForCaller
+    body: LegacyPaymentIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
     price = body.price_id or await catalog_price_for(body.amount, body.currency, billing)
     reply = await billing(
-        "CreatePayment", billing_pb2.CreatePaymentRequest(price=price, quantity=1)
+        "CreatePayment",
+        billing_pb2.CreatePaymentRequest(price=price, quantity=1),
+        idempotency_key=key,
     )
     return envelope(
         {

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import Billing, CurrentSession
+from gateway.dependencies import Billing, CurrentSession, IdempotencyKey
 from gateway.schemas import CustomerIn, CustomerOut, ErrorOut
 
 router = APIRouter(tags=["customer"])
@@ -78,12 +78,17 @@ async def get_customer(session: CurrentSession, billing: Billing, cache: Custome
     summary="Create the caller's customer, or return it if it exists",
 )
 async def create_customer(
-    body: CustomerIn, session: CurrentSession, billing: Billing, cache: CustomerCache
+    body: CustomerIn,
+    session: CurrentSession,
+    billing: Billing,
+    cache: CustomerCache,
+    key: IdempotencyKey,
 ) -> Response:
     reply = await billing.call(
         billing.stub.CreateCustomer,
         billing_pb2.CreateCustomerRequest(email=body.email, name=body.name),
         principal=session.principal,
+        idempotency_key=key,
     )
     rendered = rendering.customer(reply.customer).model_dump_json().encode()
     if cache is not None:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller, StripeVersionHeader
+from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     EphemeralKeyIn,
     EphemeralKeyOut,
@@ -24,8 +24,10 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
-async def create_setup_intent(billing: ForCaller) -> Response:
-    reply = await billing("CreateSetupIntent", billing_pb2.CreateSetupIntentRequest())
+async def create_setup_intent(billing: ForCaller, key: IdempotencyKey) -> Response:
+    reply = await billing(
+        "CreateSetupIntent", billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
+    )
     return rendering.json_response(
         SetupIntentOut(
             id=reply.setup_intent_id,
@@ -45,6 +47,7 @@ async def create_setup_intent(billing: ForCaller) -> Response:
 )
 async def create_ephemeral_key(
     billing: ForCaller,
+    key: IdempotencyKey,
     body: EphemeralKeyIn | None = None,
     stripe_version: StripeVersionHeader = None,
 ) -> Response:
@@ -54,7 +57,9 @@ async def create_ephemeral_key(
             400, "invalid_request", "stripe_version (or a Stripe-Version header) is required"
         )
     reply = await billing(
-        "CreateEphemeralKey", billing_pb2.CreateEphemeralKeyRequest(stripe_version=version)
+        "CreateEphemeralKey",
+        billing_pb2.CreateEphemeralKeyRequest(stripe_version=version),
+        idempotency_key=key,
     )
     return rendering.json_response(
         EphemeralKeyOut(
@@ -112,9 +117,11 @@ async def list_invoices(billing: ForCaller) -> Response:
     responses=ERRORS,
     summary="A one-time purchase of a catalog price; the amount comes from the catalog",
 )
-async def create_payment(body: PaymentIn, billing: ForCaller) -> Response:
+async def create_payment(body: PaymentIn, billing: ForCaller, key: IdempotencyKey) -> Response:
     reply = await billing(
-        "CreatePayment", billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity)
+        "CreatePayment",
+        billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity),
+        idempotency_key=key,
     )
     return rendering.json_response(
         PaymentOut(

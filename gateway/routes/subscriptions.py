@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller, StripeVersionHeader
+from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     CancelIn,
     ErrorOut,
@@ -47,7 +47,10 @@ def change_fields(subscription_id: str, body: SubscriptionPreviewIn | Subscripti
     summary="Start a subscription for PaymentSheet (409 when one is live already)",
 )
 async def create_subscription(
-    body: SubscriptionIn, billing: ForCaller, stripe_version: StripeVersionHeader = None
+    body: SubscriptionIn,
+    billing: ForCaller,
+    key: IdempotencyKey,
+    stripe_version: StripeVersionHeader = None,
 ) -> Response:
     reply = await billing(
         "CreateSubscription",
@@ -56,6 +59,7 @@ async def create_subscription(
             quantity=body.quantity,
             mobile_stripe_version=body.stripe_version or stripe_version or "",
         ),
+        idempotency_key=key,
     )
     return rendering.json_response(
         SubscriptionCreatedOut(
@@ -117,11 +121,12 @@ async def preview_change(
     summary="Change price and/or quantity: upgrades now, downgrades at period end",
 )
 async def update_subscription(
-    subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller
+    subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
 ) -> Response:
     reply = await billing(
         "UpdateSubscription",
         billing_pb2.UpdateSubscriptionRequest(**change_fields(subscription_id, body)),
+        idempotency_key=key,
     )
     return rendering.json_response(
         SubscriptionUpdateOut(

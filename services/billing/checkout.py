@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.customers import customer_for_purchase, find_customer, require_customer
 from services.billing.errors import InvalidArgument, NotFound
+from services.billing.idempotency import RequestKey, request_metadata, stripe_options
 from services.billing.mirror import optional, reference
 from services.billing.settings import BillingRules, url_origin
 from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
@@ -58,6 +59,7 @@ async def create_checkout_session(
     cancel_url: str,
     email: str,
     name: str,
+    idempotency: RequestKey | None = None,
 ) -> CheckoutSessionRecord:
     """A subscription-mode Checkout Session for the principal (its first one with the trial)."""
     success_url = with_session_id(checked_redirect(success_url, field="success_url", rules=rules))
@@ -68,12 +70,14 @@ async def create_checkout_session(
     )
     metadata = {"tatame_principal": principal.key}
     subscription_data: dict[str, Any] = {"metadata": metadata}
+    session_metadata = {**metadata, **request_metadata(idempotency)}
     async with starting(
         engine=engine,
         stripe_client=stripe_client,
         rules=rules,
         principal=principal,
         customer=customer,
+        idempotency=idempotency,
     ) as start:
         await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
         if start.trial_days is not None:
@@ -84,13 +88,14 @@ async def create_checkout_session(
                     "mode": "subscription",
                     "customer": customer.stripe_customer_id,
                     "client_reference_id": principal.key,
-                    "metadata": metadata,
+                    "metadata": session_metadata,
                     "line_items": [{"price": price_record.id, "quantity": 1}],
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                     "allow_promotion_codes": True,
                     "subscription_data": subscription_data,
-                }
+                },
+                options=stripe_options(idempotency, "checkout-session"),
             )
     return CheckoutSessionRecord(id=session.id, url=session.url or "")
 
@@ -152,12 +157,14 @@ async def create_portal_session(
     rules: BillingRules,
     principal: Principal,
     return_url: str,
+    idempotency: RequestKey | None = None,
 ) -> str:
     """The URL of a Billing Portal session for the principal's customer."""
     return_url = checked_redirect(return_url, field="return_url", rules=rules)
     customer = await require_customer(engine=engine, principal=principal)
     async with translated_stripe_errors("create the billing portal session"):
         session = await stripe_client.v1.billing_portal.sessions.create_async(
-            params={"customer": customer.stripe_customer_id, "return_url": return_url}
+            params={"customer": customer.stripe_customer_id, "return_url": return_url},
+            options=stripe_options(idempotency, "portal-session"),
         )
     return session.url

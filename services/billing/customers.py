@@ -1,5 +1,6 @@
 """Customers: exactly one Stripe customer per principal."""
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,14 +8,14 @@ from operator import attrgetter
 from typing import Any
 
 import stripe
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.errors import Conflict, InvalidArgument, NotFound
+from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
 from services.billing.mirror import Mirror, Row, optional, string
-from services.billing.models import customers
+from services.billing.models import customer_creations, customers
 from services.billing.stripe_client import translated_stripe_errors
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -31,9 +32,11 @@ class CustomerRecord:
     created_at: datetime
 
 
-def idempotency_key(principal: Principal) -> str:
-    """Stripe idempotency key of the one customer creation a principal may cause."""
-    return f"tatame-customer-v1:{principal.key}"
+def idempotency_key(*, principal: Principal, email: str, name: str) -> str:
+    """Stripe idempotency key of a customer creation: one per principal and contact details, so
+    Stripe never sees one key with other parameters (its `idempotency_error`)."""
+    digest = hashlib.sha256("\0".join((principal.key, email, name)).encode()).hexdigest()
+    return f"tatame-customer-v2:{digest}"
 
 
 def validate_contact(*, email: str, name: str) -> tuple[str, str]:
@@ -50,7 +53,7 @@ async def lock_principal(conn: AsyncConnection, principal: Principal) -> None:
     """Hold the principal's lock until `conn`'s transaction ends (creating, subscribing)."""
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": idempotency_key(principal)},
+        {"key": f"tatame-customer-v1:{principal.key}"},
     )
 
 
@@ -115,45 +118,118 @@ async def create_or_get_customer(
 ) -> tuple[CustomerRecord, bool]:
     """The principal's customer, creating it in Stripe first if needed; True when created here.
 
-    Concurrent calls for one principal queue on a transaction-scoped advisory lock, so only the
-    first reaches Stripe; the idempotency key covers a crash between Stripe's answer and commit.
+    Concurrent calls for one principal queue on a transaction-scoped advisory lock, so only one
+    reaches Stripe at a time. The first attempt's contact details are recorded before Stripe is
+    asked (`customer_creations`); when an attempt's answer was lost (a crash, a timeout), the
+    next one finds the customer it made by that email and the principal in its metadata, or
+    makes it with those same details and key. So a retry with other details neither meets
+    Stripe's `idempotency_error` nor, once Stripe has forgotten the key, makes a second customer.
+    Details Stripe refused (it made nothing) give way to the next attempt's.
     """
     email, name = validate_contact(email=email, name=name)
     async with engine.connect() as conn:
         existing = await _select(conn, principal)
     if existing is not None:
         return existing, False
+    first_attempt = await _record_attempt(engine, principal, email=email, name=name)
+    try:
+        return await _create_once(
+            engine=engine, stripe_client=stripe_client, principal=principal, first=first_attempt
+        )
+    except StripeRejected:
+        # Stripe made nothing with those details: the next attempt may send its own.
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(customer_creations)
+                .where(customer_creations.c.principal == principal.key)
+                .values(refused_at=func.now())
+            )
+        raise
+
+
+async def _create_once(
+    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal, first: bool
+) -> tuple[CustomerRecord, bool]:
+    """Under the principal's lock: its customer, found or made from the recorded attempt."""
     async with engine.begin() as conn:
         await lock_principal(conn, principal)
         existing = await _select(conn, principal)
         if existing is not None:
             return existing, False
-        async with translated_stripe_errors("create the customer"):
-            created = await stripe_client.v1.customers.create_async(
-                params={
-                    "email": email,
-                    "name": name,
-                    "metadata": {"tatame_principal": principal.key},
-                },
-                options={"idempotency_key": idempotency_key(principal)},
+        attempt = (
+            await conn.execute(
+                select(customer_creations).where(customer_creations.c.principal == principal.key)
             )
+        ).one()
+        made = None if first else await _made_before(stripe_client, principal, attempt.email)
+        if made is None:
+            async with translated_stripe_errors("create the customer"):
+                made = await stripe_client.v1.customers.create_async(
+                    params={
+                        "email": attempt.email,
+                        "name": attempt.name,
+                        "metadata": {"tatame_principal": principal.key},
+                    },
+                    options={
+                        "idempotency_key": idempotency_key(
+                            principal=principal, email=attempt.email, name=attempt.name
+                        )
+                    },
+                )
         row = (
             await conn.execute(
                 insert(customers)
                 .values(
                     principal=principal.key,
-                    stripe_customer_id=created.id,
-                    email=email,
-                    name=name,
+                    stripe_customer_id=made.id,
+                    email=made.email or "",
+                    name=made.name or "",
                     created_at=func.now(),
                 )
                 .returning(*customers.c)
             )
         ).one()
+        await conn.execute(
+            delete(customer_creations).where(customer_creations.c.principal == principal.key)
+        )
     record = CustomerRecord(
         row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
     )
     return record, True
+
+
+async def _record_attempt(
+    engine: AsyncEngine, principal: Principal, *, email: str, name: str
+) -> bool:
+    """Record the contact details a creation will send, unless an earlier attempt's are recorded
+    (they are what Stripe may have seen, unless it refused them); True when none were."""
+    recorded = insert(customer_creations).values(principal=principal.key, email=email, name=name)
+    recorded = recorded.on_conflict_do_update(
+        index_elements=[customer_creations.c.principal],
+        set_={
+            "email": recorded.excluded.email,
+            "name": recorded.excluded.name,
+            "created_at": func.now(),
+            "refused_at": None,
+        },
+        where=customer_creations.c.refused_at.is_not(None),
+    )
+    async with engine.begin() as conn:
+        inserted = await conn.execute(recorded.returning(customer_creations.c.principal))
+        return inserted.first() is not None
+
+
+async def _made_before(
+    stripe_client: stripe.StripeClient, principal: Principal, email: str
+) -> stripe.Customer | None:
+    """The customer an earlier attempt for `principal` made with `email`, if Stripe has one
+    (its list by email is read-after-write consistent, unlike search)."""
+    async with translated_stripe_errors("look for the customer"):
+        listed = await stripe_client.v1.customers.list_async(params={"email": email, "limit": 100})
+        async for customer in listed.auto_paging_iter():
+            if (customer.to_dict().get("metadata") or {}).get("tatame_principal") == principal.key:
+                return customer
+    return None
 
 
 def customer_row(customer: dict[str, Any]) -> Row:

@@ -34,3 +34,11 @@ class Conflict(BillingError):
 
 class LiveSubscriptionExists(Conflict):
     """The principal already holds a live subscription; a second one is refused."""
+
+
+class IdempotencyKeyReused(Conflict):
+    """An idempotency key came again with another request (`idempotency_key_reused`)."""
+
+
+class RequestInProgress(Conflict):
+    """A request with the same idempotency key is still running (`idempotency_request_in_progress`)."""

@@ -33,12 +33,15 @@ from services.billing.errors import (
     BillingError,
     Conflict,
     DatabaseUnavailable,
+    IdempotencyKeyReused,
     InvalidArgument,
     LiveSubscriptionExists,
     NotFound,
+    RequestInProgress,
     StripeRejected,
     StripeUnavailable,
 )
+from services.billing.idempotency import idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
 from services.common.grpc_server import GrpcServer, start_grpc_server
@@ -92,6 +95,8 @@ STATUS_OF: Mapping[type[BillingError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     LiveSubscriptionExists: grpc.StatusCode.ALREADY_EXISTS,
+    IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
+    RequestInProgress: grpc.StatusCode.ABORTED,
     StripeUnavailable: grpc.StatusCode.UNAVAILABLE,
     StripeRejected: grpc.StatusCode.FAILED_PRECONDITION,
     DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
@@ -297,7 +302,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.GetCustomerResponse(customer=customer_message(record))
 
     @rpc
-    async def CreateCustomer(self, request, context):
+    @idempotent(billing_pb2.CreateCustomerResponse)
+    async def CreateCustomer(self, request, context, idempotency):
+        # Stripe's key comes from the contact details (customers.idempotency_key): any retry,
+        # with or without the client's key, must reach the same one.
         principal = await acting_principal(context)
         record, created = await customers.create_or_get_customer(
             engine=self._engine,
@@ -319,7 +327,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CreateCheckoutSession(self, request, context):
+    @idempotent(billing_pb2.CreateCheckoutSessionResponse)
+    async def CreateCheckoutSession(self, request, context, idempotency):
         session = await checkout.create_checkout_session(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -330,6 +339,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             cancel_url=request.cancel_url,
             email=request.email,
             name=request.name,
+            idempotency=idempotency,
         )
         return billing_pb2.CreateCheckoutSessionResponse(session_id=session.id, url=session.url)
 
@@ -348,18 +358,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CreatePortalSession(self, request, context):
+    @idempotent(billing_pb2.CreatePortalSessionResponse)
+    async def CreatePortalSession(self, request, context, idempotency):
         url = await checkout.create_portal_session(
             engine=self._engine,
             stripe_client=self._stripe,
             rules=self._rules,
             principal=await acting_principal(context),
             return_url=request.return_url,
+            idempotency=idempotency,
         )
         return billing_pb2.CreatePortalSessionResponse(url=url)
 
     @rpc
-    async def CreateSubscription(self, request, context):
+    @idempotent(billing_pb2.CreateSubscriptionResponse)
+    async def CreateSubscription(self, request, context, idempotency):
         created = await subscribe.create_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -370,6 +383,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             email=request.email,
             name=request.name,
             mobile_stripe_version=request.mobile_stripe_version,
+            idempotency=idempotency,
         )
         return billing_pb2.CreateSubscriptionResponse(
             subscription=subscription_message(created.subscription),
@@ -381,11 +395,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CreateSetupIntent(self, request, context):
+    @idempotent(billing_pb2.CreateSetupIntentResponse)
+    async def CreateSetupIntent(self, request, context, idempotency):
         intent = await payment_methods.create_setup_intent(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
+            idempotency=idempotency,
         )
         return billing_pb2.CreateSetupIntentResponse(
             setup_intent_id=intent.id,
@@ -394,12 +410,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CreateEphemeralKey(self, request, context):
+    @idempotent(billing_pb2.CreateEphemeralKeyResponse)
+    async def CreateEphemeralKey(self, request, context, idempotency):
         key = await payment_methods.create_ephemeral_key(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
             stripe_version=request.stripe_version,
+            idempotency=idempotency,
         )
         return billing_pb2.CreateEphemeralKeyResponse(
             secret=key.secret,
@@ -408,13 +426,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CreatePayment(self, request, context):
+    @idempotent(billing_pb2.CreatePaymentResponse)
+    async def CreatePayment(self, request, context, idempotency):
         payment = await payments.create_payment(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
             price=request.price,
             quantity=request.quantity,
+            idempotency=idempotency,
         )
         return billing_pb2.CreatePaymentResponse(
             payment_intent_id=payment.payment_intent_id,
@@ -457,7 +477,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def UpdateSubscription(self, request, context):
+    @idempotent(billing_pb2.UpdateSubscriptionResponse)
+    async def UpdateSubscription(self, request, context, idempotency):
         updated = await subscription_changes.update_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -466,6 +487,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             price=request.price,
             quantity=request.quantity,
             proration_behavior=_PRORATION_BEHAVIORS.get(request.proration_behavior),
+            idempotency=idempotency,
         )
         return billing_pb2.UpdateSubscriptionResponse(
             subscription=subscription_message(updated.subscription),

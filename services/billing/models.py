@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -199,4 +200,43 @@ payment_methods = Table(
     Column("attached", Boolean, nullable=False),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The first answer to each (principal, operation, Idempotency-Key), kept for a day (idempotency.py).
+idempotent_requests = Table(
+    "idempotent_requests",
+    metadata,
+    Column("principal", Text, primary_key=True, comment="user:<id> or org:<id>"),
+    Column("operation", Text, primary_key=True, comment="the BillingService method"),
+    Column("key_hash", Text, primary_key=True, comment="SHA-256 of the client's Idempotency-Key"),
+    Column("fingerprint", Text, nullable=False, comment="SHA-256 of the first request"),
+    Column(
+        "response",
+        LargeBinary,
+        comment="the first successful answer (serialized protobuf); null until there is one",
+    ),
+    Column(
+        "locked_until",
+        DateTime(timezone=True),
+        comment="set while a request with this key runs; another may take over after it",
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, idempotent_requests.c.created_at)
+
+# A customer creation sent to Stripe whose answer billing has not recorded yet: the next attempt
+# looks for the customer it may have made before making one (customers.py).
+customer_creations = Table(
+    "customer_creations",
+    metadata,
+    Column("principal", Text, primary_key=True, comment="user:<id> or org:<id>"),
+    Column("email", Text, nullable=False, comment="the email last sent to Stripe's create"),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "refused_at",
+        DateTime(timezone=True),
+        comment="when Stripe refused these details (nothing was made): the next attempt "
+        "records its own",
+    ),
 )

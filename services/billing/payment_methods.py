@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.customers import CustomerRecord, find_customer, require_customer
 from services.billing.errors import InvalidArgument, NotFound
+from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -108,13 +109,20 @@ def checked_stripe_version(stripe_version: str) -> str:
 
 
 async def ephemeral_key(
-    *, stripe_client: stripe.StripeClient, stripe_customer_id: str, stripe_version: str
+    *,
+    stripe_client: stripe.StripeClient,
+    stripe_customer_id: str,
+    stripe_version: str,
+    idempotency: RequestKey | None = None,
 ) -> EphemeralKeyRecord:
     """A short-lived key for the mobile SDK on the customer, made with the SDK's Stripe-Version."""
     async with translated_stripe_errors("create an ephemeral key"):
         key = await stripe_client.v1.ephemeral_keys.create_async(
             params={"customer": stripe_customer_id},
-            options={"stripe_version": checked_stripe_version(stripe_version)},
+            options={
+                "stripe_version": checked_stripe_version(stripe_version),
+                **stripe_options(idempotency, "ephemeral-key"),
+            },
         )
     return EphemeralKeyRecord(
         secret=key.secret or "",
@@ -129,6 +137,7 @@ async def create_ephemeral_key(
     stripe_client: stripe.StripeClient,
     principal: Principal,
     stripe_version: str,
+    idempotency: RequestKey | None = None,
 ) -> EphemeralKeyRecord:
     """An ephemeral key on the principal's customer for the mobile SDK (PaymentSheet)."""
     checked_stripe_version(stripe_version)
@@ -137,11 +146,16 @@ async def create_ephemeral_key(
         stripe_client=stripe_client,
         stripe_customer_id=customer.stripe_customer_id,
         stripe_version=stripe_version,
+        idempotency=idempotency,
     )
 
 
 async def create_setup_intent(
-    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    idempotency: RequestKey | None = None,
 ) -> SetupIntentRecord:
     """A SetupIntent to save a payment method on the principal's customer, for later charges."""
     customer = await require_customer(engine=engine, principal=principal)
@@ -151,7 +165,8 @@ async def create_setup_intent(
                 "customer": customer.stripe_customer_id,
                 "usage": "off_session",
                 "metadata": {"tatame_principal": principal.key},
-            }
+            },
+            options=stripe_options(idempotency, "setup-intent"),
         )
     return SetupIntentRecord(
         id=intent.id,

@@ -10,6 +10,7 @@ from services.auth.principal import Principal
 from services.billing.catalog import find_price
 from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
+from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.stripe_client import translated_stripe_errors
 from services.billing.subscribe import checked_quantity
 
@@ -30,6 +31,7 @@ async def create_payment(
     principal: Principal,
     price: str,
     quantity: int,
+    idempotency: RequestKey | None = None,
 ) -> PaymentRecord:
     """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price."""
     quantity = checked_quantity(quantity, default=1)
@@ -49,7 +51,8 @@ async def create_payment(
                     "tatame_price": record.id,
                     "tatame_quantity": str(quantity),
                 },
-            }
+            },
+            options=stripe_options(idempotency, "payment-intent"),
         )
     return PaymentRecord(
         payment_intent_id=intent.id,

@@ -20,6 +20,7 @@ from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
 from services.billing.customers import CustomerRecord, customer_for_purchase, lock_principal
 from services.billing.errors import InvalidArgument, LiveSubscriptionExists
+from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import reference
 from services.billing.payment_methods import checked_stripe_version, ephemeral_key
 from services.billing.settings import BillingRules
@@ -64,6 +65,8 @@ class Start:
     trial_days: int | None
     # The principal's `incomplete` subscriptions in Stripe (first payment never made).
     incomplete: list[dict[str, Any]]
+    # The subscription an earlier run of this very request created, if one did.
+    own: dict[str, Any] | None
 
 
 @asynccontextmanager
@@ -74,44 +77,54 @@ async def starting(
     rules: BillingRules,
     principal: Principal,
     customer: CustomerRecord,
+    idempotency: RequestKey | None = None,
 ) -> AsyncIterator[Start]:
     """Hold the principal's lock while a subscription starts; refused when one is live.
 
     LiveSubscriptionExists (`live_subscription_exists`) when one is live (in the mirror or in Stripe). Open
     Checkout Sessions of the customer are expired, so none completes into a second subscription.
+    What an earlier run of the same request (`idempotency`) created neither blocks nor expires:
+    that run failed after Stripe answered, and this one answers with it.
     """
     async with engine.begin() as conn:
         await lock_principal(conn, principal)
         in_stripe = await stripe_subscriptions(stripe_client, customer.stripe_customer_id)
+        own = next((s for s in in_stripe if made_by(idempotency, s)), None)
         statuses = await mirrored_statuses(conn, customer.stripe_customer_id)
         statuses.update({subscription["id"]: subscription["status"] for subscription in in_stripe})
         live = sorted(
             subscription_id
             for subscription_id, status in statuses.items()
-            if status in LIVE_STATUSES and status != "incomplete"
+            if status in LIVE_STATUSES
+            and status != "incomplete"
+            and (own is None or subscription_id != own["id"])
         )
         if live:
             raise LiveSubscriptionExists(
                 f"live_subscription_exists: this account already has {live[0]}"
             )
-        await _expire_open_checkout_sessions(stripe_client, customer.stripe_customer_id)
+        await _expire_open_checkout_sessions(
+            stripe_client, customer.stripe_customer_id, idempotency
+        )
         yield Start(
             conn=conn,
             customer=customer,
             trial_days=rules.trial_days if not statuses and rules.trial_days > 0 else None,
-            incomplete=[s for s in in_stripe if s["status"] == "incomplete"],
+            incomplete=[s for s in in_stripe if s["status"] == "incomplete" and s is not own],
+            own=own,
         )
 
 
 async def _expire_open_checkout_sessions(
-    stripe_client: stripe.StripeClient, stripe_customer_id: str
+    stripe_client: stripe.StripeClient, stripe_customer_id: str, idempotency: RequestKey | None
 ) -> None:
     async with translated_stripe_errors("expire the open checkout sessions"):
         listed = await stripe_client.v1.checkout.sessions.list_async(
             params={"customer": stripe_customer_id, "status": "open", "limit": 100}
         )
         async for session in listed.auto_paging_iter():
-            await stripe_client.v1.checkout.sessions.expire_async(session.id)
+            if not made_by(idempotency, session.to_dict()):
+                await stripe_client.v1.checkout.sessions.expire_async(session.id)
 
 
 async def cancel_incomplete(
@@ -170,6 +183,7 @@ async def create_subscription(
     email: str,
     name: str,
     mobile_stripe_version: str,
+    idempotency: RequestKey | None = None,
 ) -> NewSubscription:
     """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it."""
     if mobile_stripe_version:
@@ -185,12 +199,17 @@ async def create_subscription(
         rules=rules,
         principal=principal,
         customer=customer,
+        idempotency=idempotency,
     ) as start:
-        pending = next((s for s in start.incomplete if _same_plan(s, price_record, quantity)), None)
+        pending = start.own or next(
+            (s for s in start.incomplete if _same_plan(s, price_record, quantity)), None
+        )
         if pending is None:
             await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
-            answer = await _create(start, stripe_client, principal, price_record, quantity)
-        else:  # the same plan, started before and never paid: hand it back
+            answer = await _create(
+                start, stripe_client, principal, price_record, quantity, idempotency
+            )
+        else:  # this request's, or the same plan started before and never paid: hand it back
             async with translated_stripe_errors("retrieve the subscription"):
                 answer = await stripe_client.v1.subscriptions.retrieve_async(
                     pending["id"], params={"expand": _INTENTS}
@@ -205,6 +224,7 @@ async def create_subscription(
             stripe_client=stripe_client,
             stripe_customer_id=customer.stripe_customer_id,
             stripe_version=mobile_stripe_version,
+            idempotency=idempotency,
         )
         key = made.secret
     return NewSubscription(
@@ -213,7 +233,7 @@ async def create_subscription(
         client_secret=client_secret,
         stripe_customer_id=customer.stripe_customer_id,
         ephemeral_key_secret=key,
-        trial_applied=start.trial_days is not None,
+        trial_applied=record.trial_end is not None,
     )
 
 
@@ -223,6 +243,7 @@ async def _create(
     principal: Principal,
     price: PriceRecord,
     quantity: int,
+    idempotency: RequestKey | None,
 ) -> stripe.Subscription:
     params: dict[str, Any] = {
         "customer": start.customer.stripe_customer_id,
@@ -230,10 +251,12 @@ async def _create(
         "payment_behavior": "default_incomplete",
         # The card PaymentSheet collects becomes the subscription's default for renewals.
         "payment_settings": {"save_default_payment_method": "on_subscription"},
-        "metadata": {"tatame_principal": principal.key},
+        "metadata": {"tatame_principal": principal.key, **request_metadata(idempotency)},
         "expand": _INTENTS,
     }
     if start.trial_days is not None:
         params["trial_period_days"] = start.trial_days
     async with translated_stripe_errors("create the subscription"):
-        return await stripe_client.v1.subscriptions.create_async(params=params)
+        return await stripe_client.v1.subscriptions.create_async(
+            params=params, options=stripe_options(idempotency, "subscription")
+        )

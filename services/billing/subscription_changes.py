@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.customers import CustomerRecord, find_customer
 from services.billing.errors import Conflict, InvalidArgument, NotFound
+from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
 from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
 from services.billing.subscribe import checked_quantity, recurring_price
@@ -259,10 +260,13 @@ async def update_subscription(
     price: str,
     quantity: int,
     proration_behavior: str | None,
+    idempotency: RequestKey | None = None,
 ) -> Updated:
     """Change the plan and/or quantity: upgrades now, downgrades at the period end.
 
-    Asking for the current terms drops a pending downgrade.
+    Asking for the current terms drops a pending downgrade. An upgrade marks the subscription
+    with its request (`idempotency`), so that a run after a failed one that had already applied
+    it answers with the subscription instead of finding nothing to change.
     """
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidArgument("proration_behavior is required")
@@ -275,12 +279,18 @@ async def update_subscription(
         quantity=quantity,
     )
     subscription = change.owned.subscription
-    if change.new == change.current and not subscription.get("schedule"):
+    if (
+        change.new == change.current
+        and not subscription.get("schedule")
+        and not made_by(idempotency, subscription)
+    ):
         raise InvalidArgument("the change keeps the current price and quantity")
     if change.takes_effect == "period_end":
         if subscription["cancel_at_period_end"]:
             raise Conflict("subscription_canceling: resume the subscription before a downgrade")
-        schedule, change_time = await _schedule_downgrade(stripe_client, principal, change)
+        schedule, change_time = await _schedule_downgrade(
+            stripe_client, principal, change, idempotency
+        )
         async with engine.begin() as conn:
             record = await write_through(
                 conn,
@@ -305,7 +315,12 @@ async def update_subscription(
                         }
                     ],
                     "proration_behavior": proration_behavior,
+                    "metadata": {
+                        "tatame_principal": principal.key,
+                        **request_metadata(idempotency),
+                    },
                 },
+                options=stripe_options(idempotency, "subscription-update"),
             )
     async with engine.begin() as conn:
         record = await write_through(
@@ -319,7 +334,10 @@ async def update_subscription(
 
 
 async def _schedule_downgrade(
-    stripe_client: stripe.StripeClient, principal: Principal, change: _Change
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    change: _Change,
+    idempotency: RequestKey | None,
 ) -> tuple[stripe.SubscriptionSchedule, datetime]:
     """Put the new terms in the phase after the current period, in the subscription's schedule
     (created from the subscription when it has none); the schedule and when the change comes."""
@@ -331,7 +349,8 @@ async def _schedule_downgrade(
             )
         else:
             schedule = await stripe_client.v1.subscription_schedules.create_async(
-                params={"from_subscription": subscription["id"]}
+                params={"from_subscription": subscription["id"]},
+                options=stripe_options(idempotency, "schedule"),
             )
         phase = mapping(schedule.to_dict()["current_phase"])
         current, new = change.current, change.new
@@ -362,6 +381,7 @@ async def _schedule_downgrade(
                     },
                 ],
             },
+            options=stripe_options(idempotency, "schedule-phases"),
         )
     return updated, unix_time(phase["end_date"])
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ ISSUER = "https://clerk.tatame.test"
 AUTHORIZED_PARTY = "https://app.tatame.test"
 ALLOWED_ORIGIN = "https://app.tatame.test"
 MAX_BODY_BYTES = 16 * 1024
+SUCCESS_URL = f"{ALLOWED_ORIGIN}/billing/done"
+CANCEL_URL = f"{ALLOWED_ORIGIN}/billing/cancelled"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,44 @@ async def gateway(billing: BillingHandle, issuer: TokenIssuer) -> AsyncIterator[
 async def client(gateway: GatewayHandle) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         yield client
+
+
+@dataclass
+class User:
+    id: str
+    headers: dict[str, str]
+    customer_id: str
+
+
+@pytest.fixture
+async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
+    """Makes users, each with its own token and Stripe customer."""
+
+    async def make() -> User:
+        user_id = "user_" + secrets.token_hex(6)
+        headers = issuer.headers(user_id)
+        created = await client.post(
+            "/v1/customer", json={"email": f"{user_id}@example.com", "name": "Ana"}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        return User(user_id, headers, created.json()["stripe_customer_id"])
+
+    return make
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    """`response` is the one error body with `status` and `code`."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+
+
+def with_key(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
+    """`headers` with an `Idempotency-Key` (a new random one unless given)."""
+    return {**headers, "Idempotency-Key": key or str(uuid.uuid4())}
 
 
 def free_port() -> int:

@@ -12,20 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app import create_app
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer
+from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, assert_error
 
 
 def new_user_id() -> str:
     return "user_" + secrets.token_hex(6)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["error"]["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
 
 
 async def test_plans_are_public_and_list_the_demo_catalog(client: httpx.AsyncClient) -> None:

@@ -2,38 +2,21 @@
 billing service, the Stripe emulator over HTTP, and the webhook path (receiver → relay → billing)."""
 
 import secrets
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.conftest import BillingHandle
-from tests.e2e.conftest import ALLOWED_ORIGIN, TokenIssuer, WebhookPipeline, eventually
+from tests.e2e.conftest import (
+    CANCEL_URL,
+    SUCCESS_URL,
+    TokenIssuer,
+    User,
+    WebhookPipeline,
+    eventually,
+)
 
-SUCCESS_URL = f"{ALLOWED_ORIGIN}/billing/done"
-CANCEL_URL = f"{ALLOWED_ORIGIN}/billing/cancelled"
 MOBILE_STRIPE_VERSION = "2020-08-27"
-
-
-@dataclass
-class User:
-    id: str
-    headers: dict[str, str]
-    customer_id: str
-
-
-@pytest.fixture
-async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
-    async def make() -> User:
-        user_id = "user_" + secrets.token_hex(6)
-        headers = issuer.headers(user_id)
-        created = await client.post(
-            "/v1/customer", json={"email": f"{user_id}@example.com", "name": "Ana"}, headers=headers
-        )
-        assert created.status_code == 201, created.text
-        return User(user_id, headers, created.json()["stripe_customer_id"])
-
-    return make
 
 
 def payment_intent_id(client_secret: str) -> str:

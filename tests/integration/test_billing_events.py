@@ -355,7 +355,7 @@ async def test_a_subscription_of_an_unknown_customer_is_kept_and_listed_once_lin
     # CreateCustomer reached Stripe, then billing stopped before storing the customer.
     customer = await billing.stripe.v1.customers.create_async(
         params={"email": email, "name": "Ana", "metadata": {"tatame_principal": user.key}},
-        options={"idempotency_key": idempotency_key(user)},
+        options={"idempotency_key": idempotency_key(principal=user, email=email, name="Ana")},
     )
     subscription = await subscribe(billing, customer.id)
     event = await stripe_event(billing, "customer.subscription.created", subscription.id)

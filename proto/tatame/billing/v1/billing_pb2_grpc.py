@@ -29,6 +29,16 @@ class BillingServiceStub:
     """The billing domain. Every call carries a service credential (see services/auth): the calling
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
+
+    The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
+    CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
+    take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
+    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    like the HTTP header it comes from, so every such method reads it in one place and a request
+    message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
+    same request again answers the first successful answer; another request is ALREADY_EXISTS
+    "idempotency_key_reused: …"; while the first still runs, ABORTED
+    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
     """
 
     def __init__(self, channel):
@@ -163,6 +173,16 @@ class BillingServiceServicer:
     """The billing domain. Every call carries a service credential (see services/auth): the calling
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
+
+    The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
+    CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
+    take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
+    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    like the HTTP header it comes from, so every such method reads it in one place and a request
+    message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
+    same request again answers the first successful answer; another request is ALREADY_EXISTS
+    "idempotency_key_reused: …"; while the first still runs, ABORTED
+    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
     """
 
     def ListPlans(self, request, context):
@@ -471,6 +491,16 @@ class BillingService:
     """The billing domain. Every call carries a service credential (see services/auth): the calling
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
+
+    The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
+    CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
+    take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
+    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    like the HTTP header it comes from, so every such method reads it in one place and a request
+    message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
+    same request again answers the first successful answer; another request is ALREADY_EXISTS
+    "idempotency_key_reused: …"; while the first still runs, ABORTED
+    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
     """
 
     @staticmethod

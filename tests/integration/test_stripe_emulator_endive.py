@@ -272,3 +272,20 @@ def test_subscriptions_invoices_and_events_are_listed_newest_first(
     assert [e.created for e in newest_events] == sorted(
         (e.created for e in newest_events), reverse=True
     )
+
+
+def test_a_subscription_update_merges_metadata_as_stripe_does(client: stripe.StripeClient) -> None:
+    customer_id, _ = customer_with_card(client)
+    created = client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": monthly(client, 1000).id}],
+            "metadata": {"gym": "north", "coach": "ana"},
+        }
+    )
+
+    updated = client.v1.subscriptions.update(
+        created.id, params={"metadata": {"coach": "", "belt": "blue"}}
+    )
+
+    assert updated.metadata.to_dict() == {"gym": "north", "belt": "blue"}

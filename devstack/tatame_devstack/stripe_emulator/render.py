@@ -17,18 +17,10 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import List, StripeObject
 
+from tatame_devstack.stripe_conformance._documented import INCLUDABLE
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Fields Stripe sends only when asked with `expand[]` ("not included by default").
-INCLUDABLE: Mapping[type[stripe.StripeObject], frozenset[str]] = {
-    stripe.Customer: frozenset(
-        {"cash_balance", "invoice_credit_balance", "sources", "subscriptions", "tax", "tax_ids"}
-    ),
-    stripe.Invoice: frozenset({"confirmation_secret", "payments"}),
-    stripe.checkout.Session: frozenset({"line_items"}),
-    stripe.Plan: frozenset({"tiers"}),
-    stripe.Price: frozenset({"currency_options", "tiers"}),
-}
 # Fields sent only by some objects of a class: `deleted` by deleted objects, an event's
 # `data.previous_attributes` by events about a change.
 ONLY_WHEN_GIVEN = frozenset({"deleted", "previous_attributes"})
@@ -80,7 +72,9 @@ def shape(
     if unknown:
         raise RenderError(f"{resource.__qualname__} has no field {', '.join(unknown)}")
     requested = {path.split(".", 1)[0] for path in expand}
-    includable = INCLUDABLE.get(resource, frozenset())
+    # Fields sent only when asked with `expand[]`, by object name: the conformance check's list
+    # (from Stripe's reference), so that the emulator and its check agree.
+    includable = INCLUDABLE.get(vars(resource).get("OBJECT_NAME", ""), frozenset())
     shaped: dict[str, Any] = {}
     for name in sorted(declared, key=lambda name: (name not in ("id", "object"), name)):
         if name in includable and name not in requested:

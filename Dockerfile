@@ -12,7 +12,6 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
-ARG UV_VERSION=0.13.8
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     UV_COMPILE_BYTECODE=1 \
@@ -20,12 +19,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PYTHON=/usr/local/bin/python3 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN pip install "uv==${UV_VERSION}"
 WORKDIR /src
 # Dependencies first, so that a code change reuses this layer. devstack's pyproject.toml is read
 # only because it is a workspace member of the lock; --no-dev leaves it (and localstripe) out.
 COPY pyproject.toml uv.lock ./
 COPY devstack/pyproject.toml devstack/pyproject.toml
+# uv's version has one home: pyproject.toml's [tool.uv] required-version (the Makefile reads it too).
+RUN pip install "uv$(python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["tool"]["uv"]["required-version"])')"
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --no-install-project --no-install-workspace
 COPY gateway gateway

@@ -5,7 +5,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
-UV_VERSION := 0.13.8
+# uv's version lives in pyproject.toml ([tool.uv] required-version); the Dockerfile reads it too.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 PYTHON ?= python3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -42,8 +43,11 @@ lock: | $(UV) ## Re-resolve uv.lock after editing dependencies
 	$(UV) lock --python $(PYTHON)
 
 # --- contracts -------------------------------------------------------------------------------
-BUF_VERSION := 1.75.0
-BUF := $(TOOLS)/node_modules/.bin/buf
+BUF := $(VENV)/bin/buf
+# `buf breaking` compares proto/ with the last commit on main: on a branch, the commit it forked
+# from; on main itself (CI's fresh clone), the commit before HEAD. BUF_AGAINST=<commit> overrides.
+BUF_AGAINST ?= $(shell base=$$(git merge-base HEAD main 2>/dev/null || true); \
+	if [ -z "$$base" ] || [ "$$base" = "$$(git rev-parse HEAD)" ]; then git rev-parse HEAD~1; else echo "$$base"; fi)
 
 .PHONY: proto
 proto: $(SYNCED) ## Regenerate the Python code from proto/ (committed; never edit it by hand)
@@ -55,12 +59,15 @@ proto-check: proto ## Fail when the committed generated code differs from a fres
 	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
 		echo "generated code in proto/ is stale: run 'make proto' and commit"; git status --short -- proto; exit 1; fi
 
-$(BUF):
-	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
-
 .PHONY: buf-lint
-buf-lint: $(BUF) ## Lint the protos with buf (needs Node.js; not needed by run or test)
+buf-lint: $(SYNCED) ## Lint the protos with buf (STANDARD rules, proto/buf.yaml)
 	cd proto && ../$(BUF) lint
+
+.PHONY: buf-breaking
+buf-breaking: $(SYNCED) ## Fail on a wire- or source-breaking proto change since the last commit on main
+	@test -n "$(BUF_AGAINST)" || { echo "buf-breaking: no commit to compare with (set BUF_AGAINST)"; exit 1; }
+	@echo "buf breaking against $(BUF_AGAINST)"
+	cd proto && ../$(BUF) breaking --against '../.git#ref=$(BUF_AGAINST),subdir=proto'
 
 # --- quality ---------------------------------------------------------------------------------
 .PHONY: lint
@@ -74,12 +81,20 @@ fmt: $(SYNCED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 .PHONY: test
-test: $(SYNCED) ## Every test: unit, integration (real Postgres, gRPC, Stripe emulator), e2e
+test: $(SYNCED) ## Every test, in a random order (PYTEST_ARGS=--randomly-seed=N repeats one)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(SYNCED) ## Unit tests only
+test-unit: $(SYNCED) ## Unit tests only (pure logic, no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: $(SYNCED) ## Integration tests only (real Postgres, gRPC servers, Stripe emulator)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: $(SYNCED) ## End-to-end tests only (HTTP through a real gateway to the whole stack)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # --- running ---------------------------------------------------------------------------------
 .PHONY: run

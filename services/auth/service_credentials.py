@@ -110,13 +110,25 @@ class ServiceTokenVerifier:
 def parse_service_secrets(value: str) -> dict[str, str]:
     """Parse `gateway=secret1,webhooks-relay=secret2` into a name-to-secret mapping."""
     parsed: dict[str, str] = {}
+    # Entries are named by position, never by their text: in a mistyped entry (`secret=name`,
+    # no `=`) the text before the `=` is a secret, and these messages are printed at start-up.
     for position, entry in enumerate(value.split(","), start=1):
         name, separator, secret = entry.strip().partition("=")
+        name, secret = name.strip(), secret.strip()
         if not separator:
             raise ValueError(f"service secret entry {position} is not of the form name=secret")
-        name, secret = name.strip(), secret.strip()
+        if not _SERVICE_NAME.fullmatch(name):
+            raise ValueError(
+                f"service secret entry {position}: the name must be lowercase letters, digits "
+                "and '-', starting with a letter"
+            )
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"service secret entry {position}: the secret must be at least "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
         if name in parsed:
-            raise ValueError(f"service {name!r} appears more than once")
+            raise ValueError(f"service secret entry {position} repeats an earlier service name")
         parsed[name] = secret
     _check_secrets(parsed)
     return parsed

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def sqlalchemy_url(database_url: str) -> str:
-    """Accept plain `postgresql://` URLs (as operators and pgserver write them) and pick psycopg."""
+    """Accept plain `postgresql://` URLs (as operators and the embedded server write them) and pick psycopg."""
     url = make_url(database_url)
     if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         url = url.set(drivername="postgresql+psycopg")

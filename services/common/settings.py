@@ -16,7 +16,11 @@ class Environment(StrEnum):
 class BaseServiceSettings(BaseSettings):
     """Fields every service reads; production is the default so that nothing dev-only is implied."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # hide_input_in_errors: a start-up error names the variable and the rule, never the value read
+    # (pydantic would echo it, and a model-level rule echoes every variable, secrets included).
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     tatame_env: Environment = Field(default=Environment.PROD)
     log_level: str = Field(default="INFO")

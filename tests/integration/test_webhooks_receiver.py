@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from services.webhooks.receiver import create_receiver_app
@@ -235,12 +236,26 @@ async def test_each_bad_request_gets_its_status_and_leaves_the_inbox_unchanged(
     assert await stored(webhooks_database_url) == before
 
 
-async def test_health_and_metrics(client) -> None:
+def sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one series in a Prometheus exposition; 0 while it has not been counted."""
+    for family in text_string_to_metric_families(metrics):
+        for series in family.samples:
+            if series.name == name and series.labels == labels:
+                return series.value
+    return 0.0
+
+
+async def test_health_readiness_and_metrics_count_what_this_receiver_saw(client) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
-    metrics = (await client.get("/metrics")).text
-    assert "webhooks_events_received_total" in metrics
-    assert 'webhooks_requests_rejected_total{reason="bad_signature"}' in metrics
+    before = (await client.get("/metrics")).text
+    assert (await post(client, encode(stripe_event()))).status_code == 200
+    assert (await post(client, encode(stripe_event()), secret=OLD_SECRET + "x")).status_code == 400
+    after = (await client.get("/metrics")).text
+    received = ("webhooks_events_received_total", {"source": "webhook"})
+    rejected = ("webhooks_requests_rejected_total", {"reason": "bad_signature"})
+    for name, labels in (received, rejected):
+        assert sample(after, name, **labels) == sample(before, name, **labels) + 1
 
 
 def test_a_missing_signing_secret_is_a_start_up_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -329,7 +329,11 @@ async def test_a_failed_call_retries_every_event_in_its_batch(
     relays.start(batches=1, batch_size=8)
     ids = [e["id"] for e in events]
     await wait_for(all_in_state(database_url, ids, "delivered"))
-    assert {attempts for _, attempts, _ in (await states(database_url, ids)).values()} == {3}
+    assert stand_in.call_failures == []
+    # All three were in the first call, which failed; each event's own jittered backoff decides
+    # whether it met the second failure too, so an event took 2 or 3 attempts.
+    attempts = [found[1] for found in (await states(database_url, ids)).values()]
+    assert all(n in (2, 3) for n in attempts), attempts
     assert [stand_in.applied.count(i) for i in ids] == [1, 1, 1]
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
@@ -346,50 +345,74 @@ def test_verifier_refuses_a_bad_key_configuration(options: dict[str, Any]) -> No
         ClerkVerifier(ISSUER, **options)
 
 
-# --- JWKS: a real HTTP server on loopback -----------------------------------------------------
+# --- JWKS: served through httpx.MockTransport, on a clock the test moves ---------------------
+
+
+@dataclass
+class ManualClock:
+    """A clock that moves only when the test advances it (wall and monotonic together)."""
+
+    now: float = field(default_factory=time.time)
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass
 class JwksServer:
-    """A local JWKS endpoint whose keys, status and latency a test controls; counts fetches."""
+    """A JWKS endpoint whose keys and status a test controls; counts fetches and can hold them."""
 
     keys: list[dict[str, Any]]
-    url: str = ""
+    url: str = "https://clerk.tatame.test/.well-known/jwks.json"
     status: int = 200
-    delay: float = 0
     fetches: int = 0
+    clock: ManualClock = field(default_factory=ManualClock)
+    fetch_started: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     verifiers: list[ClerkVerifier] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.released.set()
+        self.client = httpx.AsyncClient(transport=httpx.MockTransport(self._serve))
+
+    def hold_fetches(self) -> None:
+        """Keep every fetch waiting until `release_fetches`."""
+        self.released.clear()
+
+    def release_fetches(self) -> None:
+        self.released.set()
+
     def verifier(self, **options: Any) -> ClerkVerifier:
-        """A verifier reading this server's JWKS, closed when the test ends."""
-        verifier = ClerkVerifier(ISSUER, jwks_url=self.url, **options)
+        """A verifier reading this endpoint's JWKS on the test's clock, closed when the test ends."""
+        options.setdefault("http_client", self.client)
+        verifier = ClerkVerifier(ISSUER, jwks_url=self.url, clock=self.clock, **options)
         self.verifiers.append(verifier)
         return verifier
+
+    async def _serve(self, request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == self.url
+        self.fetches += 1
+        self.fetch_started.set()
+        await self.released.wait()
+        if self.status != 200:
+            return httpx.Response(self.status)
+        return httpx.Response(200, json={"keys": self.keys})
 
 
 @pytest.fixture
 async def jwks() -> AsyncIterator[JwksServer]:
-    """A JWKS endpoint on a loopback port, serving SIGNING_KEY as KID."""
+    """A JWKS endpoint serving SIGNING_KEY as KID."""
     server = JwksServer(keys=[public_jwk(SIGNING_KEY, KID)])
-
-    async def serve(request: web.Request) -> web.StreamResponse:
-        server.fetches += 1
-        await asyncio.sleep(server.delay)
-        if server.status != 200:
-            return web.Response(status=server.status)
-        return web.json_response({"keys": server.keys})
-
-    app = web.Application()
-    app.router.add_get("/.well-known/jwks.json", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    server.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
     yield server
     for verifier in server.verifiers:
         await verifier.aclose()
-    await runner.cleanup()
+    await server.client.aclose()
 
 
 async def test_jwks_is_fetched_once_and_its_keys_cached_by_kid(jwks: JwksServer) -> None:
@@ -417,33 +440,40 @@ async def test_kid_still_unknown_after_the_refresh_is_refused_with_reason_unknow
 
 
 async def test_forced_refreshes_are_rate_limited_by_min_refresh_interval(jwks: JwksServer) -> None:
-    verifier = jwks.verifier(min_refresh_interval=0.3)
+    verifier = jwks.verifier(min_refresh_interval=30)
     await verifier.verify(sign(claims()))
     ghost = sign(claims(), kid="ghost")
     for _ in range(3):
         assert await refusal(verifier, ghost) is AuthReason.UNKNOWN_KEY
+    jwks.clock.advance(29.9)
+    assert await refusal(verifier, ghost) is AuthReason.UNKNOWN_KEY
     assert jwks.fetches == 1
-    await asyncio.sleep(0.35)
+    jwks.clock.advance(0.1)
     assert await refusal(verifier, ghost) is AuthReason.UNKNOWN_KEY
     assert await refusal(verifier, ghost) is AuthReason.UNKNOWN_KEY
     assert jwks.fetches == 2
 
 
 async def test_concurrent_misses_share_one_fetch(jwks: JwksServer) -> None:
-    jwks.delay = 0.2
+    jwks.hold_fetches()
     verifier = jwks.verifier()
-    sessions = await asyncio.gather(*(verifier.verify(sign(claims())) for _ in range(20)))
+    pending = asyncio.gather(*(verifier.verify(sign(claims())) for _ in range(20)))
+    await jwks.fetch_started.wait()  # by now the other 19 callers wait behind the first
+    jwks.release_fetches()
+    sessions = await pending
     assert {session.user_id for session in sessions} == {"user_123"}
     assert jwks.fetches == 1
 
 
 async def test_a_cancelled_fetch_does_not_hold_back_the_next_caller(jwks: JwksServer) -> None:
-    jwks.delay = 0.5
+    jwks.hold_fetches()
     verifier = jwks.verifier()
     abandoned = asyncio.create_task(verifier.verify(sign(claims())))
-    await asyncio.sleep(0.1)
+    await jwks.fetch_started.wait()
     abandoned.cancel()
-    jwks.delay = 0
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    jwks.release_fetches()
     assert (await verifier.verify(sign(claims()))).user_id == "user_123"
     assert jwks.fetches == 2
 
@@ -457,6 +487,7 @@ async def test_jwks_fetch_failure_without_a_cached_key_is_refused_with_reason_ke
 
 
 async def test_unreachable_jwks_is_refused_with_reason_keys_unavailable() -> None:
+    # The verifier's own HTTP client, against a loopback port where nothing listens.
     verifier = ClerkVerifier(ISSUER, jwks_url="http://127.0.0.1:9/jwks.json", fetch_timeout=2)
     try:
         assert await refusal(verifier, sign(claims())) is AuthReason.KEYS_UNAVAILABLE
@@ -495,17 +526,11 @@ async def test_jwks_token_without_a_kid_is_refused_with_reason_malformed_token(
 
 
 async def test_injected_http_client_is_used_and_left_open(jwks: JwksServer) -> None:
-    requests: list[httpx.Request] = []
-
-    async def record(request: httpx.Request) -> None:
-        requests.append(request)
-
-    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
-        verifier = jwks.verifier(http_client=client)
-        await verifier.verify(sign(claims()))
-        await verifier.aclose()
-        assert not client.is_closed
-    assert [str(request.url) for request in requests] == [jwks.url]
+    verifier = jwks.verifier(http_client=jwks.client)
+    await verifier.verify(sign(claims()))
+    await verifier.aclose()
+    assert not jwks.client.is_closed
+    assert jwks.fetches == 1
 
 
 # --- the verified-token cache ------------------------------------------------------------------
@@ -528,11 +553,12 @@ async def test_a_verified_token_is_answered_from_the_cache_without_a_second_rsa_
 
 
 async def test_a_cached_token_is_refused_once_it_expires() -> None:
-    verifier = pem_verifier(leeway=0)
+    clock = ManualClock()
+    verifier = pem_verifier(leeway=0, clock=clock)
     now = int(time.time())
     token = sign(claims(iat=now, nbf=now, exp=now + 1))
     assert (await verifier.verify(token)).user_id == "user_123"
-    await asyncio.sleep(2.1)
+    clock.advance(2.1)
     assert await refusal(verifier, token) is AuthReason.EXPIRED
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.billing_client import BillingClient
+from gateway.caches import PlansCache, RenderedCustomers
 from gateway.errors import install_error_handlers
 from gateway.routes import (
     checkout,
@@ -53,9 +54,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 ),
                 timeout=settings.gateway_rpc_timeout_seconds,
             )
-            app.state.plans_cache = plans.PlansCache(settings.gateway_plans_cache_seconds)
+            app.state.plans_cache = PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (
-                customer.RenderedCustomers(settings.gateway_customer_cache_seconds)
+                RenderedCustomers(settings.gateway_customer_cache_seconds)
                 if settings.gateway_customer_cache_seconds > 0
                 else None
             )

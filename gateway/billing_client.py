@@ -1,10 +1,13 @@
-"""The gateway's side of billing: one channel, calls with a deadline and the gateway's credential."""
+"""The gateway's side of billing: one channel, and BillingService as typed methods called with a
+deadline and the gateway's credential, acting for one principal (or none, for public data)."""
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tatame.billing.v1 import billing_pb2 as pb
 from tatame.billing.v1 import billing_pb2_grpc
 
 from services.auth.principal import Principal
@@ -12,37 +15,25 @@ from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.idempotency import IDEMPOTENCY_METADATA
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
 
 
 class BillingClient:
-    """Calls billing for a principal (or for nobody, for public data) with a deadline."""
+    """The channel to billing, its health, and calls acting for a principal."""
 
     def __init__(self, *, target: str, credentials: ServiceCredentials, timeout: float) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            target,
-            options=CHANNEL_OPTIONS,
-        )
-        self.stub = billing_pb2_grpc.BillingServiceStub(self._channel)
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = billing_pb2_grpc.BillingServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._credentials = credentials
         self._timeout = timeout
 
-    async def call(
-        self,
-        method: Callable[..., Awaitable[Resp]],
-        request: Req,
-        *,
-        principal: Principal | None,
-        idempotency_key: str | None = None,
-    ) -> Resp:
-        """Invoke `method` (a stub attribute) acting for `principal`, with the client's
-        `Idempotency-Key` when it sent one (billing reads it from the call's metadata)."""
-        metadata = self._credentials.metadata(principal)
-        if idempotency_key is not None:
-            metadata += ((IDEMPOTENCY_METADATA, idempotency_key),)
-        return await method(request, timeout=self._timeout, metadata=metadata)
+    def acting_for(self, principal: Principal | None) -> "BillingCalls":
+        """BillingService on behalf of `principal` (None: public data, such as the plans)."""
+        return BillingCalls(
+            self._stub, self._credentials.metadata(principal), timeout=self._timeout
+        )
 
     async def is_serving(self) -> bool:
         """Whether billing's health service answers SERVING within a second."""
@@ -54,3 +45,134 @@ class BillingClient:
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+class BillingCalls:
+    """tatame.billing.v1.BillingService for one principal: one typed method per RPC the gateway
+    makes. Creates take the client's `Idempotency-Key`, which billing reads from the metadata."""
+
+    def __init__(
+        self,
+        stub: billing_pb2_grpc.BillingServiceStub,
+        metadata: tuple[tuple[str, str], ...],
+        *,
+        timeout: float,
+    ) -> None:
+        self._stub = stub
+        self._metadata = metadata
+        self._timeout = timeout
+
+    async def _call(
+        self,
+        method: Callable[..., Awaitable[Resp]],
+        request: Req,
+        idempotency_key: str | None,
+    ) -> Resp:
+        metadata = self._metadata
+        if idempotency_key is not None:
+            metadata += ((IDEMPOTENCY_METADATA, idempotency_key),)
+        return await method(request, timeout=self._timeout, metadata=metadata)
+
+    async def list_plans(self, request: pb.ListPlansRequest) -> pb.ListPlansResponse:
+        return await self._call(self._stub.ListPlans, request, None)
+
+    async def get_customer(self, request: pb.GetCustomerRequest) -> pb.GetCustomerResponse:
+        return await self._call(self._stub.GetCustomer, request, None)
+
+    async def create_customer(
+        self, request: pb.CreateCustomerRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreateCustomerResponse:
+        return await self._call(self._stub.CreateCustomer, request, idempotency_key)
+
+    async def list_subscriptions(
+        self, request: pb.ListSubscriptionsRequest
+    ) -> pb.ListSubscriptionsResponse:
+        return await self._call(self._stub.ListSubscriptions, request, None)
+
+    async def create_checkout_session(
+        self, request: pb.CreateCheckoutSessionRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreateCheckoutSessionResponse:
+        return await self._call(self._stub.CreateCheckoutSession, request, idempotency_key)
+
+    async def confirm_checkout_session(
+        self, request: pb.ConfirmCheckoutSessionRequest
+    ) -> pb.ConfirmCheckoutSessionResponse:
+        return await self._call(self._stub.ConfirmCheckoutSession, request, None)
+
+    async def create_portal_session(
+        self, request: pb.CreatePortalSessionRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreatePortalSessionResponse:
+        return await self._call(self._stub.CreatePortalSession, request, idempotency_key)
+
+    async def create_subscription(
+        self, request: pb.CreateSubscriptionRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreateSubscriptionResponse:
+        return await self._call(self._stub.CreateSubscription, request, idempotency_key)
+
+    async def create_setup_intent(
+        self, request: pb.CreateSetupIntentRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreateSetupIntentResponse:
+        return await self._call(self._stub.CreateSetupIntent, request, idempotency_key)
+
+    async def create_ephemeral_key(
+        self, request: pb.CreateEphemeralKeyRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreateEphemeralKeyResponse:
+        return await self._call(self._stub.CreateEphemeralKey, request, idempotency_key)
+
+    async def create_payment(
+        self, request: pb.CreatePaymentRequest, *, idempotency_key: str | None = None
+    ) -> pb.CreatePaymentResponse:
+        return await self._call(self._stub.CreatePayment, request, idempotency_key)
+
+    async def get_subscription(
+        self, request: pb.GetSubscriptionRequest
+    ) -> pb.GetSubscriptionResponse:
+        return await self._call(self._stub.GetSubscription, request, None)
+
+    async def preview_subscription_change(
+        self, request: pb.PreviewSubscriptionChangeRequest
+    ) -> pb.PreviewSubscriptionChangeResponse:
+        return await self._call(self._stub.PreviewSubscriptionChange, request, None)
+
+    async def update_subscription(
+        self, request: pb.UpdateSubscriptionRequest, *, idempotency_key: str | None = None
+    ) -> pb.UpdateSubscriptionResponse:
+        return await self._call(self._stub.UpdateSubscription, request, idempotency_key)
+
+    async def cancel_subscription(
+        self, request: pb.CancelSubscriptionRequest
+    ) -> pb.CancelSubscriptionResponse:
+        return await self._call(self._stub.CancelSubscription, request, None)
+
+    async def resume_subscription(
+        self, request: pb.ResumeSubscriptionRequest
+    ) -> pb.ResumeSubscriptionResponse:
+        return await self._call(self._stub.ResumeSubscription, request, None)
+
+    async def list_invoices(self, request: pb.ListInvoicesRequest) -> pb.ListInvoicesResponse:
+        return await self._call(self._stub.ListInvoices, request, None)
+
+    async def list_payment_methods(
+        self, request: pb.ListPaymentMethodsRequest
+    ) -> pb.ListPaymentMethodsResponse:
+        return await self._call(self._stub.ListPaymentMethods, request, None)
+
+    async def set_default_payment_method(
+        self, request: pb.SetDefaultPaymentMethodRequest
+    ) -> pb.SetDefaultPaymentMethodResponse:
+        return await self._call(self._stub.SetDefaultPaymentMethod, request, None)
+
+    async def detach_payment_method(
+        self, request: pb.DetachPaymentMethodRequest
+    ) -> pb.DetachPaymentMethodResponse:
+        return await self._call(self._stub.DetachPaymentMethod, request, None)
+
+    async def list_entitlements(
+        self, request: pb.ListEntitlementsRequest
+    ) -> pb.ListEntitlementsResponse:
+        return await self._call(self._stub.ListEntitlements, request, None)
+
+    async def check_entitlement(
+        self, request: pb.CheckEntitlementRequest
+    ) -> pb.CheckEntitlementResponse:
+        return await self._call(self._stub.CheckEntitlement, request, None)

@@ -1,15 +1,14 @@
 """FastAPI dependencies, named for what they give."""
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from google.protobuf.message import Message
 
-from gateway.billing_client import BillingClient
+from gateway.billing_client import BillingCalls, BillingClient
+from gateway.caches import PlansCache, RenderedCustomers
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
-from services.auth.principal import Principal
+from services.common.errors import ErrorReason
 from services.common.http import ApiError
 from services.common.idempotency import INVALID_KEY_MESSAGE, valid_idempotency_key
 
@@ -44,30 +43,32 @@ CurrentSession = Annotated[Session, Depends(current_session)]
 Billing = Annotated[BillingClient, Depends(billing_client)]
 
 
-@dataclass(frozen=True, slots=True)
-class BillingForCaller:
-    """Billing, called on behalf of the verified caller's principal (never an id the client sent)."""
-
-    client: BillingClient
-    principal: Principal
-
-    async def __call__(
-        self, method: str, request: Message, *, idempotency_key: str | None = None
-    ) -> Message:
-        """Invoke the BillingService RPC named `method` (a create may carry the client's key)."""
-        return await self.client.call(
-            getattr(self.client.stub, method),
-            request,
-            principal=self.principal,
-            idempotency_key=idempotency_key,
-        )
+async def billing_for_caller(session: CurrentSession, billing: Billing) -> BillingCalls:
+    """Billing acting for the verified caller's principal (never an id the client sent)."""
+    return billing.acting_for(session.principal)
 
 
-async def billing_for_caller(session: CurrentSession, billing: Billing) -> BillingForCaller:
-    return BillingForCaller(billing, session.principal)
+async def billing_for_anyone(billing: Billing) -> BillingCalls:
+    """Billing acting for nobody: public data only (the plans)."""
+    return billing.acting_for(None)
 
 
-ForCaller = Annotated[BillingForCaller, Depends(billing_for_caller)]
+ForCaller = Annotated[BillingCalls, Depends(billing_for_caller)]
+PublicBilling = Annotated[BillingCalls, Depends(billing_for_anyone)]
+
+
+async def plans_cache(request: Request) -> PlansCache:
+    """The cache of `GATEWAY_PLANS_CACHE_SECONDS`."""
+    return request.app.state.plans_cache
+
+
+async def customer_cache(request: Request) -> RenderedCustomers | None:
+    """The cache of `GATEWAY_CUSTOMER_CACHE_SECONDS` (None: off)."""
+    return request.app.state.customer_cache
+
+
+Plans = Annotated[PlansCache, Depends(plans_cache)]
+CustomerCache = Annotated[RenderedCustomers | None, Depends(customer_cache)]
 
 
 def idempotency_key(
@@ -86,7 +87,7 @@ def idempotency_key(
 ) -> str | None:
     """The client's `Idempotency-Key`, when it sent one; 400 when it is malformed."""
     if key is not None and not valid_idempotency_key(key):
-        raise ApiError(400, "invalid_idempotency_key", INVALID_KEY_MESSAGE)
+        raise ApiError(400, ErrorReason.INVALID_IDEMPOTENCY_KEY, INVALID_KEY_MESSAGE)
     return key
 
 

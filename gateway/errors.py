@@ -1,7 +1,6 @@
 """The one error body and the one gRPC → HTTP table of the gateway."""
 
 import logging
-import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -13,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.auth.errors import AuthError, AuthReason
 from services.common.http import error_response, http_error
+from services.common.rpc import reason_of
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +51,21 @@ def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
     return error_response(401, exc.reason.value, exc.message, {"WWW-Authenticate": "Bearer"})
 
 
-# Billing may start a client-facing message with a specific code: "live_subscription_exists: …".
-_CODED_DETAILS = re.compile(r"^([a-z][a-z0-9_]{2,63}): (.+)$", re.DOTALL)
-
-
 def _rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     status = HTTP_STATUS_OF.get(exc.code(), 500)
-    if status >= 500 or status not in _CLIENT_FACING:
+    reason = reason_of(exc)
+    if status not in _CLIENT_FACING:
         log.warning(
             "billing call failed",
-            extra={"fields": {"grpc_code": exc.code().name, "details": exc.details()}},
+            extra={
+                "fields": {"grpc_code": exc.code().name, "reason": reason, "details": exc.details()}
+            },
         )
-    code, message = exc.code().name.lower(), exc.details() or HTTPStatus(status).phrase
-    if status not in _CLIENT_FACING:
-        message = _FIXED_MESSAGE.get(status, "internal error")
-    elif coded := _CODED_DETAILS.match(message):
-        code, message = coded.groups()
-    return error_response(status, code, message)
+        return error_response(
+            status, exc.code().name.lower(), _FIXED_MESSAGE.get(status, "internal error")
+        )
+    message = exc.details() or HTTPStatus(status).phrase
+    return error_response(status, reason or exc.code().name.lower(), message)
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,9 +1,8 @@
 """Billing's gRPC messages as the gateway's REST shapes, and the JSON response they leave in."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from fastapi import Response
-from google.protobuf.message import Message
 from pydantic import BaseModel
 from tatame.billing.v1 import billing_pb2
 
@@ -14,16 +13,12 @@ from gateway.schemas import (
     PaymentMethodOut,
     SubscriptionOut,
 )
+from services.common.timestamps import optional_datetime
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """`model` as JSON without FastAPI's second validation pass (the model is already typed)."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
-
-
-def timestamp(message: Message, field: str) -> datetime | None:
-    """A Timestamp field as an aware UTC datetime; None when unset."""
-    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
 
 
 def customer(message: billing_pb2.Customer) -> CustomerOut:
@@ -41,17 +36,17 @@ def subscription(message: billing_pb2.Subscription) -> SubscriptionOut:
         status=message.status,
         price_id=message.price_id,
         quantity=message.quantity,
-        current_period_start=timestamp(message, "current_period_start"),
-        current_period_end=timestamp(message, "current_period_end"),
-        trial_start=timestamp(message, "trial_start"),
-        trial_end=timestamp(message, "trial_end"),
+        current_period_start=optional_datetime(message, "current_period_start"),
+        current_period_end=optional_datetime(message, "current_period_end"),
+        trial_start=optional_datetime(message, "trial_start"),
+        trial_end=optional_datetime(message, "trial_end"),
         cancel_at_period_end=message.cancel_at_period_end,
-        cancel_at=timestamp(message, "cancel_at"),
-        canceled_at=timestamp(message, "canceled_at"),
-        ended_at=timestamp(message, "ended_at"),
-        created_at=timestamp(message, "create_time"),
+        cancel_at=optional_datetime(message, "cancel_at"),
+        canceled_at=optional_datetime(message, "canceled_at"),
+        ended_at=optional_datetime(message, "ended_at"),
+        created_at=optional_datetime(message, "create_time"),
         scheduled_price_id=message.scheduled_price_id or None,
-        scheduled_change_at=timestamp(message, "scheduled_change_time"),
+        scheduled_change_at=optional_datetime(message, "scheduled_change_time"),
     )
 
 
@@ -68,9 +63,9 @@ def invoice(message: billing_pb2.Invoice) -> InvoiceOut:
         number=message.number or None,
         hosted_invoice_url=message.hosted_invoice_url or None,
         invoice_pdf=message.invoice_pdf or None,
-        created_at=timestamp(message, "create_time"),
-        period_start=timestamp(message, "period_start"),
-        period_end=timestamp(message, "period_end"),
+        created_at=optional_datetime(message, "create_time"),
+        period_start=optional_datetime(message, "period_start"),
+        period_end=optional_datetime(message, "period_end"),
     )
 
 
@@ -91,5 +86,5 @@ def entitlement(message: billing_pb2.Entitlement) -> EntitlementOut:
         feature=message.feature,
         subscription_id=message.subscription_id,
         subscription_status=message.subscription_status,
-        grace_ends_at=timestamp(message, "grace_end_time"),
+        grace_ends_at=optional_datetime(message, "grace_end_time"),
     )

@@ -5,6 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.auth.errors import AuthReason
+from services.common.errors import ErrorReason
+
 
 class PriceOut(BaseModel):
     id: str
@@ -41,8 +44,24 @@ class CustomerOut(BaseModel):
     created_at: datetime
 
 
+# What a client may branch on: billing's reasons (400/404/409), the session's (401/503), and the
+# request's own (400/413); other statuses carry the gRPC status name (`unavailable`, …).
+_DOCUMENTED_CODES = ", ".join(
+    f"`{code}`"
+    for code in (
+        *(reason.value for reason in ErrorReason),
+        *(reason.value for reason in AuthReason),
+        "invalid_request",
+        "invalid_json",
+        "payload_too_large",
+        "unavailable",
+        "deadline_exceeded",
+    )
+)
+
+
 class ErrorDetail(BaseModel):
-    code: str
+    code: str = Field(description=f"A stable lower_snake error code, one of: {_DOCUMENTED_CODES}.")
     message: str
     request_id: str | None
 

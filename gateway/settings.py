@@ -4,6 +4,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from services.auth.service_credentials import check_secret
 from services.common.settings import (
     DEV_ISSUER,
     DEV_KEY_MARKER,
@@ -53,8 +54,7 @@ class GatewaySettings(BaseServiceSettings):
     def _key_source_and_production_rules(self) -> "GatewaySettings":
         if (self.clerk_jwks_url is None) == (self.clerk_jwt_key is None):
             raise ValueError("set exactly one of CLERK_JWKS_URL and CLERK_JWT_KEY")
-        if len(self.gateway_service_secret.get_secret_value()) < 32:
-            raise ValueError("GATEWAY_SERVICE_SECRET must be at least 32 characters")
+        check_secret("GATEWAY_SERVICE_SECRET", self.gateway_service_secret.get_secret_value())
         if self.is_production:
             if self.clerk_issuer == DEV_ISSUER:
                 raise ValueError("CLERK_ISSUER is the dev token issuer; refused in prod")

@@ -18,7 +18,8 @@ from tatame_devstack.postgres import create_database, embedded_postgres, provisi
 from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
-from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
+from services.billing.grpc_api import start_billing_server
+from services.billing.grpc_policy import GATEWAY, WEBHOOKS_RELAY
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head

@@ -28,8 +28,7 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
 async def create_checkout_session(
     body: CheckoutSessionIn, billing: ForCaller, key: IdempotencyKey
 ) -> Response:
-    reply = await billing(
-        "CreateCheckoutSession",
+    reply = await billing.create_checkout_session(
         billing_pb2.CreateCheckoutSessionRequest(
             price=body.price, success_url=body.success_url, cancel_url=body.cancel_url
         ),
@@ -45,8 +44,8 @@ async def create_checkout_session(
     summary="For the return page: the session's subscription, synced from Stripe now",
 )
 async def confirm_checkout_session(session_id: str, billing: ForCaller) -> Response:
-    reply = await billing(
-        "ConfirmCheckoutSession", billing_pb2.ConfirmCheckoutSessionRequest(session_id=session_id)
+    reply = await billing.confirm_checkout_session(
+        billing_pb2.ConfirmCheckoutSessionRequest(session_id=session_id)
     )
     subscription = (
         rendering.subscription(reply.subscription) if reply.HasField("subscription") else None
@@ -66,8 +65,7 @@ async def confirm_checkout_session(session_id: str, billing: ForCaller) -> Respo
 async def create_portal_session(
     body: PortalSessionIn, billing: ForCaller, key: IdempotencyKey
 ) -> Response:
-    reply = await billing(
-        "CreatePortalSession",
+    reply = await billing.create_portal_session(
         billing_pb2.CreatePortalSessionRequest(return_url=body.return_url),
         idempotency_key=key,
     )

@@ -11,20 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from tatame.billing.v1 import billing_pb2
 
 from gateway.dependencies import (
-    Billing,
     CurrentSession,
     ForCaller,
     IdempotencyKey,
+    PublicBilling,
     StripeVersionHeader,
 )
 from gateway.routes.plans import INTERVAL_NAMES
 from services.auth.clerk import Session
 from services.common.http import ApiError
 from services.common.stripe_sdk import STRIPE_API_VERSION
+from services.common.subscription_statuses import LIVE_STATUSES
 
 router = APIRouter(prefix="/api/stripe", tags=["compatibility: existing Expo app"])
-
-LIVE_STATUSES = frozenset({"incomplete", "trialing", "active", "past_due", "unpaid", "paused"})
 
 
 class LegacyIn(BaseModel):
@@ -64,7 +63,7 @@ def check_user(given: int | str | None, session: Session) -> None:
 
 
 async def own_customer_id(billing: ForCaller) -> str:
-    reply = await billing("GetCustomer", billing_pb2.GetCustomerRequest())
+    reply = await billing.get_customer(billing_pb2.GetCustomerRequest())
     return reply.customer.stripe_customer_id
 
 
@@ -75,7 +74,7 @@ async def check_customer(given: str | None, billing: ForCaller) -> None:
 
 
 async def catalog(billing: ForCaller) -> billing_pb2.ListPlansResponse:
-    return await billing("ListPlans", billing_pb2.ListPlansRequest(include_one_time=True))
+    return await billing.list_plans(billing_pb2.ListPlansRequest(include_one_time=True))
 
 
 def legacy_subscription(
@@ -114,13 +113,11 @@ def legacy_subscription(
 
 @router.get("/products", summary="Products with their default price (public)")
 async def products(
-    billing: Billing,
+    billing: PublicBilling,
     active: bool = True,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> JSONResponse:
-    reply = await billing.call(
-        billing.stub.ListPlans, billing_pb2.ListPlansRequest(include_one_time=True), principal=None
-    )
+    reply = await billing.list_plans(billing_pb2.ListPlansRequest(include_one_time=True))
     data = []
     for plan in reply.plans[:limit] if active else []:
         default = next((p for p in plan.prices if p.id == plan.default_price_id), None)
@@ -148,8 +145,7 @@ async def create_customer(
     body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
-    reply = await billing(
-        "CreateCustomer",
+    reply = await billing.create_customer(
         billing_pb2.CreateCustomerRequest(email=body.email, name=body.name),
         idempotency_key=key,
     )
@@ -171,8 +167,7 @@ async def create_subscription(
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
-    reply = await billing(
-        "CreateSubscription",
+    reply = await billing.create_subscription(
         billing_pb2.CreateSubscriptionRequest(
             price=body.price_id, quantity=1, mobile_stripe_version=stripe_version or ""
         ),
@@ -186,21 +181,21 @@ async def create_subscription(
 @router.get("/subscriptions/customer/{customer_id}")
 async def current_subscription(customer_id: str, billing: ForCaller) -> JSONResponse:
     await check_customer(customer_id, billing)
-    reply = await billing("ListSubscriptions", billing_pb2.ListSubscriptionsRequest())
+    reply = await billing.list_subscriptions(billing_pb2.ListSubscriptionsRequest())
     live = next((s for s in reply.subscriptions if s.status in LIVE_STATUSES), None)
     return envelope({} if live is None else legacy_subscription(live, await catalog(billing)))
 
 
 @router.get("/subscriptions/{subscription_id}")
 async def get_subscription(subscription_id: str, billing: ForCaller) -> JSONResponse:
-    reply = await billing("GetSubscription", billing_pb2.GetSubscriptionRequest(id=subscription_id))
+    reply = await billing.get_subscription(billing_pb2.GetSubscriptionRequest(id=subscription_id))
     return envelope(legacy_subscription(reply.subscription, await catalog(billing)))
 
 
 @router.delete("/subscriptions/{subscription_id}", summary="Cancel at the end of the paid period")
 async def cancel_subscription(subscription_id: str, billing: ForCaller) -> JSONResponse:
-    reply = await billing(
-        "CancelSubscription", billing_pb2.CancelSubscriptionRequest(id=subscription_id)
+    reply = await billing.cancel_subscription(
+        billing_pb2.CancelSubscriptionRequest(id=subscription_id)
     )
     return envelope(legacy_subscription(reply.subscription, await catalog(billing)), deleted=True)
 
@@ -211,8 +206,8 @@ async def create_setup_intent(
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
-    reply = await billing(
-        "CreateSetupIntent", billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
+    reply = await billing.create_setup_intent(
+        billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
     )
     return envelope(
         {"id": reply.setup_intent_id, "client_secret": reply.client_secret},
@@ -231,8 +226,7 @@ async def create_ephemeral_key(
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
-    reply = await billing(
-        "CreateEphemeralKey",
+    reply = await billing.create_ephemeral_key(
         billing_pb2.CreateEphemeralKeyRequest(stripe_version=stripe_version or STRIPE_API_VERSION),
         idempotency_key=key,
     )
@@ -250,8 +244,7 @@ async def create_payment_intent(
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
     price = body.price_id or await catalog_price_for(body.amount, body.currency, billing)
-    reply = await billing(
-        "CreatePayment",
+    reply = await billing.create_payment(
         billing_pb2.CreatePaymentRequest(price=price, quantity=1),
         idempotency_key=key,
     )

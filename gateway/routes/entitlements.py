@@ -17,7 +17,7 @@ router = APIRouter(tags=["entitlements"])
     summary="Features the caller's subscription grants (active, trialing, past_due in grace)",
 )
 async def list_entitlements(billing: ForCaller) -> Response:
-    reply = await billing("ListEntitlements", billing_pb2.ListEntitlementsRequest())
+    reply = await billing.list_entitlements(billing_pb2.ListEntitlementsRequest())
     return rendering.json_response(
         EntitlementsOut(entitlements=[rendering.entitlement(e) for e in reply.entitlements])
     )

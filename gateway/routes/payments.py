@@ -18,6 +18,7 @@ from gateway.schemas import (
     SetupIntentOut,
 )
 from services.common.http import ApiError
+from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["payments"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
@@ -25,8 +26,8 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
 async def create_setup_intent(billing: ForCaller, key: IdempotencyKey) -> Response:
-    reply = await billing(
-        "CreateSetupIntent", billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
+    reply = await billing.create_setup_intent(
+        billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
     )
     return rendering.json_response(
         SetupIntentOut(
@@ -56,8 +57,7 @@ async def create_ephemeral_key(
         raise ApiError(
             400, "invalid_request", "stripe_version (or a Stripe-Version header) is required"
         )
-    reply = await billing(
-        "CreateEphemeralKey",
+    reply = await billing.create_ephemeral_key(
         billing_pb2.CreateEphemeralKeyRequest(stripe_version=version),
         idempotency_key=key,
     )
@@ -65,7 +65,7 @@ async def create_ephemeral_key(
         EphemeralKeyOut(
             secret=reply.secret,
             customer_id=reply.stripe_customer_id,
-            expires_at=rendering.timestamp(reply, "expire_time"),
+            expires_at=optional_datetime(reply, "expire_time"),
         ),
         201,
     )
@@ -73,7 +73,7 @@ async def create_ephemeral_key(
 
 @router.get("/v1/payment-methods", response_model=PaymentMethodsOut, responses=ERRORS)
 async def list_payment_methods(billing: ForCaller) -> Response:
-    reply = await billing("ListPaymentMethods", billing_pb2.ListPaymentMethodsRequest())
+    reply = await billing.list_payment_methods(billing_pb2.ListPaymentMethodsRequest())
     return rendering.json_response(
         PaymentMethodsOut(
             payment_methods=[rendering.payment_method(p) for p in reply.payment_methods]
@@ -88,23 +88,23 @@ async def list_payment_methods(billing: ForCaller) -> Response:
     summary="Make a saved payment method the default for invoices",
 )
 async def set_default_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
-    reply = await billing(
-        "SetDefaultPaymentMethod", billing_pb2.SetDefaultPaymentMethodRequest(id=payment_method_id)
+    reply = await billing.set_default_payment_method(
+        billing_pb2.SetDefaultPaymentMethodRequest(id=payment_method_id)
     )
     return rendering.json_response(rendering.payment_method(reply.payment_method))
 
 
 @router.delete("/v1/payment-methods/{payment_method_id}", status_code=204, responses=ERRORS)
 async def detach_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
-    await billing(
-        "DetachPaymentMethod", billing_pb2.DetachPaymentMethodRequest(id=payment_method_id)
+    await billing.detach_payment_method(
+        billing_pb2.DetachPaymentMethodRequest(id=payment_method_id)
     )
     return Response(status_code=204)
 
 
 @router.get("/v1/invoices", response_model=InvoicesOut, responses=ERRORS)
 async def list_invoices(billing: ForCaller) -> Response:
-    reply = await billing("ListInvoices", billing_pb2.ListInvoicesRequest())
+    reply = await billing.list_invoices(billing_pb2.ListInvoicesRequest())
     return rendering.json_response(
         InvoicesOut(invoices=[rendering.invoice(i) for i in reply.invoices])
     )
@@ -118,8 +118,7 @@ async def list_invoices(billing: ForCaller) -> Response:
     summary="A one-time purchase of a catalog price; the amount comes from the catalog",
 )
 async def create_payment(body: PaymentIn, billing: ForCaller, key: IdempotencyKey) -> Response:
-    reply = await billing(
-        "CreatePayment",
+    reply = await billing.create_payment(
         billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity),
         idempotency_key=key,
     )

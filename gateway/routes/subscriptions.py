@@ -18,6 +18,7 @@ from gateway.schemas import (
     SubscriptionUpdateIn,
     SubscriptionUpdateOut,
 )
+from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["subscriptions"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
@@ -52,8 +53,7 @@ async def create_subscription(
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> Response:
-    reply = await billing(
-        "CreateSubscription",
+    reply = await billing.create_subscription(
         billing_pb2.CreateSubscriptionRequest(
             price=body.price,
             quantity=body.quantity,
@@ -76,7 +76,7 @@ async def create_subscription(
 
 @router.get("/v1/subscriptions", response_model=SubscriptionsOut, responses=ERRORS)
 async def list_subscriptions(billing: ForCaller) -> Response:
-    reply = await billing("ListSubscriptions", billing_pb2.ListSubscriptionsRequest())
+    reply = await billing.list_subscriptions(billing_pb2.ListSubscriptionsRequest())
     return rendering.json_response(
         SubscriptionsOut(subscriptions=[rendering.subscription(s) for s in reply.subscriptions])
     )
@@ -84,7 +84,7 @@ async def list_subscriptions(billing: ForCaller) -> Response:
 
 @router.get("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, responses=ERRORS)
 async def get_subscription(subscription_id: str, billing: ForCaller) -> Response:
-    reply = await billing("GetSubscription", billing_pb2.GetSubscriptionRequest(id=subscription_id))
+    reply = await billing.get_subscription(billing_pb2.GetSubscriptionRequest(id=subscription_id))
     return rendering.json_response(rendering.subscription(reply.subscription))
 
 
@@ -97,8 +97,7 @@ async def get_subscription(subscription_id: str, billing: ForCaller) -> Response
 async def preview_change(
     subscription_id: str, body: SubscriptionPreviewIn, billing: ForCaller
 ) -> Response:
-    reply = await billing(
-        "PreviewSubscriptionChange",
+    reply = await billing.preview_subscription_change(
         billing_pb2.PreviewSubscriptionChangeRequest(**change_fields(subscription_id, body)),
     )
     return rendering.json_response(
@@ -123,8 +122,7 @@ async def preview_change(
 async def update_subscription(
     subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
 ) -> Response:
-    reply = await billing(
-        "UpdateSubscription",
+    reply = await billing.update_subscription(
         billing_pb2.UpdateSubscriptionRequest(**change_fields(subscription_id, body)),
         idempotency_key=key,
     )
@@ -132,7 +130,7 @@ async def update_subscription(
         SubscriptionUpdateOut(
             subscription=rendering.subscription(reply.subscription),
             takes_effect=reply.takes_effect,
-            effective_at=rendering.timestamp(reply, "effective_time"),
+            effective_at=optional_datetime(reply, "effective_time"),
         )
     )
 
@@ -146,8 +144,7 @@ async def update_subscription(
 async def cancel_subscription(
     subscription_id: str, billing: ForCaller, body: CancelIn | None = None
 ) -> Response:
-    reply = await billing(
-        "CancelSubscription",
+    reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(
             id=subscription_id, immediately=bool(body and body.immediately)
         ),
@@ -162,7 +159,7 @@ async def cancel_subscription(
     summary="Undo a cancellation at period end",
 )
 async def resume_subscription(subscription_id: str, billing: ForCaller) -> Response:
-    reply = await billing(
-        "ResumeSubscription", billing_pb2.ResumeSubscriptionRequest(id=subscription_id)
+    reply = await billing.resume_subscription(
+        billing_pb2.ResumeSubscriptionRequest(id=subscription_id)
     )
     return rendering.json_response(rendering.subscription(reply.subscription))

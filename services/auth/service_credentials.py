@@ -32,7 +32,7 @@ class ServiceCredentials:
 
     def __init__(self, service: str, secret: str, audience: str = "billing", ttl: int = 60) -> None:
         _check_service_name(service)
-        _check_secret(service, secret)
+        check_secret(f"the secret of service {service!r}", secret)
         if not audience:
             raise ValueError("audience is required")
         if ttl <= 0:
@@ -151,7 +151,7 @@ def _check_secrets(secrets: Mapping[str, str]) -> None:
         raise ValueError("at least one service secret is required")
     for service, secret in secrets.items():
         _check_service_name(service)
-        _check_secret(service, secret)
+        check_secret(f"the secret of service {service!r}", secret)
     if len(set(secrets.values())) != len(secrets):
         raise ValueError("each service needs its own secret; two services share one")
 
@@ -162,9 +162,8 @@ def _check_service_name(service: str) -> None:
         raise ValueError(f"invalid service name {service!r}: use lowercase letters, digits, '-'")
 
 
-def _check_secret(service: str, secret: str) -> None:
-    """Require a secret long enough for HS256, without ever echoing it."""
+def check_secret(what: str, secret: str) -> None:
+    """Require a secret (`what` names it in the message) long enough for HS256, without ever
+    echoing it: the one rule for every service credential secret."""
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-        raise ValueError(
-            f"the secret of service {service!r} must be at least {MIN_SECRET_LENGTH} characters"
-        )
+        raise ValueError(f"{what} must be at least {MIN_SECRET_LENGTH} characters")

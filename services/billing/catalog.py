@@ -25,7 +25,7 @@ from services.billing.mirror import (
     upsert,
 )
 from services.billing.models import prices, products
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.customers import customer_for_purchase, find_customer, require_customer
+from services.billing.customers import customer_for_purchase, require_customer
 from services.billing.errors import InvalidArgument, NotFound
 from services.billing.idempotency import RequestKey, request_metadata, stripe_options
-from services.billing.mirror import optional, reference
+from services.billing.ownership import owned
 from services.billing.settings import BillingRules, url_origin
-from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import cancel_incomplete, recurring_price, starting
 from services.billing.subscriptions import SubscriptionRecord, write_through
 
@@ -117,25 +117,18 @@ async def confirm_checkout_session(
 
     The sync writes through the mirror's rule, so the webhook that follows finds it applied.
     """
-    if not session_id:
-        raise InvalidArgument("session_id is required")
-    missing = NotFound(f"no checkout session {session_id!r} for this account")
-    customer = await find_customer(engine=engine, principal=principal)
-    if customer is None:
-        raise missing
-    session = await retrieve_or_none(
+    confirmed = await owned(
         stripe_client.v1.checkout.sessions.retrieve_async,
         session_id,
-        action="retrieve the checkout session",
+        engine=engine,
+        principal=principal,
+        kind="checkout session",
+        id_field="session_id",
         expand=["subscription"],
     )
-    found = None if session is None else session.to_dict()
-    if (
-        found is None
-        or found.get("client_reference_id") != principal.key
-        or optional(reference, found.get("customer")) != customer.stripe_customer_id
-    ):
-        raise missing
+    session, found = confirmed.answer, confirmed.data
+    if found.get("client_reference_id") != principal.key:  # the customer's, not the principal's
+        raise NotFound(f"no checkout session {session_id!r} for this account")
     subscription = found.get("subscription")
     if found.get("status") != "complete" or not isinstance(subscription, dict):
         return ConfirmedCheckout(status=found.get("status") or "", subscription=None)

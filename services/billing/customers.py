@@ -16,7 +16,8 @@ from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
 from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customer_creations, customers
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
+from services.common.errors import ErrorReason
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
@@ -86,7 +87,9 @@ async def require_customer(*, engine: AsyncEngine, principal: Principal) -> Cust
     """The principal's customer; Conflict `customer_required` where an action needs one first."""
     record = await find_customer(engine=engine, principal=principal)
     if record is None:
-        raise Conflict("customer_required: create the customer first (CreateCustomer)")
+        raise Conflict(
+            "create the customer first (CreateCustomer)", reason=ErrorReason.CUSTOMER_REQUIRED
+        )
     return record
 
 
@@ -98,7 +101,10 @@ async def customer_for_purchase(
     email: str,
     name: str,
 ) -> CustomerRecord:
-    """The principal's customer; created from `email` and `name` when it has none yet."""
+    """The principal's customer; created from `email` and `name` when it has none yet, and
+    Conflict `customer_required` when it has none and the caller sent no email."""
+    if not email:
+        return await require_customer(engine=engine, principal=principal)
     record = await find_customer(engine=engine, principal=principal)
     if record is not None:
         return record

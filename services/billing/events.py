@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 import stripe
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.billing.catalog import PRICES, PRODUCTS
 from services.billing.customers import CUSTOMERS
-from services.billing.errors import DatabaseUnavailable, InvalidArgument, StripeRejected
+from services.billing.errors import InvalidArgument, StripeRejected
 from services.billing.invoices import INVOICES
 from services.billing.mirror import (
     Mirror,
@@ -187,37 +186,32 @@ async def apply_event(
     """Apply one Stripe event to the mirror, in one transaction, once per event id."""
     event = parse_event(event_id=event_id, event_type=event_type, payload=payload)
     plan = _plan(event)
-    try:
-        async with engine.begin() as conn:
-            # Claimed as applied, corrected below. A concurrent apply of the same id waits here
-            # for the first to commit, then finds the conflict: a duplicate.
-            claimed = await conn.execute(
-                insert(applied_events)
-                .values(
-                    event_id=event.id,
-                    type=event.type,
-                    event_created=event.created,
-                    outcome=Outcome.APPLIED.value,
-                )
-                .on_conflict_do_nothing()
-                .returning(applied_events.c.event_id)
+    async with engine.begin() as conn:
+        # Claimed as applied, corrected below. A concurrent apply of the same id waits here
+        # for the first to commit, then finds the conflict: a duplicate.
+        claimed = await conn.execute(
+            insert(applied_events)
+            .values(
+                event_id=event.id,
+                type=event.type,
+                event_created=event.created,
+                outcome=Outcome.APPLIED.value,
             )
-            if claimed.first() is None:
-                outcome = Outcome.DUPLICATE
-            else:
-                outcome = (
-                    Outcome.IGNORED
-                    if plan is None
-                    else await plan.apply(conn, stripe_client, event)
+            .on_conflict_do_nothing()
+            .returning(applied_events.c.event_id)
+        )
+        if claimed.first() is None:
+            outcome = Outcome.DUPLICATE
+        else:
+            outcome = (
+                Outcome.IGNORED if plan is None else await plan.apply(conn, stripe_client, event)
+            )
+            if outcome is not Outcome.APPLIED:
+                await conn.execute(
+                    update(applied_events)
+                    .where(applied_events.c.event_id == event.id)
+                    .values(outcome=outcome.value)
                 )
-                if outcome is not Outcome.APPLIED:
-                    await conn.execute(
-                        update(applied_events)
-                        .where(applied_events.c.event_id == event.id)
-                        .values(outcome=outcome.value)
-                    )
-    except OperationalError as e:
-        raise DatabaseUnavailable("the billing database is unavailable; try again") from e
     log.info(
         "stripe event processed",
         extra={"fields": {"event": event.id, "type": event.type, "outcome": outcome.value}},

@@ -1,20 +1,19 @@
-"""The gRPC edge of billing: request/response translation, caller policy and the status table."""
+"""The gRPC edge of billing: the handlers and the server. Who may call each method is in
+grpc_policy.py, messages are converted in grpc_messages.py, and failures become statuses in
+services/common/rpc.py."""
 
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import TypeVar
+from collections.abc import Mapping
+from datetime import timedelta
 
 import grpc
 import stripe
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
-from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
-from services.auth.principal import Principal
+from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
 from services.billing import (
     catalog,
@@ -29,252 +28,26 @@ from services.billing import (
     subscription_changes,
     subscriptions,
 )
-from services.billing.errors import (
-    BillingError,
-    Conflict,
-    DatabaseUnavailable,
-    IdempotencyKeyReused,
-    InvalidArgument,
-    LiveSubscriptionExists,
-    NotFound,
-    RequestInProgress,
-    StripeRejected,
-    StripeUnavailable,
-)
+from services.billing import grpc_messages as messages
+from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
+from services.billing.grpc_policy import SERVICE_NAME, acting_principal, method_policy
+from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
-from services.common.grpc_server import GrpcServer, start_grpc_server
+from services.common.db import database_reachable
+from services.common.errors import ErrorReason
+from services.common.grpc_server import (
+    READINESS_INTERVAL_SECONDS,
+    GrpcServer,
+    start_grpc_server,
+)
+from services.common.rpc import Failure, failure_of, rpc
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
-GATEWAY = "gateway"
-WEBHOOKS_RELAY = "webhooks-relay"
-
-# Methods only the gateway calls, for the principal its verified session token names.
-_GATEWAY_METHODS = (
-    "ListPlans",
-    "GetCustomer",
-    "CreateCustomer",
-    "ListSubscriptions",
-    "CreateCheckoutSession",
-    "ConfirmCheckoutSession",
-    "CreatePortalSession",
-    "CreateSubscription",
-    "CreateSetupIntent",
-    "CreateEphemeralKey",
-    "CreatePayment",
-    "GetSubscription",
-    "PreviewSubscriptionChange",
-    "UpdateSubscription",
-    "CancelSubscription",
-    "ResumeSubscription",
-    "ListInvoices",
-    "ListPaymentMethods",
-    "SetDefaultPaymentMethod",
-    "DetachPaymentMethod",
-)
-# Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
-_ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
-
-
-def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
-    """Which internal services may call each method; anything not listed is refused."""
-    policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
-    for name in ("ApplyStripeEvent", "ApplyStripeEvents"):
-        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
-    for name in _ENTITLEMENT_METHODS:
-        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
-    return policy
-
-
-# Domain error → gRPC status: the only place billing chooses status codes.
-STATUS_OF: Mapping[type[BillingError], grpc.StatusCode] = {
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
-    LiveSubscriptionExists: grpc.StatusCode.ALREADY_EXISTS,
-    IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
-    RequestInProgress: grpc.StatusCode.ABORTED,
-    StripeUnavailable: grpc.StatusCode.UNAVAILABLE,
-    StripeRejected: grpc.StatusCode.FAILED_PRECONDITION,
-    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
-}
-
-_PRORATION_BEHAVIORS: Mapping[int, str] = {
-    billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS: "create_prorations",
-    billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE: "always_invoice",
-    billing_pb2.PRORATION_BEHAVIOR_NONE: "none",
-}
-
 # Of an ApplyStripeEvents call's deadline, the time kept back to answer for every event.
 _ANSWER_MARGIN_SECONDS = 0.5
-
-_OUTCOMES: Mapping[Outcome, int] = {
-    Outcome.APPLIED: billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
-    Outcome.DUPLICATE: billing_pb2.ApplyStripeEventResponse.OUTCOME_DUPLICATE,
-    Outcome.STALE: billing_pb2.ApplyStripeEventResponse.OUTCOME_STALE,
-    Outcome.IGNORED: billing_pb2.ApplyStripeEventResponse.OUTCOME_IGNORED,
-}
-
-_INTERVALS = {
-    "day": billing_pb2.INTERVAL_DAY,
-    "week": billing_pb2.INTERVAL_WEEK,
-    "month": billing_pb2.INTERVAL_MONTH,
-    "year": billing_pb2.INTERVAL_YEAR,
-}
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[["BillingServicer", Req, grpc.aio.ServicerContext], Awaitable[Resp]]
-
-
-def failure_status(error: Exception, where: str) -> tuple[grpc.StatusCode, str]:
-    """The status a failure is answered with: a domain error's own, else INTERNAL (logged, and
-    never described to the caller)."""
-    if isinstance(error, BillingError):
-        return STATUS_OF[type(error)], str(error)
-    log.error("unhandled error in %s", where, exc_info=error)
-    return grpc.StatusCode.INTERNAL, "internal error"
-
-
-def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Run a servicer method, turning domain errors into their status and hiding anything else."""
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: "BillingServicer", request: Req, context: grpc.aio.ServicerContext
-    ) -> Resp:
-        try:
-            return await method(self, request, context)
-        except grpc.aio.AbortError:
-            raise  # the method chose its status itself
-        except Exception as e:  # every other failure becomes a status
-            await context.abort(*failure_status(e, method.__name__))
-        raise AssertionError("unreachable: abort raises")
-
-    return wrapper
-
-
-async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
-    """The principal the calling service acts for; methods about one principal require it."""
-    principal = current_caller().principal
-    if principal is None:
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED,
-            "this method acts for a principal; the credential names none",
-        )
-    return principal
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    """A protobuf Timestamp, or None (the field stays unset) for no time."""
-    if value is None:
-        return None
-    converted = Timestamp()
-    converted.FromDatetime(value)
-    return converted
-
-
-def customer_message(record: customers.CustomerRecord) -> billing_pb2.Customer:
-    return billing_pb2.Customer(
-        principal=record.principal,
-        stripe_customer_id=record.stripe_customer_id,
-        email=record.email,
-        name=record.name,
-        create_time=timestamp(record.created_at),
-    )
-
-
-def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb2.Subscription:
-    return billing_pb2.Subscription(
-        id=record.id,
-        stripe_customer_id=record.stripe_customer_id,
-        status=record.status,
-        price_id=record.price_id or "",
-        quantity=record.quantity or 0,
-        current_period_start=timestamp(record.current_period_start),
-        current_period_end=timestamp(record.current_period_end),
-        trial_start=timestamp(record.trial_start),
-        trial_end=timestamp(record.trial_end),
-        cancel_at_period_end=record.cancel_at_period_end,
-        cancel_at=timestamp(record.cancel_at),
-        canceled_at=timestamp(record.canceled_at),
-        ended_at=timestamp(record.ended_at),
-        create_time=timestamp(record.created),
-        scheduled_price_id=record.scheduled_price_id or "",
-        scheduled_quantity=record.scheduled_quantity or 0,
-        scheduled_change_time=timestamp(record.scheduled_change_time),
-        latest_invoice_id=record.latest_invoice_id or "",
-    )
-
-
-def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
-    return billing_pb2.Price(
-        id=record.id,
-        lookup_key=record.lookup_key or "",
-        unit_amount=record.unit_amount,
-        currency=record.currency,
-        interval=_INTERVALS.get(record.interval or "", billing_pb2.INTERVAL_UNSPECIFIED),
-        interval_count=record.interval_count or 0,
-        type=record.type,
-    )
-
-
-def plan_message(record: catalog.PlanRecord) -> billing_pb2.Plan:
-    return billing_pb2.Plan(
-        product_id=record.product_id,
-        name=record.name,
-        description=record.description,
-        features=record.features,
-        prices=[price_message(p) for p in record.prices],
-        default_price_id=record.default_price_id or "",
-        metadata=record.metadata,
-        entitlements=record.entitlements,
-    )
-
-
-def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
-    return billing_pb2.Invoice(
-        id=record.id,
-        subscription_id=record.subscription_id or "",
-        status=record.status or "",
-        currency=record.currency,
-        amount_due=record.amount_due,
-        amount_paid=record.amount_paid,
-        amount_remaining=record.amount_remaining,
-        total=record.total,
-        number=record.number or "",
-        hosted_invoice_url=record.hosted_invoice_url or "",
-        invoice_pdf=record.invoice_pdf or "",
-        create_time=timestamp(record.created),
-        period_start=timestamp(record.period_start),
-        period_end=timestamp(record.period_end),
-    )
-
-
-def payment_method_message(
-    record: payment_methods.PaymentMethodRecord,
-) -> billing_pb2.PaymentMethod:
-    return billing_pb2.PaymentMethod(
-        id=record.id,
-        type=record.type,
-        card_brand=record.card_brand or "",
-        card_last4=record.card_last4 or "",
-        card_exp_month=record.card_exp_month or 0,
-        card_exp_year=record.card_exp_year or 0,
-        is_default=record.is_default,
-    )
-
-
-def entitlement_message(record: entitlements.EntitlementRecord) -> billing_pb2.Entitlement:
-    return billing_pb2.Entitlement(
-        feature=record.feature,
-        subscription_id=record.subscription_id,
-        subscription_status=record.subscription_status,
-        grace_end_time=timestamp(record.grace_end),
-    )
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
@@ -293,13 +66,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         plans = await catalog.list_plans(
             engine=self._engine, include_one_time=request.include_one_time
         )
-        return billing_pb2.ListPlansResponse(plans=[plan_message(p) for p in plans])
+        return billing_pb2.ListPlansResponse(plans=[messages.plan_message(p) for p in plans])
 
     @rpc
     async def GetCustomer(self, request, context):
         principal = await acting_principal(context)
         record = await customers.get_customer(engine=self._engine, principal=principal)
-        return billing_pb2.GetCustomerResponse(customer=customer_message(record))
+        return billing_pb2.GetCustomerResponse(customer=messages.customer_message(record))
 
     @rpc
     @idempotent(billing_pb2.CreateCustomerResponse)
@@ -315,7 +88,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             name=request.name,
         )
         return billing_pb2.CreateCustomerResponse(
-            customer=customer_message(record), created=created
+            customer=messages.customer_message(record), created=created
         )
 
     @rpc
@@ -323,7 +96,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         principal = await acting_principal(context)
         records = await subscriptions.list_subscriptions(engine=self._engine, principal=principal)
         return billing_pb2.ListSubscriptionsResponse(
-            subscriptions=[subscription_message(r) for r in records]
+            subscriptions=[messages.subscription_message(r) for r in records]
         )
 
     @rpc
@@ -354,7 +127,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         subscription = confirmed.subscription
         return billing_pb2.ConfirmCheckoutSessionResponse(
             status=confirmed.status,
-            subscription=None if subscription is None else subscription_message(subscription),
+            subscription=None
+            if subscription is None
+            else messages.subscription_message(subscription),
         )
 
     @rpc
@@ -385,14 +160,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             mobile_stripe_version=request.mobile_stripe_version,
             idempotency=idempotency,
         )
-        return billing_pb2.CreateSubscriptionResponse(
-            subscription=subscription_message(created.subscription),
-            intent_type=created.intent_type,
-            client_secret=created.client_secret,
-            stripe_customer_id=created.stripe_customer_id,
-            ephemeral_key_secret=created.ephemeral_key_secret,
-            trial_applied=created.trial_applied,
-        )
+        return messages.new_subscription_response(created)
 
     @rpc
     @idempotent(billing_pb2.CreateSetupIntentResponse)
@@ -403,11 +171,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=await acting_principal(context),
             idempotency=idempotency,
         )
-        return billing_pb2.CreateSetupIntentResponse(
-            setup_intent_id=intent.id,
-            client_secret=intent.client_secret,
-            stripe_customer_id=intent.stripe_customer_id,
-        )
+        return messages.setup_intent_response(intent)
 
     @rpc
     @idempotent(billing_pb2.CreateEphemeralKeyResponse)
@@ -419,11 +183,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             stripe_version=request.stripe_version,
             idempotency=idempotency,
         )
-        return billing_pb2.CreateEphemeralKeyResponse(
-            secret=key.secret,
-            stripe_customer_id=key.stripe_customer_id,
-            expire_time=timestamp(key.expires),
-        )
+        return messages.ephemeral_key_response(key)
 
     @rpc
     @idempotent(billing_pb2.CreatePaymentResponse)
@@ -436,13 +196,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             quantity=request.quantity,
             idempotency=idempotency,
         )
-        return billing_pb2.CreatePaymentResponse(
-            payment_intent_id=payment.payment_intent_id,
-            client_secret=payment.client_secret,
-            amount=payment.amount,
-            currency=payment.currency,
-            stripe_customer_id=payment.stripe_customer_id,
-        )
+        return messages.payment_response(payment)
 
     @rpc
     async def GetSubscription(self, request, context):
@@ -451,7 +205,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=await acting_principal(context),
             subscription_id=request.id,
         )
-        return billing_pb2.GetSubscriptionResponse(subscription=subscription_message(record))
+        return billing_pb2.GetSubscriptionResponse(
+            subscription=messages.subscription_message(record)
+        )
 
     @rpc
     async def PreviewSubscriptionChange(self, request, context):
@@ -462,19 +218,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             subscription_id=request.id,
             price=request.price,
             quantity=request.quantity,
-            proration_behavior=_PRORATION_BEHAVIORS.get(request.proration_behavior),
+            proration_behavior=messages.PRORATION_BEHAVIORS.get(request.proration_behavior),
         )
-        return billing_pb2.PreviewSubscriptionChangeResponse(
-            amount_due=preview.amount_due,
-            currency=preview.currency,
-            lines=[
-                billing_pb2.InvoiceLine(
-                    description=line.description, amount=line.amount, proration=line.proration
-                )
-                for line in preview.lines
-            ],
-            takes_effect=preview.takes_effect,
-        )
+        return messages.preview_response(preview)
 
     @rpc
     @idempotent(billing_pb2.UpdateSubscriptionResponse)
@@ -486,14 +232,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             subscription_id=request.id,
             price=request.price,
             quantity=request.quantity,
-            proration_behavior=_PRORATION_BEHAVIORS.get(request.proration_behavior),
+            proration_behavior=messages.PRORATION_BEHAVIORS.get(request.proration_behavior),
             idempotency=idempotency,
         )
-        return billing_pb2.UpdateSubscriptionResponse(
-            subscription=subscription_message(updated.subscription),
-            takes_effect=updated.takes_effect,
-            effective_time=timestamp(updated.effective_time),
-        )
+        return messages.update_response(updated)
 
     @rpc
     async def CancelSubscription(self, request, context):
@@ -504,7 +246,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             subscription_id=request.id,
             immediately=request.immediately,
         )
-        return billing_pb2.CancelSubscriptionResponse(subscription=subscription_message(record))
+        return billing_pb2.CancelSubscriptionResponse(
+            subscription=messages.subscription_message(record)
+        )
 
     @rpc
     async def ResumeSubscription(self, request, context):
@@ -514,14 +258,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=await acting_principal(context),
             subscription_id=request.id,
         )
-        return billing_pb2.ResumeSubscriptionResponse(subscription=subscription_message(record))
+        return billing_pb2.ResumeSubscriptionResponse(
+            subscription=messages.subscription_message(record)
+        )
 
     @rpc
     async def ListInvoices(self, request, context):
         records = await invoices.list_invoices(
             engine=self._engine, principal=await acting_principal(context)
         )
-        return billing_pb2.ListInvoicesResponse(invoices=[invoice_message(r) for r in records])
+        return billing_pb2.ListInvoicesResponse(
+            invoices=[messages.invoice_message(r) for r in records]
+        )
 
     @rpc
     async def ListPaymentMethods(self, request, context):
@@ -531,7 +279,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=await acting_principal(context),
         )
         return billing_pb2.ListPaymentMethodsResponse(
-            payment_methods=[payment_method_message(r) for r in records]
+            payment_methods=[messages.payment_method_message(r) for r in records]
         )
 
     @rpc
@@ -543,7 +291,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             payment_method_id=request.id,
         )
         return billing_pb2.SetDefaultPaymentMethodResponse(
-            payment_method=payment_method_message(record)
+            payment_method=messages.payment_method_message(record)
         )
 
     @rpc
@@ -562,7 +310,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             engine=self._engine, principal=await acting_principal(context), grace=self._grace
         )
         return billing_pb2.ListEntitlementsResponse(
-            entitlements=[entitlement_message(r) for r in records]
+            entitlements=[messages.entitlement_message(r) for r in records]
         )
 
     @rpc
@@ -576,7 +324,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         if record is None:
             return billing_pb2.CheckEntitlementResponse(entitled=False)
         return billing_pb2.CheckEntitlementResponse(
-            entitled=True, entitlement=entitlement_message(record)
+            entitled=True, entitlement=messages.entitlement_message(record)
         )
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
@@ -590,7 +338,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     async def ApplyStripeEvent(self, request, context):
-        return billing_pb2.ApplyStripeEventResponse(outcome=_OUTCOMES[await self._apply(request)])
+        return billing_pb2.ApplyStripeEventResponse(
+            outcome=messages.OUTCOMES[await self._apply(request)]
+        )
 
     @rpc
     async def ApplyStripeEvents(self, request, context):
@@ -608,18 +358,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         try:
             outcome = await asyncio.wait_for(self._apply(request), timeout=limit)
         except TimeoutError:
-            code = grpc.StatusCode.UNAVAILABLE
-            message = "applying the event took longer than the call allows; try again"
+            failure = Failure(
+                grpc.StatusCode.UNAVAILABLE,
+                ErrorReason.APPLY_TIMED_OUT,
+                "applying the event took longer than the call allows; try again",
+            )
         except Exception as e:  # one event's failure is its own result
-            code, message = failure_status(e, "ApplyStripeEvents")
+            failure = failure_of(e, "ApplyStripeEvents")
         else:
             return billing_pb2.ApplyStripeEventResult(
-                event_id=request.event_id, outcome=_OUTCOMES[outcome]
+                event_id=request.event_id, outcome=messages.OUTCOMES[outcome]
             )
-        return billing_pb2.ApplyStripeEventResult(
-            event_id=request.event_id,
-            error=billing_pb2.EventError(code=code.value[0], message=message),
+        error = billing_pb2.EventError(
+            code=failure.code.value[0], message=failure.message, reason=failure.reason
         )
+        return billing_pb2.ApplyStripeEventResult(event_id=request.event_id, error=error)
 
 
 async def start_billing_server(
@@ -629,8 +382,10 @@ async def start_billing_server(
     stripe_client: stripe.StripeClient,
     service_secrets: Mapping[str, str],
     rules: BillingRules = BillingRules(),  # noqa: B008 - immutable
+    readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
-    """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on."""
+    """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on; its
+    health is SERVING while its database answers."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
     servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
     policy = method_policy(rules.entitlement_callers)
@@ -641,4 +396,6 @@ async def start_billing_server(
             servicer, server
         ),
         interceptors=[ServiceAuthInterceptor(verifier, policy)],
+        readiness=functools.partial(database_reachable, engine),
+        readiness_interval=readiness_interval,
     )

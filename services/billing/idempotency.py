@@ -37,6 +37,7 @@ from services.auth.grpc_interceptor import current_caller
 from services.auth.principal import Principal
 from services.billing.errors import IdempotencyKeyReused, InvalidArgument, RequestInProgress
 from services.billing.models import idempotent_requests as requests
+from services.common.errors import ErrorReason
 from services.common.idempotency import (
     IDEMPOTENCY_METADATA,
     INVALID_KEY_MESSAGE,
@@ -70,7 +71,7 @@ class RequestKey:
     def of(cls, principal: Principal, operation: str, client_key: str) -> "RequestKey":
         """The key of a request; InvalidArgument `invalid_idempotency_key` for a malformed one."""
         if not valid_idempotency_key(client_key):
-            raise InvalidArgument(f"invalid_idempotency_key: {INVALID_KEY_MESSAGE}")
+            raise InvalidArgument(INVALID_KEY_MESSAGE, reason=ErrorReason.INVALID_IDEMPOTENCY_KEY)
         return cls(principal.key, operation, _sha256(client_key))
 
     @property
@@ -161,14 +162,10 @@ async def claim(*, engine: AsyncEngine, key: RequestKey, fingerprint: str) -> by
         ).first()
     if first is not None and first.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
-            "idempotency_key_reused: this Idempotency-Key was used with another request; "
-            "use a new key for a new request"
+            "this Idempotency-Key was used with another request; use a new key for a new request"
         )
     if first is None or first.response is None:
-        raise RequestInProgress(
-            "idempotency_request_in_progress: a request with this Idempotency-Key is still "
-            "running; retry later"
-        )
+        raise RequestInProgress("a request with this Idempotency-Key is still running; retry later")
     return first.response
 
 

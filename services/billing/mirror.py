@@ -19,7 +19,7 @@ from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.billing.stripe_client import retrieve_or_none
+from services.billing.stripe_errors import retrieve_or_none
 
 Row = dict[str, Any]
 T = TypeVar("T")

@@ -12,8 +12,8 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.customers import CustomerRecord, find_customer, require_customer
-from services.billing.errors import InvalidArgument, NotFound
+from services.billing.customers import find_customer, require_customer
+from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.mirror import (
     Mirror,
@@ -27,8 +27,10 @@ from services.billing.mirror import (
     upsert,
 )
 from services.billing.models import payment_methods
-from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
-from services.billing.subscriptions import LIVE_STATUSES, stripe_subscriptions
+from services.billing.ownership import owned
+from services.billing.stripe_errors import translated_stripe_errors
+from services.billing.subscriptions import stripe_subscriptions
+from services.common.subscription_statuses import LIVE_STATUSES
 
 
 def payment_method_row(payment_method: dict[str, Any]) -> Row:
@@ -200,34 +202,6 @@ async def list_payment_methods(
     return [_record(pm, default_id) for pm in payment_methods]
 
 
-async def _owned_payment_method(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    principal: Principal,
-    payment_method_id: str,
-) -> tuple[CustomerRecord, dict[str, Any]]:
-    """The principal's customer and one payment method attached to it; NotFound otherwise."""
-    if not payment_method_id:
-        raise InvalidArgument("id is required: a payment method id")
-    missing = NotFound(f"no payment method {payment_method_id!r} for this account")
-    customer = await find_customer(engine=engine, principal=principal)
-    if customer is None:
-        raise missing
-    found = await retrieve_or_none(
-        stripe_client.v1.payment_methods.retrieve_async,
-        payment_method_id,
-        action="retrieve the payment method",
-    )
-    payment_method = None if found is None else found.to_dict()
-    if (
-        payment_method is None
-        or optional(reference, payment_method.get("customer")) != customer.stripe_customer_id
-    ):
-        raise missing
-    return customer, payment_method
-
-
 async def set_default_payment_method(
     *,
     engine: AsyncEngine,
@@ -240,12 +214,14 @@ async def set_default_payment_method(
     A subscription's own default (set by Checkout or PaymentSheet) comes before the customer's,
     so it is changed too.
     """
-    customer, payment_method = await _owned_payment_method(
+    found = await owned(
+        stripe_client.v1.payment_methods.retrieve_async,
+        payment_method_id,
         engine=engine,
-        stripe_client=stripe_client,
         principal=principal,
-        payment_method_id=payment_method_id,
+        kind="payment method",
     )
+    customer, payment_method = found.customer, found.data
     live = [
         subscription["id"]
         for subscription in await stripe_subscriptions(stripe_client, customer.stripe_customer_id)
@@ -271,11 +247,12 @@ async def detach_payment_method(
     payment_method_id: str,
 ) -> None:
     """Detach one of the customer's payment methods (Stripe then unsets it as any default)."""
-    await _owned_payment_method(
+    await owned(
+        stripe_client.v1.payment_methods.retrieve_async,
+        payment_method_id,
         engine=engine,
-        stripe_client=stripe_client,
         principal=principal,
-        payment_method_id=payment_method_id,
+        kind="payment method",
     )
     async with translated_stripe_errors("detach the payment method"):
         await stripe_client.v1.payment_methods.detach_async(payment_method_id)

@@ -11,7 +11,7 @@ from services.billing.catalog import find_price
 from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import checked_quantity
 
 

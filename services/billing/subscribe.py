@@ -24,9 +24,9 @@ from services.billing.idempotency import RequestKey, made_by, request_metadata, 
 from services.billing.mirror import reference
 from services.billing.payment_methods import checked_stripe_version, ephemeral_key
 from services.billing.settings import BillingRules
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
+from services.billing.subscription_rules import blocking_subscription, trial_days
 from services.billing.subscriptions import (
-    LIVE_STATUSES,
     SubscriptionRecord,
     mirrored_statuses,
     stripe_subscriptions,
@@ -92,24 +92,16 @@ async def starting(
         own = next((s for s in in_stripe if made_by(idempotency, s)), None)
         statuses = await mirrored_statuses(conn, customer.stripe_customer_id)
         statuses.update({subscription["id"]: subscription["status"] for subscription in in_stripe})
-        live = sorted(
-            subscription_id
-            for subscription_id, status in statuses.items()
-            if status in LIVE_STATUSES
-            and status != "incomplete"
-            and (own is None or subscription_id != own["id"])
-        )
-        if live:
-            raise LiveSubscriptionExists(
-                f"live_subscription_exists: this account already has {live[0]}"
-            )
+        blocking = blocking_subscription(statuses, own_id=None if own is None else own["id"])
+        if blocking is not None:
+            raise LiveSubscriptionExists(f"this account already has {blocking}")
         await _expire_open_checkout_sessions(
             stripe_client, customer.stripe_customer_id, idempotency
         )
         yield Start(
             conn=conn,
             customer=customer,
-            trial_days=rules.trial_days if not statuses and rules.trial_days > 0 else None,
+            trial_days=trial_days(configured_days=rules.trial_days, ever_subscribed=bool(statuses)),
             incomplete=[s for s in in_stripe if s["status"] == "incomplete" and s is not own],
             own=own,
         )

@@ -19,13 +19,15 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.customers import CustomerRecord, find_customer
-from services.billing.errors import Conflict, InvalidArgument, NotFound
+from services.billing.errors import Conflict, InvalidArgument
 from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
-from services.billing.stripe_client import retrieve_or_none, translated_stripe_errors
+from services.billing.ownership import Owned, owned
+from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import checked_quantity, recurring_price
-from services.billing.subscriptions import LIVE_STATUSES, SubscriptionRecord, write_through
+from services.billing.subscriptions import SubscriptionRecord, write_through
+from services.common.errors import ErrorReason
+from services.common.subscription_statuses import LIVE_STATUSES
 
 TakesEffect = Literal["now", "period_end"]
 PRORATION_BEHAVIORS = frozenset({"create_prorations", "always_invoice", "none"})
@@ -71,41 +73,26 @@ def _current_terms(subscription: dict[str, Any]) -> tuple[str, Terms]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Owned:
-    customer: CustomerRecord
-    answer: stripe.Subscription
-    subscription: dict[str, Any]
-
-
 async def _owned(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
     principal: Principal,
     subscription_id: str,
-) -> _Owned:
+) -> Owned[stripe.Subscription]:
     """Stripe's subscription, when it belongs to the principal's customer; NotFound otherwise."""
-    if not subscription_id:
-        raise InvalidArgument("id is required: a subscription id")
-    missing = NotFound(f"no subscription {subscription_id!r} for this account")
-    customer = await find_customer(engine=engine, principal=principal)
-    if customer is None:
-        raise missing
-    answer = await retrieve_or_none(
+    return await owned(
         stripe_client.v1.subscriptions.retrieve_async,
         subscription_id,
-        action="retrieve the subscription",
+        engine=engine,
+        principal=principal,
+        kind="subscription",
     )
-    subscription = None if answer is None else answer.to_dict()
-    if subscription is None or reference(subscription["customer"]) != customer.stripe_customer_id:
-        raise missing
-    return _Owned(customer, answer, subscription)
 
 
 @dataclass(frozen=True, slots=True)
 class _Change:
-    owned: _Owned
+    owned: Owned[stripe.Subscription]
     item_id: str
     current: Terms
     new: Terms
@@ -130,10 +117,12 @@ async def _change(
         principal=principal,
         subscription_id=subscription_id,
     )
-    status = owned.subscription["status"]
+    status = owned.data["status"]
     if status not in _CHANGEABLE:
-        raise Conflict(f"subscription_not_changeable: the subscription is {status}")
-    item_id, current = _current_terms(owned.subscription)
+        raise Conflict(
+            f"the subscription is {status}", reason=ErrorReason.SUBSCRIPTION_NOT_CHANGEABLE
+        )
+    item_id, current = _current_terms(owned.data)
     new = replace(current, quantity=checked_quantity(quantity, default=current.quantity))
     if price:
         record = await recurring_price(engine=engine, price=price)
@@ -201,7 +190,7 @@ async def preview_change(
         invoice = await stripe_client.v1.invoices.create_preview_async(
             params={
                 "customer": change.owned.customer.stripe_customer_id,
-                "subscription": change.owned.subscription["id"],
+                "subscription": change.owned.data["id"],
                 "subscription_details": {
                     "items": [
                         {
@@ -278,7 +267,7 @@ async def update_subscription(
         price=price,
         quantity=quantity,
     )
-    subscription = change.owned.subscription
+    subscription = change.owned.data
     if (
         change.new == change.current
         and not subscription.get("schedule")
@@ -287,7 +276,10 @@ async def update_subscription(
         raise InvalidArgument("the change keeps the current price and quantity")
     if change.takes_effect == "period_end":
         if subscription["cancel_at_period_end"]:
-            raise Conflict("subscription_canceling: resume the subscription before a downgrade")
+            raise Conflict(
+                "resume the subscription before a downgrade",
+                reason=ErrorReason.SUBSCRIPTION_CANCELING,
+            )
         schedule, change_time = await _schedule_downgrade(
             stripe_client, principal, change, idempotency
         )
@@ -341,7 +333,7 @@ async def _schedule_downgrade(
 ) -> tuple[stripe.SubscriptionSchedule, datetime]:
     """Put the new terms in the phase after the current period, in the subscription's schedule
     (created from the subscription when it has none); the schedule and when the change comes."""
-    subscription = change.owned.subscription
+    subscription = change.owned.data
     async with translated_stripe_errors("schedule the downgrade"):
         if subscription.get("schedule"):
             schedule = await stripe_client.v1.subscription_schedules.retrieve_async(
@@ -405,9 +397,11 @@ async def cancel_subscription(
         principal=principal,
         subscription_id=subscription_id,
     )
-    subscription = owned.subscription
+    subscription = owned.data
     if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(f"subscription_ended: the subscription is {subscription['status']}")
+        raise Conflict(
+            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
+        )
     released = await _release_schedule(stripe_client, subscription)
     async with translated_stripe_errors("cancel the subscription"):
         if immediately or subscription["status"] == "incomplete":
@@ -440,9 +434,11 @@ async def resume_subscription(
         principal=principal,
         subscription_id=subscription_id,
     )
-    subscription, answer = owned.subscription, owned.answer
+    subscription, answer = owned.data, owned.answer
     if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(f"subscription_ended: the subscription is {subscription['status']}")
+        raise Conflict(
+            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
+        )
     params: dict[str, Any] | None = None
     if subscription["cancel_at_period_end"]:
         params = {"cancel_at_period_end": False}

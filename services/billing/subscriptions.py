@@ -33,10 +33,8 @@ from services.billing.mirror import (
     write_answer,
 )
 from services.billing.models import customers, subscription_schedules, subscriptions
-from services.billing.stripe_client import translated_stripe_errors
+from services.billing.stripe_errors import translated_stripe_errors
 
-# Stripe's statuses of a subscription that has not ended: a principal holds one at a time.
-LIVE_STATUSES = frozenset({"incomplete", "trialing", "active", "past_due", "unpaid", "paused"})
 # Statuses of a schedule that may still change its subscription.
 _PENDING_SCHEDULE_STATUSES = ("not_started", "active")
 

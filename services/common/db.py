@@ -1,7 +1,24 @@
 """Database engines: one async SQLAlchemy engine per process, psycopg 3 underneath."""
 
+import asyncio
+
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# A database that is unreachable, restarting, or gave up the transaction: the same call may
+# succeed later, whichever layer (SQLAlchemy, psycopg, psycopg's pool) noticed.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+)
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -23,3 +40,17 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+# How long a readiness check waits for the database.
+REACHABLE_WITHIN_SECONDS = 2.0
+
+
+async def database_reachable(engine: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query within REACHABLE_WITHIN_SECONDS."""
+    try:
+        async with asyncio.timeout(REACHABLE_WITHIN_SECONDS), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (TimeoutError, *DATABASE_FAILURES):
+        return False
+    return True

@@ -1,10 +1,11 @@
 """The one way our gRPC servers start and stop: aio server, health, reflection, graceful drain."""
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,18 +20,27 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.enable_retries", 1),
 ]
+# How often a server with a readiness check (its database) runs it.
+READINESS_INTERVAL_SECONDS = 2.0
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass
 class GrpcServer:
-    """A started server, the port it bound and its health servicer."""
+    """A started server, the port it bound, its health servicer and its readiness watch."""
 
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    watch: asyncio.Task[None] | None = field(default=None)
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, let in-flight calls finish for up to `grace` seconds, then stop."""
+        if self.watch is not None:
+            self.watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watch
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
 
@@ -41,8 +51,13 @@ async def start_grpc_server(
     service_names: Sequence[str],
     add_servicers: Callable[[grpc.aio.Server], None],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    readiness: ReadinessCheck | None = None,
+    readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
-    """Bind `address` ("host:port", port 0 for any), register servicers, health and reflection."""
+    """Bind `address` ("host:port", port 0 for any), register servicers, health and reflection.
+
+    With `readiness` (e.g. "the database answers"), health is SERVING only while it holds,
+    checked every `readiness_interval` seconds, so probes and callers see an outage."""
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -63,10 +78,47 @@ async def start_grpc_server(
     if port == 0:
         raise OSError(f"could not bind gRPC server to {address}")
     await server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    for name in (*service_names, ""):
-        await health_servicer.set(name, serving)
-    return GrpcServer(server=server, port=port, health=health_servicer)
+    names = (*service_names, "")
+    if readiness is None:
+        await _report(health_servicer, names, serving=True)
+        return GrpcServer(server=server, port=port, health=health_servicer)
+    serving = await readiness()
+    await _report(health_servicer, names, serving=serving)
+    watch = asyncio.create_task(
+        _watch(health_servicer, names, readiness, readiness_interval, serving=serving),
+        name="readiness watch",
+    )
+    return GrpcServer(server=server, port=port, health=health_servicer, watch=watch)
+
+
+async def _report(
+    health_servicer: health.aio.HealthServicer, names: Sequence[str], *, serving: bool
+) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in names:
+        await health_servicer.set(name, status)
+
+
+async def _watch(
+    health_servicer: health.aio.HealthServicer,
+    names: Sequence[str],
+    readiness: ReadinessCheck,
+    interval: float,
+    *,
+    serving: bool,
+) -> None:
+    """Keep health (now `serving`) in step with `readiness`, logging each change."""
+    while True:
+        await asyncio.sleep(interval)
+        now = await readiness()
+        if now != serving:
+            log.warning("readiness changed", extra={"fields": {"serving": now}})
+            await _report(health_servicer, names, serving=now)
+            serving = now
 
 
 async def wait_for_termination_signal() -> None:

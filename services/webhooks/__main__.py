@@ -21,8 +21,10 @@ from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_si
 from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
+from services.common.rpc import reason_of
 from services.common.settings import DatabaseSettings
 from services.common.stripe_sdk import stripe_client_from
+from services.common.timestamps import timestamp
 from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
 from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
@@ -119,20 +121,16 @@ async def retention(settings: RetentionSettings) -> None:
     log.info("retention done", extra={"fields": {"payloads_dropped": dropped}})
 
 
-def _timestamp(text: str | None) -> Timestamp | None:
-    if text is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.fromisoformat(text))
-    return stamp
+def _time(text: str | None) -> Timestamp | None:
+    return timestamp(None if text is None else datetime.fromisoformat(text))
 
 
 def _selection(args: argparse.Namespace) -> webhooks_pb2.EventSelection:
     return webhooks_pb2.EventSelection(
         type=args.type or "",
         state=STATE_VALUES.get(args.state or "", 0),
-        received_after=_timestamp(args.since),
-        received_before=_timestamp(args.until),
+        received_after=_time(args.since),
+        received_before=_time(args.until),
     )
 
 
@@ -180,9 +178,29 @@ async def events_cli(args: argparse.Namespace) -> int:
                 for event_id in reply.replayed_ids:
                     print(event_id)
         except grpc.aio.AioRpcError as e:
-            print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+            print(f"error: {e.code().name}: {cli_message(e)}", file=sys.stderr)
             return 1
     return 0
+
+
+# What the CLI says for a failure the admin API did not describe itself (transport text, or a
+# status from the channel, is never shown).
+_UNDESCRIBED = {
+    grpc.StatusCode.UNAVAILABLE: "the admin API is unreachable; is the relay running?",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the admin API did not answer in time",
+}
+
+
+def cli_message(error: grpc.aio.AioRpcError) -> str:
+    """The admin API's own message (a reason it sent, or the caller check's refusal), else a
+    fixed one for the status."""
+    described = reason_of(error) is not None or error.code() in (
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    if described:
+        return error.details() or error.code().name.lower()
+    return _UNDESCRIBED.get(error.code(), "the call failed")
 
 
 def parser() -> argparse.ArgumentParser:

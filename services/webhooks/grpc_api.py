@@ -3,16 +3,17 @@
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from psycopg_pool import AsyncConnectionPool
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
+from services.common.errors import ErrorReason, ServiceError
 from services.common.grpc_server import GrpcServer, start_grpc_server
+from services.common.rpc import rpc
+from services.common.timestamps import optional_datetime, timestamp
 from services.webhooks import inbox
 
 SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksAdminService"].full_name
@@ -29,35 +30,24 @@ STATE_NAMES = {
 }
 STATE_VALUES = {name: value for value, name in STATE_NAMES.items()}
 MAX_PAGE_SIZE = 500
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def _datetime(message: webhooks_pb2.EventSelection, field: str) -> datetime | None:
-    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+INVALID = ErrorReason.INVALID_ARGUMENT
 
 
 def event_message(event: inbox.StoredEvent) -> webhooks_pb2.Event:
     return webhooks_pb2.Event(
         id=event.id,
         type=event.type,
-        create_time=_timestamp(event.created),
+        create_time=timestamp(event.created),
         livemode=event.livemode,
         object_id=event.object_id or "",
         customer_id=event.customer_id or "",
         source=event.source,
-        receive_time=_timestamp(event.received_at),
+        receive_time=timestamp(event.received_at),
         state=STATE_VALUES[event.state],
         attempts=event.attempts,
-        next_attempt_time=_timestamp(event.next_attempt_at),
+        next_attempt_time=timestamp(event.next_attempt_at),
         last_error=event.last_error or "",
-        deliver_time=_timestamp(event.delivered_at),
+        deliver_time=timestamp(event.delivered_at),
         outcome=event.outcome or "",
         payload=event.payload or "",
     )
@@ -67,8 +57,8 @@ def selection_of(message: webhooks_pb2.EventSelection) -> inbox.EventFilter:
     return inbox.EventFilter(
         type=message.type or None,
         state=STATE_NAMES.get(message.state),
-        received_after=_datetime(message, "received_after"),
-        received_before=_datetime(message, "received_before"),
+        received_after=optional_datetime(message, "received_after"),
+        received_before=optional_datetime(message, "received_before"),
     )
 
 
@@ -85,18 +75,17 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
+    @rpc
     async def ListEvents(self, request, context):
         size = request.page_size or 50
         if not 0 < size <= MAX_PAGE_SIZE:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"page_size is 1..{MAX_PAGE_SIZE}"
-            )
+            raise ServiceError(f"page_size is 1..{MAX_PAGE_SIZE}", reason=INVALID)
         before = None
         if request.page_token:
             try:
                 before = _parse_page_token(request.page_token)
-            except (ValueError, binascii.Error, UnicodeDecodeError):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not valid")
+            except (ValueError, binascii.Error, UnicodeDecodeError) as e:
+                raise ServiceError("page_token is not valid", reason=INVALID) from e
         async with self._pool.connection() as conn:
             events = await inbox.list_events(
                 conn, selection_of(request.selection), limit=size, before=before
@@ -106,13 +95,15 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
             next_page_token=_page_token(events[-1]) if len(events) == size else "",
         )
 
+    @rpc
     async def GetEvent(self, request, context):
         async with self._pool.connection() as conn:
             event = await inbox.get_event(conn, request.id)
         if event is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no event {request.id!r}")
+            raise ServiceError(f"no event {request.id!r}", reason=ErrorReason.NOT_FOUND)
         return webhooks_pb2.GetEventResponse(event=event_message(event))
 
+    @rpc
     async def ReplayEvents(self, request, context):
         target = request.WhichOneof("target")
         async with self._pool.connection() as conn:
@@ -123,9 +114,7 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
             elif target == "all_dead" and request.all_dead:
                 replayed = await inbox.replay(conn, selection=inbox.EventFilter(state="dead"))
             else:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "name ids, a selection, or all_dead"
-                )
+                raise ServiceError("name ids, a selection, or all_dead", reason=INVALID)
         return webhooks_pb2.ReplayEventsResponse(replayed_ids=replayed)
 
 

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials
+from services.common.rpc import reason_of
 from services.webhooks import inbox
 from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
 
@@ -206,7 +207,9 @@ class Relay:
             # The call failed, not an event: whatever the status, each event is tried again
             # (until RELAY_MAX_ATTEMPTS), so a misdeployed billing parks nothing at once.
             return [
-                self._failed(event, e.code(), e.details() or "", retryable=True)
+                self._failed(
+                    event, e.code(), e.details() or "", reason=reason_of(e), retryable=True
+                )
                 for event, _ in chunk
             ]
         results = {result.event_id: result for result in reply.results}
@@ -222,7 +225,13 @@ class Relay:
             elif result.WhichOneof("result") == "error":
                 code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
                 deliveries.append(
-                    self._failed(event, code, result.error.message, retryable=code in RETRYABLE)
+                    self._failed(
+                        event,
+                        code,
+                        result.error.message,
+                        reason=result.error.reason or None,
+                        retryable=code in RETRYABLE,
+                    )
                 )
             else:
                 outcome = OUTCOMES.get(result.outcome, "applied")
@@ -230,10 +239,17 @@ class Relay:
         return deliveries
 
     def _failed(
-        self, event: inbox.ClaimedEvent, code: grpc.StatusCode, details: str, *, retryable: bool
+        self,
+        event: inbox.ClaimedEvent,
+        code: grpc.StatusCode,
+        details: str,
+        *,
+        retryable: bool,
+        reason: str | None = None,
     ) -> inbox.Delivery:
-        """A retry after backoff, or the dead letter when permanent or out of attempts."""
-        error = f"{code.name}: {details}"[:2000]
+        """A retry after backoff, or the dead letter when permanent or out of attempts; the
+        error kept is `CODE reason: details` (the reason when billing sent one)."""
+        error = f"{code.name}{f' {reason}' if reason else ''}: {details}"[:2000]
         attempts = event.attempts + 1
         if retryable and attempts < self._max_attempts:
             delay = backoff_delay(attempts - 1, base=self._backoff_base, cap=self._backoff_max)

@@ -13,6 +13,7 @@ from tests.e2e.conftest import (
     TokenIssuer,
     User,
     WebhookPipeline,
+    assert_error,
     eventually,
 )
 
@@ -144,6 +145,22 @@ async def test_checkout_completion_through_confirm_and_webhook_in_either_order_g
     await eventually(mirrored)
     listed = (await client.get("/v1/subscriptions", headers=user.headers)).json()["subscriptions"]
     assert [s["id"] for s in listed] == [subscription["id"]]
+
+
+async def test_subscribing_or_checking_out_before_creating_the_customer_is_customer_required(
+    client, issuer: TokenIssuer
+) -> None:
+    headers = issuer.headers("user_" + secrets.token_hex(6))
+    subscribed = await client.post(
+        "/v1/subscriptions", json={"price": "basic_monthly"}, headers=headers
+    )
+    assert_error(subscribed, 400, "customer_required")
+    checkout = await client.post(
+        "/v1/checkout/sessions",
+        json={"price": "pro_yearly", "success_url": SUCCESS_URL, "cancel_url": CANCEL_URL},
+        headers=headers,
+    )
+    assert_error(checkout, 400, "customer_required")
 
 
 async def test_redirect_urls_off_the_allowed_origins_are_refused(client, new_user) -> None:

@@ -77,3 +77,13 @@ def events_about(client: stripe.StripeClient, object_id: str) -> list[dict[str, 
     """The events about `object_id` as sent, oldest first (Stripe lists newest first)."""
     events = (e.to_dict() for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter())
     return [e for e in events if e["data"]["object"].get("id") == object_id][::-1]
+
+
+def payment_intent_of(client: stripe.StripeClient, invoice_id: str) -> str:
+    """The id of the PaymentIntent an invoice collects with: since API version 2025-03-31 an
+    invoice names it only in its (includable) `payments`."""
+    invoice = client.v1.invoices.retrieve(invoice_id, params={"expand": ["payments"]})
+    assert invoice.payments is not None
+    [payment] = invoice.payments.data
+    assert isinstance(payment.payment.payment_intent, str)
+    return payment.payment.payment_intent

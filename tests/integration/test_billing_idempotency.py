@@ -13,7 +13,9 @@ from services.auth.service_credentials import ServiceCredentials
 from services.billing.errors import IdempotencyKeyReused, InvalidArgument, RequestInProgress
 from services.billing.idempotency import LEASE, WINDOW, RequestKey, claim, complete, release
 from services.billing.models import idempotent_requests
+from services.common.errors import ErrorReason
 from services.common.idempotency import IDEMPOTENCY_METADATA
+from services.common.rpc import reason_of
 from tests.conftest import BillingHandle
 
 
@@ -45,8 +47,9 @@ async def test_a_completed_request_is_replayed_and_another_body_is_refused(
     assert await claim(engine=billing.engine, key=key, fingerprint="a") is None
     await complete(engine=billing.engine, key=key, response=b"first answer")
     assert await claim(engine=billing.engine, key=key, fingerprint="a") == b"first answer"
-    with pytest.raises(IdempotencyKeyReused, match=r"^idempotency_key_reused: "):
+    with pytest.raises(IdempotencyKeyReused) as reused:
         await claim(engine=billing.engine, key=key, fingerprint="b")
+    assert reused.value.reason is ErrorReason.IDEMPOTENCY_KEY_REUSED
 
 
 async def test_a_running_request_holds_its_key_until_it_ends_or_its_lease_runs_out(
@@ -54,8 +57,9 @@ async def test_a_running_request_holds_its_key_until_it_ends_or_its_lease_runs_o
 ) -> None:
     key = new_key()
     assert await claim(engine=billing.engine, key=key, fingerprint="a") is None
-    with pytest.raises(RequestInProgress, match=r"^idempotency_request_in_progress: "):
+    with pytest.raises(RequestInProgress) as running:
         await claim(engine=billing.engine, key=key, fingerprint="a")
+    assert running.value.reason is ErrorReason.IDEMPOTENCY_REQUEST_IN_PROGRESS
     await age(billing, key, locked_until=LEASE + timedelta(seconds=1))  # its process died
     assert await claim(engine=billing.engine, key=key, fingerprint="a") is None
 
@@ -110,8 +114,9 @@ def test_keys_are_per_principal_and_operation_and_hide_the_clients_key() -> None
 
 @pytest.mark.parametrize("client_key", ["", "a b", "x" * 256, "caf\u00e9"])
 def test_a_malformed_client_key_is_invalid_argument(client_key: str) -> None:
-    with pytest.raises(InvalidArgument, match=r"^invalid_idempotency_key: "):
+    with pytest.raises(InvalidArgument) as refused:
         RequestKey.of(Principal("user", "user_x"), "CreatePayment", client_key)
+    assert refused.value.reason is ErrorReason.INVALID_IDEMPOTENCY_KEY
 
 
 async def test_billing_reads_the_key_from_call_metadata_and_replays_the_first_answer(
@@ -136,4 +141,4 @@ async def test_billing_reads_the_key_from_call_metadata_and_replays_the_first_an
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateSetupIntent(request, metadata=keyed("two words"))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.details().startswith("invalid_idempotency_key: ")
+    assert reason_of(refused.value) == ErrorReason.INVALID_IDEMPOTENCY_KEY

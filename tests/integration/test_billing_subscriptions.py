@@ -19,6 +19,7 @@ from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
 from services.billing.models import invoices
 from services.billing.settings import BillingRules
+from services.common.rpc import reason_of
 from tests.conftest import APP_ORIGIN, BillingHandle
 
 TRIAL_DAYS = 30
@@ -463,7 +464,7 @@ async def test_a_second_live_subscription_is_refused_and_none_is_created_in_stri
 
     for error in (refused, refused_checkout):
         assert error.code() is grpc.StatusCode.ALREADY_EXISTS
-        assert error.details().startswith("live_subscription_exists")
+        assert reason_of(error) == "live_subscription_exists"
     assert await stripe_subscription_ids(billing, customer_id) == before
     listed = await billing.stripe.v1.checkout.sessions.list_async(params={"customer": customer_id})
     assert listed.data == []
@@ -485,7 +486,7 @@ async def test_a_live_subscription_the_mirror_has_not_heard_of_still_refuses_a_s
     refused = await account.refused("CreateSubscription", price="pro_monthly")
 
     assert refused.code() is grpc.StatusCode.ALREADY_EXISTS
-    assert refused.details().startswith("live_subscription_exists")
+    assert reason_of(refused) == "live_subscription_exists"
     assert await stripe_subscription_ids(billing, customer_id) == before
 
 
@@ -796,7 +797,7 @@ async def test_payment_tools_need_the_customer_first(account) -> None:
     ):
         refused = await account.refused(method, **fields)
         assert refused.code() is grpc.StatusCode.FAILED_PRECONDITION, method
-        assert refused.details().startswith("customer_required"), method
+        assert reason_of(refused) == "customer_required", method
 
 
 async def test_setup_intents_and_ephemeral_keys_are_for_the_principals_customer(

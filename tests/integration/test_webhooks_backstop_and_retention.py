@@ -1,11 +1,8 @@
 """The backstop (Stripe's Events API → inbox), retention, and the operators' command line."""
 
-import asyncio
 import json
 import os
 import secrets
-import subprocess
-import sys
 from datetime import timedelta
 
 import psycopg
@@ -18,6 +15,7 @@ from services.webhooks.backstop import CURSOR, poll_stripe_events
 from services.webhooks.grpc_api import OPS_CLI, start_admin_server
 from services.webhooks.stripe_events import parse_event
 from tests.conftest import EMULATOR_KEY, migrated_database
+from tests.integration.ops_cli import events_cli
 from tests.integration.webhook_signing import stripe_event
 
 
@@ -112,27 +110,12 @@ async def test_the_operators_cli_lists_shows_and_replays_through_the_admin_api(
         "TATAME_ENV": "test",
     }
 
-    async def cli(*args: str) -> subprocess.CompletedProcess:
-        return await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.webhooks", "events", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
     try:
-        listed = await cli("list", "--state", "dead")
-        shown = await cli("show", event["id"])
-        replayed = await cli("replay", "--all-dead")
-        refused = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.webhooks", "events", "list"],
-            env={**env, "WEBHOOKS_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(32)},
-            capture_output=True,
-            text=True,
-            timeout=60,
+        listed = await events_cli(env, "list", "--state", "dead")
+        shown = await events_cli(env, "show", event["id"])
+        replayed = await events_cli(env, "replay", "--all-dead")
+        refused = await events_cli(
+            {**env, "WEBHOOKS_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(32)}, "list"
         )
     finally:
         await admin.stop(0)

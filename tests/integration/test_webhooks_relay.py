@@ -64,7 +64,10 @@ class BillingStandIn(billing_pb2_grpc.BillingServiceServicer):
             await asyncio.sleep(self.delay)
             failures = self.failures.get(request.event_id)
             if failures:
-                error = billing_pb2.EventError(code=failures.pop(0).value[0], message="injected")
+                code = failures.pop(0)
+                error = billing_pb2.EventError(
+                    code=code.value[0], message="injected", reason=code.name.lower()
+                )
                 return billing_pb2.ApplyStripeEventResult(event_id=request.event_id, error=error)
             self.applied.append(request.event_id)
             self.by_customer[customer].append(request.event_id)
@@ -312,7 +315,7 @@ async def test_one_batch_records_each_event_by_its_own_fate(
     assert found[applied["id"]] == ("delivered", 1, None)
     assert found[retried["id"]] == ("delivered", 2, None)
     assert found[dead["id"]][:2] == ("dead", 1)
-    assert found[dead["id"]][2].startswith("FAILED_PRECONDITION")
+    assert found[dead["id"]][2] == "FAILED_PRECONDITION failed_precondition: injected"
     assert [stand_in.applied.count(i) for i in ids] == [1, 1]
     assert stand_in.call_sizes == [3, 1]  # one call for the batch, one for the retry
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 from tatame.billing.v1 import billing_pb2
 
-from services.billing.grpc_api import GATEWAY, SERVICE_NAME, WEBHOOKS_RELAY, method_policy
+from services.billing.grpc_policy import GATEWAY, SERVICE_NAME, WEBHOOKS_RELAY, method_policy
 from services.billing.settings import BillingRules, BillingSettings
 
 

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from gateway.routes.customer import RenderedCustomers
+from gateway.caches import RenderedCustomers
 
 
 async def test_concurrent_misses_for_one_principal_share_one_fetch() -> None:

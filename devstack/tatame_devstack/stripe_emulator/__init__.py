@@ -25,16 +25,32 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
 - a customer's default payment method (must be attached; detaching unsets it), its payment
   methods (`GET /v1/customers/{id}/payment_methods`), attach/detach events;
 - invoices naming their subscription under `parent` and their PaymentIntent under `payments`
-  (includable), a `billing_reason`, `invoice.finalized`/`invoice.paid` events, lines with their
-  `parent` and `pricing` and, once finalized, a `number` and links to the hosted page and PDF
-  (under `.invalid` hosts: the emulator serves no pages);
+  (includable; also `GET /v1/invoice_payments`), a `billing_reason`, `invoice.finalized`/
+  `invoice.paid` events, lines with their `parent` and `pricing` and, once finalized, a `number`
+  and links to the hosted page and PDF (under `.invalid` hosts: the emulator serves no pages);
 - events of the pinned version, with the object as it was then and, for a change, the previous
-  values of what changed (`data.previous_attributes`); lists without localstripe's `total_count`;
+  values of what changed (`data.previous_attributes`); lists newest first, without localstripe's
+  `total_count`;
+- objects rendered as Stripe renders them at the SDK's pinned API version (`render.shape`):
+  customers, products, prices, payment and setup intents, payment methods, charges, refunds,
+  disputes, Checkout and portal sessions, ephemeral keys, test clocks;
+- Stripe's test cards: `pm_card_visa`, `pm_card_chargeDeclined` (declined; attaching it fails),
+  `pm_card_chargeCustomerFail` (attaches; every charge declines), `pm_card_authenticationRequired`
+  (3-D Secure: `requires_action` until the card holder answers), for payment intents, setup
+  intents and the payments of subscriptions and invoices (`intents.pay`); each succeeded payment
+  has its charge (`latest_charge`);
+- refunds (`POST /v1/refunds`, in full or in part), disputes (`POST /v1/disputes/{id}/close`) and
+  test clocks (`/v1/test_helpers/test_clocks`, advancing moves the clock's customers'
+  subscriptions through their period ends);
 - emulator-only endpoints for what a customer or a test clock would do: paying a Checkout Session
   (`POST /_testing/checkout/sessions/{id}/complete`, `payment_method=pm_card_…`), ending a
   subscription's period or trial (`POST /_testing/subscriptions/{id}/end_period`: a planned
-  cancellation happens, the schedule's next phase starts, the new period is charged) and
-  telling an ephemeral key's version (`GET /_testing/ephemeral_keys/{secret}`);
+  cancellation happens, the schedule's next phase starts, the new period is charged), telling an
+  ephemeral key's version (`GET /_testing/ephemeral_keys/{secret}`), the card holder's 3-D Secure
+  answer (`POST /_testing/{payment,setup}_intents/{id}/authenticate`, `outcome=succeed|fail`), a
+  bank's dispute of a charge (`POST /_testing/charges/{id}/dispute`) and its decision
+  (`POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`), and what the conformance check
+  saw (`GET /_testing/conformance`);
 - Stripe's idempotency layer (`Idempotency-Key` on POST: replay, mismatch 400, in-flight 409);
 - Stripe-shaped JSON errors for unknown routes and unexpected failures;
 - state in memory (never localstripe's shared /tmp/localstripe.pickle), or in a state file.
@@ -45,8 +61,9 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
 `subscription_params`, `subscription_render` and `prorations`), `schedules`, `invoices` (with
-`previews`), `intents`, `checkout`, `events`, `testing` (the `/_testing/*` endpoints), on
-`params` (parsing), `render` (objects and lists), `idempotency` and `state`; `app` builds the
+`previews`), `intents`, `setup_intents`, `payment_methods`, `charges`, `refunds`, `disputes`,
+`checkout`, `test_clocks`, `events`, `testing` (the `/_testing/*` endpoints), on `params`
+(parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against
 stripe-python's types, as in tests).
 """

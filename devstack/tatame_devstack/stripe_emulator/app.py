@@ -13,26 +13,39 @@ from localstripe.resources import Event, Invoice, Subscription, store
 
 from tatame_devstack.stripe_conformance import Violation, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
+from tatame_devstack.stripe_emulator.charges import extend_charges
 from tatame_devstack.stripe_emulator.checkout import (
     BillingPortalSession,
     CheckoutSession,
     create_ephemeral_key,
 )
-from tatame_devstack.stripe_emulator.customers import customer_payment_methods, update_customer
+from tatame_devstack.stripe_emulator.customers import (
+    ClockCustomer,
+    customer_payment_methods,
+    extend_customers,
+    update_customer,
+)
+from tatame_devstack.stripe_emulator.disputes import add_routes as add_dispute_routes
 from tatame_devstack.stripe_emulator.events import extend_events
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
 from tatame_devstack.stripe_emulator.intents import (
-    attach_payment_method,
+    authenticate_payment_intent,
+    cancel_payment_intent,
     confirm_payment_intent,
-    confirm_setup_intent,
-    detach_payment_method,
+    extend_intents,
 )
 from tatame_devstack.stripe_emulator.invoices import (
     extend_invoices,
     list_invoice_payments,
     retrieve_invoice_payment,
 )
+from tatame_devstack.stripe_emulator.payment_methods import (
+    attach_payment_method,
+    detach_payment_method,
+    extend_payment_methods,
+)
 from tatame_devstack.stripe_emulator.previews import preview_invoice
+from tatame_devstack.stripe_emulator.refunds import extend_refunds
 from tatame_devstack.stripe_emulator.render import (
     Handler,
     dict_handler,
@@ -41,9 +54,15 @@ from tatame_devstack.stripe_emulator.render import (
     list_newest_first,
 )
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
+from tatame_devstack.stripe_emulator.setup_intents import (
+    authenticate_setup_intent,
+    confirm_setup_intent,
+    extend_setup_intents,
+)
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
 from tatame_devstack.stripe_emulator.subscription_render import extend_subscription_items
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
+from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 
 logger = logging.getLogger(__name__)
@@ -101,9 +120,18 @@ def build_app(
     """
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
-    extend_events()
-    extend_lists()
-    extend_subscription_items()
+    for extend in (
+        extend_charges,
+        extend_customers,
+        extend_events,
+        extend_intents,
+        extend_lists,
+        extend_payment_methods,
+        extend_refunds,
+        extend_setup_intents,
+        extend_subscription_items,
+    ):
+        extend()
     list_newest_first(Event, Invoice, Subscription)
     app = localstripe_server.app
 
@@ -137,12 +165,20 @@ def build_app(
         ("POST", "/v1/checkout/sessions/{id}/expire", CheckoutSession._api_expire),
         ("POST", "/v1/subscription_schedules/{id}/release", SubscriptionSchedule._api_release),
         ("GET", "/v1/customers/{id}/payment_methods", customer_payment_methods),
+        # The card holder's answer to 3-D Secure, `outcome=succeed|fail` (emulator only).
+        ("POST", "/_testing/payment_intents/{id}/authenticate", authenticate_payment_intent),
+        ("POST", "/_testing/setup_intents/{id}/authenticate", authenticate_setup_intent),
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     violations: list[Violation] | None = [] if conformance else None
     add_testing_routes(app, violations)
+    add_dispute_routes(app)
+    add_test_clock_routes(app)
 
-    overrides: dict[tuple[str, str], Handler] = {("DELETE", "/_config/data"): flush_all}
+    overrides: dict[tuple[str, str], Handler] = {
+        ("DELETE", "/_config/data"): flush_all,
+        ("POST", "/v1/customers"): localstripe_server.api_create(ClockCustomer, "/v1/customers"),
+    }
     for cls, collection in (
         (CatalogProduct, "/v1/products"),
         (PriceSubscription, "/v1/subscriptions"),
@@ -156,6 +192,7 @@ def build_app(
         ("POST", "/v1/payment_methods/{id}/attach", attach_payment_method),
         ("POST", "/v1/payment_methods/{id}/detach", detach_payment_method),
         ("POST", "/v1/payment_intents/{id}/confirm", confirm_payment_intent),
+        ("POST", "/v1/payment_intents/{id}/cancel", cancel_payment_intent),
         ("POST", "/v1/setup_intents/{id}/confirm", confirm_setup_intent),
     ):
         overrides[method, path] = localstripe_server.api_extra(func, path)

@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Plan, Product, StripeObject
 
@@ -20,6 +21,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
 
 USAGE_TYPES = ("licensed", "metered")
@@ -27,6 +29,17 @@ TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
 MAX_LOOKUP_KEYS_FILTER = 10
 MAX_MARKETING_FEATURES = 15
 PRODUCT_DATA_PARAMS = frozenset({"id", "name", "active", "metadata", "statement_descriptor"})
+# What a price and a product keep of what Stripe renders (the rest is null or constant).
+PRICE_FIELDS = (
+    *("id", "active", "billing_scheme", "created", "currency", "custom_unit_amount"),
+    *("livemode", "lookup_key", "metadata", "nickname", "product", "recurring"),
+    *("tax_behavior", "tiers_mode", "transform_quantity", "type", "unit_amount"),
+    "unit_amount_decimal",
+)
+PRODUCT_FIELDS = (
+    *("id", "active", "created", "default_price", "description", "livemode", "metadata"),
+    *("name", "shippable", "statement_descriptor", "type", "updated", "url"),
+)
 
 
 def _as_recurring(value: Any) -> dict[str, Any]:
@@ -233,6 +246,13 @@ class Price(StripeObject):
         page._list = [p for p in reversed(page._list) if all(match(p) for match in matchers)]
         return page
 
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in PRICE_FIELDS}
+        if self.recurring is not None:
+            values["recurring"] = shape(stripe.Price.Recurring, self.recurring)
+        rendered = shape(stripe.Price, {**values, "object": "price"}, expand=expand or ())
+        return expanded(rendered, expand or ())
+
     def _give_up_lookup_key(self) -> None:
         self.lookup_key = None
         send_event("price.updated", self)
@@ -332,6 +352,14 @@ class CatalogProduct(Product):
         product.updated = int(time.time())
         send_event("product.updated", product)
         return product
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in PRODUCT_FIELDS}
+        values["marketing_features"] = [
+            shape(stripe.Product.MarketingFeature, feature) for feature in self.marketing_features
+        ]
+        rendered = shape(stripe.Product, {**values, "object": "product", "images": []})
+        return expanded(rendered, expand or ())
 
 
 def items_with_plans(items: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.errors import UserError
@@ -19,12 +20,20 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
 
 CHECKOUT_PAGES = "https://checkout.stripe-emulator.invalid/c/pay"
 PORTAL_PAGES = "https://billing.stripe-emulator.invalid/p/session"
 CHECKOUT_SESSION_TTL_SECONDS = 24 * 60 * 60
 EPHEMERAL_KEY_TTL_SECONDS = 60 * 60
+# What a session keeps of what Stripe renders (the rest is null or constant).
+SESSION_FIELDS = (
+    *("id", "allow_promotion_codes", "amount_subtotal", "amount_total", "cancel_url"),
+    *("client_reference_id", "created", "currency", "customer", "expires_at", "invoice"),
+    "livemode",
+    *("metadata", "mode", "payment_status", "status", "subscription", "success_url", "url"),
+)
 
 
 class CheckoutSession(StripeObject):
@@ -35,6 +44,7 @@ class CheckoutSession(StripeObject):
 
     object = "checkout.session"
     _id_prefix = "cs_test_"
+    invoice: str | None = None  # the first invoice, once complete
 
     def __init__(
         self,
@@ -148,11 +158,43 @@ class CheckoutSession(StripeObject):
             metadata=dict(session._subscription_metadata),
             **trial,
         )
-        session.subscription = subscription.id
+        session.subscription, session.invoice = subscription.id, subscription.latest_invoice
         session.status = "complete"
         session.payment_status = "no_payment_required" if trial else "paid"
         send_event("checkout.session.completed", session)
         return session
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        S = stripe.checkout.Session
+        values = {name: getattr(self, name) for name in SESSION_FIELDS}
+        rendered = shape(
+            S,
+            {
+                **values,
+                "object": self.object,
+                "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
+                "custom_fields": [],
+                "custom_text": shape(S.CustomText, {}),
+                "customer_details": (
+                    shape(S.CustomerDetails, {"email": self._email(), "tax_exempt": "none"})
+                    if self.status == "complete"
+                    else None
+                ),
+                "payment_method_collection": "always",
+                "payment_method_types": ["card"],
+                "phone_number_collection": shape(S.PhoneNumberCollection, {"enabled": False}),
+                "shipping_options": [],
+                "total_details": shape(
+                    S.TotalDetails, {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
+                ),
+                "ui_mode": "hosted_page",
+            },
+            expand=expand or (),
+        )
+        return expanded(rendered, [path for path in expand or () if path != "line_items"])
+
+    def _email(self) -> str | None:
+        return Customer._api_retrieve(self.customer).email
 
 
 class BillingPortalSession(StripeObject):
@@ -173,6 +215,14 @@ class BillingPortalSession(StripeObject):
         self.configuration = "bpc_emulator"
         self.flow = self.locale = self.on_behalf_of = None
 
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        fields = ("id", "configuration", "created", "customer", "flow", "livemode", "locale")
+        values = {
+            name: getattr(self, name) for name in (*fields, "on_behalf_of", "return_url", "url")
+        }
+        rendered = shape(stripe.billing_portal.Session, {**values, "object": self.object})
+        return expanded(rendered, expand or ())
+
 
 class EphemeralKey(StripeObject):
     """An ephemeral key for a mobile SDK, made for the API version in its `Stripe-Version`
@@ -186,10 +236,14 @@ class EphemeralKey(StripeObject):
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
 
         super().__init__()
-        self.associated_objects = [{"id": customer_id, "type": "customer"}]
+        self._customer = customer_id
         self.expires = self.created + EPHEMERAL_KEY_TTL_SECONDS
         self.secret = "ek_test_" + random_id(32)
         self._stripe_version = stripe_version
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in ("id", "created", "expires", "livemode")}
+        return shape(stripe.EphemeralKey, {**values, "object": self.object, "secret": self.secret})
 
 
 async def create_ephemeral_key(request: web.Request) -> web.StreamResponse:

@@ -1,12 +1,25 @@
-"""Customers and their payment methods: the default must be attached to the customer."""
+"""Customers and their payment methods: the default must be attached to the customer; a
+customer may live on a test clock."""
 
 from typing import Any
 
-from localstripe.resources import Customer, List, PaymentMethod
+import stripe
+from localstripe.errors import UserError
+from localstripe.resources import Customer, List, PaymentMethod, store
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.params import as_str, param_error, reject_unknown
+from tatame_devstack.stripe_emulator.params import (
+    as_optional_str,
+    as_str,
+    param_error,
+    reject_unknown,
+)
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
+
+TEST_CLOCK_OBJECT = "test_helpers.test_clock"
+# The includable fields of a customer that are lists (rendered when expanded).
+LISTS = ("sources", "subscriptions", "tax_ids")
 
 
 def attach(payment_method: PaymentMethod, customer_id: str) -> None:
@@ -53,3 +66,82 @@ def customer_payment_methods(
         if pm.customer == id and (type is None or pm.type == type)
     ]
     return page
+
+
+class ClockCustomer(Customer):
+    """localstripe's Customer, also on a test clock (`test_clock`, shown from its first event):
+    then created at the clock's frozen time."""
+
+    test_clock: str | None = None
+
+    def __init__(self, test_clock: Any = None, **params: Any) -> None:
+        clock_id = as_optional_str("test_clock", test_clock)
+        if clock_id is not None and f"{TEST_CLOCK_OBJECT}:{clock_id}" not in store:
+            raise UserError(404, f"No such test_clock: '{clock_id}'", {"code": "resource_missing"})
+        self.test_clock = clock_id
+        super().__init__(**params)
+
+    @property
+    def created(self) -> int:
+        return self._created
+
+    @created.setter
+    def created(self, now: int) -> None:
+        """localstripe sets it to the wall clock's time; a customer on a clock takes the clock's."""
+        clock = None if self.test_clock is None else store[f"{TEST_CLOCK_OBJECT}:{self.test_clock}"]
+        self._created = now if clock is None else clock.frozen_time
+
+
+def customers_on_clock(clock_id: str) -> list[Customer]:
+    return [c for c in stored(Customer.object) if getattr(c, "test_clock", None) == clock_id]
+
+
+def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
+    """A customer at the pinned API version (`sources`, `subscriptions`, `tax_ids`… are
+    includable: rendered only when expanded)."""
+    expand = expand or []
+    settings = customer.invoice_settings
+    invoices = [
+        invoice
+        for invoice in stored("invoice")
+        if invoice.customer == customer.id and invoice.status != "draft"
+    ]
+    values = {
+        "id": customer.id,
+        "object": "customer",
+        "address": (
+            None if customer.address is None else shape(stripe.Customer.Address, customer.address)
+        ),
+        "balance": -customer.account_balance,
+        "created": customer.created,
+        "currency": invoices[0].currency if invoices else None,
+        "default_source": customer.default_source,
+        "delinquent": customer.delinquent,
+        "description": customer.description,
+        "discount": customer.discount,
+        "email": customer.email,
+        "invoice_prefix": customer.id.removeprefix("cus_")[:8].upper(),
+        "invoice_settings": shape(
+            stripe.Customer.InvoiceSettings,
+            {"default_payment_method": settings.get("default_payment_method")},
+        ),
+        "livemode": False,
+        "metadata": customer.metadata,
+        "name": customer.name,
+        "next_invoice_sequence": len(invoices) + 1,
+        "phone": customer.phone,
+        "preferred_locales": customer.preferred_locales or [],
+        "shipping": customer.shipping,
+        "tax_exempt": "none",
+        "test_clock": getattr(customer, "test_clock", None),
+    }
+    lists = [name for name in LISTS if name in {path.split(".", 1)[0] for path in expand}]
+    for name in lists:
+        values[name] = getattr(customer, name)._export()
+    rendered = shape(stripe.Customer, values, expand=expand)
+    return expanded(rendered, [path for path in expand if path.split(".", 1)[0] not in lists])
+
+
+def extend_customers() -> None:
+    """Render localstripe's customers as Stripe does at the pinned API version."""
+    Customer._export = render_customer

@@ -1,63 +1,276 @@
-"""Payment intents, setup intents and payment methods, as a client confirms and manages them."""
+"""Payment intents as Stripe runs them with its test cards: `pay` charges an intent or asks the
+card holder to authenticate (3-D Secure); a declined charge leaves it `requires_payment_method`
+with its `last_payment_error`."""
 
+import time
 from typing import Any
 
+import stripe
 from localstripe.errors import UserError
-from localstripe.resources import Customer, PaymentIntent, PaymentMethod, SetupIntent
+from localstripe.resources import Invoice, PaymentIntent, PaymentMethod
 
-from tatame_devstack.stripe_emulator.customers import attach
+from tatame_devstack.stripe_emulator.charges import DECLINE, CardError, create_charge
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
-from tatame_devstack.stripe_emulator.subscriptions import price_subscriptions
+from tatame_devstack.stripe_emulator.params import (
+    as_bool,
+    as_int,
+    as_metadata,
+    as_optional_str,
+    as_str,
+    param_error,
+    reject_unknown,
+)
+from tatame_devstack.stripe_emulator.payment_methods import test_card
+from tatame_devstack.stripe_emulator.render import expanded, shape
+
+PI = stripe.PaymentIntent
+AUTHENTICATION_PAGES = "https://hooks.stripe-emulator.invalid/3d_secure_2/authenticate"
+AUTHENTICATION_FAILURE = {
+    "type": "invalid_request_error",
+    "code": "payment_intent_authentication_failure",
+    "message": "The provided PaymentMethod has failed authentication. You can provide "
+    "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.",
+    "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
+}
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
+# The account's default payment method configuration, which automatic payment methods follow.
+DEFAULT_CONFIGURATION = "pmc_emulator_default"
 
 
-def confirm_payment_intent(id: str, payment_method: Any = None, **params: Any) -> PaymentIntent:
-    """`POST /v1/payment_intents/{id}/confirm`, also with the `payment_method` to pay with (such
-    as `pm_card_visa`), as PaymentSheet confirms."""
+def three_d_secure(intent_id: str) -> dict[str, Any]:
+    """The `next_action` of an intent waiting for the card holder's 3-D Secure answer."""
+    return {
+        "type": "use_stripe_sdk",
+        "use_stripe_sdk": {
+            "type": "three_d_secure_redirect",
+            "stripe_js": f"{AUTHENTICATION_PAGES}/{intent_id}",
+        },
+    }
+
+
+def declined(payment_method: PaymentMethod, **charge: str) -> dict[str, Any]:
+    """A `last_payment_error` (or `last_setup_error`) for a declined card, with the id of the
+    declined `charge` if there is one."""
+    return {"type": "card_error", **DECLINE, "payment_method": payment_method.id, **charge}
+
+
+def pay(intent: PaymentIntent, payment_method: PaymentMethod, *, authenticated: bool) -> str:
+    """Confirm `intent` with `payment_method`, as Stripe does with its test cards, and return the
+    new status: `succeeded` (charged; its invoice, if any, is paid), `requires_action` (the card
+    asks for 3-D Secure unless `authenticated`) or `requires_payment_method` (declined: the
+    charge failed, `last_payment_error` says why). Sends the intent's and charge's events.
+
+    Subscriptions and invoices charge through this too (see `extend_intents`)."""
+    intent._last_error = None
+    intent.payment_method = payment_method.id
+    if test_card(payment_method).requires_authentication and not authenticated:
+        intent.next_action = three_d_secure(intent.id)
+        send_event("payment_intent.requires_action", intent)
+        return intent.status
+    intent.next_action = None
+    charge = create_charge(
+        amount=intent.amount,
+        currency=intent.currency,
+        customer=intent.customer,
+        payment_method=payment_method,
+    )
+    charge.payment_intent = intent.id
+    intent.latest_charge = charge
+    if charge.status == "failed":
+        intent._last_error = declined(payment_method, charge=charge.id)
+        intent.payment_method = None
+        send_event("payment_intent.payment_failed", intent)
+    else:
+        intent._on_success()  # localstripe's: the event, and the invoice is paid
+    return intent.status
+
+
+def _confirm_off_session(intent: PaymentIntent, on_failure_now: Any) -> None:
+    """localstripe's `PaymentIntent._confirm`, as subscriptions and invoices call it."""
+    status = pay(intent, PaymentMethod._api_retrieve(intent.payment_method), authenticated=False)
+    if status == "requires_payment_method":
+        on_failure_now()
+
+
+def _on_session_failure(intent: PaymentIntent) -> CardError:
+    """A client's confirmation was declined: its invoice learns it; the client gets a 402."""
+    if intent.invoice:
+        Invoice._api_retrieve(intent.invoice)._on_payment_failure_now()
+    error = dict(intent._last_error)
+    error["payment_method"] = PaymentMethod._api_retrieve(error["payment_method"])._export()
+    return CardError({**error, "payment_intent": intent._export()})
+
+
+def _confirm(intent: PaymentIntent, payment_method: Any) -> PaymentIntent:
+    """Confirm `intent` on the client's behalf, with a new `payment_method` or the one it has."""
+    if intent.status not in CONFIRMABLE or (payment_method, intent.payment_method) == (None, None):
+        raise UserError(
+            400,
+            f"You cannot confirm this PaymentIntent because it has a status of {intent.status}.",
+            {"code": "payment_intent_unexpected_state"},
+        )
     if payment_method is not None:
-        intent = PaymentIntent._api_retrieve(id)
-        if intent.status not in ("requires_payment_method", "requires_confirmation"):
-            raise UserError(400, f"This PaymentIntent's status is {intent.status}.")
-        intent.payment_method = PaymentMethod._api_retrieve(
-            as_str("payment_method", payment_method)
-        ).id
-    return PaymentIntent._api_confirm(id, **params)
-
-
-def confirm_setup_intent(id: str, **params: Any) -> SetupIntent:
-    """`POST /v1/setup_intents/{id}/confirm`; once it succeeds, its payment method is attached to
-    its customer, and a subscription waiting for it (`pending_setup_intent`) uses it."""
-    intent = SetupIntent._api_confirm(id, **params)
-    if intent.status == "succeeded":
-        if intent.customer is not None:
-            attach(PaymentMethod._api_retrieve(intent.payment_method), intent.customer)
-        send_event("setup_intent.succeeded", intent)
-        for subscription in price_subscriptions():
-            if subscription.pending_setup_intent == intent.id:
-                subscription._on_setup_intent_succeeded(intent)
+        payment_method = as_str("payment_method", payment_method)
+    card = PaymentMethod._api_retrieve(payment_method or intent.payment_method)
+    if pay(intent, card, authenticated=False) == "requires_payment_method":
+        raise _on_session_failure(intent)
     return intent
 
 
-def attach_payment_method(id: str, customer: Any = None, **unknown: Any) -> PaymentMethod:
-    """`POST /v1/payment_methods/{id}/attach`, with the `payment_method.attached` event."""
+def confirm_payment_intent(
+    id: str, payment_method: Any = None, return_url: Any = None, **unknown: Any
+) -> PaymentIntent:
+    """`POST /v1/payment_intents/{id}/confirm`, also with the `payment_method` to pay with (such
+    as `pm_card_visa`), as PaymentSheet confirms."""
     reject_unknown(unknown)
-    payment_method = PaymentMethod._api_retrieve(id)
-    attach(payment_method, as_str("customer", customer))
-    return payment_method
+    as_optional_str("return_url", return_url)
+    return _confirm(PaymentIntent._api_retrieve(id), payment_method)
 
 
-def detach_payment_method(id: str, **unknown: Any) -> PaymentMethod:
-    """`POST /v1/payment_methods/{id}/detach`: no longer any default, and the event."""
+def create_payment_intent(
+    amount: Any = None,
+    currency: Any = None,
+    customer: Any = None,
+    description: Any = None,
+    metadata: Any = None,
+    payment_method: Any = None,
+    payment_method_types: Any = None,
+    automatic_payment_methods: Any = None,
+    confirm: Any = False,
+    **unknown: Any,
+) -> PaymentIntent:
+    """`POST /v1/payment_intents`: automatic payment methods unless `payment_method_types`."""
     reject_unknown(unknown)
-    payment_method = PaymentMethod._api_retrieve(id)
-    if payment_method.customer is None:
-        raise UserError(400, f"The payment method {id} is not attached to a customer.")
-    customer = Customer._api_retrieve(payment_method.customer)
-    if customer.invoice_settings.get("default_payment_method") == id:
-        customer.invoice_settings["default_payment_method"] = None
-    for subscription in price_subscriptions():
-        if subscription.default_payment_method == id:
-            subscription.default_payment_method = None
-    PaymentMethod._api_detach(id)
-    send_event("payment_method.detached", payment_method)
-    return payment_method
+    for name, value in (("amount", amount), ("currency", currency)):
+        if value is None:
+            raise param_error(name, f"Missing required param: {name}.")
+    if payment_method_types is not None and not (
+        isinstance(payment_method_types, list) and set(payment_method_types) == {"card"}
+    ):
+        raise param_error("payment_method_types", "The emulator takes card payments only.")
+    automatic = payment_method_types is None
+    if automatic_payment_methods is not None:
+        if not isinstance(automatic_payment_methods, dict):
+            raise param_error("automatic_payment_methods", "Invalid hash")
+        automatic = as_bool(
+            "automatic_payment_methods[enabled]", automatic_payment_methods.get("enabled")
+        )
+    confirm = as_bool("confirm", confirm)
+    intent = PaymentIntent(
+        amount=as_int("amount", amount, minimum=1),
+        currency=as_str("currency", currency).lower(),
+        customer=as_optional_str("customer", customer),
+        metadata=as_metadata(metadata),
+    )
+    intent.description = as_optional_str("description", description)
+    intent._automatic = automatic
+    send_event("payment_intent.created", intent)
+    return _confirm(intent, payment_method) if confirm else intent
+
+
+def authenticate_payment_intent(id: str, outcome: Any = None, **unknown: Any) -> PaymentIntent:
+    """`POST /_testing/payment_intents/{id}/authenticate` (emulator only): the card holder's
+    3-D Secure answer, `outcome=succeed` (the payment goes on) or `fail`."""
+    reject_unknown(unknown)
+    succeeds = as_str("outcome", outcome, choices=("succeed", "fail")) == "succeed"
+    intent = PaymentIntent._api_retrieve(id)
+    if intent.status != "requires_action":
+        raise UserError(400, f"This PaymentIntent's status is {intent.status}.")
+    card = PaymentMethod._api_retrieve(intent.payment_method)
+    if succeeds:
+        pay(intent, card, authenticated=True)
+        return intent
+    intent.next_action, intent.payment_method = None, None
+    intent._last_error = {**AUTHENTICATION_FAILURE, "payment_method": card.id}
+    send_event("payment_intent.payment_failed", intent)
+    return intent
+
+
+def cancel_payment_intent(
+    id: str, cancellation_reason: Any = None, **unknown: Any
+) -> PaymentIntent:
+    """`POST /v1/payment_intents/{id}/cancel`, while it has not succeeded nor started to."""
+    reject_unknown(unknown)
+    reason = None
+    if cancellation_reason is not None:
+        reason = as_str("cancellation_reason", cancellation_reason, choices=CANCELLATION_REASONS)
+    intent = PaymentIntent._api_retrieve(id)
+    if intent.status not in (*CONFIRMABLE, "requires_action"):
+        raise UserError(
+            400,
+            f"You cannot cancel this PaymentIntent because it has a status of {intent.status}.",
+            {"code": "payment_intent_unexpected_state"},
+        )
+    intent._canceled, intent.next_action = True, None
+    intent.canceled_at, intent.cancellation_reason = int(time.time()), reason
+    send_event("payment_intent.canceled", intent)
+    return intent
+
+
+def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str, Any]:
+    """A payment intent at the pinned API version."""
+    automatic = getattr(intent, "_automatic", False)
+    error = getattr(intent, "_last_error", None)
+    if error is not None:
+        card = PaymentMethod._api_retrieve(error["payment_method"])
+        error = shape(PI.LastPaymentError, {**error, "payment_method": card._export()})
+    charge = intent.latest_charge
+    status = intent.status
+    rendered = shape(
+        PI,
+        {
+            "id": intent.id,
+            "object": "payment_intent",
+            "amount": intent.amount,
+            "amount_capturable": 0,
+            "amount_details": shape(PI.AmountDetails, {"tip": {}}),
+            "amount_received": intent.amount if status == "succeeded" else 0,
+            "automatic_payment_methods": (
+                shape(PI.AutomaticPaymentMethods, {"allow_redirects": "always", "enabled": True})
+                if automatic
+                else None
+            ),
+            "canceled_at": getattr(intent, "canceled_at", None),
+            "cancellation_reason": getattr(intent, "cancellation_reason", None),
+            "capture_method": "automatic_async",
+            "client_secret": intent.client_secret,
+            "confirmation_method": "automatic",
+            "created": intent.created,
+            "currency": intent.currency,
+            "customer": intent.customer,
+            "description": getattr(intent, "description", None),
+            "last_payment_error": error,
+            "latest_charge": None if charge is None else charge.id,
+            "livemode": False,
+            "metadata": intent.metadata,
+            "next_action": (
+                None if intent.next_action is None else shape(PI.NextAction, intent.next_action)
+            ),
+            "payment_method": intent.payment_method,
+            "payment_method_configuration_details": (
+                shape(PI.PaymentMethodConfigurationDetails, {"id": DEFAULT_CONFIGURATION})
+                if automatic
+                else None
+            ),
+            "payment_method_options": shape(
+                PI.PaymentMethodOptions,
+                {
+                    "card": shape(
+                        PI.PaymentMethodOptions.Card, {"request_three_d_secure": "automatic"}
+                    )
+                },
+            ),
+            "payment_method_types": ["card"],
+            "status": status,
+        },
+    )
+    return expanded(rendered, expand or ())
+
+
+def extend_intents() -> None:
+    """Payment intents on localstripe's class: created, confirmed (also by subscriptions and
+    invoices, through `pay`) and rendered as Stripe does at the pinned API version."""
+    PaymentIntent._api_create = classmethod(lambda cls, **params: create_payment_intent(**params))
+    PaymentIntent._confirm = _confirm_off_session
+    PaymentIntent._export = render_payment_intent

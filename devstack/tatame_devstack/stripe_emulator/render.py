@@ -49,6 +49,12 @@ def _is_optional(annotation: Any) -> bool:
     )
 
 
+def includable_fields(resource: type[stripe.StripeObject]) -> frozenset[str]:
+    """The fields of `resource` sent only when asked with `expand[]`: the conformance check's
+    list (from Stripe's reference), so that the emulator and its check agree."""
+    return INCLUDABLE.get(vars(resource).get("OBJECT_NAME", ""), frozenset())
+
+
 def expanded_under(expand: Collection[str], field: str) -> list[str]:
     """The `expand[]` paths that reach inside `field`, relative to it: what to pass to `shape`
     for the object in `field` (`data` for the objects of a list)."""
@@ -72,9 +78,7 @@ def shape(
     if unknown:
         raise RenderError(f"{resource.__qualname__} has no field {', '.join(unknown)}")
     requested = {path.split(".", 1)[0] for path in expand}
-    # Fields sent only when asked with `expand[]`, by object name: the conformance check's list
-    # (from Stripe's reference), so that the emulator and its check agree.
-    includable = INCLUDABLE.get(vars(resource).get("OBJECT_NAME", ""), frozenset())
+    includable = includable_fields(resource)
     shaped: dict[str, Any] = {}
     for name in sorted(declared, key=lambda name: (name not in ("id", "object"), name)):
         if name in includable and name not in requested:

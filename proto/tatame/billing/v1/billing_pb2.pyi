@@ -232,12 +232,14 @@ class ApplyStripeEventResult(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., outcome: _Optional[_Union[ApplyStripeEventResponse.Outcome, str]] = ..., error: _Optional[_Union[EventError, _Mapping]] = ...) -> None: ...
 
 class EventError(_message.Message):
-    __slots__ = ("code", "message")
+    __slots__ = ("code", "message", "reason")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CreateCheckoutSessionRequest(_message.Message):
     __slots__ = ("price", "success_url", "cancel_url", "email", "name")

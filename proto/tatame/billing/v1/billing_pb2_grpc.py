@@ -30,15 +30,20 @@ class BillingServiceStub:
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
 
+    A failed call's status carries a google.rpc.ErrorInfo detail (domain "tatame") whose reason is
+    a stable lower_snake code (services/common/errors.py ErrorReason: `customer_required`,
+    `live_subscription_exists`, `database_unavailable`, …); callers branch on it, never on the
+    message text, which is for people.
+
     The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
     CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
     take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
-    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    visible ASCII characters; else INVALID_ARGUMENT, reason `invalid_idempotency_key`). It is metadata,
     like the HTTP header it comes from, so every such method reads it in one place and a request
     message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
     same request again answers the first successful answer; another request is ALREADY_EXISTS
-    "idempotency_key_reused: …"; while the first still runs, ABORTED
-    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
+    `idempotency_key_reused`; while the first still runs, ABORTED
+    `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
     """
 
     def __init__(self, channel):
@@ -174,15 +179,20 @@ class BillingServiceServicer:
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
 
+    A failed call's status carries a google.rpc.ErrorInfo detail (domain "tatame") whose reason is
+    a stable lower_snake code (services/common/errors.py ErrorReason: `customer_required`,
+    `live_subscription_exists`, `database_unavailable`, …); callers branch on it, never on the
+    message text, which is for people.
+
     The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
     CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
     take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
-    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    visible ASCII characters; else INVALID_ARGUMENT, reason `invalid_idempotency_key`). It is metadata,
     like the HTTP header it comes from, so every such method reads it in one place and a request
     message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
     same request again answers the first successful answer; another request is ALREADY_EXISTS
-    "idempotency_key_reused: …"; while the first still runs, ABORTED
-    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
+    `idempotency_key_reused`; while the first still runs, ABORTED
+    `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
     """
 
     def ListPlans(self, request, context):
@@ -234,7 +244,7 @@ class BillingServiceServicer:
     def CreateCheckoutSession(self, request, context):
         """--- Web: Stripe Checkout and the Billing Portal ---
         A subscription-mode Checkout Session for the principal's customer (created if missing).
-        ALREADY_EXISTS "live_subscription_exists: …" when the principal already has a live one.
+        ALREADY_EXISTS `live_subscription_exists` when the principal already has a live one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -258,7 +268,7 @@ class BillingServiceServicer:
     def CreateSubscription(self, request, context):
         """--- Mobile: PaymentSheet ---
         Creates the subscription with payment_behavior=default_incomplete; returns what PaymentSheet
-        needs. ALREADY_EXISTS "live_subscription_exists: …" when one is live already.
+        needs. ALREADY_EXISTS `live_subscription_exists` when one is live already.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -492,15 +502,20 @@ class BillingService:
     service is checked against a per-method allowlist, and calls acting for a user name that
     principal in the credential, never in the request.
 
+    A failed call's status carries a google.rpc.ErrorInfo detail (domain "tatame") whose reason is
+    a stable lower_snake code (services/common/errors.py ErrorReason: `customer_required`,
+    `live_subscription_exists`, `database_unavailable`, …); callers branch on it, never on the
+    message text, which is for people.
+
     The creates a client may retry (CreateCustomer, CreateCheckoutSession, CreatePortalSession,
     CreateSubscription, CreateSetupIntent, CreateEphemeralKey, CreatePayment, UpdateSubscription)
     take the client's idempotency key as the call metadata entry `idempotency-key` (1 to 255
-    visible ASCII characters; else INVALID_ARGUMENT "invalid_idempotency_key: …"). It is metadata,
+    visible ASCII characters; else INVALID_ARGUMENT, reason `invalid_idempotency_key`). It is metadata,
     like the HTTP header it comes from, so every such method reads it in one place and a request
     message is exactly what its key is bound to. For 24 hours per (principal, method, key): the
     same request again answers the first successful answer; another request is ALREADY_EXISTS
-    "idempotency_key_reused: …"; while the first still runs, ABORTED
-    "idempotency_request_in_progress: …". A failed request keeps no answer and may run again.
+    `idempotency_key_reused`; while the first still runs, ABORTED
+    `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
     """
 
     @staticmethod

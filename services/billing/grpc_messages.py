@@ -1,0 +1,209 @@
+"""Billing's records as tatame.billing.v1 messages, and the requests' enums as billing's values:
+the conversions of the gRPC edge (grpc_api.py keeps the handlers)."""
+
+from collections.abc import Mapping
+
+from tatame.billing.v1 import billing_pb2
+
+from services.billing import (
+    catalog,
+    customers,
+    entitlements,
+    invoices,
+    payment_methods,
+    payments,
+    subscribe,
+    subscription_changes,
+    subscriptions,
+)
+from services.billing.mirror import Outcome
+from services.common.timestamps import timestamp
+
+PRORATION_BEHAVIORS: Mapping[int, str] = {
+    billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS: "create_prorations",
+    billing_pb2.PRORATION_BEHAVIOR_ALWAYS_INVOICE: "always_invoice",
+    billing_pb2.PRORATION_BEHAVIOR_NONE: "none",
+}
+
+OUTCOMES: Mapping[Outcome, int] = {
+    Outcome.APPLIED: billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
+    Outcome.DUPLICATE: billing_pb2.ApplyStripeEventResponse.OUTCOME_DUPLICATE,
+    Outcome.STALE: billing_pb2.ApplyStripeEventResponse.OUTCOME_STALE,
+    Outcome.IGNORED: billing_pb2.ApplyStripeEventResponse.OUTCOME_IGNORED,
+}
+
+INTERVALS = {
+    "day": billing_pb2.INTERVAL_DAY,
+    "week": billing_pb2.INTERVAL_WEEK,
+    "month": billing_pb2.INTERVAL_MONTH,
+    "year": billing_pb2.INTERVAL_YEAR,
+}
+
+
+def customer_message(record: customers.CustomerRecord) -> billing_pb2.Customer:
+    return billing_pb2.Customer(
+        principal=record.principal,
+        stripe_customer_id=record.stripe_customer_id,
+        email=record.email,
+        name=record.name,
+        create_time=timestamp(record.created_at),
+    )
+
+
+def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb2.Subscription:
+    return billing_pb2.Subscription(
+        id=record.id,
+        stripe_customer_id=record.stripe_customer_id,
+        status=record.status,
+        price_id=record.price_id or "",
+        quantity=record.quantity or 0,
+        current_period_start=timestamp(record.current_period_start),
+        current_period_end=timestamp(record.current_period_end),
+        trial_start=timestamp(record.trial_start),
+        trial_end=timestamp(record.trial_end),
+        cancel_at_period_end=record.cancel_at_period_end,
+        cancel_at=timestamp(record.cancel_at),
+        canceled_at=timestamp(record.canceled_at),
+        ended_at=timestamp(record.ended_at),
+        create_time=timestamp(record.created),
+        scheduled_price_id=record.scheduled_price_id or "",
+        scheduled_quantity=record.scheduled_quantity or 0,
+        scheduled_change_time=timestamp(record.scheduled_change_time),
+        latest_invoice_id=record.latest_invoice_id or "",
+    )
+
+
+def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
+    return billing_pb2.Price(
+        id=record.id,
+        lookup_key=record.lookup_key or "",
+        unit_amount=record.unit_amount,
+        currency=record.currency,
+        interval=INTERVALS.get(record.interval or "", billing_pb2.INTERVAL_UNSPECIFIED),
+        interval_count=record.interval_count or 0,
+        type=record.type,
+    )
+
+
+def plan_message(record: catalog.PlanRecord) -> billing_pb2.Plan:
+    return billing_pb2.Plan(
+        product_id=record.product_id,
+        name=record.name,
+        description=record.description,
+        features=record.features,
+        prices=[price_message(p) for p in record.prices],
+        default_price_id=record.default_price_id or "",
+        metadata=record.metadata,
+        entitlements=record.entitlements,
+    )
+
+
+def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
+    return billing_pb2.Invoice(
+        id=record.id,
+        subscription_id=record.subscription_id or "",
+        status=record.status or "",
+        currency=record.currency,
+        amount_due=record.amount_due,
+        amount_paid=record.amount_paid,
+        amount_remaining=record.amount_remaining,
+        total=record.total,
+        number=record.number or "",
+        hosted_invoice_url=record.hosted_invoice_url or "",
+        invoice_pdf=record.invoice_pdf or "",
+        create_time=timestamp(record.created),
+        period_start=timestamp(record.period_start),
+        period_end=timestamp(record.period_end),
+    )
+
+
+def payment_method_message(
+    record: payment_methods.PaymentMethodRecord,
+) -> billing_pb2.PaymentMethod:
+    return billing_pb2.PaymentMethod(
+        id=record.id,
+        type=record.type,
+        card_brand=record.card_brand or "",
+        card_last4=record.card_last4 or "",
+        card_exp_month=record.card_exp_month or 0,
+        card_exp_year=record.card_exp_year or 0,
+        is_default=record.is_default,
+    )
+
+
+def entitlement_message(record: entitlements.EntitlementRecord) -> billing_pb2.Entitlement:
+    return billing_pb2.Entitlement(
+        feature=record.feature,
+        subscription_id=record.subscription_id,
+        subscription_status=record.subscription_status,
+        grace_end_time=timestamp(record.grace_end),
+    )
+
+
+def new_subscription_response(
+    created: subscribe.NewSubscription,
+) -> billing_pb2.CreateSubscriptionResponse:
+    return billing_pb2.CreateSubscriptionResponse(
+        subscription=subscription_message(created.subscription),
+        intent_type=created.intent_type,
+        client_secret=created.client_secret,
+        stripe_customer_id=created.stripe_customer_id,
+        ephemeral_key_secret=created.ephemeral_key_secret,
+        trial_applied=created.trial_applied,
+    )
+
+
+def setup_intent_response(
+    intent: payment_methods.SetupIntentRecord,
+) -> billing_pb2.CreateSetupIntentResponse:
+    return billing_pb2.CreateSetupIntentResponse(
+        setup_intent_id=intent.id,
+        client_secret=intent.client_secret,
+        stripe_customer_id=intent.stripe_customer_id,
+    )
+
+
+def ephemeral_key_response(
+    key: payment_methods.EphemeralKeyRecord,
+) -> billing_pb2.CreateEphemeralKeyResponse:
+    return billing_pb2.CreateEphemeralKeyResponse(
+        secret=key.secret,
+        stripe_customer_id=key.stripe_customer_id,
+        expire_time=timestamp(key.expires),
+    )
+
+
+def payment_response(payment: payments.PaymentRecord) -> billing_pb2.CreatePaymentResponse:
+    return billing_pb2.CreatePaymentResponse(
+        payment_intent_id=payment.payment_intent_id,
+        client_secret=payment.client_secret,
+        amount=payment.amount,
+        currency=payment.currency,
+        stripe_customer_id=payment.stripe_customer_id,
+    )
+
+
+def preview_response(
+    preview: subscription_changes.Preview,
+) -> billing_pb2.PreviewSubscriptionChangeResponse:
+    return billing_pb2.PreviewSubscriptionChangeResponse(
+        amount_due=preview.amount_due,
+        currency=preview.currency,
+        lines=[
+            billing_pb2.InvoiceLine(
+                description=line.description, amount=line.amount, proration=line.proration
+            )
+            for line in preview.lines
+        ],
+        takes_effect=preview.takes_effect,
+    )
+
+
+def update_response(
+    updated: subscription_changes.Updated,
+) -> billing_pb2.UpdateSubscriptionResponse:
+    return billing_pb2.UpdateSubscriptionResponse(
+        subscription=subscription_message(updated.subscription),
+        takes_effect=updated.takes_effect,
+        effective_time=timestamp(updated.effective_time),
+    )

@@ -1,0 +1,61 @@
+"""Who may call each BillingService method: the gateway, the webhooks relay, and the internal
+services named in BILLING_ENTITLEMENT_CALLERS (entitlements only)."""
+
+from collections.abc import Mapping
+
+import grpc
+from tatame.billing.v1 import billing_pb2
+
+from services.auth.grpc_interceptor import current_caller
+from services.auth.principal import Principal
+
+SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+GATEWAY = "gateway"
+WEBHOOKS_RELAY = "webhooks-relay"
+
+# Methods only the gateway calls, for the principal its verified session token names.
+_GATEWAY_METHODS = (
+    "ListPlans",
+    "GetCustomer",
+    "CreateCustomer",
+    "ListSubscriptions",
+    "CreateCheckoutSession",
+    "ConfirmCheckoutSession",
+    "CreatePortalSession",
+    "CreateSubscription",
+    "CreateSetupIntent",
+    "CreateEphemeralKey",
+    "CreatePayment",
+    "GetSubscription",
+    "PreviewSubscriptionChange",
+    "UpdateSubscription",
+    "CancelSubscription",
+    "ResumeSubscription",
+    "ListInvoices",
+    "ListPaymentMethods",
+    "SetDefaultPaymentMethod",
+    "DetachPaymentMethod",
+)
+# Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
+_ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
+
+
+def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
+    """Which internal services may call each method; anything not listed is refused."""
+    policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
+    for name in ("ApplyStripeEvent", "ApplyStripeEvents"):
+        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
+    for name in _ENTITLEMENT_METHODS:
+        policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
+    return policy
+
+
+async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
+    """The principal the calling service acts for; methods about one principal require it."""
+    principal = current_caller().principal
+    if principal is None:
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "this method acts for a principal; the credential names none",
+        )
+    return principal

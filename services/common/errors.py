@@ -1,0 +1,42 @@
+"""The errors services report to their callers: a reason (the machine code) and a safe message.
+
+A reason travels over gRPC as a `google.rpc.ErrorInfo` detail (services/common/rpc.py) and is the
+`code` of the gateway's error body for client errors, so its values are a public contract.
+"""
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorReason(StrEnum):
+    """Why a call failed; values are stable lower_snake error codes."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    CUSTOMER_REQUIRED = "customer_required"
+    LIVE_SUBSCRIPTION_EXISTS = "live_subscription_exists"
+    SUBSCRIPTION_NOT_CHANGEABLE = "subscription_not_changeable"
+    SUBSCRIPTION_CANCELING = "subscription_canceling"
+    SUBSCRIPTION_ENDED = "subscription_ended"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_REQUEST_IN_PROGRESS = "idempotency_request_in_progress"
+    # The state does not allow the request (Stripe refused it, or no more precise reason).
+    FAILED_PRECONDITION = "failed_precondition"
+    STRIPE_UNAVAILABLE = "stripe_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    # One event of a batch (ApplyStripeEvents) ran out of the call's time.
+    APPLY_TIMED_OUT = "apply_timed_out"
+    INTERNAL = "internal"
+
+
+class ServiceError(Exception):
+    """Base of every error a service reports: `reason` is the machine code, `message` is safe to
+    show a client. Subclasses name their usual reason; a raise site may give a more precise one."""
+
+    default_reason: ClassVar[ErrorReason] = ErrorReason.INTERNAL
+
+    def __init__(self, message: str, *, reason: ErrorReason | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason

@@ -1,0 +1,116 @@
+"""The one way our gRPC servicers fail: an error's reason chooses its status, sent with a
+`google.rpc.ErrorInfo` detail, and a client reads that reason back, never the message text."""
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar
+
+import grpc
+from google.protobuf.any_pb2 import Any as AnyDetail
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common.db import DATABASE_FAILURES
+from services.common.errors import ErrorReason, ServiceError
+
+log = logging.getLogger(__name__)
+
+# ErrorInfo.domain of every reason we send.
+ERROR_DOMAIN = "tatame"
+
+# Reason → gRPC status: the only place our servers choose status codes.
+STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
+    ErrorReason.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorReason.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorReason.CUSTOMER_REQUIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.LIVE_SUBSCRIPTION_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorReason.SUBSCRIPTION_NOT_CHANGEABLE: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.SUBSCRIPTION_CANCELING: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.SUBSCRIPTION_ENDED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.INVALID_IDEMPOTENCY_KEY: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorReason.IDEMPOTENCY_KEY_REUSED: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorReason.IDEMPOTENCY_REQUEST_IN_PROGRESS: grpc.StatusCode.ABORTED,
+    ErrorReason.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.STRIPE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorReason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorReason.APPLY_TIMED_OUT: grpc.StatusCode.UNAVAILABLE,
+    ErrorReason.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a failed call is answered."""
+
+    code: grpc.StatusCode
+    reason: ErrorReason
+    message: str
+
+
+def failure_of(error: BaseException, where: str) -> Failure:
+    """A reported error's own reason; a database outage is `database_unavailable`; anything
+    else is INTERNAL (logged, and never described to the caller)."""
+    if isinstance(error, ServiceError):
+        return Failure(STATUS_OF[error.reason], error.reason, error.message)
+    if isinstance(error, DATABASE_FAILURES):
+        log.warning("database unavailable in %s", where, exc_info=error)
+        return Failure(
+            grpc.StatusCode.UNAVAILABLE,
+            ErrorReason.DATABASE_UNAVAILABLE,
+            "the database is unavailable; try again",
+        )
+    log.error("unhandled error in %s", where, exc_info=error)
+    return Failure(grpc.StatusCode.INTERNAL, ErrorReason.INTERNAL, "internal error")
+
+
+def rich_status(failure: Failure) -> grpc.Status:
+    """The status of `failure` with its reason as an ErrorInfo detail."""
+    detail = AnyDetail()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=failure.reason.value, domain=ERROR_DOMAIN))
+    return rpc_status.to_status(
+        status_pb2.Status(code=failure.code.value[0], message=failure.message, details=[detail])
+    )
+
+
+async def abort(context: grpc.aio.ServicerContext, failure: Failure) -> NoReturn:
+    """End the call with `failure`."""
+    await context.abort_with_status(rich_status(failure))
+    raise AssertionError("unreachable: abort raises")
+
+
+Servicer = TypeVar("Servicer")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Servicer, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def rpc(method: Handler[Servicer, Req, Resp]) -> Handler[Servicer, Req, Resp]:
+    """Run a servicer method, answering every failure with its status and reason."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Servicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        try:
+            return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise  # the method (or the caller check) chose its status itself
+        except Exception as e:  # every other failure becomes a status
+            await abort(context, failure_of(e, method.__name__))
+
+    return wrapper
+
+
+def reason_of(error: grpc.RpcError) -> str | None:
+    """The reason a server sent with a failed call (its ErrorInfo), or None when it sent none."""
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:  # a detail that does not match the status: not ours
+        return None
+    if status is None:
+        return None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return info.reason
+    return None

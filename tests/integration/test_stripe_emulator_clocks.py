@@ -1,0 +1,263 @@
+"""Test clocks (Stripe's test helper API) in the emulator, driven by the real `stripe` SDK as a
+test against Stripe's test mode would drive them: advance, wait until ready, look."""
+
+import time
+
+import pytest
+import stripe
+
+from tests.integration.stripe_emulator_helpers import (
+    emulator_only,
+    events_of,
+    monthly,
+    payment_intent_of,
+    sdk_client,
+    unique,
+)
+
+DAY = 24 * 60 * 60
+
+
+@pytest.fixture
+def client(stripe_emulator: str) -> stripe.StripeClient:
+    return sdk_client(stripe_emulator)
+
+
+def new_clock(client: stripe.StripeClient, ago: int = 0) -> stripe.test_helpers.TestClock:
+    """A clock frozen `ago` seconds before now."""
+    return client.v1.test_helpers.test_clocks.create(
+        params={"frozen_time": int(time.time()) - ago, "name": unique("clock")}
+    )
+
+
+def customer_on(client: stripe.StripeClient, clock_id: str, card: str = "pm_card_visa") -> str:
+    customer = client.v1.customers.create(
+        params={"email": f"{unique('clock')}@example.com", "test_clock": clock_id}
+    )
+    payment_method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": payment_method.id}}
+    )
+    return customer.id
+
+
+def advanced(
+    client: stripe.StripeClient, clock_id: str, frozen_time: int
+) -> stripe.test_helpers.TestClock:
+    """Advance the clock and wait until it is ready again, as against Stripe's test mode."""
+    advancing = client.v1.test_helpers.test_clocks.advance(
+        clock_id, params={"frozen_time": frozen_time}
+    )
+    assert advancing.status in ("advancing", "ready")
+    deadline = time.monotonic() + 30
+    while (clock := client.v1.test_helpers.test_clocks.retrieve(clock_id)).status != "ready":
+        assert time.monotonic() < deadline, "the test clock never became ready"
+        time.sleep(0.05)
+    return clock
+
+
+def period_end(subscription: stripe.Subscription) -> int:
+    return subscription["items"].data[0].current_period_end
+
+
+def invoices_of(client: stripe.StripeClient, subscription_id: str) -> list[stripe.Invoice]:
+    """The subscription's invoices, oldest first."""
+    listed = client.v1.invoices.list(params={"subscription": subscription_id, "limit": 100})
+    return sorted(listed.data, key=lambda invoice: (invoice.created, invoice.period_start))
+
+
+def test_a_test_clock_is_created_advanced_listed_and_deleted_with_its_customers(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client, ago=DAY)
+    customer_id = customer_on(client, clock.id)
+
+    assert (clock.status, clock.livemode) == ("ready", False)
+    assert clock.deletes_after > clock.created
+    customer = client.v1.customers.retrieve(customer_id)
+    assert (customer.test_clock, customer.created) == (clock.id, clock.frozen_time)
+    moved = advanced(client, clock.id, clock.frozen_time + 3600)
+    assert moved.frozen_time == clock.frozen_time + 3600
+    assert moved.status_details is not None and moved.status_details.advancing is None
+    assert clock.id in [c.id for c in client.v1.test_helpers.test_clocks.list().data]
+    assert events_of(client, clock.id) == [
+        "test_helpers.test_clock.created",
+        "test_helpers.test_clock.advancing",
+        "test_helpers.test_clock.ready",
+    ]
+    with pytest.raises(stripe.InvalidRequestError) as backwards:
+        client.v1.test_helpers.test_clocks.advance(
+            clock.id, params={"frozen_time": clock.frozen_time}
+        )
+    assert backwards.value.param == "frozen_time"
+
+    deleted = client.v1.test_helpers.test_clocks.delete(clock.id)
+
+    assert deleted.deleted is True
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.retrieve(customer_id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.create(params={"test_clock": clock.id})
+
+
+def test_a_trial_that_the_clock_passes_ends_with_its_first_paid_invoice(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": monthly(client, 1900).id}],
+            "trial_period_days": 7,
+        }
+    )
+    assert subscription.status == "trialing" and subscription.trial_end is not None
+
+    advanced(client, clock.id, subscription.trial_end + 60)
+
+    after = client.v1.subscriptions.retrieve(subscription.id)
+    assert after.status == "active"
+    first_paid = invoices_of(client, subscription.id)[-1]
+    assert (first_paid.status, first_paid.amount_paid) == ("paid", 1900)
+
+
+def test_a_monthly_subscription_renews_when_the_clock_passes_its_period_end(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 2900).id}]}
+    )
+    first_end = period_end(subscription)
+
+    advanced(client, clock.id, first_end + DAY)
+
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.status == "active"
+    assert renewed["items"].data[0].current_period_start == first_end
+    invoices = invoices_of(client, subscription.id)
+    assert [invoice.status for invoice in invoices] == ["paid", "paid"]
+    assert invoices[-1].amount_paid == 2900
+
+
+def test_a_renewal_charged_to_a_card_that_declines_leaves_the_subscription_past_due(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 1500).id}]}
+    )
+    failing = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": customer_id}
+    )
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": failing.id}}
+    )
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.status, renewal.amount_paid) == ("open", 0)
+    assert "invoice.payment_failed" in events_of(client, renewal.id)
+
+
+def test_a_subscription_of_a_customer_on_another_clock_does_not_move(
+    client: stripe.StripeClient,
+) -> None:
+    clock, other = new_clock(client), new_clock(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_on(client, other.id),
+            "items": [{"price": monthly(client, 700).id}],
+        }
+    )
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_cancellation_planned_for_the_period_end_happens_when_the_clock_passes_it(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_on(client, clock.id),
+            "items": [{"price": monthly(client, 1000).id}],
+        }
+    )
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", period_end(subscription))
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_schedules_next_phase_starts_when_the_clock_passes_the_phase_end(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    pro, basic = monthly(client, 3000), monthly(client, 1000)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_on(client, clock.id), "items": [{"price": pro.id}]}
+    )
+    schedule = client.v1.subscription_schedules.create(
+        params={"from_subscription": subscription.id}
+    )
+    phase = schedule.current_phase
+    assert phase is not None
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "end_behavior": "release",
+            "phases": [
+                {
+                    "items": [{"price": pro.id, "quantity": 1}],
+                    "start_date": phase.start_date,
+                    "end_date": phase.end_date,
+                },
+                {"items": [{"price": basic.id, "quantity": 1}], "duration": {"interval": "month"}},
+            ],
+        },
+    )
+
+    advanced(client, clock.id, phase.end_date + DAY)
+
+    moved = client.v1.subscriptions.retrieve(subscription.id)
+    assert moved["items"].data[0].price.id == basic.id
+    assert invoices_of(client, subscription.id)[-1].amount_paid == 1000
+
+
+def test_a_renewal_that_asks_for_authentication_is_past_due_until_the_card_holder_answers(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 2100).id}]}
+    )
+    card = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequired", params={"customer": customer_id}
+    )
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+
+    advanced(client, clock.id, period_end(subscription) + DAY)
+
+    renewal = invoices_of(client, subscription.id)[-1]
+    intent_id = payment_intent_of(client, renewal.id)
+    assert client.v1.payment_intents.retrieve(intent_id).status == "requires_action"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+
+    emulator_only(client, f"payment_intents/{intent_id}/authenticate", outcome="succeed")
+
+    assert client.v1.invoices.retrieve(renewal.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"

@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
-from tatame_devstack.run import running_stripe_emulator
+from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
@@ -61,10 +61,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stripe_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (`http://127.0.0.1:<port>`) of an in-memory Stripe emulator for the session."""
+    """Base URL (`http://127.0.0.1:<port>`) of an in-memory Stripe emulator for the session,
+    checking every request and response against Stripe's API: the run fails at the end if any
+    departed (tests that send Stripe what it would refuse use an emulator of their own)."""
     log_path = tmp_path_factory.mktemp("stripe-emulator") / "emulator.log"
-    with running_stripe_emulator(log_path, "--port", "0") as base_url:
+    with running_stripe_emulator(log_path, "--port", "0", "--conformance") as base_url:
         yield base_url
+        violations = emulator_conformance_violations(base_url)
+    if violations:
+        pytest.fail(
+            "The Stripe emulator departed from Stripe's API at the pinned version "
+            f"({len(violations)} times):\n" + "\n".join(dict.fromkeys(violations)),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -201,11 +201,6 @@ async def test_contact_details_stripe_refused_give_way_to_the_retrys_own(
     assert retried.json()["email"] == fixed_email
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator drops `metadata` on subscription updates (localstripe's "
-    "Subscription._update ignores it); Stripe merges it, and billing marks the upgrade there",
-)
 async def test_a_retry_after_billing_lost_stripes_answer_answers_the_upgrade_it_applied(
     lossy: LossyStack, issuer: TokenIssuer
 ) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy import select
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
+from services.billing.models import invoices
 from services.billing.settings import BillingRules
 from services.common.rpc import reason_of
 from tests.conftest import APP_ORIGIN, BillingHandle
@@ -135,7 +137,7 @@ async def stripe_json(billing: BillingHandle, method: str, path: str, **params: 
 
 async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dict[str, Any]]:
     """Every event the emulator recorded about these objects, or about objects referring to them
-    (invoices and schedules of a subscription), oldest first."""
+    (invoices and schedules of a subscription), oldest first (Stripe lists newest first)."""
     found, params = [], {"limit": 100}
     while True:
         page = await stripe_json(billing, "get", "/v1/events", **params)
@@ -146,7 +148,7 @@ async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dic
             if (refers | {parent.get("subscription")}) & object_ids:
                 found.append(event)
         if not page["has_more"]:
-            return found
+            return found[::-1]
         params["starting_after"] = page["data"][-1]["id"]
 
 
@@ -384,6 +386,28 @@ async def test_the_trial_goes_to_the_first_subscription_only(billing, stub, acco
 
     assert second.trial_applied is False
     assert (second.intent_type, second.subscription.status) == ("payment_intent", "incomplete")
+
+
+async def test_a_trials_zero_invoice_is_mirrored_but_not_listed_to_the_app(
+    billing, stub, account
+) -> None:
+    created = await account.call("CreateSubscription", price="basic_monthly", email=account.email)
+    stripe_subscription = await billing.stripe.v1.subscriptions.retrieve_async(
+        created.subscription.id
+    )
+    trial_invoice = stripe_subscription.latest_invoice
+    assert isinstance(trial_invoice, str)
+
+    await apply_events(billing, stub, created.subscription.id, trial_invoice)
+
+    async with billing.engine.connect() as conn:
+        mirrored = (
+            await conn.execute(
+                select(invoices.c.total, invoices.c.status).where(invoices.c.id == trial_invoice)
+            )
+        ).one()
+    assert (mirrored.total, mirrored.status) == (0, "paid")
+    assert list((await account.call("ListInvoices")).invoices) == []
 
 
 async def test_the_trial_is_refused_when_stripe_has_a_subscription_the_mirror_lacks(

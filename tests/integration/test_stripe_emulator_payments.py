@@ -7,20 +7,18 @@ from typing import Any
 
 import pytest
 import stripe
-from tatame_devstack.stripe_emulator.render import INCLUDABLE, ONLY_WHEN_GIVEN, fields
+from tatame_devstack.stripe_emulator.render import ONLY_WHEN_GIVEN, fields, includable_fields
 
-from tests.integration.test_stripe_emulator import (
+from tests.integration.stripe_emulator_helpers import (
     emulator_only,
     events_of,
     monthly,
     new_price,
     new_product,
+    payment_intent_of,
     sdk_client,
     unique,
 )
-
-# Includable at the pinned version, but not (yet) in `render.INCLUDABLE`.
-CHARGE_REFUNDS = {stripe.Charge: frozenset({"refunds"})}
 
 
 @pytest.fixture
@@ -31,8 +29,7 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
 def assert_pinned_shape(obj: stripe.StripeObject, resource: type[stripe.StripeObject]) -> None:
     """`obj` has exactly the fields that `resource` declares at the pinned version, but for
     the includable ones (sent only when expanded)."""
-    includable = INCLUDABLE.get(resource, frozenset()) | CHARGE_REFUNDS.get(resource, frozenset())
-    expected = set(fields(resource)) - includable - ONLY_WHEN_GIVEN
+    expected = set(fields(resource)) - includable_fields(resource) - ONLY_WHEN_GIVEN
     assert set(obj.to_dict()) == expected
 
 
@@ -299,7 +296,7 @@ def test_a_subscription_whose_card_asks_for_authentication_waits_for_it_then_act
         params={"customer": customer.id, "items": [{"price": monthly(client, 1100).id}]}
     )
     [invoice] = client.v1.invoices.list(params={"subscription": subscription.id}).data
-    intent_id = invoice.to_dict()["payment_intent"]
+    intent_id = payment_intent_of(client, invoice.id)
     waiting = client.v1.payment_intents.retrieve(intent_id)
 
     assert subscription.status == "incomplete" and invoice.status == "open"

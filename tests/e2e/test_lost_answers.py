@@ -81,7 +81,10 @@ async def lossy(
         engine=engine,
         stripe_client=stripe_client,
         service_secrets=billing.service_secrets,
-        rules=BillingRules(allowed_redirect_origins=frozenset({APP_ORIGIN})),
+        rules=BillingRules(
+            allowed_redirect_origins=frozenset({APP_ORIGIN}),
+            test_clock_prefix=billing.stripe_target.test_clock_prefix,
+        ),
     )
     settings = gateway.settings.model_copy(
         update={"billing_target": f"127.0.0.1:{server.port}", "gateway_customer_cache_seconds": 0}

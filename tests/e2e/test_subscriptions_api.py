@@ -109,7 +109,6 @@ async def test_checkout_completion_through_confirm_and_webhook_in_either_order_g
     new_user,
     billing: BillingHandle,
     webhook_pipeline,
-    stripe_emulator: str,
     webhook_first: bool,
 ) -> None:
     user = await new_user()
@@ -121,13 +120,7 @@ async def test_checkout_completion_through_confirm_and_webhook_in_either_order_g
     assert created.status_code == 201, created.text
     session = created.json()
     assert session["url"].startswith("https://")
-    async with httpx.AsyncClient() as emulator:
-        completed = await emulator.post(
-            f"{stripe_emulator}/_testing/checkout/sessions/{session['id']}/complete",
-            data={"payment_method": "pm_card_visa"},
-            headers={"Authorization": "Bearer sk_test_x"},
-        )
-    assert completed.status_code == 200, completed.text
+    await billing.stripe_target.complete_checkout(session["id"], "pm_card_visa")
 
     async def mirrored() -> bool:
         listed = (await client.get("/v1/subscriptions", headers=user.headers)).json()

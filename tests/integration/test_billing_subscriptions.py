@@ -47,6 +47,7 @@ async def billing_server(billing: BillingHandle, *, trial_days: int) -> AsyncIte
             trial_days=trial_days,
             past_due_grace_days=7,
             entitlement_callers=frozenset({CLASSES}),
+            test_clock_prefix=billing.stripe_target.test_clock_prefix,
         ),
     )
     try:
@@ -179,7 +180,7 @@ async def price_id(billing: BillingHandle, lookup_key: str) -> str:
 async def end_period(billing: BillingHandle, stub: Stub, subscription_id: str) -> None:
     """Let the subscription's current period end in the emulator (a test clock's job), then
     deliver what Stripe sent about it."""
-    await stripe_json(billing, "post", f"/_testing/subscriptions/{subscription_id}/end_period")
+    await billing.stripe_target.end_period(billing.stripe, subscription_id)
     await apply_events(billing, stub, subscription_id)
 
 
@@ -203,10 +204,8 @@ async def checkout(account: Account, lookup_key: str = "pro_monthly") -> str:
 
 
 async def complete(billing: BillingHandle, session_id: str, card: str = "pm_card_visa") -> dict:
-    """Pay on Checkout's page (the emulator's completion endpoint)."""
-    return await stripe_json(
-        billing, "post", f"/_testing/checkout/sessions/{session_id}/complete", payment_method=card
-    )
+    """Pay on Checkout's page."""
+    return await billing.stripe_target.complete_checkout(session_id, card)
 
 
 async def test_checkout_session_is_for_the_principals_customer_with_return_placeholder(
@@ -813,8 +812,8 @@ async def test_setup_intents_and_ephemeral_keys_are_for_the_principals_customer(
     assert intent.client_secret == setup_intent.client_secret
     assert key.secret.startswith("ek_") and key.stripe_customer_id == customer_id
     assert key.expire_time.seconds > datetime.now(UTC).timestamp()
-    made = await stripe_json(billing, "get", f"/_testing/ephemeral_keys/{key.secret}")
-    assert made["stripe_version"] == MOBILE_STRIPE_VERSION  # the mobile SDK's, not billing's
+    made_for = await billing.stripe_target.ephemeral_key_version(key.secret)
+    assert made_for == MOBILE_STRIPE_VERSION  # the mobile SDK's, not billing's
     bad = await account.refused("CreateEphemeralKey", stripe_version="latest")
     assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 from localstripe import server as localstripe_server
+from localstripe import webhooks as localstripe_webhooks
 from localstripe.resources import Event, Invoice, Subscription, store
 
-from tatame_devstack.stripe_conformance import Violation, conformance_middleware
+from tatame_devstack.stripe_conformance import Violation, check_response, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
 from tatame_devstack.stripe_emulator.charges import extend_charges
 from tatame_devstack.stripe_emulator.checkout import (
@@ -64,6 +65,10 @@ from tatame_devstack.stripe_emulator.subscription_render import extend_subscript
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
+from tatame_devstack.stripe_emulator.webhook_endpoints import (
+    add_routes as add_webhook_endpoint_routes,
+)
+from tatame_devstack.stripe_emulator.webhook_endpoints import register_stored_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +177,7 @@ def build_app(
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     violations: list[Violation] | None = [] if conformance else None
     add_testing_routes(app, violations)
+    add_webhook_endpoint_routes(app)
     add_dispute_routes(app)
     add_test_clock_routes(app)
 
@@ -202,6 +208,7 @@ def build_app(
     if violations is not None:
         # Inside the error middleware: it sees refusals (UserError) as the Stripe errors sent.
         app.middlewares.insert(1, conformance_middleware(_recorder(violations)))
+        _check_deliveries(_recorder(violations))
     if state_file is not None:
         app.middlewares.insert(0, state_file.middleware)
     app.middlewares.extend([idempotency.middleware, _override_middleware(overrides)])
@@ -214,6 +221,18 @@ def _recorder(violations: list[Violation]) -> Callable[[Violation], None]:
         violations.append(violation)
 
     return record
+
+
+def _check_deliveries(record: Callable[[Violation], None]) -> None:
+    """Check every event as it is sent to a webhook endpoint, too (not only when listed)."""
+    deliver = localstripe_webhooks._send_webhook
+
+    async def checked(event: Event) -> None:
+        for violation in check_response("POST", "(webhook delivery)", 200, event._export()):
+            record(violation)
+        await deliver(event)
+
+    localstripe_webhooks._send_webhook = checked
 
 
 def _base_url(host: str, port: int) -> str:
@@ -232,6 +251,7 @@ async def serve(
             state_file.load()
         except ValueError as error:
             raise SystemExit(f"stripe-emulator: {error}") from error
+        register_stored_endpoints()
     runner = web.AppRunner(app)
     await runner.setup()
     try:

@@ -1,18 +1,12 @@
 """Fixtures shared by every tier: a real Postgres (embedded unless TEST_DATABASE_URL is given),
 a fresh database per run, billing migrated into it under its own role."""
 
-import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import stripe
-import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
 from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
@@ -23,10 +17,8 @@ from services.billing.grpc_policy import GATEWAY, WEBHOOKS_RELAY
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
+from tests.harness import APP_ORIGIN, BillingHandle, migrated_database
 from tests.stripe_target import EMULATOR_KEY, StripeTarget, stripe_test_mode, test_mode_requested
-
-# Where Checkout and the Billing Portal may send customers back to, in every tier's billing.
-APP_ORIGIN = "https://app.tatame.test"
 
 
 @pytest.fixture(scope="session")
@@ -84,21 +76,6 @@ def billing_database_url(postgres_admin_url: str) -> str:
     return url
 
 
-@dataclass(frozen=True)
-class BillingHandle:
-    """A running billing gRPC server and what it is wired to."""
-
-    target: str
-    engine: AsyncEngine
-    stripe: stripe.StripeClient
-    service_secrets: dict[str, str]
-    stripe_target: StripeTarget
-
-    @property
-    def gateway_secret(self) -> str:
-        return self.service_secrets[GATEWAY]
-
-
 @pytest.fixture(scope="session")
 async def stripe_target(request: pytest.FixtureRequest) -> AsyncIterator[StripeTarget]:
     """The run's Stripe: the session's emulator, or Stripe's test mode (`make test-stripe`),
@@ -144,29 +121,7 @@ async def billing(
     await engine.dispose()
 
 
-async def serve_on_loopback(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
-    """Run `app` with uvicorn on 127.0.0.1 and a free port; return the server, its task and port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, port
-
-
 @pytest.fixture(scope="session")
 def webhooks_database_url(postgres_admin_url: str) -> str:
     """Schema `webhooks` at head in its own database, reached as role `webhooks`."""
     return migrated_database(postgres_admin_url, "webhooks")
-
-
-def migrated_database(postgres_admin_url: str, service: str) -> str:
-    """A new database on the test server with `service`'s schema at head, as role `service`."""
-    admin_url = create_database(postgres_admin_url, f"tatame_{service}_{secrets.token_hex(4)}")
-    url = provision_service_role(admin_url, service)
-    upgrade_to_head(package=f"services.{service}", database_url=url)
-    return url

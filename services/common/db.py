@@ -32,7 +32,11 @@ def sqlalchemy_url(database_url: str) -> str:
 
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine with a bounded pool and liveness checks on checkout."""
+    """An async engine with a bounded pool. No liveness check on checkout (it would cost a round
+    trip per transaction): a connection lost with its server fails its transaction with one of
+    DATABASE_FAILURES (answered as a database outage), SQLAlchemy invalidates it, and later
+    transactions open new ones (tests/e2e/test_database_outage.py); connections are also
+    replaced after `pool_recycle` seconds."""
     return create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,

@@ -50,8 +50,8 @@ class RelaySettings(DatabaseSettings):
     billing_target: str = "127.0.0.1:50051"
     # The relay's credential toward billing (billing lists it as `webhooks-relay=…`).
     webhooks_relay_service_secret: SecretStr
-    # Batches in flight per relay process, and events per batch (one per Stripe customer, their
-    # ApplyStripeEvent calls concurrent): at most batches * batch size deliveries in flight.
+    # Batches in flight per relay process, and events per batch (at most one per Stripe customer,
+    # applied by one ApplyStripeEvents call): at most batches * batch size events in flight.
     relay_batches: int = Field(default=4, ge=1, le=64)
     relay_batch_size: int = Field(default=8, ge=1, le=256)
     relay_max_attempts: int = Field(default=12, ge=1)

@@ -2,21 +2,10 @@
 the webhook pipeline (receiver + relay process) fed by the Stripe emulator."""
 
 import asyncio
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
-import jwt
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,51 +15,22 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
-from tests.conftest import BillingHandle, migrated_database, serve_on_loopback
-
-ISSUER = "https://clerk.tatame.test"
-AUTHORIZED_PARTY = "https://app.tatame.test"
-ALLOWED_ORIGIN = "https://app.tatame.test"
-MAX_BODY_BYTES = 16 * 1024
-SUCCESS_URL = f"{ALLOWED_ORIGIN}/billing/done"
-CANCEL_URL = f"{ALLOWED_ORIGIN}/billing/cancelled"
-
-
-@dataclass(frozen=True)
-class TokenIssuer:
-    """Signs Clerk-shaped session tokens with the key the gateway under test trusts."""
-
-    key: rsa.RSAPrivateKey
-
-    def token(self, user_id: str, *, key: rsa.RSAPrivateKey | None = None, **overrides: Any) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "sub": user_id,
-            "sid": "sess_test",
-            "azp": AUTHORIZED_PARTY,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "v": 2,
-        }
-        claims.update(overrides)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "test-1"})
-
-    def headers(self, user_id: str, **overrides: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id, **overrides)}"}
+from tests.e2e.gateway_client import (
+    ALLOWED_ORIGIN,
+    AUTHORIZED_PARTY,
+    ISSUER,
+    MAX_BODY_BYTES,
+    GatewayHandle,
+    TokenIssuer,
+    User,
+)
+from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline
+from tests.harness import BillingHandle, migrated_database, serve_on_loopback
 
 
 @pytest.fixture(scope="session")
 def issuer() -> TokenIssuer:
     return TokenIssuer(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@dataclass(frozen=True)
-class GatewayHandle:
-    url: str
-    settings: GatewaySettings
 
 
 @pytest.fixture(scope="session")
@@ -101,13 +61,6 @@ async def client(gateway: GatewayHandle) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@dataclass
-class User:
-    id: str
-    headers: dict[str, str]
-    customer_id: str
-
-
 @pytest.fixture
 async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
     """Makes users, each with its own token and Stripe customer."""
@@ -122,82 +75,6 @@ async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
         return User(user_id, headers, created.json()["stripe_customer_id"])
 
     return make
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    """`response` is the one error body with `status` and `code`."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["error"]["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-
-
-def with_key(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
-    """`headers` with an `Idempotency-Key` (a new random one unless given)."""
-    return {**headers, "Idempotency-Key": key or str(uuid.uuid4())}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RelayProcess:
-    """`python -m services.webhooks relay` as a child process of the test."""
-
-    def __init__(self, *, database_url: str, billing_target: str, relay_secret: str) -> None:
-        self.env = {
-            **os.environ,
-            "TATAME_ENV": "test",
-            "DATABASE_URL": database_url,
-            "BILLING_TARGET": billing_target,
-            "WEBHOOKS_RELAY_SERVICE_SECRET": relay_secret,
-            "WEBHOOKS_ADMIN_GRPC_ADDRESS": "127.0.0.1:0",
-            "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={secrets.token_urlsafe(32)}",
-            "RELAY_METRICS_PORT": "0",
-            "RELAY_BACKOFF_BASE_SECONDS": "0.2",
-            "RELAY_BACKOFF_MAX_SECONDS": "1",
-            "RELAY_MAX_ATTEMPTS": "50",
-            "RELAY_POLL_INTERVAL_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.webhooks", "relay"], env=self.env
-        )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
-async def scalar(url: str, sql: str, *params: object) -> object:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        return (await (await conn.execute(sql, params)).fetchone())[0]
-
-
-async def eventually(check, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class WebhookPipeline:
-    receiver_url: str
-    webhooks_db: str
-    secret: str
 
 
 @pytest.fixture(scope="session")

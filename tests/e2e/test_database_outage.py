@@ -21,9 +21,9 @@ from services.billing.grpc_policy import WEBHOOKS_RELAY
 from services.common.db import create_engine
 from services.common.errors import ErrorReason
 from services.common.rpc import reason_of
-from tests.conftest import BillingHandle, serve_on_loopback
-from tests.e2e.conftest import TokenIssuer, assert_error
 from tests.e2e.database_switch import DatabaseSwitch
+from tests.e2e.gateway_client import TokenIssuer, assert_error
+from tests.harness import BillingHandle, serve_on_loopback
 
 
 @dataclass

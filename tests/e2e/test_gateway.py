@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app import create_app
 from services.common.errors import ErrorReason
-from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, assert_error
+from tests.e2e.gateway_client import ALLOWED_ORIGIN, MAX_BODY_BYTES, TokenIssuer, assert_error
+from tests.harness import serve_on_loopback
 
 
 def new_user_id() -> str:

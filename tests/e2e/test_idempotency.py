@@ -8,8 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import BillingHandle
-from tests.e2e.conftest import (
+from tests.e2e.gateway_client import (
     CANCEL_URL,
     SUCCESS_URL,
     TokenIssuer,
@@ -17,6 +16,7 @@ from tests.e2e.conftest import (
     assert_error,
     with_key,
 )
+from tests.harness import BillingHandle
 
 
 async def payment_intents(billing: BillingHandle, customer_id: str) -> list[str]:

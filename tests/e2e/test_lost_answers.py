@@ -16,8 +16,7 @@ from services.billing.grpc_api import start_billing_server
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.stripe_sdk import STRIPE_API_VERSION
-from tests.conftest import APP_ORIGIN, EMULATOR_KEY, BillingHandle, serve_on_loopback
-from tests.e2e.conftest import (
+from tests.e2e.gateway_client import (
     CANCEL_URL,
     SUCCESS_URL,
     GatewayHandle,
@@ -25,6 +24,8 @@ from tests.e2e.conftest import (
     assert_error,
     with_key,
 )
+from tests.harness import APP_ORIGIN, BillingHandle, serve_on_loopback
+from tests.stripe_target import EMULATOR_KEY
 
 
 class LosingAnswers(stripe.HTTPXClient):

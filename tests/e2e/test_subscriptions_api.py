@@ -6,16 +6,9 @@ import secrets
 import httpx
 import pytest
 
-from tests.conftest import BillingHandle
-from tests.e2e.conftest import (
-    CANCEL_URL,
-    SUCCESS_URL,
-    TokenIssuer,
-    User,
-    WebhookPipeline,
-    assert_error,
-    eventually,
-)
+from tests.e2e.gateway_client import CANCEL_URL, SUCCESS_URL, TokenIssuer, User, assert_error
+from tests.e2e.webhook_pipeline import WebhookPipeline, eventually
+from tests.harness import BillingHandle
 
 MOBILE_STRIPE_VERSION = "2020-08-27"
 

@@ -18,8 +18,8 @@ from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import start_billing_server
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
-from tests.conftest import BillingHandle, migrated_database, serve_on_loopback
-from tests.e2e.conftest import RelayProcess, eventually, free_port, scalar
+from tests.e2e.webhook_pipeline import RelayProcess, eventually, free_port, scalar
+from tests.harness import BillingHandle, migrated_database, serve_on_loopback
 from tests.integration.webhook_signing import encode, signature_header, stripe_event
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)

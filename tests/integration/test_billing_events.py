@@ -25,7 +25,8 @@ from services.billing.models import applied_events, customers, invoices, payment
 from services.billing.models import subscriptions as subscriptions_table
 from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
 from tests import stripe_objects
-from tests.conftest import EMULATOR_KEY, BillingHandle
+from tests.harness import BillingHandle
+from tests.stripe_target import EMULATOR_KEY
 
 Outcome = billing_pb2.ApplyStripeEventResponse
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}

@@ -11,7 +11,7 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.catalog import list_plans, sync_catalog
-from tests.conftest import BillingHandle
+from tests.harness import BillingHandle
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from services.billing.models import idempotent_requests
 from services.common.errors import ErrorReason
 from services.common.idempotency import IDEMPOTENCY_METADATA
 from services.common.rpc import reason_of
-from tests.conftest import BillingHandle
+from tests.harness import BillingHandle
 
 
 def new_key(operation: str = "CreatePayment") -> RequestKey:

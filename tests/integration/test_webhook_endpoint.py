@@ -18,7 +18,7 @@ from tatame_devstack.run import running_stripe_emulator
 from services.common.stripe_events import BILLING_EVENT_TYPES
 from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
 from services.webhooks.endpoint import ensure_endpoint
-from tests.conftest import EMULATOR_KEY
+from tests.stripe_target import EMULATOR_KEY
 
 URL = "https://billing.tatame.test/webhooks/stripe"
 pytestmark = pytest.mark.emulator  # events are sent to a loopback server

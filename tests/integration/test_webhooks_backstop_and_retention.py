@@ -14,9 +14,10 @@ from services.webhooks import inbox
 from services.webhooks.backstop import CURSOR, poll_stripe_events
 from services.webhooks.grpc_api import OPS_CLI, start_admin_server
 from services.webhooks.stripe_events import parse_event
-from tests.conftest import EMULATOR_KEY, migrated_database
+from tests.harness import migrated_database
 from tests.integration.ops_cli import events_cli
 from tests.integration.webhook_signing import stripe_event
+from tests.stripe_target import EMULATOR_KEY
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
-from tests.conftest import serve_on_loopback
+from tests.harness import serve_on_loopback
 from tests.integration.webhook_signing import encode, signature_header, stripe_event
 
 SECRET = "whsec_" + secrets.token_hex(16)

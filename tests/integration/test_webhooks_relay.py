@@ -25,7 +25,7 @@ from services.webhooks import inbox
 from services.webhooks.grpc_api import OPS_CLI, start_admin_server
 from services.webhooks.relay import SERVICE_NAME, Relay, backoff_delay
 from services.webhooks.stripe_events import parse_event
-from tests.conftest import migrated_database
+from tests.harness import migrated_database
 from tests.integration.webhook_signing import stripe_event
 
 RELAY_SECRET = secrets.token_urlsafe(32)

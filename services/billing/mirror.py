@@ -185,7 +185,7 @@ def answered_at(answer: stripe.StripeObject) -> datetime:
     response = answer.last_response
     date = None if response is None else response.headers.get("Date")
     if date is None:
-        raise ValueError(f"Stripe's answer {answer.get('id')} carries no Date header")
+        raise ValueError(f"Stripe's answer {getattr(answer, 'id', None)} carries no Date header")
     return parsedate_to_datetime(date).astimezone(UTC)
 
 

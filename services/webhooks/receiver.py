@@ -21,7 +21,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.common.http import ApiError, RequestContextMiddleware, http_error, internal_error
+from services.common.http import (
+    ApiError,
+    RequestContextMiddleware,
+    http_error,
+    http_error_response,
+    internal_error,
+)
 from services.common.logging import configure_logging
 from services.webhooks import inbox
 from services.webhooks.metrics import DUPLICATES, RECEIVED, REJECTED
@@ -151,7 +157,7 @@ class StripeWebhookEndpoint:
         except ClientGone:
             return
         except ApiError as e:
-            response = http_error(None, e)
+            response = http_error_response(e)
             if e.status_code == 405:
                 response.headers["allow"] = "POST"
             await response(scope, receive, send)
@@ -189,6 +195,8 @@ class StripeWebhookEndpoint:
             raise Rejected(400, "malformed_event", str(e)) from e
         if event.livemode is not self._livemode:
             raise Rejected(400, "livemode_mismatch", "the event's livemode differs from ours")
+        if self.inserter is None:
+            raise RuntimeError("the receiver stores events only while its app runs (lifespan)")
         try:
             return await self.inserter.insert(event)
         except psycopg.Error as e:
@@ -249,7 +257,8 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        # Starlette types a handler as taking any Exception; it passes the registered class.
+        exception_handlers={HTTPException: http_error, Exception: internal_error},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
 

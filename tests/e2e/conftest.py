@@ -172,6 +172,7 @@ class RelayProcess:
         )
 
     def kill(self) -> None:
+        assert self.process is not None, "the relay was not started"
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
@@ -181,9 +182,12 @@ class RelayProcess:
             self.process.wait(timeout=20)
 
 
-async def scalar(url: str, sql: str, *params: object) -> object:
+async def scalar(url: str, sql: str, *params: object) -> Any:
+    """The one value of `sql`'s one row."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        return (await (await conn.execute(sql, params)).fetchone())[0]
+        row = await (await conn.execute(sql, params)).fetchone()
+    assert row is not None, f"no row from {sql!r}"
+    return row[0]
 
 
 async def eventually(check, within: float = 30.0) -> None:

@@ -119,10 +119,10 @@ async def test_a_malformed_key_is_400_invalid_idempotency_key_and_creates_nothin
     client: httpx.AsyncClient, new_user, billing: BillingHandle, key: str | bytes
 ) -> None:
     user: User = await new_user()
+    raw_key = key if isinstance(key, bytes) else key.encode()
+    headers = {name.encode(): value.encode() for name, value in user.headers.items()}
     response = await client.post(
-        "/v1/payments",
-        json={"price": "gi_patch"},
-        headers={**user.headers, "Idempotency-Key": key},
+        "/v1/payments", json={"price": "gi_patch"}, headers={**headers, b"Idempotency-Key": raw_key}
     )
     assert_error(response, 400, "invalid_idempotency_key")
     assert await payment_intents(billing, user.customer_id) == []
@@ -149,12 +149,12 @@ async def test_keys_are_per_user_a_replayed_key_never_answers_another_users_obje
     assert mine.status_code == theirs.status_code == 201, theirs.text
     assert theirs.json()["id"] != mine.json()["id"]
     assert theirs.json()["customer_id"] == other.customer_id
-    for route, body in (
+    for route, payload in (
         ("/v1/setup-intents", None),
         ("/v1/ephemeral-keys", {"stripe_version": "2020-08-27"}),
     ):
-        a = await client.post(route, json=body, headers=with_key(owner.headers, key))
-        b = await client.post(route, json=body, headers=with_key(other.headers, key))
+        a = await client.post(route, json=payload, headers=with_key(owner.headers, key))
+        b = await client.post(route, json=payload, headers=with_key(other.headers, key))
         assert a.status_code == b.status_code == 201, b.text
         assert a.json() != b.json() and b.json()["customer_id"] == other.customer_id
 

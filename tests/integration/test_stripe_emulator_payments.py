@@ -3,12 +3,15 @@
 test clocks."""
 
 import time
-from typing import Any
+from typing import Unpack
 
 import pytest
 import stripe
+from stripe.params import CustomerCreateParams, PaymentIntentCreateParams
 from tatame_devstack.stripe_emulator.render import INCLUDABLE, ONLY_WHEN_GIVEN, fields
 
+from tests.integration.stripe_fields import expanded as expanded_field
+from tests.integration.stripe_fields import id_of, present
 from tests.integration.test_stripe_emulator import (
     emulator_only,
     events_of,
@@ -20,7 +23,9 @@ from tests.integration.test_stripe_emulator import (
 )
 
 # Includable at the pinned version, but not (yet) in `render.INCLUDABLE`.
-CHARGE_REFUNDS = {stripe.Charge: frozenset({"refunds"})}
+CHARGE_REFUNDS: dict[type[stripe.StripeObject], frozenset[str]] = {
+    stripe.Charge: frozenset({"refunds"})
+}
 
 
 @pytest.fixture
@@ -32,11 +37,14 @@ def assert_pinned_shape(obj: stripe.StripeObject, resource: type[stripe.StripeOb
     """`obj` has exactly the fields that `resource` declares at the pinned version, but for
     the includable ones (sent only when expanded)."""
     includable = INCLUDABLE.get(resource, frozenset()) | CHARGE_REFUNDS.get(resource, frozenset())
-    expected = set(fields(resource)) - includable - ONLY_WHEN_GIVEN
+    # A class is hashable; mypy reads StripeObject's `__hash__` (of instances) for the class.
+    expected = set(fields(resource)) - includable - ONLY_WHEN_GIVEN  # type: ignore[arg-type]
     assert set(obj.to_dict()) == expected
 
 
-def new_customer(client: stripe.StripeClient, **params: Any) -> stripe.Customer:
+def new_customer(
+    client: stripe.StripeClient, **params: Unpack[CustomerCreateParams]
+) -> stripe.Customer:
     return client.v1.customers.create(params={"email": f"{unique('pay')}@example.com", **params})
 
 
@@ -48,11 +56,20 @@ def with_default_card(client: stripe.StripeClient, customer_id: str, card: str) 
     return payment_method.id
 
 
-def payment(client: stripe.StripeClient, amount: int = 1500, **params: Any) -> stripe.PaymentIntent:
+def payment(
+    client: stripe.StripeClient, amount: int = 1500, *, confirm_with: str | None = None
+) -> stripe.PaymentIntent:
+    """A new customer's payment of `amount` cents, confirmed with `confirm_with` if given."""
     customer = new_customer(client)
-    return client.v1.payment_intents.create(
-        params={"amount": amount, "currency": "usd", "customer": customer.id, **params}
-    )
+    params: PaymentIntentCreateParams = {
+        "amount": amount,
+        "currency": "usd",
+        "customer": customer.id,
+    }
+    if confirm_with is not None:
+        params["confirm"] = True
+        params["payment_method"] = confirm_with
+    return client.v1.payment_intents.create(params=params)
 
 
 def paid(client: stripe.StripeClient, amount: int = 1500) -> stripe.PaymentIntent:
@@ -85,7 +102,7 @@ def test_every_object_has_exactly_the_fields_of_the_pinned_version(
         params={"customer": customer.id}, options={"stripe_version": "2020-08-27"}
     )
     assert intent.latest_charge is not None
-    charge = client.v1.charges.retrieve(intent.latest_charge)
+    charge = client.v1.charges.retrieve(id_of(intent.latest_charge))
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 100})
     dispute = client.v1.disputes.retrieve(
         emulator_only(client, f"charges/{charge.id}/dispute")["id"]
@@ -146,12 +163,12 @@ def test_a_payment_intent_has_automatic_payment_methods_and_a_card_pays_it_with_
     )
 
     assert (confirmed.status, confirmed.amount_received) == ("succeeded", 2500)
-    assert confirmed.latest_charge is not None and confirmed.latest_charge.startswith("ch_")
-    charge = client.v1.charges.retrieve(confirmed.latest_charge)
+    assert id_of(confirmed.latest_charge).startswith("ch_")
+    charge = client.v1.charges.retrieve(id_of(confirmed.latest_charge))
     assert (charge.status, charge.paid, charge.amount_captured) == ("succeeded", True, 2500)
     assert charge.payment_intent == intent.id
     expanded = client.v1.payment_intents.retrieve(intent.id, params={"expand": ["latest_charge"]})
-    assert expanded.latest_charge.to_dict() == charge.to_dict()
+    assert expanded_field(expanded.latest_charge).to_dict() == charge.to_dict()
     assert "payment_intent.succeeded" in events_of(client, intent.id)
     assert "charge.succeeded" in events_of(client, charge.id)
     listed = client.v1.charges.list(params={"payment_intent": intent.id})
@@ -168,7 +185,7 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
             intent.id, params={"payment_method": "pm_card_chargeDeclined"}
         )
 
-    assert (declined.value.code, declined.value.error.decline_code) == (
+    assert (declined.value.code, present(declined.value.error).decline_code) == (
         "card_declined",
         "generic_decline",
     )
@@ -181,7 +198,7 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
         "generic_decline",
     )
     assert error.charge == after.latest_charge and error.payment_method is not None
-    assert client.v1.charges.retrieve(error.charge).status == "failed"
+    assert client.v1.charges.retrieve(id_of(error.charge)).status == "failed"
     assert "payment_intent.payment_failed" in events_of(client, intent.id)
 
     retried = client.v1.payment_intents.confirm(
@@ -191,7 +208,7 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
 
 
 def test_an_intent_created_with_confirm_true_is_paid_at_once(client: stripe.StripeClient) -> None:
-    intent = payment(client, confirm=True, payment_method="pm_card_visa")
+    intent = payment(client, confirm_with="pm_card_visa")
 
     assert intent.status == "succeeded" and intent.latest_charge is not None
 

@@ -76,7 +76,7 @@ async def test_retention_drops_old_delivered_payloads_and_keeps_the_audit_row(da
             (recent["id"],),
         )
         dropped = await inbox.drop_old_payloads(conn, older_than_days=30)
-        rows = dict(
+        rows: dict[str, bool] = dict(
             await (
                 await conn.execute(
                     "SELECT id, payload IS NULL FROM webhooks.events WHERE id = ANY(%s)",

@@ -139,7 +139,7 @@ class RunningRelays:
         self._stop.set()
         await asyncio.gather(*self._tasks)
         for channel in self._channels:
-            await channel.close()
+            await channel.close(grace=None)
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ async def test_a_permanent_failure_is_dead_lettered_at_once(
     relays.start()
     await wait_for(all_in_state(database_url, [event["id"]], "dead"))
     _, attempts, error = (await states(database_url, [event["id"]]))[event["id"]]
-    assert attempts == 1 and error.startswith("INVALID_ARGUMENT")
+    assert attempts == 1 and error is not None and error.startswith("INVALID_ARGUMENT")
 
 
 async def test_too_many_retryable_failures_dead_letter_then_a_replay_delivers(

@@ -27,7 +27,7 @@ async def test_concurrent_misses_for_one_principal_share_one_fetch() -> None:
 
 async def test_a_failed_fetch_fails_its_waiters_and_is_not_cached() -> None:
     cache = RenderedCustomers(ttl=60)
-    answers = [LookupError("no customer yet"), b'{"id": "cus_2"}']
+    answers: list[bytes | Exception] = [LookupError("no customer yet"), b'{"id": "cus_2"}']
 
     async def fetch() -> bytes:
         await asyncio.sleep(0.01)

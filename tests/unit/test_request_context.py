@@ -3,20 +3,21 @@
 import logging
 
 import pytest
+from starlette.types import ASGIApp, Message
 
 from services.common.http import RequestContextMiddleware
 
 SCOPE = {"type": "http", "method": "POST", "path": "/webhooks/stripe", "headers": []}
 
 
-async def _nothing_to_receive() -> dict:
+async def _nothing_to_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def _run(app) -> list[dict]:
-    sent: list[dict] = []
+async def _run(app: ASGIApp) -> list[Message]:
+    sent: list[Message] = []
 
-    async def send(message: dict) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await RequestContextMiddleware(app, max_body_bytes=1024)(dict(SCOPE), _nothing_to_receive, send)
@@ -25,7 +26,7 @@ async def _run(app) -> list[dict]:
 
 def _logged_status(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
     (record,) = [r for r in caplog.records if r.getMessage() == "request"]
-    return record.fields["status"], record.levelno
+    return record.__dict__["fields"]["status"], record.levelno
 
 
 async def test_a_client_that_left_before_any_answer_is_logged_as_499_not_500(caplog) -> None:

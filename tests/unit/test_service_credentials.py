@@ -38,9 +38,7 @@ def authorization(credentials: ServiceCredentials, principal: Principal | None =
     return value
 
 
-def hand_made(
-    secret: str | None = GATEWAY_SECRET, algorithm: str = "HS256", **overrides: Any
-) -> str:
+def hand_made(secret: str = GATEWAY_SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
     """A bearer value for a token built claim by claim; a None override removes the claim."""
     now = int(time.time())
     claims = {"iss": "gateway", "aud": "billing", "iat": now, "exp": now + 60, "jti": "j1"}
@@ -158,14 +156,15 @@ def test_token_expired_within_the_leeway_is_accepted(verifier: ServiceTokenVerif
 def test_token_without_a_required_claim_is_refused(
     verifier: ServiceTokenVerifier, claim: str
 ) -> None:
-    assert refusal(verifier, hand_made(**{claim: None})) is AuthReason.INVALID_CREDENTIALS
+    removed: dict[str, Any] = {claim: None}
+    assert refusal(verifier, hand_made(**removed)) is AuthReason.INVALID_CREDENTIALS
 
 
 @pytest.mark.parametrize("algorithm", ["HS512", "none"])
 def test_token_not_signed_with_hs256_is_refused(
     verifier: ServiceTokenVerifier, algorithm: str
 ) -> None:
-    secret = GATEWAY_SECRET if algorithm != "none" else None
+    secret = GATEWAY_SECRET if algorithm != "none" else ""  # PyJWT's "none" takes no key
     token = hand_made(secret=secret, algorithm=algorithm)
     assert refusal(verifier, token) is AuthReason.INVALID_CREDENTIALS
 

@@ -146,7 +146,9 @@ def _service_routes(source: Path, module: str) -> Iterable[Route]:
         if call is None or len(call.args) < 2:
             continue
         method, template = call.args[0], _template(call.args[1])
-        if not isinstance(method, ast.Constant) or template is None:
+        if not isinstance(method, ast.Constant) or not isinstance(method.value, str):
+            continue
+        if template is None:
             continue
         params_class = _params_class(function)
         yield Route(

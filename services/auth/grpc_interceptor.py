@@ -110,7 +110,7 @@ def _refusing(
         else grpc.StatusCode.UNAUTHENTICATED
     )
 
-    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, error.reason.value)
 
     _, factory = _HANDLER_SHAPES[handler.request_streaming, handler.response_streaming]

@@ -113,7 +113,7 @@ async def upsert_price(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await upsert(conn, row, table=prices, touched="synced_at")
 
 
-def _inactive(row: Row, deleted_at: datetime) -> Row:
+def _inactive(row: Row, _deleted_at: datetime) -> Row:
     """A product or price that Stripe deleted stays in the mirror, inactive."""
     return {**row, "active": False}
 

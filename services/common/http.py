@@ -64,7 +64,7 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 INTERNAL = ("internal", "internal error")
 
 
-def internal_error(request: Request, exc: Exception) -> JSONResponse:
+def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
     return error_response(500, *INTERNAL)
 
 

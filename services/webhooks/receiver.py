@@ -226,10 +226,10 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
     )
     endpoint = StripeWebhookEndpoint(settings)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
+    async def readyz(_request: Request) -> Response:
         try:
             async with pool.connection(timeout=1.0) as conn:
                 await conn.execute("SELECT 1")
@@ -237,11 +237,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             raise ApiError(503, "database_unavailable", "the inbox database is unreachable") from e
         return JSONResponse({"status": "ready"})
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(_request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=30)
         endpoint.inserter = BatchInserter(pool, max_batch=settings.webhooks_batch_max_events)
         try:

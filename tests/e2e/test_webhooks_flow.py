@@ -97,8 +97,9 @@ def relay(flow: Flow) -> Iterator[RelayProcess]:
     running.stop()
 
 
+@pytest.mark.usefixtures("relay")
 async def test_a_subscription_created_in_stripe_is_mirrored_in_billing(
-    flow: Flow, relay, billing
+    flow: Flow, billing: BillingHandle
 ) -> None:
     user = Principal("user", "user_" + secrets.token_hex(6))
     gateway = ServiceCredentials("gateway", billing.gateway_secret, audience="billing")
@@ -175,8 +176,9 @@ def customer_events(count: int) -> list[dict]:
     ]
 
 
+@pytest.mark.usefixtures("relay")
 async def test_events_pile_up_while_billing_is_down_and_all_apply_after_it_returns(
-    flow: Flow, own_billing: OwnBilling, relay: RelayProcess
+    flow: Flow, own_billing: OwnBilling
 ) -> None:
     _, servers, start = own_billing
     await servers.pop().stop(0)

@@ -11,7 +11,8 @@ Value = TypeVar("Value")
 
 def expanded(value: str | Obj | None) -> Obj:
     """An expandable field that the request expanded: the object itself."""
-    assert value is not None and not isinstance(value, str), f"not expanded: {value!r}"
+    assert value is not None, "no object"
+    assert not isinstance(value, str), f"not expanded: {value!r}"
     return value
 
 

@@ -62,24 +62,24 @@ async def server() -> AsyncIterator[Server]:
     """A grpc.aio server on a loopback port: echo methods behind the interceptor, and health."""
     reached: list[str] = []
 
-    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def echo(request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
         reached.append("Echo")
         await asyncio.sleep(0.05)  # overlap concurrent calls: each must see its own caller
         return describe_caller() + b"|" + request
 
     async def echo_stream(
-        request: bytes, context: grpc.aio.ServicerContext
+        _request: bytes, _context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         reached.append("EchoStream")
         for _ in range(2):
             yield describe_caller()
 
-    async def collect(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+    async def collect(requests: AsyncIterator[bytes], _context: grpc.aio.ServicerContext) -> bytes:
         reached.append("Collect")
         received = [request async for request in requests]
         return describe_caller() + b"|" + b",".join(received)
 
-    def blocking(request: bytes, context: grpc.ServicerContext) -> bytes:
+    def blocking(request: bytes, _context: grpc.ServicerContext) -> bytes:
         reached.append("Blocking")
         return request
 
@@ -252,17 +252,18 @@ async def test_current_caller_outside_an_authenticated_call_raises() -> None:
 
 
 async def test_caller_does_not_outlive_the_call_even_when_invoked_in_this_task() -> None:
-    async def behavior(request: bytes, context: object) -> bytes:
+    async def behavior(_request: bytes, _context: object) -> bytes:
         return describe_caller()
 
-    async def continuation(details: object) -> grpc.RpcMethodHandler:
+    async def continuation(_details: object) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(behavior)
 
     verifier = ServiceTokenVerifier({"gateway": GATEWAY_SECRET}, audience="billing")
     details = CallDetails(method=ECHO, invocation_metadata=GATEWAY.metadata(None))
     interceptor = ServiceAuthInterceptor(verifier, POLICY)
     handler = await interceptor.intercept_service(continuation, details)
-    assert handler is not None and handler.unary_unary is not None
+    assert handler is not None
+    assert handler.unary_unary is not None
     # The behaviour never reads its context (None here: no call is being served).
     assert await handler.unary_unary(b"", None) == b"gateway|-"  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):

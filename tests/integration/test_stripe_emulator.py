@@ -96,7 +96,9 @@ def test_price_create_retrieve_update(client: stripe.StripeClient) -> None:
         product.id,
     )
     assert (price.billing_scheme, price.tax_behavior) == ("per_unit", "exclusive")
-    assert price.active is True and price.livemode is False and price.created > 0
+    assert price.active is True
+    assert price.livemode is False
+    assert price.created > 0
     assert client.v1.prices.retrieve(price.id).to_dict() == price.to_dict()
 
     updated = client.v1.prices.update(
@@ -143,7 +145,8 @@ def test_price_list_filters_and_pagination(client: stripe.StripeClient) -> None:
     assert price_ids(client, product=product.id, limit=1) == newest_first  # pages of one
 
     first_page = client.v1.prices.list(params={"product": product.id, "limit": 2})
-    assert first_page.has_more and [p.id for p in first_page.data] == newest_first[:2]
+    assert first_page.has_more
+    assert [p.id for p in first_page.data] == newest_first[:2]
 
     (expanded,) = client.v1.prices.list(
         params={"lookup_keys": [monthly.lookup_key], "expand": ["data.product"]}
@@ -295,7 +298,7 @@ async def test_request_while_its_key_is_in_flight_gets_409() -> None:
 
     entered, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_create(request: web.Request) -> web.Response:
+    async def slow_create(_request: web.Request) -> web.Response:
         entered.set()
         await release.wait()
         return web.json_response({"id": "cus_slow"})
@@ -497,7 +500,8 @@ def test_a_checkout_session_completes_into_a_subscription_with_its_event(
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
     assert (done.status, done.payment_status) == ("complete", "no_payment_required")
     subscription = done.subscription
-    assert subscription.status == "trialing" and subscription.metadata["k"] == "v"
+    assert subscription.status == "trialing"
+    assert subscription.metadata["k"] == "v"
     assert subscription.trial_end - subscription.trial_start == 14 * 86400
     assert subscription.default_payment_method is not None
     assert "checkout.session.completed" in events_of(client, session.id)
@@ -547,8 +551,10 @@ def test_portal_sessions_and_ephemeral_keys_are_made_for_a_customer(
         params={"customer": customer.id}, options={"stripe_version": "2020-08-27"}
     )
 
-    assert portal.url.startswith("https://") and portal.customer == customer.id
-    assert key.secret.startswith("ek_test_") and key.expires > key.created
+    assert portal.url.startswith("https://")
+    assert portal.customer == customer.id
+    assert key.secret.startswith("ek_test_")
+    assert key.expires > key.created
     made = json.loads(client.raw_request("get", f"/_testing/ephemeral_keys/{key.secret}").body)
     assert made == {"id": key.id, "stripe_version": "2020-08-27"}
 
@@ -567,14 +573,16 @@ def test_default_incomplete_waits_for_the_client_to_confirm_the_first_payment(
         }
     )
     secret = subscription.latest_invoice.confirmation_secret.client_secret
-    assert subscription.status == "incomplete" and subscription.latest_invoice.status == "open"
+    assert subscription.status == "incomplete"
+    assert subscription.latest_invoice.status == "open"
 
     intent = client.v1.payment_intents.confirm(
         secret.partition("_secret_")[0], params={"payment_method": "pm_card_visa"}
     )
 
     paid = client.v1.subscriptions.retrieve(subscription.id)
-    assert intent.status == "succeeded" and paid.status == "active"
+    assert intent.status == "succeeded"
+    assert paid.status == "active"
     assert paid.default_payment_method == intent.payment_method
     assert client.v1.payment_methods.retrieve(intent.payment_method).customer == customer.id
     assert "invoice.paid" in events_of(client, subscription.latest_invoice.id)
@@ -594,7 +602,8 @@ def test_a_trial_with_default_incomplete_saves_a_card_through_its_setup_intent(
             "expand": ["pending_setup_intent"],
         }
     )
-    assert subscription.status == "trialing" and subscription.latest_invoice is None
+    assert subscription.status == "trialing"
+    assert subscription.latest_invoice is None
 
     client.v1.setup_intents.confirm(
         subscription.pending_setup_intent.id, params={"payment_method": "pm_card_visa"}
@@ -626,7 +635,8 @@ def test_an_upgrade_prorates_the_rest_of_the_period_and_a_preview_shows_it(
     updated = client.v1.subscriptions.update(subscription.id, params=change)
 
     amounts = sorted(line.amount for line in preview.lines.data)
-    assert -1000 <= amounts[0] < -990 and 2970 < amounts[1] <= 3000
+    assert -1000 <= amounts[0] < -990
+    assert 2970 < amounts[1] <= 3000
     assert all(line.parent.subscription_item_details.proration for line in preview.lines.data)
     assert updated["items"].data[0].id == item.id
     assert updated["items"].data[0].price.id == pro.id
@@ -649,7 +659,8 @@ def test_cancel_at_period_end_sets_cancel_at_and_ends_with_the_period(
         subscription.id, params={"cancel_at_period_end": True}
     )
     assert cancelling.cancel_at == cancelling["items"].data[0].current_period_end
-    assert cancelling.canceled_at is not None and cancelling.status == "active"
+    assert cancelling.canceled_at is not None
+    assert cancelling.status == "active"
     resumed = client.v1.subscriptions.update(
         subscription.id, params={"cancel_at_period_end": False}
     )
@@ -658,7 +669,8 @@ def test_cancel_at_period_end_sets_cancel_at_and_ends_with_the_period(
 
     ended = emulator_only(client, f"subscriptions/{subscription.id}/end_period")
 
-    assert ended["status"] == "canceled" and ended["ended_at"] == cancelling.cancel_at
+    assert ended["status"] == "canceled"
+    assert ended["ended_at"] == cancelling.cancel_at
     assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
 
 

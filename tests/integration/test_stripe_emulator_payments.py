@@ -125,13 +125,14 @@ def test_every_object_has_exactly_the_fields_of_the_pinned_version(
         (clock, stripe.test_helpers.TestClock),
     ):
         assert_pinned_shape(obj, resource)
-    assert card.card is not None and set(card.card.to_dict()) == set(
-        fields(stripe.PaymentMethod.Card)
-    )
-    assert customer.invoice_settings is not None and customer.tax_exempt == "none"
+    assert card.card is not None
+    assert set(card.card.to_dict()) == set(fields(stripe.PaymentMethod.Card))
+    assert customer.invoice_settings is not None
+    assert customer.tax_exempt == "none"
     assert customer.address is not None
     assert set(customer.address.to_dict()) == set(fields(stripe.Customer.Address))
-    assert "sources" not in customer and "account_balance" not in customer
+    assert "sources" not in customer
+    assert "account_balance" not in customer
 
 
 def test_expanding_a_customers_subscriptions_renders_them(client: stripe.StripeClient) -> None:
@@ -155,8 +156,10 @@ def test_a_payment_intent_has_automatic_payment_methods_and_a_card_pays_it_with_
 ) -> None:
     intent = payment(client, 2500)
     assert intent.status == "requires_payment_method"
-    assert intent.automatic_payment_methods is not None and intent.automatic_payment_methods.enabled
-    assert intent.payment_method_types == ["card"] and intent.latest_charge is None
+    assert intent.automatic_payment_methods is not None
+    assert intent.automatic_payment_methods.enabled
+    assert intent.payment_method_types == ["card"]
+    assert intent.latest_charge is None
 
     confirmed = client.v1.payment_intents.confirm(
         intent.id, params={"payment_method": "pm_card_visa"}
@@ -192,12 +195,14 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
     after = client.v1.payment_intents.retrieve(intent.id)
     assert (after.status, after.payment_method) == ("requires_payment_method", None)
     error = after.last_payment_error
-    assert error is not None and (error.type, error.code, error.decline_code) == (
+    assert error is not None
+    assert (error.type, error.code, error.decline_code) == (
         "card_error",
         "card_declined",
         "generic_decline",
     )
-    assert error.charge == after.latest_charge and error.payment_method is not None
+    assert error.charge == after.latest_charge
+    assert error.payment_method is not None
     assert client.v1.charges.retrieve(id_of(error.charge)).status == "failed"
     assert "payment_intent.payment_failed" in events_of(client, intent.id)
 
@@ -210,7 +215,8 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
 def test_an_intent_created_with_confirm_true_is_paid_at_once(client: stripe.StripeClient) -> None:
     intent = payment(client, confirm_with="pm_card_visa")
 
-    assert intent.status == "succeeded" and intent.latest_charge is not None
+    assert intent.status == "succeeded"
+    assert intent.latest_charge is not None
 
 
 def test_an_unpaid_intent_is_canceled_with_its_reason_and_a_paid_one_cannot_be(
@@ -238,7 +244,8 @@ def test_authentication_required_waits_for_the_card_holder_who_passes_or_fails(
         waiting = client.v1.payment_intents.confirm(
             intent.id, params={"payment_method": "pm_card_authenticationRequired"}
         )
-        assert waiting.status == "requires_action" and waiting.next_action is not None
+        assert waiting.status == "requires_action"
+        assert waiting.next_action is not None
         assert waiting.next_action.type == "use_stripe_sdk"
         assert waiting.latest_charge is None
 
@@ -247,7 +254,8 @@ def test_authentication_required_waits_for_the_card_holder_who_passes_or_fails(
 
     assert client.v1.payment_intents.retrieve(passing.id).status == "succeeded"
     failed = client.v1.payment_intents.retrieve(failing.id)
-    assert failed.status == "requires_payment_method" and failed.last_payment_error is not None
+    assert failed.status == "requires_payment_method"
+    assert failed.last_payment_error is not None
     assert failed.last_payment_error.code == "payment_intent_authentication_failure"
     assert "payment_intent.requires_action" in events_of(client, failing.id)
     assert "payment_intent.payment_failed" in events_of(client, failing.id)
@@ -270,7 +278,8 @@ def test_setup_intents_save_a_card_refuse_a_declined_one_and_wait_for_authentica
         setup("pm_card_chargeDeclined")
     assert declined.value.code == "card_declined"
     waiting = setup("pm_card_authenticationRequired")
-    assert waiting.status == "requires_action" and waiting.next_action is not None
+    assert waiting.status == "requires_action"
+    assert waiting.next_action is not None
 
     emulator_only(client, f"setup_intents/{waiting.id}/authenticate", outcome="succeed")
     assert events_of(client, waiting.id) == [
@@ -319,8 +328,10 @@ def test_a_subscription_whose_card_asks_for_authentication_waits_for_it_then_act
     intent_id = invoice.to_dict()["payment_intent"]
     waiting = client.v1.payment_intents.retrieve(intent_id)
 
-    assert subscription.status == "incomplete" and invoice.status == "open"
-    assert waiting.status == "requires_action" and waiting.next_action is not None
+    assert subscription.status == "incomplete"
+    assert invoice.status == "open"
+    assert waiting.status == "requires_action"
+    assert waiting.next_action is not None
 
     emulator_only(client, f"payment_intents/{intent_id}/authenticate", outcome="succeed")
 

@@ -42,12 +42,14 @@ def test_refunds_take_back_part_then_the_rest_of_a_charge_and_never_more(
         "requested_by_customer",
         charge_id,
     )
-    assert part.payment_intent == intent.id and present(part.metadata).to_dict() == {"ticket": "42"}
+    assert part.payment_intent == intent.id
+    assert present(part.metadata).to_dict() == {"ticket": "42"}
     assert too_much.value.param == "amount"
     assert rest.amount == 2000
     charge = client.v1.charges.retrieve(charge_id, params={"expand": ["refunds"]})
     assert (charge.amount_refunded, charge.refunded) == (3000, True)
-    assert charge.refunds is not None and {r.id for r in charge.refunds.data} == {part.id, rest.id}
+    assert charge.refunds is not None
+    assert {r.id for r in charge.refunds.data} == {part.id, rest.id}
     assert "refunds" not in client.v1.charges.retrieve(charge_id)
     assert client.v1.refunds.retrieve(part.id).to_dict() == part.to_dict()
     listed = client.v1.refunds.list(params={"payment_intent": intent.id})
@@ -142,7 +144,8 @@ def test_evidence_is_staged_then_submitted_and_the_dispute_waits_for_the_bank(
     )
     submitted = client.v1.disputes.update(dispute_id, params={"submit": True})
 
-    assert staged.status == "needs_response" and staged.evidence_details.has_evidence
+    assert staged.status == "needs_response"
+    assert staged.evidence_details.has_evidence
     assert submitted.status == "under_review"
     assert submitted.evidence.uncategorized_text == "Attended 12 classes."
     assert (

@@ -19,8 +19,10 @@ async def test_concurrent_misses_for_one_principal_share_one_fetch() -> None:
         return b'{"id": "cus_1"}'
 
     bodies = await asyncio.gather(*(cache.get("user:a", fetch) for _ in range(64)))
-    assert bodies == [b'{"id": "cus_1"}'] * 64 and calls == 1
-    assert await cache.get("user:a", fetch) == b'{"id": "cus_1"}' and calls == 1  # cached
+    assert bodies == [b'{"id": "cus_1"}'] * 64
+    assert calls == 1
+    assert await cache.get("user:a", fetch) == b'{"id": "cus_1"}'
+    assert calls == 1
     await cache.get("user:b", fetch)
     assert calls == 2  # another principal, its own fetch
 

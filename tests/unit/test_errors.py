@@ -25,7 +25,8 @@ def test_every_billing_error_subclass_has_a_status_of_its_own(
 ) -> None:
     failure = failure_of(error_type("refused"), "test")
     assert failure.code is not grpc.StatusCode.INTERNAL
-    assert failure.reason is error_type.default_reason and failure.message == "refused"
+    assert failure.reason is error_type.default_reason
+    assert failure.message == "refused"
 
 
 def test_a_subclass_declared_later_resolves_through_its_parent() -> None:
@@ -55,7 +56,8 @@ def test_a_database_outage_is_unavailable_and_hides_the_driver_text(error: Excep
     failure = failure_of(error, "test")
     assert failure.code is grpc.StatusCode.UNAVAILABLE
     assert failure.reason is ErrorReason.DATABASE_UNAVAILABLE
-    assert "refused" not in failure.message and "administrator" not in failure.message
+    assert "refused" not in failure.message
+    assert "administrator" not in failure.message
 
 
 def test_an_unforeseen_failure_is_internal_and_never_described() -> None:

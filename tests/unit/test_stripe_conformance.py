@@ -581,7 +581,7 @@ async def test_the_middleware_refuses_bad_requests_and_records_bad_responses() -
         customer["account_balance"] = 0  # a field Stripe dropped in 2019
         return web.json_response(customer)
 
-    async def emulator_only(request: web.Request) -> web.Response:
+    async def emulator_only(_request: web.Request) -> web.Response:
         return web.json_response({"emulator": "not Stripe's shape"})
 
     app = web.Application(middlewares=[conformance_middleware(recorded.append)])

@@ -100,6 +100,17 @@ test-integration: $(SYNCED) ## Integration tests only (real Postgres, gRPC serve
 test-e2e: $(SYNCED) ## End-to-end tests only (HTTP through a real gateway to the whole stack)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
+# Stripe's test mode instead of the emulator: needs the network and STRIPE_SECRET_KEY=sk_test_…
+# (never run by CI). Tests that only the emulator can run (its own, webhooks sent to loopback,
+# Checkout's hosted page) are skipped; the run's test clocks are deleted at the end.
+.PHONY: test-stripe
+test-stripe: $(SYNCED) ## Billing's integration and e2e tests against Stripe test mode (STRIPE_SECRET_KEY=sk_test_…)
+	@if [ -z "$${STRIPE_SECRET_KEY:-}" ]; then \
+		echo "test-stripe skipped: set STRIPE_SECRET_KEY=sk_test_… (a Stripe test-mode key) to run it"; \
+	else \
+		TATAME_TEST_STRIPE=test-mode $(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS); \
+	fi
+
 # --- running ---------------------------------------------------------------------------------
 .PHONY: run
 run: $(SYNCED) ## The whole system on loopback (embedded Postgres, Stripe emulator, dev issuer)

@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
-from tatame_devstack.run import running_stripe_emulator
+from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
@@ -23,9 +23,8 @@ from services.billing.grpc_policy import GATEWAY, WEBHOOKS_RELAY
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
-from services.common.stripe_sdk import create_stripe_client
+from tests.stripe_target import EMULATOR_KEY, StripeTarget, stripe_test_mode, test_mode_requested
 
-EMULATOR_KEY = "sk_test_tatame_tests"
 # Where Checkout and the Billing Portal may send customers back to, in every tier's billing.
 APP_ORIGIN = "https://app.tatame.test"
 
@@ -43,12 +42,38 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield create_database(admin_url, name)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "emulator: needs the Stripe emulator (skipped by `make test-stripe`)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Against Stripe's test mode, skip what only the emulator can do: its own tests, events
+    sent to a loopback receiver, the `/_testing` helpers."""
+    if not test_mode_requested():
+        return
+    skip = pytest.mark.skip(reason="needs the Stripe emulator (this run is against test mode)")
+    for item in items:
+        if item.get_closest_marker("emulator") or "stripe_emulator" in item.fixturenames:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def stripe_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (`http://127.0.0.1:<port>`) of an in-memory Stripe emulator for the session."""
+    """Base URL (`http://127.0.0.1:<port>`) of an in-memory Stripe emulator for the session,
+    checking every request and response against Stripe's API: the run fails at the end if any
+    departed (tests that send Stripe what it would refuse use an emulator of their own)."""
     log_path = tmp_path_factory.mktemp("stripe-emulator") / "emulator.log"
-    with running_stripe_emulator(log_path, "--port", "0") as base_url:
+    with running_stripe_emulator(log_path, "--port", "0", "--conformance") as base_url:
         yield base_url
+        violations = emulator_conformance_violations(base_url)
+    if violations:
+        pytest.fail(
+            "The Stripe emulator departed from Stripe's API at the pinned version "
+            f"({len(violations)} times):\n" + "\n".join(dict.fromkeys(violations)),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +92,7 @@ class BillingHandle:
     engine: AsyncEngine
     stripe: stripe.StripeClient
     service_secrets: dict[str, str]
+    stripe_target: StripeTarget
 
     @property
     def gateway_secret(self) -> str:
@@ -74,13 +100,28 @@ class BillingHandle:
 
 
 @pytest.fixture(scope="session")
-async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncIterator[BillingHandle]:
-    """Billing on a loopback port, its catalog mirror filled from the seeded emulator."""
-    seed_demo_catalog(stripe.StripeClient(EMULATOR_KEY, base_addresses={"api": stripe_emulator}))
+async def stripe_target(request: pytest.FixtureRequest) -> AsyncIterator[StripeTarget]:
+    """The run's Stripe: the session's emulator, or Stripe's test mode (`make test-stripe`),
+    whose test clocks made by the run are deleted at the end."""
+    if not test_mode_requested():
+        yield StripeTarget(
+            api_base=request.getfixturevalue("stripe_emulator"), secret_key=EMULATOR_KEY
+        )
+        return
+    target = await stripe_test_mode()
+    yield target
+    await target.delete_run_clocks()
+
+
+@pytest.fixture(scope="session")
+async def billing(
+    billing_database_url: str, stripe_target: StripeTarget
+) -> AsyncIterator[BillingHandle]:
+    """Billing on a loopback port, its catalog mirror filled from the seeded Stripe; the
+    customers it creates sit on the run's test clocks."""
+    seed_demo_catalog(stripe_target.client(synchronous=True))
+    stripe_client = stripe_target.client()
     engine = create_engine(billing_database_url, pool_size=5)
-    stripe_client = create_stripe_client(
-        secret_key=EMULATOR_KEY, api_base=stripe_emulator, max_network_retries=0
-    )
     await sync_catalog(engine=engine, stripe_client=stripe_client)
     # "reporting" is a known service that the method policy grants nothing.
     service_secrets = {
@@ -91,9 +132,14 @@ async def billing(billing_database_url: str, stripe_emulator: str) -> AsyncItera
         engine=engine,
         stripe_client=stripe_client,
         service_secrets=service_secrets,
-        rules=BillingRules(allowed_redirect_origins=frozenset({APP_ORIGIN})),
+        rules=BillingRules(
+            allowed_redirect_origins=frozenset({APP_ORIGIN}),
+            test_clock_prefix=stripe_target.test_clock_prefix,
+        ),
     )
-    yield BillingHandle(f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets)
+    yield BillingHandle(
+        f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets, stripe_target
+    )
     await server.stop(0)
     await engine.dispose()
 

@@ -150,6 +150,17 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
         raise RuntimeError(f"the Stripe emulator exited with {process.returncode}; see {log_path}")
 
 
+def emulator_conformance_violations(api_base: str) -> list[str]:
+    """What the emulator (started with `--conformance`) saw depart from Stripe's API."""
+    request = urllib.request.Request(  # noqa: S310 (loopback URL)
+        f"{api_base}/_testing/conformance",
+        headers={"Authorization": "Bearer sk_test_conformance"},  # any test key will do
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310
+        listed = json.load(reply)["violations"]
+    return [f"{v['kind']} at {v['path']}: {v['message']}" for v in listed]
+
+
 def register_emulator_webhook(
     api_base: str, url: str, secret: str, *, webhook_id: str = "tatame"
 ) -> None:
@@ -170,7 +181,9 @@ def stripe(directory: Path, env: dict[str, str], port: int) -> Iterator[dict[str
         return
     state = ["--state-file", str(directory / "stripe-emulator.pickle")]
     log_path = directory / "stripe-emulator.log"
-    with running_stripe_emulator(log_path, "--port", str(port), *state) as api_base:
+    with running_stripe_emulator(
+        log_path, "--port", str(port), "--conformance", *state
+    ) as api_base:
         run_once(
             [
                 "-m",

@@ -66,7 +66,12 @@ async def create_checkout_session(
     cancel_url = checked_redirect(cancel_url, field="cancel_url", rules=rules)
     price_record = await recurring_price(engine=engine, price=price)
     customer = await customer_for_purchase(
-        engine=engine, stripe_client=stripe_client, principal=principal, email=email, name=name
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        email=email,
+        name=name,
+        test_clock_prefix=rules.test_clock_prefix,
     )
     metadata = {"tatame_principal": principal.key}
     subscription_data: SessionCreateParamsSubscriptionData = {"metadata": metadata}

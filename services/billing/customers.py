@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -11,6 +12,7 @@ import stripe
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from stripe.params import CustomerCreateParams
 
 from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
@@ -100,6 +102,7 @@ async def customer_for_purchase(
     principal: Principal,
     email: str,
     name: str,
+    test_clock_prefix: str | None,
 ) -> CustomerRecord:
     """The principal's customer; created from `email` and `name` when it has none yet, and
     Conflict `customer_required` when it has none and the caller sent no email."""
@@ -109,7 +112,12 @@ async def customer_for_purchase(
     if record is not None:
         return record
     record, _ = await create_or_get_customer(
-        engine=engine, stripe_client=stripe_client, principal=principal, email=email, name=name
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        email=email,
+        name=name,
+        test_clock_prefix=test_clock_prefix,
     )
     return record
 
@@ -121,6 +129,7 @@ async def create_or_get_customer(
     principal: Principal,
     email: str,
     name: str,
+    test_clock_prefix: str | None = None,
 ) -> tuple[CustomerRecord, bool]:
     """The principal's customer, creating it in Stripe first if needed; True when created here.
 
@@ -140,7 +149,11 @@ async def create_or_get_customer(
     first_attempt = await _record_attempt(engine, principal, email=email, name=name)
     try:
         return await _create_once(
-            engine=engine, stripe_client=stripe_client, principal=principal, first=first_attempt
+            engine=engine,
+            stripe_client=stripe_client,
+            principal=principal,
+            first=first_attempt,
+            test_clock_prefix=test_clock_prefix,
         )
     except StripeRejected:
         # Stripe made nothing with those details: the next attempt may send its own.
@@ -154,7 +167,12 @@ async def create_or_get_customer(
 
 
 async def _create_once(
-    *, engine: AsyncEngine, stripe_client: stripe.StripeClient, principal: Principal, first: bool
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    first: bool,
+    test_clock_prefix: str | None,
 ) -> tuple[CustomerRecord, bool]:
     """Under the principal's lock: its customer, found or made from the recorded attempt."""
     async with engine.begin() as conn:
@@ -169,18 +187,19 @@ async def _create_once(
         ).one()
         made = None if first else await _made_before(stripe_client, principal, attempt.email)
         if made is None:
+            key = idempotency_key(principal=principal, email=attempt.email, name=attempt.name)
+            params: CustomerCreateParams = {
+                "email": attempt.email,
+                "name": attempt.name,
+                "metadata": {"tatame_principal": principal.key},
+            }
             async with translated_stripe_errors("create the customer"):
+                if test_clock_prefix is not None:
+                    params["test_clock"] = await _new_test_clock(
+                        stripe_client, f"{test_clock_prefix} {principal.key}", key=key
+                    )
                 made = await stripe_client.v1.customers.create_async(
-                    params={
-                        "email": attempt.email,
-                        "name": attempt.name,
-                        "metadata": {"tatame_principal": principal.key},
-                    },
-                    options={
-                        "idempotency_key": idempotency_key(
-                            principal=principal, email=attempt.email, name=attempt.name
-                        )
-                    },
+                    params=params, options={"idempotency_key": key}
                 )
         row = (
             await conn.execute(
@@ -202,6 +221,15 @@ async def _create_once(
         row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
     )
     return record, True
+
+
+async def _new_test_clock(stripe_client: stripe.StripeClient, name: str, *, key: str) -> str:
+    """A Stripe test clock frozen at now, for one customer (`BillingRules.test_clock_prefix`)."""
+    clock = await stripe_client.v1.test_helpers.test_clocks.create_async(
+        params={"frozen_time": int(time.time()), "name": name[:300]},
+        options={"idempotency_key": key + ":test-clock"},
+    )
+    return clock.id
 
 
 async def _record_attempt(

@@ -33,46 +33,35 @@ from services.billing.mirror import (
 from services.billing.models import applied_events
 from services.billing.payment_methods import PAYMENT_METHODS
 from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS, subscription_row
+from services.common.stripe_events import (
+    CHECKOUT_COMPLETED,
+    CUSTOMER_EVENTS,
+    INVOICE_EVENTS,
+    PAYMENT_METHOD_EVENTS,
+    PRICE_EVENTS,
+    PRODUCT_EVENTS,
+    SCHEDULE_EVENTS,
+    SUBSCRIPTION_EVENTS,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SUBSCRIPTION_EVENTS = ("created", "updated", "deleted", "paused", "resumed", "trial_will_end")
-_SCHEDULE_EVENTS = (
-    "created",
-    "updated",
-    "released",
-    "canceled",
-    "completed",
-    "aborted",
-    "expiring",
-)
-_INVOICE_EVENTS = (
-    "created",
-    "updated",
-    "finalized",
-    "paid",
-    "payment_succeeded",
-    "payment_failed",
-    "voided",
-    "marked_uncollectible",
-)
 # Event types whose `data.object` is written to a mirror, by type.
 _MIRRORED: Mapping[str, Mirror] = {
-    **dict.fromkeys(["customer.created", "customer.updated", "customer.deleted"], CUSTOMERS),
-    **dict.fromkeys(["product.created", "product.updated", "product.deleted"], PRODUCTS),
-    **dict.fromkeys(["price.created", "price.updated", "price.deleted"], PRICES),
-    **dict.fromkeys([f"customer.subscription.{e}" for e in _SUBSCRIPTION_EVENTS], SUBSCRIPTIONS),
-    **dict.fromkeys([f"subscription_schedule.{e}" for e in _SCHEDULE_EVENTS], SCHEDULES),
-    **dict.fromkeys([f"invoice.{e}" for e in _INVOICE_EVENTS], INVOICES),
-    **dict.fromkeys(["payment_method.attached", "payment_method.detached"], PAYMENT_METHODS),
+    **dict.fromkeys(CUSTOMER_EVENTS, CUSTOMERS),
+    **dict.fromkeys(PRODUCT_EVENTS, PRODUCTS),
+    **dict.fromkeys(PRICE_EVENTS, PRICES),
+    **dict.fromkeys(SUBSCRIPTION_EVENTS, SUBSCRIPTIONS),
+    **dict.fromkeys(SCHEDULE_EVENTS, SCHEDULES),
+    **dict.fromkeys(INVOICE_EVENTS, INVOICES),
+    **dict.fromkeys(PAYMENT_METHOD_EVENTS, PAYMENT_METHODS),
 }
 # Of those, the types that say Stripe deleted the object.
 _DELETIONS = frozenset({"customer.deleted", "product.deleted", "price.deleted"})
-# A completed Checkout Session names the subscription it created: fetched, then mirrored. An
-# expired one created nothing, so `checkout.session.expired` is recorded as IGNORED.
-_CHECKOUT_COMPLETED = "checkout.session.completed"
+# CHECKOUT_COMPLETED: the session's subscription is fetched, then mirrored. Every type that billing
+# acts on is in BILLING_EVENT_TYPES; any other (`checkout.session.expired`, …) is recorded as IGNORED.
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +156,7 @@ def _plan(event: StripeEvent) -> _Write | _FetchSubscription | None:
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
         return _Write(mirror, row)
-    if event.type == _CHECKOUT_COMPLETED:
+    if event.type == CHECKOUT_COMPLETED:
         subscription_id = _read(
             event, "checkout.session", lambda session: optional(reference, session["subscription"])
         )

@@ -95,6 +95,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=principal,
             email=request.email,
             name=request.name,
+            test_clock_prefix=self._rules.test_clock_prefix,
         )
         return billing_pb2.CreateCustomerResponse(
             customer=messages.customer_message(record), created=created

@@ -27,10 +27,8 @@ MAX_LISTED = 100
 
 
 def _subscription_of(invoice: dict[str, Any]) -> object:
-    """The subscription reference: top level before API version 2025-03-31, `parent` since."""
-    if invoice.get("subscription") is not None:
-        return invoice["subscription"]
-    parent = optional(mapping, invoice.get("parent")) or {}
+    """The subscription an invoice bills, named under `parent` (since API version 2025-03-31)."""
+    parent = optional(mapping, invoice["parent"]) or {}
     details = optional(mapping, parent.get("subscription_details")) or {}
     return details.get("subscription")
 
@@ -85,11 +83,14 @@ class InvoiceRecord:
 
 
 async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[InvoiceRecord]:
-    """The principal's invoices (the newest MAX_LISTED), newest first, from the mirror."""
+    """The principal's invoices of some amount (the newest MAX_LISTED), newest first, from the
+    mirror. An invoice of total 0 (the one with which Stripe starts a trial) is mirrored but not
+    listed: nothing was charged or is due on it, and the trial it records is the subscription's
+    `trial_start`/`trial_end`, which the app already shows."""
     query = (
         select(*(invoices.c[f.name] for f in fields(InvoiceRecord)))
         .join(customers, customers.c.stripe_customer_id == invoices.c.stripe_customer_id)
-        .where(customers.c.principal == principal.key)
+        .where(customers.c.principal == principal.key, invoices.c.total != 0)
         .order_by(invoices.c.created.desc(), invoices.c.id.desc())
         .limit(MAX_LISTED)
     )

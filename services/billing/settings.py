@@ -21,6 +21,9 @@ class BillingRules:
     past_due_grace_days: int = 7
     # Services besides the gateway that may ask ListEntitlements and CheckEntitlement.
     entitlement_callers: frozenset[str] = frozenset({"gateway"})
+    # Stripe test mode only: each new customer gets its own test clock named with this prefix
+    # and the principal, so that time can be advanced through its trials and renewals.
+    test_clock_prefix: str | None = None
 
 
 _DEFAULTS = BillingRules()
@@ -58,6 +61,8 @@ class BillingSettings(CatalogSyncSettings):
     billing_past_due_grace_days: int = Field(default=_DEFAULTS.past_due_grace_days, ge=0, le=90)
     # "reporting,classes": internal services (besides the gateway) that may read entitlements.
     billing_entitlement_callers: CommaList = tuple(_DEFAULTS.entitlement_callers)
+    # Test mode only (refused in production and with a live key): new customers on test clocks.
+    billing_stripe_test_clocks: bool = False
 
     @field_validator(
         "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
@@ -95,6 +100,18 @@ class BillingSettings(CatalogSyncSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _test_clocks_only_in_test_mode(self) -> "BillingSettings":
+        if self.billing_stripe_test_clocks and (
+            self.is_production
+            or self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_"))
+        ):
+            raise ValueError(
+                "BILLING_STRIPE_TEST_CLOCKS is for Stripe test mode: refused in production "
+                "and with a live key"
+            )
+        return self
+
     @property
     def service_secrets(self) -> dict[str, str]:
         return parse_service_secrets(self.billing_service_secrets.get_secret_value())
@@ -108,4 +125,5 @@ class BillingSettings(CatalogSyncSettings):
             trial_days=self.billing_trial_days,
             past_due_grace_days=self.billing_past_due_grace_days,
             entitlement_callers=frozenset(self.billing_entitlement_callers),
+            test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
         )

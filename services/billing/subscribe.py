@@ -184,7 +184,12 @@ async def create_subscription(
     quantity = checked_quantity(quantity, default=1)
     price_record = await recurring_price(engine=engine, price=price)
     customer = await customer_for_purchase(
-        engine=engine, stripe_client=stripe_client, principal=principal, email=email, name=name
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        email=email,
+        name=name,
+        test_clock_prefix=rules.test_clock_prefix,
     )
     async with starting(
         engine=engine,

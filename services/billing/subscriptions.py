@@ -63,26 +63,20 @@ class SubscriptionRecord:
 
 
 def subscription_row(subscription: dict[str, Any]) -> Row:
-    """The `billing.subscriptions` row for a Stripe subscription object, old or new API shape.
+    """The `billing.subscriptions` row for a Stripe subscription object at the pinned API version.
 
-    The price, quantity and (since API version 2025-03-31) the current period are those of the
-    first item; older shapes carry them on the subscription, with `plan` for the price.
+    The price, quantity and current period are those of its (first) item: since API version
+    2025-03-31 the subscription itself has no `plan`, `quantity` or `current_period_*`.
     """
-    items = (optional(mapping, subscription.get("items")) or {}).get("data") or []
-    item = mapping(items[0]) if items else {}
-
-    def of_item(name: str) -> Any:
-        value = item.get(name)
-        return subscription.get(name) if value is None else value
-
+    item = mapping(mapping(subscription["items"])["data"][0])
     return {
         "id": string(subscription["id"]),
         "stripe_customer_id": reference(subscription["customer"]),
         "status": string(subscription["status"]),
-        "price_id": optional(reference, item.get("price") or of_item("plan")),
-        "quantity": optional(integer, of_item("quantity")),
-        "current_period_start": optional(unix_time, of_item("current_period_start")),
-        "current_period_end": optional(unix_time, of_item("current_period_end")),
+        "price_id": reference(item["price"]),
+        "quantity": optional(integer, item.get("quantity")),
+        "current_period_start": unix_time(item["current_period_start"]),
+        "current_period_end": unix_time(item["current_period_end"]),
         "trial_start": optional(unix_time, subscription.get("trial_start")),
         "trial_end": optional(unix_time, subscription.get("trial_end")),
         "cancel_at_period_end": boolean(subscription["cancel_at_period_end"]),

@@ -1,4 +1,4 @@
-"""`python -m services.webhooks receiver|relay|migrate|backstop|retention|events …`."""
+"""`python -m services.webhooks receiver|relay|migrate|backstop|retention|events|endpoint …`."""
 
 import argparse
 import asyncio
@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta
 
 import grpc
+import stripe
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import start_http_server
@@ -22,11 +23,12 @@ from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.rpc import reason_of
-from services.common.settings import DatabaseSettings
-from services.common.stripe_sdk import stripe_client_from
+from services.common.settings import DatabaseSettings, StripeSettings
+from services.common.stripe_sdk import STRIPE_API_VERSION, stripe_client_from
 from services.common.timestamps import timestamp
 from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
+from services.webhooks.endpoint import ensure_endpoint
 from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
 from services.webhooks.relay import SERVICE_NAME as RELAY
 from services.webhooks.relay import Relay
@@ -183,6 +185,38 @@ async def events_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+async def endpoint_cli(args: argparse.Namespace) -> int:
+    """`endpoint ensure`: the Stripe webhook endpoint at the pinned version, for billing's events."""
+    settings = StripeSettings()
+    if settings.is_production and not args.url.startswith("https://"):
+        print("error: the endpoint URL must be https:// in production", file=sys.stderr)
+        return 2
+    try:
+        result = await ensure_endpoint(
+            stripe_client=stripe_client_from(settings),
+            url=args.url,
+            retire_others=args.retire_others,
+        )
+    except stripe.StripeError as e:
+        print(f"error: Stripe refused: {e.user_message or type(e).__name__}", file=sys.stderr)
+        return 1
+    if result.created:
+        print(f"created {result.endpoint_id} at {STRIPE_API_VERSION} for {args.url}")
+        print(f"signing secret (shown once; add it to STRIPE_WEBHOOK_SECRET): {result.secret}")
+    else:
+        state = "updated" if result.updated else "up to date"
+        print(f"{state}: {result.endpoint_id} at {STRIPE_API_VERSION} for {args.url}")
+    for other in result.others:
+        status = "retired now" if other.id in result.retired else other.status
+        print(f"also for this URL: {other.id} at {other.api_version} ({status})")
+    if any(o.status != "disabled" and o.id not in result.retired for o in result.others):
+        print(
+            "once the receiver trusts the pinned endpoint's secret, run again with "
+            "--retire-others to disable the others"
+        )
+    return 0
+
+
 # What the CLI says for a failure the admin API did not describe itself (transport text, or a
 # status from the channel, is never shown).
 _UNDESCRIBED = {
@@ -228,6 +262,18 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--id", action="append", help="an event id (repeatable)")
             sub.add_argument("--all-dead", action="store_true", help="every dead-lettered event")
     actions.add_parser("show").add_argument("id")
+    endpoint = commands.add_parser(
+        "endpoint", help="the Stripe webhook endpoint for the receiver (operators)"
+    )
+    ensure = endpoint.add_subparsers(dest="action", required=True).add_parser(
+        "ensure", help="create or update it at the pinned API version with billing's event types"
+    )
+    ensure.add_argument(
+        "--url", required=True, help="the receiver's public URL (…/webhooks/stripe)"
+    )
+    ensure.add_argument(
+        "--retire-others", action="store_true", help="disable other endpoints for this URL"
+    )
     return root
 
 
@@ -235,6 +281,8 @@ def main() -> None:
     args = parser().parse_args()
     if args.command == "events":
         raise SystemExit(asyncio.run(events_cli(args)))
+    if args.command == "endpoint":
+        raise SystemExit(asyncio.run(endpoint_cli(args)))
     if args.command == "receiver":
         receiver()
         return

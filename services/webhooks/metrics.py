@@ -5,6 +5,11 @@ from prometheus_client import Counter, Histogram
 RECEIVED = Counter("webhooks_events_received_total", "Events stored for the first time", ["source"])
 DUPLICATES = Counter("webhooks_events_duplicate_total", "Events received again and acknowledged")
 REJECTED = Counter("webhooks_requests_rejected_total", "Webhook requests refused", ["reason"])
+OTHER_API_VERSION = Counter(
+    "webhooks_events_other_api_version_total",
+    "Events stored whose api_version is not the pinned one (an endpoint at another version)",
+    ["api_version"],
+)
 DELIVERED = Counter("webhooks_events_delivered_total", "Events billing acknowledged", ["outcome"])
 RETRIED = Counter("webhooks_delivery_retries_total", "Failed deliveries scheduled again", ["code"])
 DEAD_LETTERED = Counter("webhooks_events_dead_lettered_total", "Events given up on", ["code"])

@@ -29,8 +29,9 @@ from services.common.http import (
     internal_error,
 )
 from services.common.logging import configure_logging
+from services.common.stripe_sdk import STRIPE_API_VERSION
 from services.webhooks import inbox
-from services.webhooks.metrics import DUPLICATES, RECEIVED, REJECTED
+from services.webhooks.metrics import DUPLICATES, OTHER_API_VERSION, RECEIVED, REJECTED
 from services.webhooks.settings import ReceiverSettings
 from services.webhooks.stripe_events import InboundEvent, MalformedEvent, parse_event
 
@@ -148,6 +149,7 @@ class StripeWebhookEndpoint:
         self._tolerance = settings.webhooks_signature_tolerance_seconds
         self._livemode = settings.stripe_livemode
         self.inserter: BatchInserter | None = None  # set while the app runs (lifespan)
+        self._other_versions_seen: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -198,10 +200,26 @@ class StripeWebhookEndpoint:
         if self.inserter is None:
             raise RuntimeError("the receiver stores events only while its app runs (lifespan)")
         try:
-            return await self.inserter.insert(event)
+            new = await self.inserter.insert(event)
         except psycopg.Error as e:
             # Stripe retries any non-2xx: the event is not lost, only not yet stored.
             raise ApiError(503, "inbox_unavailable", "the event could not be stored") from e
+        if new and event.api_version != STRIPE_API_VERSION:
+            self._count_other_version(event)
+        return new
+
+    def _count_other_version(self, event: InboundEvent) -> None:
+        """Stored all the same; counted, and logged once per version per process."""
+        version = event.api_version or "none"
+        OTHER_API_VERSION.labels(version).inc()
+        if version not in self._other_versions_seen:
+            self._other_versions_seen.add(version)
+            log.warning(
+                "stored an event rendered at another API version than %s: run "
+                "`python -m services.webhooks endpoint ensure` for this receiver's URL",
+                STRIPE_API_VERSION,
+                extra={"fields": {"event": event.id, "type": event.type, "api_version": version}},
+            )
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -81,7 +81,10 @@ async def lossy(
         engine=engine,
         stripe_client=stripe_client,
         service_secrets=billing.service_secrets,
-        rules=BillingRules(allowed_redirect_origins=frozenset({APP_ORIGIN})),
+        rules=BillingRules(
+            allowed_redirect_origins=frozenset({APP_ORIGIN}),
+            test_clock_prefix=billing.stripe_target.test_clock_prefix,
+        ),
     )
     settings = gateway.settings.model_copy(
         update={"billing_target": f"127.0.0.1:{server.port}", "gateway_customer_cache_seconds": 0}
@@ -199,11 +202,6 @@ async def test_contact_details_stripe_refused_give_way_to_the_retrys_own(
     assert retried.json()["email"] == fixed_email
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator drops `metadata` on subscription updates (localstripe's "
-    "Subscription._update ignores it); Stripe merges it, and billing marks the upgrade there",
-)
 async def test_a_retry_after_billing_lost_stripes_answer_answers_the_upgrade_it_applied(
     lossy: LossyStack, issuer: TokenIssuer
 ) -> None:

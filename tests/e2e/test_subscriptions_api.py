@@ -108,11 +108,11 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
 
 
 @pytest.mark.parametrize("webhook_first", [False, True])
-@pytest.mark.usefixtures("billing", "webhook_pipeline")
+@pytest.mark.usefixtures("webhook_pipeline")
 async def test_checkout_completion_through_confirm_and_webhook_in_either_order_gives_one_subscription(
     client,
     new_user,
-    stripe_emulator: str,
+    billing: BillingHandle,
     webhook_first: bool,
 ) -> None:
     user = await new_user()
@@ -124,13 +124,7 @@ async def test_checkout_completion_through_confirm_and_webhook_in_either_order_g
     assert created.status_code == 201, created.text
     session = created.json()
     assert session["url"].startswith("https://")
-    async with httpx.AsyncClient() as emulator:
-        completed = await emulator.post(
-            f"{stripe_emulator}/_testing/checkout/sessions/{session['id']}/complete",
-            data={"payment_method": "pm_card_visa"},
-            headers={"Authorization": "Bearer sk_test_x"},
-        )
-    assert completed.status_code == 200, completed.text
+    await billing.stripe_target.complete_checkout(session["id"], "pm_card_visa")
 
     async def mirrored() -> bool:
         listed = (await client.get("/v1/subscriptions", headers=user.headers)).json()

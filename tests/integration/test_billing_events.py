@@ -24,6 +24,7 @@ from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_ser
 from services.billing.models import applied_events, customers, invoices, payment_methods
 from services.billing.models import subscriptions as subscriptions_table
 from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
+from tests import stripe_objects
 from tests.conftest import EMULATOR_KEY, BillingHandle
 
 Outcome = billing_pb2.ApplyStripeEventResponse
@@ -67,7 +68,7 @@ def gateway(billing: BillingHandle) -> ServiceCredentials:
 
 async def stripe_event(billing: BillingHandle, event_type: str, object_id: str) -> dict[str, Any]:
     """The latest `event_type` event about `object_id` that the emulator recorded, as its JSON
-    (the emulator lists events oldest first)."""
+    (Stripe lists events newest first)."""
     found, params = [], {"type": event_type, "limit": 100}
     while True:
         response = await billing.stripe.raw_request_async("get", "/v1/events", **params)
@@ -77,7 +78,7 @@ async def stripe_event(billing: BillingHandle, event_type: str, object_id: str) 
             break
         params["starting_after"] = page["data"][-1]["id"]
     assert found, f"the emulator recorded no {event_type} for {object_id}"
-    return found[-1]
+    return found[0]
 
 
 async def stripe_json(billing: BillingHandle, path: str) -> dict[str, Any]:
@@ -551,28 +552,11 @@ async def test_a_deleted_product_leaves_list_plans(billing, stub, gateway) -> No
 
 def subscription_event() -> dict[str, Any]:
     """A well-formed `customer.subscription.updated` event, for malformed variants of it."""
-    subscription = {
-        "id": "sub_" + secrets.token_hex(7),
-        "object": "subscription",
-        "customer": "cus_" + secrets.token_hex(7),
-        "status": "active",
-        "cancel_at_period_end": False,
-        "created": 1_790_000_000,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "si_" + secrets.token_hex(7),
-                    "object": "subscription_item",
-                    "price": {"id": "price_" + secrets.token_hex(7), "object": "price"},
-                    "quantity": 1,
-                    "current_period_start": 1_790_000_000,
-                    "current_period_end": 1_792_592_000,
-                }
-            ],
-        },
-        "metadata": {},
-    }
+    subscription = stripe_objects.subscription(
+        "sub_" + secrets.token_hex(7),
+        customer="cus_" + secrets.token_hex(7),
+        item_price=stripe_objects.price("price_" + secrets.token_hex(7)),
+    )
     return envelope("customer.subscription.updated", subscription, created=1_790_000_000)
 
 
@@ -651,8 +635,13 @@ async def test_an_event_of_a_type_billing_does_not_act_on_is_ignored_and_recorde
     billing, stub
 ) -> None:
     subscription = await subscribe(billing, await stripe_only_customer(billing))
-    invoice = await billing.stripe.v1.invoices.retrieve_async(subscription.latest_invoice)
-    event = await stripe_event(billing, "payment_intent.succeeded", invoice.payment_intent)
+    invoice = await billing.stripe.v1.invoices.retrieve_async(
+        subscription.latest_invoice, params={"expand": ["payments"]}
+    )
+    assert invoice.payments is not None
+    intent_id = invoice.payments.data[0].payment.payment_intent
+    assert isinstance(intent_id, str)
+    event = await stripe_event(billing, "payment_intent.succeeded", intent_id)
 
     assert await apply(stub, event) == Outcome.OUTCOME_IGNORED
     assert await recorded_outcome(billing, event["id"]) == "ignored"

@@ -11,11 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy import select
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
+from services.billing.models import invoices
 from services.billing.settings import BillingRules
 from services.common.rpc import reason_of
 from tests.conftest import APP_ORIGIN, BillingHandle
@@ -45,6 +47,7 @@ async def billing_server(billing: BillingHandle, *, trial_days: int) -> AsyncIte
             trial_days=trial_days,
             past_due_grace_days=7,
             entitlement_callers=frozenset({CLASSES}),
+            test_clock_prefix=billing.stripe_target.test_clock_prefix,
         ),
     )
     try:
@@ -134,7 +137,7 @@ async def stripe_json(billing: BillingHandle, method: str, path: str, **params: 
 
 async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dict[str, Any]]:
     """Every event the emulator recorded about these objects, or about objects referring to them
-    (invoices and schedules of a subscription), oldest first."""
+    (invoices and schedules of a subscription), oldest first (Stripe lists newest first)."""
     found, params = [], {"limit": 100}
     while True:
         page = await stripe_json(billing, "get", "/v1/events", **params)
@@ -145,7 +148,7 @@ async def events_about(billing: BillingHandle, object_ids: set[str]) -> list[dic
             if (refers | {parent.get("subscription")}) & object_ids:
                 found.append(event)
         if not page["has_more"]:
-            return found
+            return found[::-1]
         params["starting_after"] = page["data"][-1]["id"]
 
 
@@ -177,7 +180,7 @@ async def price_id(billing: BillingHandle, lookup_key: str) -> str:
 async def end_period(billing: BillingHandle, stub: Stub, subscription_id: str) -> None:
     """Let the subscription's current period end in the emulator (a test clock's job), then
     deliver what Stripe sent about it."""
-    await stripe_json(billing, "post", f"/_testing/subscriptions/{subscription_id}/end_period")
+    await billing.stripe_target.end_period(billing.stripe, subscription_id)
     await apply_events(billing, stub, subscription_id)
 
 
@@ -201,10 +204,8 @@ async def checkout(account: Account, lookup_key: str = "pro_monthly") -> str:
 
 
 async def complete(billing: BillingHandle, session_id: str, card: str = "pm_card_visa") -> dict:
-    """Pay on Checkout's page (the emulator's completion endpoint)."""
-    return await stripe_json(
-        billing, "post", f"/_testing/checkout/sessions/{session_id}/complete", payment_method=card
-    )
+    """Pay on Checkout's page."""
+    return await billing.stripe_target.complete_checkout(session_id, card)
 
 
 async def test_checkout_session_is_for_the_principals_customer_with_return_placeholder(
@@ -385,6 +386,28 @@ async def test_the_trial_goes_to_the_first_subscription_only(billing, stub, acco
 
     assert second.trial_applied is False
     assert (second.intent_type, second.subscription.status) == ("payment_intent", "incomplete")
+
+
+async def test_a_trials_zero_invoice_is_mirrored_but_not_listed_to_the_app(
+    billing, stub, account
+) -> None:
+    created = await account.call("CreateSubscription", price="basic_monthly", email=account.email)
+    stripe_subscription = await billing.stripe.v1.subscriptions.retrieve_async(
+        created.subscription.id
+    )
+    trial_invoice = stripe_subscription.latest_invoice
+    assert isinstance(trial_invoice, str)
+
+    await apply_events(billing, stub, created.subscription.id, trial_invoice)
+
+    async with billing.engine.connect() as conn:
+        mirrored = (
+            await conn.execute(
+                select(invoices.c.total, invoices.c.status).where(invoices.c.id == trial_invoice)
+            )
+        ).one()
+    assert (mirrored.total, mirrored.status) == (0, "paid")
+    assert list((await account.call("ListInvoices")).invoices) == []
 
 
 async def test_the_trial_is_refused_when_stripe_has_a_subscription_the_mirror_lacks(
@@ -789,8 +812,8 @@ async def test_setup_intents_and_ephemeral_keys_are_for_the_principals_customer(
     assert intent.client_secret == setup_intent.client_secret
     assert key.secret.startswith("ek_") and key.stripe_customer_id == customer_id
     assert key.expire_time.seconds > datetime.now(UTC).timestamp()
-    made = await stripe_json(billing, "get", f"/_testing/ephemeral_keys/{key.secret}")
-    assert made["stripe_version"] == MOBILE_STRIPE_VERSION  # the mobile SDK's, not billing's
+    made_for = await billing.stripe_target.ephemeral_key_version(key.secret)
+    assert made_for == MOBILE_STRIPE_VERSION  # the mobile SDK's, not billing's
     bad = await account.refused("CreateEphemeralKey", stripe_version="latest")
     assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -4,22 +4,32 @@ import asyncio
 import json
 import subprocess
 import sys
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, Unpack
+from typing import Any
 
 import pytest
 import stripe
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
-from stripe.params import PriceCreateParams, PriceListParams, ProductCreateParams
 from stripe.params.checkout import SessionCreateParams
 from tatame_devstack.catalog_seed import seed_demo_catalog
-from tatame_devstack.run import running_stripe_emulator
+from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
+from tests.integration.stripe_emulator_helpers import (
+    customer_with_card,
+    emulator_only,
+    events_of,
+    monthly,
+    new_price,
+    new_product,
+    price_ids,
+    response_headers,
+    sdk_client,
+    unique,
+)
 from tests.integration.stripe_fields import expanded, id_of, present
 
-API_KEY = "sk_test_emulator_tests"
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")  # noqa: S108 - the path localstripe hardcodes
 DEMO_PRICES = {  # lookup_key: (unit_amount, interval, product name)
     "basic_monthly": (1900, "month", "Tatame Basic"),
@@ -30,62 +40,9 @@ DEMO_PRICES = {  # lookup_key: (unit_amount, interval, product name)
 }
 
 
-def sdk_client(base_url: str) -> stripe.StripeClient:
-    return stripe.StripeClient(API_KEY, base_addresses={"api": base_url}, max_network_retries=0)
-
-
 @pytest.fixture
 def client(stripe_emulator: str) -> stripe.StripeClient:
     return sdk_client(stripe_emulator)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def response_headers(obj: stripe.StripeObject) -> dict[str, str]:
-    assert obj.last_response is not None
-    return {name.lower(): value for name, value in obj.last_response.headers.items()}
-
-
-def new_product(client: stripe.StripeClient, description: str | None = None) -> stripe.Product:
-    params: ProductCreateParams = {"name": unique("Product")}
-    if description is not None:
-        params["description"] = description
-    return client.v1.products.create(params=params)
-
-
-def new_price(
-    client: stripe.StripeClient,
-    product_id: str,
-    interval: Literal["day", "week", "month", "year"] | None = "month",
-    *,
-    currency: str = "usd",
-    unit_amount: int = 1000,
-    lookup_key: str | None = None,
-    transfer_lookup_key: bool = False,
-    active: bool = True,
-) -> stripe.Price:
-    """A price of `product_id`, recurring at `interval` (None: one-time); Stripe's defaults for
-    what is not named."""
-    params: PriceCreateParams = {
-        "product": product_id,
-        "currency": currency,
-        "unit_amount": unit_amount,
-    }
-    if interval is not None:
-        params["recurring"] = {"interval": interval}
-    if lookup_key is not None:
-        params["lookup_key"] = lookup_key
-    if transfer_lookup_key:
-        params["transfer_lookup_key"] = True
-    if not active:
-        params["active"] = False
-    return client.v1.prices.create(params=params)
-
-
-def price_ids(client: stripe.StripeClient, **params: Unpack[PriceListParams]) -> list[str]:
-    return [price.id for price in client.v1.prices.list(params=params).auto_paging_iter()]
 
 
 def test_price_create_retrieve_update(client: stripe.StripeClient) -> None:
@@ -349,12 +306,35 @@ async def test_request_while_its_key_is_in_flight_gets_409() -> None:
         assert await post() == (200, {"id": "cus_slow"}, "true")
 
 
-def test_unknown_route_is_a_stripe_error(client: stripe.StripeClient) -> None:
+@pytest.fixture(scope="module")
+def own_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An emulator checking conformance, for tests that send what Stripe refuses (the session's
+    emulator fails the run on any departure)."""
+    log_path = tmp_path_factory.mktemp("own-emulator") / "emulator.log"
+    with running_stripe_emulator(log_path, "--port", "0", "--conformance") as base_url:
+        yield base_url
+
+
+def test_unknown_route_is_a_stripe_error(own_emulator: str) -> None:
     with pytest.raises(stripe.InvalidRequestError) as unknown:
-        client.raw_request("delete", "/v1/prices/price_123")
+        sdk_client(own_emulator).raw_request("delete", "/v1/prices/price_123")
 
     assert unknown.value.http_status == 404
     assert "Unrecognized request URL" in str(unknown.value.user_message)
+
+
+def test_the_conformance_check_refuses_an_unknown_parameter_and_records_it(
+    own_emulator: str,
+) -> None:
+    client = sdk_client(own_emulator)
+    before = emulator_conformance_violations(own_emulator)
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.customers.create(params={"email": "a@example.com", "plan": "gold"})  # type: ignore[arg-type]  # unknown on purpose
+
+    assert (refused.value.http_status, refused.value.param) == (400, "plan")
+    [recorded] = emulator_conformance_violations(own_emulator)[len(before) :]
+    assert recorded.startswith("unknown_parameter at plan")
 
 
 def test_localstripe_pickle_is_never_written(client: stripe.StripeClient) -> None:
@@ -470,30 +450,6 @@ def test_seed_refuses_a_live_key(stripe_emulator: str) -> None:
 
 
 # --- Billing: Checkout, the portal, PaymentSheet, plan changes, schedules ----------------------
-
-
-def events_of(client: stripe.StripeClient, object_id: str) -> list[str]:
-    """The types of the events about `object_id`, oldest first."""
-    events = client.v1.events.list(params={"limit": 100}).auto_paging_iter()
-    return [e.type for e in events if e.to_dict()["data"]["object"].get("id") == object_id]
-
-
-def emulator_only(client: stripe.StripeClient, path: str, **params: Any) -> dict[str, Any]:
-    """An emulator-only endpoint (what a customer or a test clock would do)."""
-    return json.loads(client.raw_request("post", f"/_testing/{path}", **params).body)
-
-
-def customer_with_card(client: stripe.StripeClient, card: str = "pm_card_visa") -> tuple[str, str]:
-    customer = client.v1.customers.create(params={"email": f"{unique('bill')}@example.com"})
-    payment_method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
-    client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": payment_method.id}}
-    )
-    return customer.id, payment_method.id
-
-
-def monthly(client: stripe.StripeClient, unit_amount: int) -> stripe.Price:
-    return new_price(client, new_product(client).id, unit_amount=unit_amount)
 
 
 def test_a_checkout_session_completes_into_a_subscription_with_its_event(
@@ -628,7 +584,8 @@ def test_a_trial_with_default_incomplete_saves_a_card_through_its_setup_intent(
         }
     )
     assert subscription.status == "trialing"
-    assert subscription.latest_invoice is None
+    trial_invoice = client.v1.invoices.retrieve(id_of(subscription.latest_invoice))
+    assert (trial_invoice.status, trial_invoice.amount_due) == ("paid", 0)
 
     client.v1.setup_intents.confirm(
         id_of(subscription.pending_setup_intent), params={"payment_method": "pm_card_visa"}

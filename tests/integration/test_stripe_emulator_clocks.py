@@ -6,10 +6,11 @@ import time
 import pytest
 import stripe
 
-from tests.integration.test_stripe_emulator import (
+from tests.integration.stripe_emulator_helpers import (
     emulator_only,
     events_of,
     monthly,
+    payment_intent_of,
     sdk_client,
     unique,
 )
@@ -254,7 +255,7 @@ def test_a_renewal_that_asks_for_authentication_is_past_due_until_the_card_holde
     advanced(client, clock.id, period_end(subscription) + DAY)
 
     renewal = invoices_of(client, subscription.id)[-1]
-    intent_id = renewal.to_dict()["payment_intent"]
+    intent_id = payment_intent_of(client, renewal.id)
     assert client.v1.payment_intents.retrieve(intent_id).status == "requires_action"
     assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
 

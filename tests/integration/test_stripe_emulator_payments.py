@@ -8,24 +8,20 @@ from typing import Unpack
 import pytest
 import stripe
 from stripe.params import CustomerCreateParams, PaymentIntentCreateParams
-from tatame_devstack.stripe_emulator.render import INCLUDABLE, ONLY_WHEN_GIVEN, fields
+from tatame_devstack.stripe_emulator.render import ONLY_WHEN_GIVEN, fields, includable_fields
 
-from tests.integration.stripe_fields import expanded as expanded_field
-from tests.integration.stripe_fields import id_of, present
-from tests.integration.test_stripe_emulator import (
+from tests.integration.stripe_emulator_helpers import (
     emulator_only,
     events_of,
     monthly,
     new_price,
     new_product,
+    payment_intent_of,
     sdk_client,
     unique,
 )
-
-# Includable at the pinned version, but not (yet) in `render.INCLUDABLE`.
-CHARGE_REFUNDS: dict[type[stripe.StripeObject], frozenset[str]] = {
-    stripe.Charge: frozenset({"refunds"})
-}
+from tests.integration.stripe_fields import expanded as expanded_field
+from tests.integration.stripe_fields import id_of, present
 
 
 @pytest.fixture
@@ -36,9 +32,8 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
 def assert_pinned_shape(obj: stripe.StripeObject, resource: type[stripe.StripeObject]) -> None:
     """`obj` has exactly the fields that `resource` declares at the pinned version, but for
     the includable ones (sent only when expanded)."""
-    includable = INCLUDABLE.get(resource, frozenset()) | CHARGE_REFUNDS.get(resource, frozenset())
     # A class is hashable; mypy reads StripeObject's `__hash__` (of instances) for the class.
-    expected = set(fields(resource)) - includable - ONLY_WHEN_GIVEN  # type: ignore[arg-type]
+    expected = set(fields(resource)) - includable_fields(resource) - ONLY_WHEN_GIVEN  # type: ignore[arg-type]
     assert set(obj.to_dict()) == expected
 
 
@@ -325,7 +320,7 @@ def test_a_subscription_whose_card_asks_for_authentication_waits_for_it_then_act
         params={"customer": customer.id, "items": [{"price": monthly(client, 1100).id}]}
     )
     [invoice] = client.v1.invoices.list(params={"subscription": subscription.id}).data
-    intent_id = invoice.to_dict()["payment_intent"]
+    intent_id = payment_intent_of(client, invoice.id)
     waiting = client.v1.payment_intents.retrieve(intent_id)
 
     assert subscription.status == "incomplete"

@@ -339,3 +339,23 @@ async def test_an_inbox_outage_is_503_and_the_retried_event_is_stored_once(
     finally:
         server.should_exit = True
         await task
+
+
+def _other_version_count(metrics: str, version: str) -> float:
+    prefix = f'webhooks_events_other_api_version_total{{api_version="{version}"}} '
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+async def test_an_event_of_another_api_version_is_stored_and_counted_once(
+    client, webhooks_database_url
+) -> None:
+    version = "2024-06-20." + secrets.token_hex(3)  # a label no other test uses
+    event = {**stripe_event(), "api_version": version}
+    pinned = stripe_event()
+    for body in (encode(event), encode(event), encode(pinned)):  # the repeat is a duplicate
+        assert (await post(client, body)).status_code == 200
+    assert await stored(webhooks_database_url, event["id"]) == 1
+    metrics = (await client.get("/metrics")).text
+    assert _other_version_count(metrics, version) == 1
+    assert _other_version_count(metrics, pinned["api_version"]) == 0

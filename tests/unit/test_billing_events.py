@@ -13,8 +13,9 @@ from services.billing.events import parse_event
 from services.billing.invoices import invoice_row
 from services.billing.payment_methods import payment_method_row
 from services.billing.subscriptions import schedule_row, subscription_row
+from tests import stripe_objects
 
-T0 = 1_790_000_000
+T0 = stripe_objects.T0
 PERIOD_END = T0 + 30 * 86_400
 
 
@@ -76,29 +77,16 @@ def test_an_event_that_is_not_this_event_well_formed_is_invalid(payload, event_i
         parse(payload, event_id=event_id)
 
 
-def test_a_subscription_of_the_current_api_takes_price_quantity_and_period_from_its_item() -> None:
+def test_a_subscription_takes_price_quantity_and_period_from_its_item() -> None:
     row = subscription_row(
-        {
-            "id": "sub_1",
-            "object": "subscription",
-            "customer": {"id": "cus_1", "object": "customer"},  # expanded
-            "status": "trialing",
-            "cancel_at_period_end": False,
-            "created": T0,
-            "trial_start": T0,
-            "trial_end": PERIOD_END,
-            "items": {
-                "data": [
-                    {
-                        "price": {"id": "price_1"},
-                        "quantity": 2,
-                        "current_period_start": T0,
-                        "current_period_end": PERIOD_END,
-                    }
-                ]
-            },
-            "metadata": {"gym": "north"},
-        }
+        stripe_objects.subscription(
+            status="trialing",
+            quantity=2,
+            period=(T0, PERIOD_END),
+            trial_start=T0,
+            trial_end=PERIOD_END,
+            metadata={"gym": "north"},
+        )
     )
     assert row["stripe_customer_id"] == "cus_1"
     assert (row["price_id"], row["quantity"]) == ("price_1", 2)
@@ -108,52 +96,20 @@ def test_a_subscription_of_the_current_api_takes_price_quantity_and_period_from_
     assert row["metadata"] == {"gym": "north"}
 
 
-def test_a_subscription_of_an_older_api_takes_plan_and_period_from_itself() -> None:
-    row = subscription_row(
-        {
-            "id": "sub_1",
-            "customer": "cus_1",
-            "status": "canceled",
-            "cancel_at_period_end": False,
-            "created": T0,
-            "current_period_start": T0,
-            "current_period_end": PERIOD_END,
-            "plan": {"id": "plan_1"},
-            "quantity": 3,
-            "items": {"data": [{"plan": {"id": "plan_1"}}]},
-            "canceled_at": T0 + 5,
-            "ended_at": T0 + 5,
-        }
-    )
-    assert (row["price_id"], row["quantity"]) == ("plan_1", 3)
-    assert (row["current_period_start"], row["current_period_end"]) == (at(T0), at(PERIOD_END))
-    assert row["ended_at"] == at(T0 + 5)
-    assert row["metadata"] == {}
+def test_a_subscription_of_an_older_api_with_its_period_on_itself_is_malformed() -> None:
+    legacy = stripe_objects.subscription()
+    [item] = legacy["items"]["data"]
+    legacy["current_period_start"] = item.pop("current_period_start")
+    legacy["current_period_end"] = item.pop("current_period_end")
+
+    with pytest.raises(KeyError):
+        subscription_row(legacy)
 
 
-def invoice(**fields: Any) -> dict[str, Any]:
-    return {
-        "id": "in_1",
-        "customer": "cus_1",
-        "status": "open",
-        "currency": "usd",
-        "amount_due": 1900,
-        "amount_paid": 0,
-        "amount_remaining": 1900,
-        "total": 1900,
-        "created": T0,
-        **fields,
-    }
-
-
-def test_an_invoice_of_the_current_api_names_its_subscription_under_parent() -> None:
+def test_an_invoice_names_its_subscription_under_parent() -> None:
     row = invoice_row(
-        invoice(
-            parent={
-                "type": "subscription_details",
-                "subscription_details": {"subscription": "sub_1"},
-            },
-            hosted_invoice_url="https://invoice.stripe.com/i/x",
+        stripe_objects.invoice(
+            subscription="sub_1", hosted_invoice_url="https://invoice.stripe.com/i/x"
         )
     )
     assert row["subscription_id"] == "sub_1"
@@ -161,14 +117,16 @@ def test_an_invoice_of_the_current_api_names_its_subscription_under_parent() -> 
     assert (row["amount_due"], row["amount_remaining"]) == (1900, 1900)
 
 
-def test_an_invoice_of_an_older_api_names_its_subscription_itself() -> None:
-    assert invoice_row(invoice(subscription="sub_2"))["subscription_id"] == "sub_2"
-    assert invoice_row(invoice(parent=None))["subscription_id"] is None
+def test_an_invoice_without_parent_bills_no_subscription() -> None:
+    assert invoice_row(stripe_objects.invoice())["subscription_id"] is None
+    # An older API version's top-level `subscription` is not read.
+    legacy = {**stripe_objects.invoice(), "subscription": "sub_2"}
+    assert invoice_row(legacy)["subscription_id"] is None
 
 
 def test_an_invoice_amount_must_be_an_integer_of_minor_units() -> None:
     with pytest.raises(TypeError):
-        invoice_row(invoice(amount_due=19.0))
+        invoice_row(stripe_objects.invoice(amount_due=19.0))
 
 
 def test_a_detached_payment_method_has_no_customer() -> None:
@@ -197,23 +155,16 @@ def test_a_price_without_unit_amount_is_free_and_one_time_without_recurring() ->
 def schedule(status: str = "active", current: dict[str, int] | None = None) -> dict[str, Any]:
     """A downgrade schedule: Pro until PERIOD_END, then one month of Basic."""
     phase = {"start_date": T0, "end_date": PERIOD_END}
-    return {
-        "id": "sub_sched_1",
-        "object": "subscription_schedule",
-        "customer": "cus_1",
-        "subscription": "sub_1",
-        "status": status,
-        "created": T0,
-        "current_phase": phase if current is None else current,
-        "phases": [
-            {**phase, "items": [{"price": "price_pro", "quantity": 1}]},
-            {
-                "start_date": PERIOD_END,
-                "end_date": PERIOD_END + 30 * 86_400,
-                "items": [{"price": {"id": "price_basic"}, "quantity": 2}],
-            },
+    return stripe_objects.schedule(
+        status=status,
+        current_phase=phase if current is None else current,
+        phases=[
+            stripe_objects.schedule_phase(T0, PERIOD_END, ("price_pro", 1)),
+            stripe_objects.schedule_phase(
+                PERIOD_END, PERIOD_END + 30 * 86_400, (stripe_objects.price("price_basic"), 2)
+            ),
         ],
-    }
+    )
 
 
 def test_a_schedule_row_holds_what_its_next_phase_changes_and_when() -> None:

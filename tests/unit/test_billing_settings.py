@@ -85,3 +85,22 @@ def test_every_billing_method_has_callers_and_entitlements_take_the_configured_o
         f"/{SERVICE_NAME}/{m}" for m in ("CheckEntitlement", "ListEntitlements", *relay_methods)
     }
     assert {frozenset(policy[method]) for method in others} == {frozenset({GATEWAY})}
+
+
+@pytest.mark.parametrize(
+    ("environment", "key"),
+    [("prod", "sk_test_abc"), ("dev", "sk_live_abc"), ("dev", "rk_live_abc")],
+)
+def test_test_clocks_are_refused_in_production_and_with_a_live_key(
+    environment: str, key: str
+) -> None:
+    with pytest.raises(ValidationError, match="BILLING_STRIPE_TEST_CLOCKS"):
+        settings(tatame_env=environment, stripe_secret_key=key, billing_stripe_test_clocks=True)
+
+
+def test_test_clocks_in_test_mode_name_each_customers_clock_tatame() -> None:
+    dev = settings(
+        tatame_env="dev", stripe_secret_key="sk_test_abc", billing_stripe_test_clocks=True
+    )
+    assert dev.rules.test_clock_prefix == "tatame"
+    assert settings().rules.test_clock_prefix is None

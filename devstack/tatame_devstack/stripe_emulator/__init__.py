@@ -1,28 +1,36 @@
 """A local, stateful Stripe emulator for development and tests (never production).
 
 It runs `localstripe` (GPL-3.0, a dev/test dependency only) with what our backend needs and
-localstripe lacks, added by subclassing its resources and extending its aiohttp app:
+localstripe lacks, added by subclassing its resources and extending its aiohttp app, and it
+answers as Stripe does at the API version stripe-python pins (`2026-10-28.endive`): every object
+it renders goes through `render.shape`, which gives it exactly the fields of stripe-python's
+class for it (no field that version dropped, null for an optional one without a value,
+includable ones such as `invoice.confirmation_secret` only when expanded). Besides:
 
-- the Prices API; each recurring price is also a localstripe Plan with the same id, so that
-  subscriptions accept it (`items[].price` is taken as `items[].plan`);
+- the Prices API; each recurring price is also a localstripe Plan with the same id;
 - products with `marketing_features`, `default_price_data` (create), `default_price` (update)
   and `updated`, and a `product.updated` event on update;
-- subscriptions as Stripe bills them now: `payment_behavior=default_incomplete` (the first
-  invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client;
-  confirming it with `payment_method=pm_card_visa` pays and activates, saving the card with
-  `payment_settings.save_default_payment_method`), a `default_payment_method`, item changes with
-  prorations (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end`
-  with `cancel_at`, periods that honour `interval_count` and trials, and
-  `customer.subscription.updated` events;
+- subscriptions as Stripe bills them at that version, in flexible billing mode (its default):
+  `payment_behavior=default_incomplete` (the first invoice's PaymentIntent, or during a trial a
+  `pending_setup_intent`, waits for the client; confirming it with `payment_method=pm_card_visa`
+  pays and activates, saving the card with `payment_settings.save_default_payment_method`), a
+  `default_payment_method`, a trial that starts `trialing` (so says its created event) with its
+  $0 paid invoice, item changes with prorations that credit what was debited
+  (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end` with
+  `cancel_at`, periods (on the items) that honour `interval_count` and trials;
 - subscription schedules `from_subscription` (phases of one item; release), invoice previews
   (`POST /v1/invoices/create_preview`) of an item change;
 - Checkout Sessions (subscription mode, for an existing customer), Billing Portal sessions and
   ephemeral keys (made for the request's `Stripe-Version`);
 - a customer's default payment method (must be attached; detaching unsets it), its payment
   methods (`GET /v1/customers/{id}/payment_methods`), attach/detach events;
-- invoices with `amount_remaining`, `invoice.finalized`/`invoice.paid` events, lines with their
-  `parent` (proration or not) and, once finalized, a `confirmation_secret`, a `number` and links
-  to the hosted page and PDF (under `.invalid` hosts: the emulator serves no pages);
+- invoices naming their subscription under `parent` and their PaymentIntent under `payments`
+  (includable; also `GET /v1/invoice_payments`), a `billing_reason`, `invoice.finalized`/
+  `invoice.paid` events, lines with their `parent` and `pricing` and, once finalized, a `number`
+  and links to the hosted page and PDF (under `.invalid` hosts: the emulator serves no pages);
+- events of the pinned version, with the object as it was then and, for a change, the previous
+  values of what changed (`data.previous_attributes`); lists newest first, without localstripe's
+  `total_count`;
 - objects rendered as Stripe renders them at the SDK's pinned API version (`render.shape`):
   customers, products, prices, payment and setup intents, payment methods, charges, refunds,
   disputes, Checkout and portal sessions, ephemeral keys, test clocks;
@@ -36,12 +44,13 @@ localstripe lacks, added by subclassing its resources and extending its aiohttp 
   subscriptions through their period ends);
 - emulator-only endpoints for what a customer or a test clock would do: paying a Checkout Session
   (`POST /_testing/checkout/sessions/{id}/complete`, `payment_method=pm_card_…`), ending a
-  subscription's period (`POST /_testing/subscriptions/{id}/end_period`: a planned cancellation
-  happens, the schedule's next phase starts, the new period is charged) and telling an ephemeral
-  key's version (`GET /_testing/ephemeral_keys/{secret}`), the card holder's 3-D Secure answer
-  (`POST /_testing/{payment,setup}_intents/{id}/authenticate`, `outcome=succeed|fail`), a bank's
-  dispute of a charge (`POST /_testing/charges/{id}/dispute`) and its decision
-  (`POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`);
+  subscription's period or trial (`POST /_testing/subscriptions/{id}/end_period`: a planned
+  cancellation happens, the schedule's next phase starts, the new period is charged), telling an
+  ephemeral key's version (`GET /_testing/ephemeral_keys/{secret}`), the card holder's 3-D Secure
+  answer (`POST /_testing/{payment,setup}_intents/{id}/authenticate`, `outcome=succeed|fail`), a
+  bank's dispute of a charge (`POST /_testing/charges/{id}/dispute`) and its decision
+  (`POST /_testing/disputes/{id}/resolve`, `outcome=won|lost`), and what the conformance check
+  saw (`GET /_testing/conformance`);
 - Stripe's idempotency layer (`Idempotency-Key` on POST: replay, mismatch 400, in-flight 409);
 - Stripe-shaped JSON errors for unknown routes and unexpected failures;
 - state in memory (never localstripe's shared /tmp/localstripe.pickle), or in a state file.
@@ -50,11 +59,13 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 [--state-file PATH]. Once listening it prints one line to stdout:
 `stripe-emulator listening on http://127.0.0.1:<port>`.
 
-One module per resource family: `catalog`, `customers`, `subscriptions`, `schedules`, `invoices`,
-`intents`, `setup_intents`, `payment_methods`, `charges`, `refunds`, `disputes`, `checkout`,
-`test_clocks`, `events`, `testing` (the `/_testing/*` endpoints), on `params` (parsing), `render`
-(responses), `expansion` (`expand[]`), `idempotency` and `state`; `app` builds the application
-and serves it.
+One module per resource family: `catalog`, `customers`, `subscriptions` (with
+`subscription_params`, `subscription_render` and `prorations`), `schedules`, `invoices` (with
+`previews`), `intents`, `setup_intents`, `payment_methods`, `charges`, `refunds`, `disputes`,
+`checkout`, `test_clocks`, `events`, `testing` (the `/_testing/*` endpoints), on `params`
+(parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
+application and serves it (`--conformance`: every request and response checked against
+stripe-python's types, as in tests).
 """
 
 # State files pickle the emulator's objects by module and class name: those written before the

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 from localstripe import server as localstripe_server
-from localstripe.resources import store
+from localstripe import webhooks as localstripe_webhooks
+from localstripe.resources import Event, Invoice, Subscription, store
 
+from tatame_devstack.stripe_conformance import Violation, check_response, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
 from tatame_devstack.stripe_emulator.charges import extend_charges
 from tatame_devstack.stripe_emulator.checkout import (
@@ -25,6 +27,7 @@ from tatame_devstack.stripe_emulator.customers import (
     update_customer,
 )
 from tatame_devstack.stripe_emulator.disputes import add_routes as add_dispute_routes
+from tatame_devstack.stripe_emulator.events import extend_events
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
 from tatame_devstack.stripe_emulator.intents import (
     authenticate_payment_intent,
@@ -32,14 +35,25 @@ from tatame_devstack.stripe_emulator.intents import (
     confirm_payment_intent,
     extend_intents,
 )
-from tatame_devstack.stripe_emulator.invoices import extend_invoices, preview_invoice
+from tatame_devstack.stripe_emulator.invoices import (
+    extend_invoices,
+    list_invoice_payments,
+    retrieve_invoice_payment,
+)
 from tatame_devstack.stripe_emulator.payment_methods import (
     attach_payment_method,
     detach_payment_method,
     extend_payment_methods,
 )
+from tatame_devstack.stripe_emulator.previews import preview_invoice
 from tatame_devstack.stripe_emulator.refunds import extend_refunds
-from tatame_devstack.stripe_emulator.render import Handler, dict_handler, error_response
+from tatame_devstack.stripe_emulator.render import (
+    Handler,
+    dict_handler,
+    error_response,
+    extend_lists,
+    list_newest_first,
+)
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 from tatame_devstack.stripe_emulator.setup_intents import (
     authenticate_setup_intent,
@@ -47,9 +61,14 @@ from tatame_devstack.stripe_emulator.setup_intents import (
     extend_setup_intents,
 )
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
+from tatame_devstack.stripe_emulator.subscription_render import extend_subscription_items
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
+from tatame_devstack.stripe_emulator.webhook_endpoints import (
+    add_routes as add_webhook_endpoint_routes,
+)
+from tatame_devstack.stripe_emulator.webhook_endpoints import register_stored_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +114,30 @@ def _override_middleware(overrides: Mapping[tuple[str, str], Handler]) -> Middle
     return middleware
 
 
-def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> web.Application:
-    """Extend localstripe's (process-wide) application in place and return it; call once."""
+def build_app(
+    idempotency: IdempotencyLayer, state_file: StateFile | None, *, conformance: bool = False
+) -> web.Application:
+    """Extend localstripe's (process-wide) application in place and return it; call once.
+
+    With `conformance`, every request and response is checked against stripe-python's types
+    (a request Stripe would refuse is refused as Stripe does); what departs is logged and
+    listed by `GET /_testing/conformance`.
+    """
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
     for extend in (
         extend_charges,
         extend_customers,
+        extend_events,
         extend_intents,
+        extend_lists,
         extend_payment_methods,
         extend_refunds,
         extend_setup_intents,
+        extend_subscription_items,
     ):
         extend()
+    list_newest_first(Event, Invoice, Subscription)
     app = localstripe_server.app
 
     prices = "/v1/prices"
@@ -131,6 +161,8 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         app.router.add_get(collection, localstripe_server.api_list_all(cls, collection))
         app.router.add_get(one, localstripe_server.api_retrieve(cls, one))
         app.router.add_post(one, localstripe_server.api_update(cls, one))
+    app.router.add_get("/v1/invoice_payments", list_invoice_payments)
+    app.router.add_get("/v1/invoice_payments/{id}", retrieve_invoice_payment)
     portal = "/v1/billing_portal/sessions"
     app.router.add_post(portal, localstripe_server.api_create(BillingPortalSession, portal))
     app.router.add_post("/v1/ephemeral_keys", create_ephemeral_key)
@@ -143,7 +175,9 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
         ("POST", "/_testing/setup_intents/{id}/authenticate", authenticate_setup_intent),
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
-    add_testing_routes(app)
+    violations: list[Violation] | None = [] if conformance else None
+    add_testing_routes(app, violations)
+    add_webhook_endpoint_routes(app)
     add_dispute_routes(app)
     add_test_clock_routes(app)
 
@@ -171,26 +205,53 @@ def build_app(idempotency: IdempotencyLayer, state_file: StateFile | None) -> we
     overrides["POST", "/v1/invoices/create_preview"] = dict_handler(preview_invoice)
     # Outermost first; localstripe's own are: errors, auth, its store dump.
     app.middlewares.insert(0, stripe_error_middleware)
+    if violations is not None:
+        # Inside the error middleware: it sees refusals (UserError) as the Stripe errors sent.
+        app.middlewares.insert(1, conformance_middleware(_recorder(violations)))
+        _check_deliveries(_recorder(violations))
     if state_file is not None:
         app.middlewares.insert(0, state_file.middleware)
     app.middlewares.extend([idempotency.middleware, _override_middleware(overrides)])
     return app
 
 
+def _recorder(violations: list[Violation]) -> Callable[[Violation], None]:
+    def record(violation: Violation) -> None:
+        logger.warning("departs from Stripe's API: %s", violation)
+        violations.append(violation)
+
+    return record
+
+
+def _check_deliveries(record: Callable[[Violation], None]) -> None:
+    """Check every event as it is sent to a webhook endpoint, too (not only when listed)."""
+    deliver = localstripe_webhooks._send_webhook
+
+    async def checked(event: Event) -> None:
+        for violation in check_response("POST", "(webhook delivery)", 200, event._export()):
+            record(violation)
+        await deliver(event)
+
+    localstripe_webhooks._send_webhook = checked
+
+
 def _base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(host: str, port: int, state_path: Path | None) -> None:
+async def serve(
+    host: str, port: int, state_path: Path | None, *, conformance: bool = False
+) -> None:
     """Serve until SIGTERM or SIGINT; with `state_path`, load it first and save it on the way."""
     idempotency = IdempotencyLayer()
     state_file = None if state_path is None else StateFile(state_path, idempotency)
-    app = build_app(idempotency, state_file)
+    app = build_app(idempotency, state_file, conformance=conformance)
     if state_file is not None:
         try:
             state_file.load()
         except ValueError as error:
             raise SystemExit(f"stripe-emulator: {error}") from error
+        register_stored_endpoints()
     runner = web.AppRunner(app)
     await runner.setup()
     try:
@@ -227,6 +288,12 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="load the state from this file and save it there (default: memory only)",
     )
+    parser.add_argument(
+        "--conformance",
+        action="store_true",
+        help="check every request and response against stripe-python's types; "
+        "GET /_testing/conformance lists what departed",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(args.host, args.port, args.state_file))
+    asyncio.run(serve(args.host, args.port, args.state_file, conformance=args.conformance))

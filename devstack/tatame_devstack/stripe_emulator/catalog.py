@@ -9,7 +9,6 @@ from localstripe.errors import UserError
 from localstripe.resources import Plan, Product, StripeObject
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     INTERVALS,
     as_bool,
@@ -22,7 +21,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
 
 USAGE_TYPES = ("licensed", "metered")

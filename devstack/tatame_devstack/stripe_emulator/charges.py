@@ -7,10 +7,9 @@ from localstripe.errors import UserError
 from localstripe.resources import Charge, List, PaymentMethod
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import reject_unknown
 from tatame_devstack.stripe_emulator.payment_methods import render_payment_method, test_card
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, expanded_under, shape
 from tatame_devstack.stripe_emulator.state import stored
 
 C = stripe.Charge
@@ -94,7 +93,8 @@ def _payment_method_details(payment_method: PaymentMethod) -> dict[str, Any]:
 
 
 def render_charge(charge: Charge, expand: Any = None) -> dict[str, Any]:
-    """A charge at the pinned API version (its `refunds` list is includable: not rendered)."""
+    """A charge at the pinned API version (its `refunds` list is includable: rendered only when
+    expanded)."""
     payment_method = PaymentMethod._api_retrieve(charge.payment_method)
     failed = charge.status == "failed"
     rendered = shape(
@@ -128,15 +128,12 @@ def render_charge(charge: Charge, expand: Any = None) -> dict[str, Any]:
             "payment_method_details": _payment_method_details(payment_method),
             "receipt_url": f"{RECEIPTS}/{charge.id}",
             "refunded": charge.refunded,
+            "refunds": charge.refunds._export(expand=expanded_under(expand or [], "refunds")),
             "status": charge.status,
         },
+        expand=expand or (),
     )
-    # `refunds` is includable at the pinned version; `render.INCLUDABLE` does not list it yet.
-    if "refunds" in {path.split(".", 1)[0] for path in expand or ()}:
-        rendered["refunds"] = charge.refunds._export()
-    else:
-        del rendered["refunds"]
-    return expanded(rendered, [path for path in expand or () if not path.startswith("refunds")])
+    return expanded(rendered, expand or [])
 
 
 def list_charges(

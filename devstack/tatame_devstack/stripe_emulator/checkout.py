@@ -11,7 +11,6 @@ from localstripe.resources import Customer, PaymentMethod, StripeObject, random_
 from tatame_devstack.stripe_emulator.catalog import recurring_plan
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
     as_int,
@@ -21,7 +20,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
 
 CHECKOUT_PAGES = "https://checkout.stripe-emulator.invalid/c/pay"

@@ -8,14 +8,13 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, List, PaymentMethod, store
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     as_optional_str,
     as_str,
     param_error,
     reject_unknown,
 )
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
 
 TEST_CLOCK_OBJECT = "test_helpers.test_clock"

@@ -12,7 +12,6 @@ from localstripe.errors import UserError
 from localstripe.resources import Charge, StripeObject
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
     as_int,
@@ -21,7 +20,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 
 D = stripe.Dispute
 REASONS = (

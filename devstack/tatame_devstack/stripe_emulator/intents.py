@@ -11,7 +11,6 @@ from localstripe.resources import Invoice, PaymentIntent, PaymentMethod
 
 from tatame_devstack.stripe_emulator.charges import DECLINE, CardError, create_charge
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
     as_int,
@@ -22,7 +21,7 @@ from tatame_devstack.stripe_emulator.params import (
     reject_unknown,
 )
 from tatame_devstack.stripe_emulator.payment_methods import test_card
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 
 PI = stripe.PaymentIntent
 AUTHENTICATION_PAGES = "https://hooks.stripe-emulator.invalid/3d_secure_2/authenticate"

@@ -1,191 +1,317 @@
-"""Invoices (Stripe's fields on localstripe's classes), their lines, and previews."""
+"""Invoices, their lines and their payments as Stripe renders them at the pinned API version,
+on localstripe's classes (its subscriptions and payment intents drive them). Since 2025-03-31
+an invoice names its subscription under `parent` and its PaymentIntent only through its
+`payments` (and, when expanded, its `confirmation_secret`)."""
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-from localstripe.resources import Invoice, InvoiceLineItem, PaymentIntent, Plan, random_id
-
-from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.params import as_int, as_str, param_error, reject_unknown
-from tatame_devstack.stripe_emulator.subscriptions import (
-    PRORATION_BEHAVIORS,
-    TIMES,
-    PriceSubscription,
-    add_interval,
-    interval_changes,
-    new_terms,
-    proration_lines,
-    subscription_named,
+import stripe
+from aiohttp import web
+from localstripe import server as localstripe_server
+from localstripe.errors import UserError
+from localstripe.resources import (
+    Invoice,
+    InvoiceItem,
+    InvoiceLineItem,
+    List,
+    PaymentIntent,
+    Plan,
+    Subscription,
 )
 
+from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
+from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
+from tatame_devstack.stripe_emulator.state import stored
+
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
+INVOICE = stripe.Invoice
+LINE = stripe.InvoiceLineItem
+DETAILS = LINE.Parent.SubscriptionItemDetails
+
+
+def invoice_values(**given: Any) -> dict[str, Any]:
+    """The fields every invoice has the same way here (no tax, discount, credit note or
+    shipping), with `given`; for `shape(stripe.Invoice, …)`."""
+    return {
+        "object": "invoice",
+        "amount_overpaid": 0,
+        "amount_shipping": 0,
+        "automatic_tax": shape(INVOICE.AutomaticTax, {"enabled": False}),
+        "collection_method": "charge_automatically",
+        "customer_tax_ids": [],
+        "default_tax_rates": [],
+        "discounts": [],
+        "issuer": shape(INVOICE.Issuer, {"type": "self"}),
+        "livemode": False,
+        "metadata": {},
+        "payment_settings": shape(INVOICE.PaymentSettings, {}),
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "starting_balance": 0,
+        "total_discount_amounts": [],
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        **given,
+    }
+
+
+def subscription_parent(subscription_id: str, metadata: dict[str, str]) -> dict[str, Any]:
+    """An invoice's `parent` when it bills a subscription."""
+    details = {"subscription": subscription_id, "metadata": dict(metadata)}
+    return shape(
+        INVOICE.Parent,
+        {
+            "type": "subscription_details",
+            "subscription_details": shape(INVOICE.Parent.SubscriptionDetails, details),
+        },
+    )
+
+
+def line_values(
+    *,
+    id: str,
+    amount: int,
+    description: str | None,
+    plan: Plan | None,
+    currency: str,
+    quantity: int,
+    period: dict[str, int],
+    parent: dict[str, Any],
+    invoice: str | None,
+    subscription: str | None,
+) -> dict[str, Any]:
+    """A line item, rendered (stored lines and preview lines alike)."""
+    pricing = None
+    if plan is not None:
+        pricing = shape(
+            LINE.Pricing,
+            {
+                "type": "price_details",
+                "price_details": shape(
+                    LINE.Pricing.PriceDetails, {"price": plan.id, "product": plan.product}
+                ),
+                "unit_amount_decimal": str(plan.amount),
+            },
+        )
+    return shape(
+        LINE,
+        {
+            "id": id,
+            "object": "line_item",
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "discount_amounts": [],
+            "discountable": True,
+            "discounts": [],
+            "invoice": invoice,
+            "livemode": False,
+            "metadata": {},
+            "parent": parent,
+            "period": shape(LINE.Period, period),
+            "pretax_credit_amounts": [],
+            "pricing": pricing,
+            "quantity": quantity,
+            "subscription": subscription,
+            "subtotal": amount,
+            "taxes": [],
+        },
+    )
+
+
+def subscription_item_parent(
+    *, subscription: str, subscription_item: str, proration: bool, invoice_item: str | None
+) -> dict[str, Any]:
+    """A line's `parent` when it bills a subscription item (a period, or a proration)."""
+    details = {
+        "invoice_item": invoice_item,
+        "proration": proration,
+        "proration_details": shape(DETAILS.ProrationDetails, {"credited_items": None}),
+        "subscription": subscription,
+        "subscription_item": subscription_item,
+    }
+    return shape(
+        LINE.Parent,
+        {"type": "subscription_item_details", "subscription_item_details": shape(DETAILS, details)},
+    )
+
+
+def _line_parent(line: InvoiceLineItem) -> dict[str, Any]:
+    if line.type == "subscription":
+        return subscription_item_parent(
+            subscription=line.subscription,
+            subscription_item=line.subscription_item,
+            proration=False,
+            invoice_item=None,
+        )
+    item = InvoiceItem._api_retrieve(line.invoice_item)
+    subscription_item = getattr(item, "_subscription_item", None)
+    if line.subscription is not None and subscription_item is not None:
+        return subscription_item_parent(
+            subscription=line.subscription,
+            subscription_item=subscription_item,
+            proration=line.proration,
+            invoice_item=line.invoice_item,
+        )
+    details = LINE.Parent.InvoiceItemDetails
+    return shape(
+        LINE.Parent,
+        {
+            "type": "invoice_item_details",
+            "invoice_item_details": shape(
+                details,
+                {
+                    "invoice_item": line.invoice_item,
+                    "proration": line.proration,
+                    "proration_details": shape(details.ProrationDetails, {"credited_items": None}),
+                    "subscription": line.subscription,
+                },
+            ),
+        },
+    )
+
+
+def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
+    values = line_values(
+        id=line.id,
+        amount=line.amount,
+        description=line.description,
+        plan=line.plan,
+        currency=line.currency,
+        quantity=line.quantity,
+        period=line.period,
+        parent=_line_parent(line),
+        invoice=line.invoice,
+        subscription=line.subscription,
+    )
+    return expanded(values, expand or [])
+
+
+PAYMENT_PREFIX = "inpay_"
+
+
+def _payment(invoice: Invoice) -> dict[str, Any] | None:
+    """The invoice's payment: the PaymentIntent it collects with, if any (one per invoice
+    here; Stripe allows several partial ones)."""
+    if invoice.payment_intent is None:
+        return None
+    intent = PaymentIntent._api_retrieve(invoice.payment_intent)
+    status = {"succeeded": "paid", "canceled": "canceled"}.get(intent.status, "open")
+    paid_at = invoice.status_transitions["paid_at"] if status == "paid" else None
+    payment = {
+        "id": PAYMENT_PREFIX + intent.id.removeprefix("pi_"),
+        "object": "invoice_payment",
+        "amount_paid": intent.amount if status == "paid" else None,
+        "amount_requested": intent.amount,
+        "created": intent.created,
+        "currency": intent.currency,
+        "invoice": invoice.id,
+        "is_default": True,
+        "livemode": False,
+        "payment": shape(
+            stripe.InvoicePayment.Payment,
+            {"type": "payment_intent", "payment_intent": intent.id},
+        ),
+        "status": status,
+        "status_transitions": shape(stripe.InvoicePayment.StatusTransitions, {"paid_at": paid_at}),
+    }
+    return shape(stripe.InvoicePayment, payment)
+
+
+def _payments(invoice: Invoice) -> dict[str, Any]:
+    payment = _payment(invoice)
+    url = f"/v1/invoice_payments?invoice={invoice.id}"
+    return render_list(url, [] if payment is None else [payment])
+
+
+async def list_invoice_payments(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/invoice_payments?invoice=in_…`: the payments of one invoice."""
+    params = localstripe_server.unflatten_data(request.query)
+    params.pop("expand", None)
+    params.pop("limit", None)  # an invoice here has one payment at most
+    invoice = Invoice._api_retrieve(as_str("invoice", params.pop("invoice", None)))
+    reject_unknown(params)
+    return localstripe_server.json_response(_payments(invoice))
+
+
+async def retrieve_invoice_payment(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/invoice_payments/{id}`."""
+    id = request.match_info["id"]
+    intent_id = "pi_" + id.removeprefix(PAYMENT_PREFIX)
+    invoice = next((i for i in stored(Invoice.object) if i.payment_intent == intent_id), None)
+    if not id.startswith(PAYMENT_PREFIX) or invoice is None:
+        raise UserError(404, f"No such invoice payment: '{id}'", {"code": "resource_missing"})
+    return localstripe_server.json_response(_payment(invoice))
+
+
+def _confirmation_secret(invoice: Invoice) -> dict[str, str] | None:
+    if invoice._draft or invoice.payment_intent is None:
+        return None
+    intent = PaymentIntent._api_retrieve(invoice.payment_intent)
+    return shape(
+        INVOICE.ConfirmationSecret,
+        {"client_secret": intent.client_secret, "type": "payment_intent"},
+    )
+
+
+def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
+    expand = expand or []
+    finalized = not invoice._draft
+    parent = None
+    if invoice.subscription is not None:
+        metadata = Subscription._api_retrieve(invoice.subscription).metadata
+        parent = subscription_parent(invoice.subscription, metadata)
+    amount_due, amount_paid = invoice.amount_due, invoice.amount_paid
+    lines: List = invoice.lines
+    values = invoice_values(
+        id=invoice.id,
+        amount_due=amount_due,
+        amount_paid=amount_paid,
+        amount_remaining=amount_due - amount_paid,
+        attempt_count=invoice.attempt_count if finalized else 0,
+        attempted=invoice.attempted and finalized,
+        auto_advance=invoice.status in ("draft", "open"),
+        billing_reason=invoice.billing_reason,
+        confirmation_secret=_confirmation_secret(invoice),
+        created=invoice.created,
+        currency=invoice.currency,
+        customer=invoice.customer,
+        customer_email=invoice.customer_email,
+        description=invoice.description,
+        effective_at=invoice.status_transitions["finalized_at"],
+        ending_balance=invoice.ending_balance if finalized else None,
+        hosted_invoice_url=f"{HOSTED_INVOICES}/{invoice.id}" if finalized else None,
+        invoice_pdf=f"{HOSTED_INVOICES}/{invoice.id}/pdf" if finalized else None,
+        lines=lines._export(expand=expanded_under(expand, "lines")),
+        metadata=invoice.metadata,
+        next_payment_attempt=invoice.next_payment_attempt,
+        number=invoice.id.removeprefix("in_")[:8].upper() + "-0001" if finalized else None,
+        parent=parent,
+        payments=_payments(invoice),
+        period_end=invoice.period_end or invoice.created,
+        period_start=invoice.period_start or invoice.created,
+        starting_balance=invoice.starting_balance,
+        status=invoice.status,
+        status_transitions=shape(INVOICE.StatusTransitions, invoice.status_transitions),
+        subtotal=invoice.subtotal,
+        subtotal_excluding_tax=invoice.subtotal,
+        total=invoice.total,
+        total_excluding_tax=invoice.total,
+        webhooks_delivered_at=invoice.webhooks_delivered_at if finalized else None,
+    )
+    return expanded(shape(stripe.Invoice, values, expand=expand), expand)
 
 
 def extend_invoices() -> None:
-    """Add Stripe's invoice fields that localstripe lacks, on its classes: its subscriptions and
-    payment intents use them by those names. A draft has no number and no links yet; a line's
-    `parent` (API 2025-03-31) says what it bills and whether it is a proration."""
-
-    def finalized(field: Callable[[Any], Any]) -> property:
-        return property(lambda invoice: None if invoice._draft else field(invoice))
-
-    def confirmation_secret(invoice: Any) -> dict[str, str] | None:
-        if invoice.payment_intent is None:
-            return None
-        intent = PaymentIntent._api_retrieve(invoice.payment_intent)
-        return {"client_secret": intent.client_secret, "type": "payment_intent"}
-
-    def line_parent(line: Any) -> dict[str, Any]:
-        details = {
-            "proration": line.proration,
-            "proration_details": {"credited_items": None},
-            "subscription": line.subscription,
-            "invoice_item": getattr(line, "invoice_item", None),
-        }
-        if line.subscription is None:
-            return {"type": "invoice_item_details", "invoice_item_details": details}
-        details["subscription_item"] = getattr(line, "subscription_item", None)
-        return {"type": "subscription_item_details", "subscription_item_details": details}
-
+    """Render localstripe's invoices and their lines as Stripe does at the pinned version, and
+    send `invoice.paid` (which localstripe lacks) when one is paid."""
     paid = Invoice._on_payment_success
 
     def on_payment_success(invoice: Any) -> None:
         send_event("invoice.paid", invoice)
         paid(invoice)
 
-    Invoice.amount_remaining = property(lambda invoice: invoice.amount_due - invoice.amount_paid)
-    Invoice.number = finalized(lambda invoice: invoice.id.removeprefix("in_")[:8].upper() + "-0001")
-    Invoice.hosted_invoice_url = finalized(lambda invoice: f"{HOSTED_INVOICES}/{invoice.id}")
-    Invoice.invoice_pdf = finalized(lambda invoice: f"{HOSTED_INVOICES}/{invoice.id}/pdf")
-    Invoice.confirmation_secret = finalized(confirmation_secret)
+    Invoice._export = _export_invoice
     Invoice._on_payment_success = on_payment_success
-    InvoiceLineItem.parent = property(line_parent)
-
-
-def _preview_line(
-    subscription: PriceSubscription,
-    *,
-    amount: int,
-    description: str,
-    plan: Plan,
-    quantity: int,
-    proration: bool,
-    period: tuple[int, int],
-) -> dict[str, Any]:
-    return {
-        "id": "il_tmp_" + random_id(14),
-        "object": "line_item",
-        "amount": amount,
-        "subtotal": amount,
-        "currency": plan.currency,
-        "description": description,
-        "livemode": False,
-        "metadata": {},
-        "quantity": quantity,
-        "period": {"start": period[0], "end": period[1]},
-        "parent": {
-            "type": "subscription_item_details",
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": proration,
-                "proration_details": {"credited_items": None},
-                "subscription": subscription.id,
-                "subscription_item": subscription.items._list[0].id,
-            },
-        },
-        "pricing": {
-            "type": "price_details",
-            "price_details": {"price": plan.id, "product": plan.product},
-            "unit_amount_decimal": str(plan.amount),
-        },
-    }
-
-
-def preview_invoice(
-    customer: Any = None,
-    subscription: Any = None,
-    subscription_details: Any = None,
-    **unknown: Any,
-) -> dict[str, Any]:
-    """`POST /v1/invoices/create_preview` for a change of a subscription's item: the invoice it
-    leads to, stored nowhere. With `always_invoice`, the prorations billed now; otherwise the
-    next invoice: prorations (unless `none`) and the next period at the new terms. An interval
-    change bills the prorations and a new period now."""
-    reject_unknown(unknown)
-    found = subscription_named("subscription", subscription)
-    if found.customer != as_str("customer", customer):
-        raise param_error("customer", "The subscription belongs to another customer.")
-    if subscription_details is not None and not isinstance(subscription_details, dict):
-        raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
-    details = dict(subscription_details or {})
-    item = found.items._list[0]
-    plan, quantity = new_terms(found, details.pop("items", None)) or (item.plan, item.quantity)
-    behavior = as_str(
-        "subscription_details[proration_behavior]",
-        details.pop("proration_behavior", "create_prorations"),
-        choices=PRORATION_BEHAVIORS,
-    )
-    now = int(time.time())
-    at = as_int(
-        "subscription_details[proration_date]", details.pop("proration_date", now), minimum=1
-    )
-    reject_unknown(details, parent="subscription_details")
-
-    changed = (plan.id, quantity) != (item.plan.id, item.quantity)
-    charged = changed and found.status != "trialing"
-    lines = []
-    if charged and behavior != "none":
-        lines += [
-            _preview_line(
-                found,
-                amount=line["amount"],
-                description=line["description"],
-                plan=line["plan"],
-                quantity=line["quantity"],
-                proration=True,
-                period=(at, found.current_period_end),
-            )
-            for line in proration_lines(found, plan, quantity, at)
-        ]
-    if charged and interval_changes(item.plan, plan):
-        start: int | None = at
-    elif behavior == "always_invoice" and charged:
-        start = None
-    else:
-        start = found.current_period_end
-    if start is not None:
-        end = add_interval(start, plan.interval, plan.interval_count)
-        lines.append(
-            _preview_line(
-                found,
-                amount=plan.amount * quantity,
-                description=f"{quantity} {TIMES} {plan.name}",
-                plan=plan,
-                quantity=quantity,
-                proration=False,
-                period=(start, end),
-            )
-        )
-    total = sum(line["amount"] for line in lines)
-    return {
-        "id": "upcoming_in_" + random_id(14),
-        "object": "invoice",
-        "livemode": False,
-        "created": now,
-        "customer": found.customer,
-        "currency": plan.currency,
-        "status": "draft",
-        "amount_due": max(0, total),
-        "amount_paid": 0,
-        "amount_remaining": max(0, total),
-        "subtotal": total,
-        "total": total,
-        "period_start": min(line["period"]["start"] for line in lines),
-        "period_end": max(line["period"]["end"] for line in lines),
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": {"subscription": found.id, "metadata": dict(found.metadata)},
-        },
-        "lines": {"object": "list", "data": lines, "has_more": False, "url": "/v1/invoices/lines"},
-    }
+    InvoiceLineItem._export = _export_line

@@ -7,7 +7,6 @@ from localstripe.errors import UserError
 from localstripe.resources import Charge, PaymentIntent, Refund
 
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.params import (
     as_int,
     as_metadata,
@@ -16,7 +15,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 

@@ -14,20 +14,16 @@ from typing import Any
 import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
+from localstripe.errors import UserError
+from localstripe.resources import List, StripeObject
+
+from tatame_devstack.stripe_conformance._documented import INCLUDABLE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Fields Stripe sends only when asked with `expand[]` ("not included by default").
-INCLUDABLE: Mapping[type[stripe.StripeObject], frozenset[str]] = {
-    stripe.Customer: frozenset(
-        {"cash_balance", "invoice_credit_balance", "sources", "subscriptions", "tax", "tax_ids"}
-    ),
-    stripe.Invoice: frozenset({"confirmation_secret", "payments"}),
-    stripe.checkout.Session: frozenset({"line_items"}),
-    stripe.Price: frozenset({"currency_options", "tiers"}),
-}
-# Fields of a class that only one variant of the object has: `deleted` is on deleted objects.
-ONLY_WHEN_GIVEN = frozenset({"deleted"})
+# Fields sent only by some objects of a class: `deleted` by deleted objects, an event's
+# `data.previous_attributes` by events about a change.
+ONLY_WHEN_GIVEN = frozenset({"deleted", "previous_attributes"})
 
 
 class RenderError(Exception):
@@ -53,6 +49,12 @@ def _is_optional(annotation: Any) -> bool:
     )
 
 
+def includable_fields(resource: type[stripe.StripeObject]) -> frozenset[str]:
+    """The fields of `resource` sent only when asked with `expand[]`: the conformance check's
+    list (from Stripe's reference), so that the emulator and its check agree."""
+    return INCLUDABLE.get(vars(resource).get("OBJECT_NAME", ""), frozenset())
+
+
 def expanded_under(expand: Collection[str], field: str) -> list[str]:
     """The `expand[]` paths that reach inside `field`, relative to it: what to pass to `shape`
     for the object in `field` (`data` for the objects of a list)."""
@@ -76,7 +78,7 @@ def shape(
     if unknown:
         raise RenderError(f"{resource.__qualname__} has no field {', '.join(unknown)}")
     requested = {path.split(".", 1)[0] for path in expand}
-    includable = INCLUDABLE.get(resource, frozenset())
+    includable = includable_fields(resource)
     shaped: dict[str, Any] = {}
     for name in sorted(declared, key=lambda name: (name not in ("id", "object"), name)):
         if name in includable and name not in requested:
@@ -90,6 +92,76 @@ def shape(
         else:
             raise RenderError(f"{resource.__qualname__} needs field {name}")
     return shaped
+
+
+def render_list(url: str, data: list[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:
+    """A list object of already rendered objects."""
+    return {
+        "object": "list",
+        **shape(stripe.ListObject, {"data": data, "has_more": has_more, "url": url}),
+    }
+
+
+def _export_list(page: List, expand: Any = None) -> dict[str, Any]:
+    """localstripe's `List`, one page of objects each rendered with the `data.` paths of
+    `expand`."""
+    expand = expand or []
+    page._compute_starting_pos()
+    start = page._starting_pos
+    data = [
+        obj._export(expand=expanded_under(expand, "data"))
+        for obj in page._list[start : start + page._limit]
+    ]
+    rendered = render_list(page.url, data, has_more=page.has_more)
+    return expanded(rendered, [path for path in expand if not path.startswith("data.")])
+
+
+def extend_lists() -> None:
+    """Render localstripe's lists as Stripe does (no `total_count`; expansions inside `data`)."""
+    List._export = _export_list
+
+
+def list_newest_first(*classes: type[StripeObject]) -> None:
+    """List these localstripe classes' objects newest first, as Stripe lists (localstripe lists
+    them in the order they were made)."""
+    for cls in classes:
+        listed = cls._api_list_all.__func__
+
+        def newest_first(
+            cls: type[StripeObject], url: str, *, _listed=listed, **params: Any
+        ) -> Any:
+            page = _listed(cls, url, **params)
+            page._list.reverse()
+            return page
+
+        cls._api_list_all = classmethod(newest_first)
+
+
+def _class_for_id(id: str) -> type[StripeObject]:
+    """The class whose own id prefix is the longest that `id` starts with (`sub_sched_` over
+    `sub_`), among all of localstripe's classes and ours."""
+    pending, matching = list(StripeObject.__subclasses__()), []
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if id.startswith(vars(cls).get("_id_prefix", "\0")):
+            matching.append(cls)
+    if not matching:
+        raise UserError(404, f"No such object: '{id}'", {"code": "resource_missing"})
+    return max(matching, key=lambda cls: len(cls._id_prefix))
+
+
+def expanded(rendered: dict[str, Any], expand: Collection[str]) -> dict[str, Any]:
+    """`rendered` with the ids that `expand` names replaced by their objects, rendered with the
+    rest of each path. A path through a field that is no object id is Stripe's 400."""
+    for name in dict.fromkeys(path.split(".", 1)[0] for path in expand):
+        if name not in rendered:
+            raise UserError(400, f"This property cannot be expanded ({name}).", {"param": "expand"})
+        value = rendered[name]
+        if isinstance(value, str):
+            obj = _class_for_id(value)._api_retrieve(value)
+            rendered[name] = obj._export(expand=expanded_under(expand, name))
+    return rendered
 
 
 def error_response(

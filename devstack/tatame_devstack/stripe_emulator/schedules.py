@@ -1,8 +1,9 @@
-"""Subscription schedules made `from_subscription`."""
+"""Subscription schedules made `from_subscription`, rendered as at the pinned API version."""
 
 import time
 from typing import Any
 
+import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Plan, StripeObject, Subscription
 
@@ -17,13 +18,16 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.prorations import add_interval
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import (
     ENDED_STATUSES,
     PRORATION_BEHAVIORS,
     PriceSubscription,
-    add_interval,
     subscription_named,
 )
+
+SCHEDULE = stripe.SubscriptionSchedule
 
 
 def _phase(
@@ -43,6 +47,35 @@ def _phase(
         "metadata": metadata or {},
         "trial_end": trial_end,
     }
+
+
+def _render_phase(phase: dict[str, Any]) -> dict[str, Any]:
+    items = [
+        shape(
+            SCHEDULE.Phase.Item,
+            {
+                "discounts": [],
+                "metadata": item["metadata"],
+                "plan": item["plan"],
+                "price": item["price"],
+                "quantity": item["quantity"],
+                "tax_rates": [],
+            },
+        )
+        for item in phase["items"]
+    ]
+    values = {
+        "add_invoice_items": [],
+        "currency": Plan._api_retrieve(phase["items"][0]["price"]).currency,
+        "discounts": [],
+        "end_date": phase["end_date"],
+        "items": items,
+        "metadata": phase["metadata"],
+        "proration_behavior": phase["proration_behavior"],
+        "start_date": phase["start_date"],
+        "trial_end": phase["trial_end"],
+    }
+    return shape(SCHEDULE.Phase, values)
 
 
 def _phase_end(param: str, params: dict[str, Any], start: int, price: Price) -> int:
@@ -118,12 +151,47 @@ class SubscriptionSchedule(StripeObject):
         subscription.schedule = self.id
         send_event("subscription_schedule.created", self)
 
-    @property
-    def current_phase(self) -> dict[str, int] | None:
-        if self.status != "active":
-            return None
-        phase = self.phases[self._current]
-        return {"start_date": phase["start_date"], "end_date": phase["end_date"]}
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        expand = expand or []
+        current = None
+        if self.status == "active":
+            phase = self.phases[self._current]
+            current = shape(
+                SCHEDULE.CurrentPhase,
+                {"start_date": phase["start_date"], "end_date": phase["end_date"]},
+            )
+        issuer = shape(SCHEDULE.DefaultSettings.InvoiceSettings.Issuer, {"type": "self"})
+        default_settings = {
+            "billing_cycle_anchor": "automatic",
+            "invoice_settings": shape(SCHEDULE.DefaultSettings.InvoiceSettings, {"issuer": issuer}),
+        }
+        billing_mode = {
+            "type": "flexible",
+            "flexible": shape(SCHEDULE.BillingMode.Flexible, {"proration_discounts": "included"}),
+            "updated_at": self.created,
+        }
+        values = {
+            "id": self.id,
+            "object": "subscription_schedule",
+            "billing_mode": shape(SCHEDULE.BillingMode, billing_mode),
+            "canceled_at": self.canceled_at,
+            "completed_at": self.completed_at,
+            "created": self.created,
+            "current_phase": current,
+            "customer": self.customer,
+            "default_settings": shape(SCHEDULE.DefaultSettings, default_settings),
+            "end_behavior": self.end_behavior,
+            "livemode": False,
+            "metadata": self.metadata,
+            "pause_schedules": [],
+            "phases": [_render_phase(phase) for phase in self.phases],
+            "released_at": self.released_at,
+            "released_subscription": self.released_subscription,
+            "status": self.status,
+            "subscription": self.subscription,
+            "test_clock": self.test_clock,
+        }
+        return expanded(shape(stripe.SubscriptionSchedule, values, expand=expand), expand)
 
     @classmethod
     def _api_update(
@@ -236,7 +304,7 @@ class SubscriptionSchedule(StripeObject):
             phase_item = self.phases[following]["items"][0]
             item = subscription.items._list[0]
             item.plan = Plan._api_retrieve(phase_item["price"])
-            item.quantity = subscription.quantity = phase_item["quantity"]
+            item.quantity = phase_item["quantity"]
             send_event("subscription_schedule.updated", self)
         elif self.phases[-1]["end_date"] <= at:
             self._release()

@@ -11,11 +11,10 @@ from localstripe.resources import PaymentMethod, SetupIntent
 from tatame_devstack.stripe_emulator.charges import CardError
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
-from tatame_devstack.stripe_emulator.expansion import expanded
 from tatame_devstack.stripe_emulator.intents import AUTHENTICATION_FAILURE, declined, three_d_secure
 from tatame_devstack.stripe_emulator.params import as_optional_str, as_str, reject_unknown
 from tatame_devstack.stripe_emulator.payment_methods import test_card
-from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import price_subscriptions
 
 SI = stripe.SetupIntent

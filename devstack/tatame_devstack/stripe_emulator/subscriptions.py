@@ -1,9 +1,6 @@
-"""Subscriptions as Stripe's current billing runs them (see `PriceSubscription`)."""
+"""Subscriptions as Stripe bills them at the pinned API version (see `PriceSubscription`)."""
 
-import calendar
 import time
-from datetime import UTC, datetime
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from localstripe.errors import UserError
@@ -11,25 +8,42 @@ from localstripe.resources import (
     Customer,
     Invoice,
     InvoiceItem,
+    List,
     PaymentIntent,
     PaymentMethod,
     Plan,
     SetupIntent,
+    StripeObject,
     Subscription,
-    store,
+    SubscriptionItem,
 )
 
-from tatame_devstack.stripe_emulator.catalog import Price, items_with_plans, recurring_plan
+from tatame_devstack.stripe_emulator.catalog import Product
 from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
     as_int,
+    as_metadata,
     as_str,
+    merged_metadata,
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.prorations import (
+    add_interval,
+    interval_changes,
+    new_terms,
+    proration_lines,
+)
 from tatame_devstack.stripe_emulator.state import stored
+from tatame_devstack.stripe_emulator.subscription_params import (
+    check_billing_mode,
+    first_item,
+    saves_payment_method,
+    trial_end_of,
+)
+from tatame_devstack.stripe_emulator.subscription_render import render_subscription
 
 if TYPE_CHECKING:
     from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
@@ -37,8 +51,6 @@ if TYPE_CHECKING:
 PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete")
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
-DAY_SECONDS = 24 * 60 * 60
-TIMES = "\N{MULTIPLICATION SIGN}"  # as in the line descriptions Stripe writes
 
 
 def subscription_named(param: str, value: Any) -> "PriceSubscription":
@@ -53,79 +65,15 @@ def price_subscriptions() -> list["PriceSubscription"]:
     return [s for s in stored(Subscription.object) if isinstance(s, PriceSubscription)]
 
 
-def add_interval(start: int, interval: str, count: int) -> int:
-    """`count` intervals after the Unix time `start`: months and years by the calendar (in UTC),
-    on the same day of the month or the month's last day."""
-    if interval in ("day", "week"):
-        return start + count * DAY_SECONDS * (7 if interval == "week" else 1)
-    moment = datetime.fromtimestamp(start, UTC)
-    months = moment.month - 1 + count * (12 if interval == "year" else 1)
-    year, month = moment.year + months // 12, months % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return int(moment.replace(year=year, month=month, day=day).timestamp())
-
-
-def interval_changes(old: Plan, new: Plan) -> bool:
-    return (old.interval, old.interval_count) != (new.interval, new.interval_count)
-
-
-def new_terms(subscription: "PriceSubscription", items: Any) -> tuple[Plan, int] | None:
-    """The plan and quantity that `items` (one entry: the subscription's item, by id, with a new
-    price and/or quantity) change the subscription's item to."""
-    if items is None:
-        return None
-    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
-        raise param_error("items", "The emulator changes exactly one item: items[0][id].")
-    params, item = dict(items[0]), subscription.items._list[0]
-    if as_str("items[0][id]", params.pop("id", None)) != item.id:
-        raise param_error("items[0][id]", f"The subscription has no item {items[0].get('id')}.")
-    plan = item.plan
-    if "price" in params:
-        plan = recurring_plan("items[0][price]", params.pop("price"))
-    quantity = as_int("items[0][quantity]", params.pop("quantity", item.quantity), minimum=1)
-    reject_unknown(params, parent="items[0]")
-    if plan.currency != item.plan.currency:
-        raise param_error("items[0][price]", "The price must be in the subscription's currency.")
-    return plan, quantity
-
-
-def proration_lines(
-    subscription: "PriceSubscription", plan: Plan, quantity: int, at: int
-) -> list[dict[str, Any]]:
-    """Stripe's prorations for changing the item to `quantity` of `plan` at `at`: a credit for
-    the unused rest of the period at the old terms and, when the interval stays (otherwise a new
-    period starts at `at`), a charge for that rest at the new terms."""
-    item = subscription.items._list[0]
-    start, end = subscription.current_period_start, subscription.current_period_end
-    rest = Fraction(max(0, end - at), end - start)
-    day = datetime.fromtimestamp(at, UTC).strftime("%d %b %Y")
-    lines = [
-        {
-            "amount": -round(item.plan.amount * item.quantity * rest),
-            "plan": item.plan,
-            "quantity": item.quantity,
-            "description": f"Unused time on {item.quantity} {TIMES} {item.plan.name} after {day}",
-        }
-    ]
-    if not interval_changes(item.plan, plan):
-        lines.append(
-            {
-                "amount": round(plan.amount * quantity * rest),
-                "plan": plan,
-                "quantity": quantity,
-                "description": f"Remaining time on {quantity} {TIMES} {plan.name} after {day}",
-            }
-        )
-    return lines
-
-
 class PriceSubscription(Subscription):
-    """localstripe's Subscription with what Stripe's current billing does besides: `items[].price`
-    (exported as `items.data[].price`), `payment_behavior=default_incomplete` (the first
-    invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client),
-    `payment_settings.save_default_payment_method`, a `default_payment_method` that collects its
-    invoices, item changes with prorations (`proration_behavior`), cancellation at the period
-    end, schedules, and periods that honour `interval_count` and trials."""
+    """A subscription as Stripe's billing runs it at the pinned API version (flexible billing
+    mode): one item of a recurring price; `payment_behavior=default_incomplete` (the first
+    invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client);
+    `payment_settings.save_default_payment_method`; a `default_payment_method` that collects its
+    invoices; a trial that starts `trialing` with its $0 paid invoice; item changes with
+    prorations (`proration_behavior`); cancellation at the period end; schedules; and periods
+    that honour `interval_count` and trials. It uses localstripe's Subscription for storage,
+    listing and its invoices' payment hooks, not for creating (localstripe's is a 2017 one)."""
 
     # Defaults of what this class adds (subscriptions of an older state file lack them).
     default_payment_method: str | None = None
@@ -135,55 +83,66 @@ class PriceSubscription(Subscription):
     _saves_payment_method = False
     _started = True
     _period_start: int | None = None
+    _debited: int | None = None
 
     def __init__(
         self,
+        customer: Any = None,
+        items: Any = None,
         payment_behavior: Any = "allow_incomplete",
         payment_settings: Any = None,
         default_payment_method: Any = None,
-        **params: Any,
+        metadata: Any = None,
+        trial_period_days: Any = None,
+        trial_end: Any = None,
+        billing_mode: Any = None,
+        **unknown: Any,
     ) -> None:
+        reject_unknown(unknown)
+        customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+        plan, quantity, item_metadata = first_item(items)
         behavior = as_str("payment_behavior", payment_behavior, choices=PAYMENT_BEHAVIORS)
-        if payment_settings is not None and not isinstance(payment_settings, dict):
-            raise param_error("payment_settings", "Invalid payment_settings: expected a hash")
-        settings = dict(payment_settings or {})
-        saves = as_str(
-            "payment_settings[save_default_payment_method]",
-            settings.pop("save_default_payment_method", "off"),
-            choices=("on_subscription", "off"),
-        )
-        reject_unknown(settings, parent="payment_settings")
+        saves = saves_payment_method(payment_settings)
         payment_method = None
         if default_payment_method is not None:
             payment_method = customer_payment_method(
-                "default_payment_method", default_payment_method, params.get("customer")
+                "default_payment_method", default_payment_method, customer_id
             )
-        # Set before Subscription.__init__, which invoices (and collects) the first period.
-        self._default_incomplete = behavior == "default_incomplete"
-        self._saves_payment_method = saves == "on_subscription"
-        self._started = False
-        self.default_payment_method = None if payment_method is None else payment_method.id
-        super().__init__(payment_behavior="allow_incomplete", **params)
-        self._started = True
+        now = int(time.time())
+        trial_ends = trial_end_of(trial_period_days, trial_end, now)
+        check_billing_mode(billing_mode)
+        metadata = as_metadata(metadata)
 
-    @classmethod
-    def _api_create(cls, items: Any = None, **params: Any) -> Subscription:
-        subscription = super()._api_create(items=items_with_plans(items), **params)
-        if subscription.trial_period_days is not None or subscription.trial_end is not None:
-            # localstripe leaves trials `incomplete`; Stripe starts them `trialing` at once. The
-            # created event already went out, so the change follows as an update, as Stripe's
-            # own later changes do.
-            now = int(time.time())
-            days = subscription.trial_period_days
-            subscription.trial_start = now
-            subscription.trial_end = subscription.trial_end or now + int(days) * DAY_SECONDS
-            subscription.status = "trialing"
-            if subscription._default_incomplete:
-                # Nothing is due now: the client saves a card for the trial's end with this.
-                subscription.pending_setup_intent = SetupIntent(customer=subscription.customer).id
-                subscription._default_incomplete = False
-            send_event("customer.subscription.updated", subscription)
-        return subscription
+        # Everything is validated. localstripe's Subscription.__init__ is skipped on purpose.
+        StripeObject.__init__(self)
+        self.customer, self.metadata = customer_id, metadata
+        self.start_date = now
+        self.billing_cycle_anchor = trial_ends or now
+        self.status = "trialing" if trial_ends else "incomplete"
+        self.trial_start, self.trial_end = (now, trial_ends) if trial_ends else (None, None)
+        self.cancel_at_period_end, self.cancel_at = False, None
+        self.canceled_at = self.ended_at = self.latest_invoice = None
+        self.default_payment_method = None if payment_method is None else payment_method.id
+        self._enable_incomplete_payments = True  # localstripe's payment hooks read it
+        self._default_incomplete = behavior == "default_incomplete"
+        self._saves_payment_method = saves
+        self.items = List("/v1/subscription_items?subscription=" + self.id)
+        self.items._list.append(
+            SubscriptionItem(
+                subscription=self.id, plan=plan.id, quantity=quantity, metadata=item_metadata
+            )
+        )
+        self._started = False
+        if trial_ends and self._default_incomplete:
+            # Nothing is due now: the client saves a card for the trial's end with this.
+            self.pending_setup_intent = SetupIntent(customer=customer_id).id
+            self._default_incomplete = False
+        if trial_ends:
+            self._invoice_trial()
+        else:
+            self._create_invoice("subscription_create")
+        self._started = True
+        send_event("customer.subscription.created", self)
 
     @classmethod
     def _api_update(
@@ -194,8 +153,10 @@ class PriceSubscription(Subscription):
         default_payment_method: Any = None,
         cancel_at_period_end: Any = None,
         cancel_at: Any = None,
-        **params: Any,
+        metadata: Any = None,
+        **unknown: Any,
     ) -> Subscription:
+        reject_unknown(unknown)
         subscription = cls._api_retrieve(id)
         if subscription.status in ENDED_STATUSES:
             raise UserError(
@@ -228,9 +189,8 @@ class PriceSubscription(Subscription):
             else as_bool("cancel_at_period_end", cancel_at_period_end)
         )
         cancel_time = None if cancel_at in (None, "") else as_int("cancel_at", cancel_at, minimum=1)
-        if params:  # localstripe's own (metadata, trial_end, …) refuse what they do not know
-            super()._api_update(id, **params)
-
+        if metadata is not None:
+            subscription.metadata = merged_metadata(subscription.metadata, metadata)
         if default_payment_method is not None:
             subscription.default_payment_method = (
                 None if payment_method is None else payment_method.id
@@ -255,7 +215,16 @@ class PriceSubscription(Subscription):
     def current_period_end(self) -> int:
         if self.status == "trialing" and self.trial_end is not None:
             return self.trial_end
-        return add_interval(self.current_period_start, self.plan.interval, self.plan.interval_count)
+        plan = self.items._list[0].plan
+        return add_interval(self.current_period_start, plan.interval, plan.interval_count)
+
+    def debited_per_period(self) -> int:
+        """What the item's current period was debited at, for a whole period: the credit of a
+        change in flexible billing mode is for this, not for the price now."""
+        if self._debited is None:  # a subscription of an older state file
+            item = self.items._list[0]
+            return item.plan.amount * item.quantity
+        return self._debited
 
     def _cancel_at(self, when: int | None, *, at_period_end: bool) -> None:
         self.cancel_at_period_end, self.cancel_at = at_period_end, when
@@ -271,7 +240,7 @@ class PriceSubscription(Subscription):
         charged = self.status != "trialing"  # nothing is prorated during a trial
         if charged and behavior != "none":
             for line in proration_lines(self, plan, quantity, now):
-                InvoiceItem(
+                invoice_item = InvoiceItem(
                     amount=line["amount"],
                     currency=plan.currency,
                     customer=self.customer,
@@ -282,13 +251,17 @@ class PriceSubscription(Subscription):
                     period_start=now,
                     period_end=end,
                 )
+                invoice_item.subscription_item = item.id
+            self._debited = plan.amount * quantity
         new_period = charged and interval_changes(item.plan, plan)
-        item.plan, item.quantity, self.quantity = plan, quantity, quantity
+        item.plan, item.quantity = plan, quantity
         if new_period:
             self._period_start = now
-            self._create_invoice()
+            self._create_invoice("subscription_update")
         elif charged and behavior == "always_invoice":
-            self._collect(Invoice(customer=self.customer, subscription=self.id, items=[]))
+            invoice = Invoice(customer=self.customer, subscription=self.id, items=[])
+            invoice.billing_reason = "subscription_update"
+            self._collect(invoice)
 
     def _payment_method(self) -> Any:
         """What pays this subscription's invoices: its own default, else its customer's."""
@@ -296,16 +269,37 @@ class PriceSubscription(Subscription):
             return PaymentMethod._api_retrieve(self.default_payment_method)
         return Customer._api_retrieve(self.customer)._get_default_payment_method_or_source()
 
-    def _create_invoice(self) -> None:
+    def _create_invoice(self, billing_reason: str) -> None:
         """Invoice the current period (and pending invoice items), then collect it."""
-        self._collect(
-            Invoice(
-                customer=self.customer,
-                subscription=self.id,
-                items=list(self.items._list),
-                date=self.current_period_start,
-            )
+        invoice = Invoice(
+            customer=self.customer,
+            subscription=self.id,
+            items=list(self.items._list),
+            date=self.current_period_start,
         )
+        invoice.billing_reason = billing_reason
+        item = self.items._list[0]
+        self._debited = item.plan.amount * item.quantity
+        self._collect(invoice)
+
+    def _invoice_trial(self) -> None:
+        """The $0 invoice, paid at once, with which Stripe starts a trial: its line is the item
+        over the trial, at no charge."""
+        invoice = Invoice(
+            customer=self.customer,
+            subscription=self.id,
+            items=list(self.items._list),
+            date=self.trial_start,
+        )
+        invoice.billing_reason = "subscription_create"
+        product = Product._api_retrieve(self.items._list[0].plan.product)
+        for line in invoice.lines._list:
+            if line.type == "subscription":
+                line.amount = 0
+                line.description = f"Trial period for {product.name}"
+                line.period = {"start": self.trial_start, "end": self.trial_end}
+        self._debited = 0
+        self._collect(invoice)
 
     def _collect(self, invoice: Invoice) -> None:
         """Finalize `invoice` and charge it to the payment method; with `default_incomplete`,
@@ -369,21 +363,12 @@ class PriceSubscription(Subscription):
             self.status = "active"
         if self.schedule is not None:
             _schedule(self.schedule)._period_ended(self, end)
-        self._create_invoice()
+        self._create_invoice("subscription_cycle")
         send_event("customer.subscription.updated", self)
         return self
 
     def _export(self, expand: Any = None) -> dict[str, Any]:
-        exported = super()._export(expand=expand)
-        for item in exported["items"]["data"]:
-            price = store.get(Price.object + ":" + item["plan"]["id"])
-            item["price"] = None if price is None else price._export()
-            # Since API version 2025-03-31 the period lives on the items.
-            item["current_period_start"] = exported["current_period_start"]
-            item["current_period_end"] = exported["current_period_end"]
-        saves = "on_subscription" if self._saves_payment_method else "off"
-        exported["payment_settings"] = {"save_default_payment_method": saves}
-        return exported
+        return render_subscription(self, expand or [])
 
 
 def cancel_subscription(id: str, **params: Any) -> Subscription:

@@ -1,6 +1,7 @@
 """Emulator-only endpoints (`/_testing/*`) for what a customer, a test clock or the emulator
 itself would do, where Stripe has a hosted page or the passing of time instead."""
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -8,6 +9,7 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import Subscription
 
+from tatame_devstack.stripe_conformance import Violation
 from tatame_devstack.stripe_emulator.checkout import CheckoutSession, EphemeralKey
 from tatame_devstack.stripe_emulator.params import reject_unknown
 from tatame_devstack.stripe_emulator.state import stored
@@ -29,8 +31,9 @@ async def _ephemeral_key_version(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": key.id, "stripe_version": key._stripe_version})
 
 
-def add_routes(app: web.Application) -> None:
-    """Add the `/_testing/*` endpoints to `app`."""
+def add_routes(app: web.Application, violations: list[Violation] | None) -> None:
+    """Add the `/_testing/*` endpoints to `app`; `GET /_testing/conformance` lists `violations`
+    when the conformance check runs."""
     for method, path, func in (
         # Paying on the (absent) hosted page, with `payment_method=pm_card_…`.
         ("POST", "/_testing/checkout/sessions/{id}/complete", CheckoutSession._api_complete),
@@ -38,3 +41,10 @@ def add_routes(app: web.Application) -> None:
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     app.router.add_get("/_testing/ephemeral_keys/{secret}", _ephemeral_key_version)
+    if violations is not None:
+
+        async def conformance(request: web.Request) -> web.StreamResponse:
+            listed = [dataclasses.asdict(violation) for violation in violations]
+            return web.json_response({"violations": listed})
+
+        app.router.add_get("/_testing/conformance", conformance)

@@ -1,0 +1,150 @@
+"""Invoice previews (`POST /v1/invoices/create_preview`) of a change of a subscription's item:
+the invoice it leads to, rendered as an invoice and stored nowhere."""
+
+import time
+from typing import Any
+
+import stripe
+from localstripe.resources import Plan, random_id
+
+from tatame_devstack.stripe_emulator.invoices import (
+    invoice_values,
+    line_values,
+    subscription_item_parent,
+    subscription_parent,
+)
+from tatame_devstack.stripe_emulator.params import as_int, as_str, param_error, reject_unknown
+from tatame_devstack.stripe_emulator.prorations import (
+    TIMES,
+    add_interval,
+    interval_changes,
+    new_terms,
+    proration_lines,
+)
+from tatame_devstack.stripe_emulator.render import render_list, shape
+from tatame_devstack.stripe_emulator.subscriptions import (
+    PRORATION_BEHAVIORS,
+    PriceSubscription,
+    subscription_named,
+)
+
+
+def _preview_line(
+    subscription: PriceSubscription,
+    *,
+    amount: int,
+    description: str,
+    plan: Plan,
+    quantity: int,
+    proration: bool,
+    period: tuple[int, int],
+) -> dict[str, Any]:
+    parent = subscription_item_parent(
+        subscription=subscription.id,
+        subscription_item=subscription.items._list[0].id,
+        proration=proration,
+        invoice_item=None,
+    )
+    return line_values(
+        id="il_tmp_" + random_id(14),
+        amount=amount,
+        description=description,
+        plan=plan,
+        currency=plan.currency,
+        quantity=quantity,
+        period={"start": period[0], "end": period[1]},
+        parent=parent,
+        invoice=None,
+        subscription=subscription.id,
+    )
+
+
+def preview_invoice(
+    customer: Any = None,
+    subscription: Any = None,
+    subscription_details: Any = None,
+    **unknown: Any,
+) -> dict[str, Any]:
+    """`POST /v1/invoices/create_preview` for a change of a subscription's item. With
+    `always_invoice`, the prorations billed now; otherwise the next invoice: prorations (unless
+    `none`) and the next period at the new terms. An interval change bills the prorations and
+    a new period now."""
+    reject_unknown(unknown)
+    found = subscription_named("subscription", subscription)
+    if found.customer != as_str("customer", customer):
+        raise param_error("customer", "The subscription belongs to another customer.")
+    if subscription_details is not None and not isinstance(subscription_details, dict):
+        raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
+    details = dict(subscription_details or {})
+    item = found.items._list[0]
+    plan, quantity = new_terms(found, details.pop("items", None)) or (item.plan, item.quantity)
+    behavior = as_str(
+        "subscription_details[proration_behavior]",
+        details.pop("proration_behavior", "create_prorations"),
+        choices=PRORATION_BEHAVIORS,
+    )
+    now = int(time.time())
+    at = as_int(
+        "subscription_details[proration_date]", details.pop("proration_date", now), minimum=1
+    )
+    reject_unknown(details, parent="subscription_details")
+
+    changed = (plan.id, quantity) != (item.plan.id, item.quantity)
+    charged = changed and found.status != "trialing"
+    lines = []
+    if charged and behavior != "none":
+        lines += [
+            _preview_line(
+                found,
+                amount=line["amount"],
+                description=line["description"],
+                plan=line["plan"],
+                quantity=line["quantity"],
+                proration=True,
+                period=(at, found.current_period_end),
+            )
+            for line in proration_lines(found, plan, quantity, at)
+        ]
+    if charged and interval_changes(item.plan, plan):
+        start: int | None = at
+    elif behavior == "always_invoice" and charged:
+        start = None
+    else:
+        start = found.current_period_end
+    if start is not None:
+        end = add_interval(start, plan.interval, plan.interval_count)
+        lines.append(
+            _preview_line(
+                found,
+                amount=plan.amount * quantity,
+                description=f"{quantity} {TIMES} {plan.name}",
+                plan=plan,
+                quantity=quantity,
+                proration=False,
+                period=(start, end),
+            )
+        )
+    total = sum(line["amount"] for line in lines)
+    values = invoice_values(
+        id="upcoming_in_" + random_id(14),
+        amount_due=max(0, total),
+        amount_paid=0,
+        amount_remaining=max(0, total),
+        attempt_count=0,
+        attempted=False,
+        billing_reason="upcoming",
+        created=now,
+        currency=plan.currency,
+        customer=found.customer,
+        lines=render_list("/v1/invoices/create_preview/lines", lines),
+        parent=subscription_parent(found.id, found.metadata),
+        period_end=max(line["period"]["end"] for line in lines),
+        period_start=min(line["period"]["start"] for line in lines),
+        status="draft",
+        status_transitions=shape(stripe.Invoice.StatusTransitions, {}),
+        subtotal=total,
+        subtotal_excluding_tax=total,
+        total=total,
+        total_excluding_tax=total,
+    )
+    return shape(stripe.Invoice, values)

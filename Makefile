@@ -75,6 +75,10 @@ lint: $(SYNCED) ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+.PHONY: typecheck
+typecheck: $(SYNCED) ## mypy ([tool.mypy] in pyproject.toml: strict on services/ and gateway/)
+	$(VENV)/bin/mypy
+
 .PHONY: fmt
 fmt: $(SYNCED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

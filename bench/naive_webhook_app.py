@@ -37,13 +37,13 @@ async def receive(request: Request) -> Response:
 
 
 @asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
+async def lifespan(_app: Starlette) -> AsyncIterator[None]:
     await pool.open()
     yield
     await pool.close()
 
 
-async def healthz(request: Request) -> Response:
+async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 

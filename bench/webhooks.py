@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -109,9 +110,17 @@ def prepare_naive_table(database_url: str) -> None:
         )
 
 
+def one_row(cursor: psycopg.Cursor[Any]) -> Any:
+    """The one row a query returns (an aggregate always returns one)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
+
+
 def count_rows(database_url: str, table: str) -> int:
     with psycopg.connect(database_url) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+        return one_row(conn.execute(f"SELECT count(*) FROM {table}"))[0]  # noqa: S608 (fixed names)
 
 
 @dataclass(frozen=True)
@@ -204,20 +213,24 @@ def measure_lag(
     deadline = time.monotonic() + 60
     with psycopg.connect(database_url) as conn:
         while time.monotonic() < deadline:
-            done = conn.execute(
-                "SELECT count(*) FROM webhooks.events WHERE id = ANY(%s) AND state <> 'pending'",
-                (ids,),
-            ).fetchone()[0]
+            done = one_row(
+                conn.execute(
+                    "SELECT count(*) FROM webhooks.events WHERE id = ANY(%s) AND state <> 'pending'",
+                    (ids,),
+                )
+            )[0]
             if done == len(ids):
                 break
             time.sleep(0.2)
-        p50, p99, applied = conn.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), "
-            "percentile_cont(0.99) WITHIN GROUP (ORDER BY lag), count(*) FROM ("
-            "  SELECT extract(epoch FROM delivered_at - received_at) * 1000 AS lag"
-            "  FROM webhooks.events WHERE id = ANY(%s) AND state = 'delivered') d",
-            (ids,),
-        ).fetchone()
+        p50, p99, applied = one_row(
+            conn.execute(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY lag), count(*) FROM ("
+                "  SELECT extract(epoch FROM delivered_at - received_at) * 1000 AS lag"
+                "  FROM webhooks.events WHERE id = ANY(%s) AND state = 'delivered') d",
+                (ids,),
+            )
+        )
     return Lag(len(ids), applied, float(p50 or 0), float(p99 or 0))
 
 
@@ -285,7 +298,7 @@ def leave_backlog(database_url: str) -> datetime:
             "AND id LIKE 'evt_bench%%' ORDER BY created, id LIMIT %s)",
             (DRAIN_EVENTS,),
         )
-        return conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        return one_row(conn.execute("SELECT clock_timestamp()"))[0]
 
 
 def measure_drain(database_url: str, resumed: datetime) -> float:
@@ -293,23 +306,29 @@ def measure_drain(database_url: str, resumed: datetime) -> float:
     deadline = time.monotonic() + 120
     with psycopg.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            pending = conn.execute(
-                "SELECT count(*) FROM webhooks.events "
-                "WHERE state = 'pending' AND id LIKE 'evt_bench%'"
-            ).fetchone()[0]
+            pending = one_row(
+                conn.execute(
+                    "SELECT count(*) FROM webhooks.events "
+                    "WHERE state = 'pending' AND id LIKE 'evt_bench%'"
+                )
+            )[0]
             if pending == 0:
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError(f"the relay did not drain the backlog in 120 s ({pending} left)")
-        dead = conn.execute(
-            "SELECT count(*) FROM webhooks.events WHERE state = 'dead' AND id LIKE 'evt_bench%'"
-        ).fetchone()[0]
+        dead = one_row(
+            conn.execute(
+                "SELECT count(*) FROM webhooks.events WHERE state = 'dead' AND id LIKE 'evt_bench%'"
+            )
+        )[0]
         if dead:
             raise RuntimeError(f"{dead} backlog events were dead-lettered, not applied")
-        count, seconds = conn.execute(
-            "SELECT count(*), extract(epoch FROM max(delivered_at) - %s) FROM webhooks.events "
-            "WHERE delivered_at > %s AND id LIKE 'evt_bench%%'",
-            (resumed, resumed),
-        ).fetchone()
+        count, seconds = one_row(
+            conn.execute(
+                "SELECT count(*), extract(epoch FROM max(delivered_at) - %s) FROM webhooks.events "
+                "WHERE delivered_at > %s AND id LIKE 'evt_bench%%'",
+                (resumed, resumed),
+            )
+        )
     return count / float(seconds)

@@ -16,8 +16,16 @@ class WrkResult:
     errors: int
 
 
+def _found(pattern: str, text: str) -> re.Match[str]:
+    """The first match of `pattern` in wrk's output; wrk printing none is an error."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"wrk's output has no {pattern!r}: {text[-500:]}")
+    return match
+
+
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    value, unit = _found(r"^([\d.]+)(us|ms|s)$", text).groups()
     return float(value) * _UNITS[unit]
 
 
@@ -49,9 +57,9 @@ def run_wrk(
     out = subprocess.run(
         args, capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(_found(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(_found(r"\s99%\s+(\S+)", out).group(1))
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return WrkResult(rps, p50, p99, non_2xx, errors)

@@ -41,10 +41,11 @@ class BillingClient:
             reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
         except grpc.aio.AioRpcError:
             return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        serving: bool = reply.status == health_pb2.HealthCheckResponse.SERVING
+        return serving
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
 
 class BillingCalls:

@@ -23,10 +23,10 @@ def bearer_or_cookie(request: Request) -> str:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(AuthReason.MALFORMED_TOKEN, "Authorization must be 'Bearer <token>'")
         return token.strip()
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
         raise AuthError(AuthReason.MISSING_TOKEN, "a session token is required")
-    return token
+    return cookie
 
 
 async def current_session(request: Request) -> Session:
@@ -36,7 +36,8 @@ async def current_session(request: Request) -> Session:
 
 
 async def billing_client(request: Request) -> BillingClient:
-    return request.app.state.billing
+    billing: BillingClient = request.app.state.billing
+    return billing
 
 
 CurrentSession = Annotated[Session, Depends(current_session)]
@@ -59,12 +60,14 @@ PublicBilling = Annotated[BillingCalls, Depends(billing_for_anyone)]
 
 async def plans_cache(request: Request) -> PlansCache:
     """The cache of `GATEWAY_PLANS_CACHE_SECONDS`."""
-    return request.app.state.plans_cache
+    cache: PlansCache = request.app.state.plans_cache
+    return cache
 
 
 async def customer_cache(request: Request) -> RenderedCustomers | None:
     """The cache of `GATEWAY_CUSTOMER_CACHE_SECONDS` (None: off)."""
-    return request.app.state.customer_cache
+    cache: RenderedCustomers | None = request.app.state.customer_cache
+    return cache
 
 
 Plans = Annotated[PlansCache, Depends(plans_cache)]

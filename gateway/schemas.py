@@ -1,7 +1,7 @@
 """The REST shapes of the gateway (what the apps send and read)."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,11 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that may fail with `statuses` (the one error body)."""
+    return {status: {"model": ErrorOut} for status in statuses}
 
 
 class SubscriptionOut(BaseModel):

@@ -107,7 +107,7 @@ def _prices_by_lookup_key(
     for start in range(0, len(lookup_keys), LOOKUP_KEYS_PER_LIST):
         keys = lookup_keys[start : start + LOOKUP_KEYS_PER_LIST]
         page = client.v1.prices.list(params={"lookup_keys": list(keys), "limit": len(keys)})
-        found.update((price.lookup_key, price) for price in page.data)
+        found.update((price.lookup_key, price) for price in page.data if price.lookup_key)
     return found
 
 

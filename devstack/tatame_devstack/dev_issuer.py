@@ -32,7 +32,10 @@ def _private_key(directory: Path) -> rsa.RSAPrivateKey:
         )
         path.touch(mode=0o600)
         path.write_bytes(pem)
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} holds no RSA private key: delete it to make a new one")
+    return loaded
 
 
 def public_key_pem(directory: Path | None = None) -> str:

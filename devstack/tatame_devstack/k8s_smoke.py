@@ -311,6 +311,7 @@ def start_emulator(smoke: Smoke) -> str:
         text=True,
     )
     log.close()
+    assert child.stdout is not None  # stdout=PIPE
     ready, _, _ = select.select([child.stdout], [], [], EMULATOR_START_SECONDS)
     line = child.stdout.readline().strip() if ready else ""
     listening = LISTENING_LINE.fullmatch(line)

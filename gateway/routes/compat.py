@@ -79,7 +79,7 @@ async def catalog(billing: ForCaller) -> billing_pb2.ListPlansResponse:
 
 def legacy_subscription(
     sub: billing_pb2.Subscription, plans: billing_pb2.ListPlansResponse
-) -> dict:
+) -> dict[str, Any]:
     """The Stripe-like subscription shape the old app reads (Unix times, a `plan`)."""
     price = next(
         ((plan, p) for plan in plans.plans for p in plan.prices if p.id == sub.price_id), None

@@ -5,11 +5,11 @@ from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
 from gateway.dependencies import CurrentSession, CustomerCache, ForCaller, IdempotencyKey
-from gateway.schemas import CustomerIn, CustomerOut, ErrorOut
+from gateway.schemas import CustomerIn, CustomerOut, error_responses
 
 router = APIRouter(tags=["customer"])
 
-ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+ERRORS = error_responses(401, 404, 503)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
 from gateway.dependencies import ForCaller
-from gateway.schemas import EntitlementsOut, ErrorOut
+from gateway.schemas import EntitlementsOut, error_responses
 
 router = APIRouter(tags=["entitlements"])
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["entitlements"])
 @router.get(
     "/v1/entitlements",
     response_model=EntitlementsOut,
-    responses={code: {"model": ErrorOut} for code in (401, 503)},
+    responses=error_responses(401, 503),
     summary="Features the caller's subscription grants (active, trialing, past_due in grace)",
 )
 async def list_entitlements(billing: ForCaller) -> Response:

@@ -9,19 +9,19 @@ from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     EphemeralKeyIn,
     EphemeralKeyOut,
-    ErrorOut,
     InvoicesOut,
     PaymentIn,
     PaymentMethodOut,
     PaymentMethodsOut,
     PaymentOut,
     SetupIntentOut,
+    error_responses,
 )
 from services.common.http import ApiError
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["payments"])
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 503)}
+ERRORS = error_responses(400, 401, 404, 503)
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)

@@ -1,5 +1,7 @@
 """Subscriptions: create for PaymentSheet, list, read, preview and apply changes, cancel, resume."""
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
@@ -7,7 +9,6 @@ from gateway import rendering
 from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     CancelIn,
-    ErrorOut,
     InvoiceLineOut,
     SubscriptionCreatedOut,
     SubscriptionIn,
@@ -17,11 +18,12 @@ from gateway.schemas import (
     SubscriptionsOut,
     SubscriptionUpdateIn,
     SubscriptionUpdateOut,
+    error_responses,
 )
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["subscriptions"])
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 503)}
+ERRORS = error_responses(400, 401, 404, 409, 503)
 
 PRORATION = {
     "create_prorations": billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS,
@@ -30,7 +32,9 @@ PRORATION = {
 }
 
 
-def change_fields(subscription_id: str, body: SubscriptionPreviewIn | SubscriptionUpdateIn) -> dict:
+def change_fields(
+    subscription_id: str, body: SubscriptionPreviewIn | SubscriptionUpdateIn
+) -> dict[str, Any]:
     """The request fields a preview and an update share (empty price / 0 quantity: unchanged)."""
     return {
         "id": subscription_id,

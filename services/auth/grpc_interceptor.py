@@ -1,5 +1,8 @@
 """gRPC server interceptor enforcing service credentials and a per-method allow list."""
 
+# grpc's classes are generic only in their type stubs: annotations stay unevaluated.
+from __future__ import annotations
+
 import contextvars
 import inspect
 import logging
@@ -25,7 +28,9 @@ _OPEN_SERVICES: frozenset[str] = frozenset(
 _current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("current_caller")
 
 # (request_streaming, response_streaming) -> handler attribute and factory of that shape.
-_HANDLER_SHAPES: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler]]] = {
+_HANDLER_SHAPES: dict[
+    tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler[Any, Any]]]
+] = {
     (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
     (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
     (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
@@ -41,7 +46,8 @@ def current_caller() -> Caller:
         raise RuntimeError("current_caller() used outside an authenticated gRPC call") from None
 
 
-class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
+# The class is generic only in grpc-stubs: it cannot be subscripted at run time.
+class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authenticates each call by service token and authorizes it by method; probes stay open."""
 
     def __init__(
@@ -53,11 +59,14 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         self._verifier = verifier
         self._policy = {method: frozenset(services) for method, services in policy.items()}
 
-    async def intercept_service(
+    # grpc-stubs 1.53 says a handler is always returned; grpcio takes None (no such method).
+    async def intercept_service(  # type: ignore[override]
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Return the handler bound to the verified caller, or one that refuses the call."""
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
@@ -91,7 +100,9 @@ def _service_of(method: str) -> str | None:
     return parts[1]
 
 
-def _refusing(handler: grpc.RpcMethodHandler, error: AuthError) -> grpc.RpcMethodHandler:
+def _refusing(
+    handler: grpc.RpcMethodHandler[Any, Any], error: AuthError
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same shape that aborts without reading or deserializing the request."""
     code = (
         grpc.StatusCode.PERMISSION_DENIED
@@ -99,20 +110,22 @@ def _refusing(handler: grpc.RpcMethodHandler, error: AuthError) -> grpc.RpcMetho
         else grpc.StatusCode.UNAUTHENTICATED
     )
 
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, error.reason.value)
 
     _, factory = _HANDLER_SHAPES[handler.request_streaming, handler.response_streaming]
     return factory(refuse, request_deserializer=None, response_serializer=None)
 
 
-def _bound_to_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.RpcMethodHandler:
+def _bound_to_caller(
+    handler: grpc.RpcMethodHandler[Any, Any], caller: Caller
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler whose behaviour runs with `caller` as current_caller()."""
     attribute, factory = _HANDLER_SHAPES[handler.request_streaming, handler.response_streaming]
     behavior = getattr(handler, attribute)
     if inspect.isasyncgenfunction(behavior):
 
-        async def streaming(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             # No reset: each grpc.aio call runs in its own task, whose context dies with it, and
             # this generator may be finalized from another context.
             _current_caller.set(caller)
@@ -123,7 +136,7 @@ def _bound_to_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.Rpc
         wrapped: Callable[..., Any] = streaming
     elif inspect.iscoroutinefunction(behavior):
 
-        async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def coroutine(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = _current_caller.set(caller)
             try:
                 return await behavior(request, context)

@@ -88,7 +88,7 @@ class ServiceTokenVerifier:
             raise AuthError(AuthReason.INVALID_CREDENTIALS) from e
         service = unverified.get("iss")
         secret = self._secrets.get(service) if isinstance(service, str) else None
-        if secret is None:
+        if not isinstance(service, str) or secret is None:
             raise AuthError(AuthReason.INVALID_CREDENTIALS, "The calling service is unknown.")
         try:
             claims = self._jwt.decode(

@@ -8,7 +8,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy import or_, select, update
-from sqlalchemy.engine import Row as ResultRow
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.billing.errors import InvalidArgument
@@ -113,7 +113,7 @@ async def upsert_price(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await upsert(conn, row, table=prices, touched="synced_at")
 
 
-def _inactive(row: Row, deleted_at: datetime) -> Row:
+def _inactive(row: Row, _deleted_at: datetime) -> Row:
     """A product or price that Stripe deleted stays in the mirror, inactive."""
     return {**row, "active": False}
 
@@ -222,7 +222,7 @@ async def list_plans(*, engine: AsyncEngine, include_one_time: bool = False) -> 
                 metadata=dict(r.metadata),
                 entitlements=entitlement_keys(r.metadata),
             )
-        plan.prices.append(_price_record(r))
+        plan.prices.append(_price_record(r._mapping))
     return sorted(plans.values(), key=lambda p: min(x.unit_amount for x in p.prices))
 
 
@@ -243,8 +243,8 @@ async def find_price(*, engine: AsyncEngine, price: str) -> PriceRecord:
         row = (await conn.execute(query)).first()
     if row is None:
         raise InvalidArgument(f"no active price {price!r} in the catalog")
-    return _price_record(row)
+    return _price_record(row._mapping)
 
 
-def _price_record(row: ResultRow) -> PriceRecord:
-    return PriceRecord(**{column.name: row._mapping[column.name] for column in _PRICE_COLUMNS})
+def _price_record(row: RowMapping) -> PriceRecord:
+    return PriceRecord(**{column.name: row[column.name] for column in _PRICE_COLUMNS})

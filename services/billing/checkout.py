@@ -5,10 +5,10 @@ send a customer (and the session id) to a site of someone else's choosing.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stripe.params.checkout import SessionCreateParamsSubscriptionData
 
 from services.auth.principal import Principal
 from services.billing.customers import customer_for_purchase, require_customer
@@ -74,7 +74,7 @@ async def create_checkout_session(
         test_clock_prefix=rules.test_clock_prefix,
     )
     metadata = {"tatame_principal": principal.key}
-    subscription_data: dict[str, Any] = {"metadata": metadata}
+    subscription_data: SessionCreateParamsSubscriptionData = {"metadata": metadata}
     session_metadata = {**metadata, **request_metadata(idempotency)}
     async with starting(
         engine=engine,

@@ -32,7 +32,7 @@ from services.billing import grpc_messages as messages
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
 from services.billing.grpc_policy import SERVICE_NAME, acting_principal, method_policy
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
-from services.billing.idempotency import idempotent
+from services.billing.idempotency import RequestKey, idempotent
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable
@@ -42,7 +42,7 @@ from services.common.grpc_server import (
     GrpcServer,
     start_grpc_server,
 )
-from services.common.rpc import Failure, failure_of, rpc
+from services.common.rpc import Context, Failure, failure_of, rpc
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,30 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self._grace = timedelta(days=rules.past_due_grace_days)
 
     @rpc
-    async def ListPlans(self, request, context):
+    async def ListPlans(
+        self, request: billing_pb2.ListPlansRequest, context: Context
+    ) -> billing_pb2.ListPlansResponse:
         plans = await catalog.list_plans(
             engine=self._engine, include_one_time=request.include_one_time
         )
         return billing_pb2.ListPlansResponse(plans=[messages.plan_message(p) for p in plans])
 
     @rpc
-    async def GetCustomer(self, request, context):
+    async def GetCustomer(
+        self, request: billing_pb2.GetCustomerRequest, context: Context
+    ) -> billing_pb2.GetCustomerResponse:
         principal = await acting_principal(context)
         record = await customers.get_customer(engine=self._engine, principal=principal)
         return billing_pb2.GetCustomerResponse(customer=messages.customer_message(record))
 
     @rpc
     @idempotent(billing_pb2.CreateCustomerResponse)
-    async def CreateCustomer(self, request, context, idempotency):
+    async def CreateCustomer(
+        self,
+        request: billing_pb2.CreateCustomerRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreateCustomerResponse:
         # Stripe's key comes from the contact details (customers.idempotency_key): any retry,
         # with or without the client's key, must reach the same one.
         principal = await acting_principal(context)
@@ -93,7 +102,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def ListSubscriptions(self, request, context):
+    async def ListSubscriptions(
+        self, request: billing_pb2.ListSubscriptionsRequest, context: Context
+    ) -> billing_pb2.ListSubscriptionsResponse:
         principal = await acting_principal(context)
         records = await subscriptions.list_subscriptions(engine=self._engine, principal=principal)
         return billing_pb2.ListSubscriptionsResponse(
@@ -102,7 +113,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreateCheckoutSessionResponse)
-    async def CreateCheckoutSession(self, request, context, idempotency):
+    async def CreateCheckoutSession(
+        self,
+        request: billing_pb2.CreateCheckoutSessionRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreateCheckoutSessionResponse:
         session = await checkout.create_checkout_session(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -118,7 +134,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.CreateCheckoutSessionResponse(session_id=session.id, url=session.url)
 
     @rpc
-    async def ConfirmCheckoutSession(self, request, context):
+    async def ConfirmCheckoutSession(
+        self, request: billing_pb2.ConfirmCheckoutSessionRequest, context: Context
+    ) -> billing_pb2.ConfirmCheckoutSessionResponse:
         confirmed = await checkout.confirm_checkout_session(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -135,7 +153,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreatePortalSessionResponse)
-    async def CreatePortalSession(self, request, context, idempotency):
+    async def CreatePortalSession(
+        self,
+        request: billing_pb2.CreatePortalSessionRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreatePortalSessionResponse:
         url = await checkout.create_portal_session(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -148,7 +171,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreateSubscriptionResponse)
-    async def CreateSubscription(self, request, context, idempotency):
+    async def CreateSubscription(
+        self,
+        request: billing_pb2.CreateSubscriptionRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreateSubscriptionResponse:
         created = await subscribe.create_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -165,7 +193,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreateSetupIntentResponse)
-    async def CreateSetupIntent(self, request, context, idempotency):
+    async def CreateSetupIntent(
+        self,
+        request: billing_pb2.CreateSetupIntentRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreateSetupIntentResponse:
         intent = await payment_methods.create_setup_intent(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -176,7 +209,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreateEphemeralKeyResponse)
-    async def CreateEphemeralKey(self, request, context, idempotency):
+    async def CreateEphemeralKey(
+        self,
+        request: billing_pb2.CreateEphemeralKeyRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreateEphemeralKeyResponse:
         key = await payment_methods.create_ephemeral_key(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -188,7 +226,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.CreatePaymentResponse)
-    async def CreatePayment(self, request, context, idempotency):
+    async def CreatePayment(
+        self,
+        request: billing_pb2.CreatePaymentRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.CreatePaymentResponse:
         payment = await payments.create_payment(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -200,7 +243,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return messages.payment_response(payment)
 
     @rpc
-    async def GetSubscription(self, request, context):
+    async def GetSubscription(
+        self, request: billing_pb2.GetSubscriptionRequest, context: Context
+    ) -> billing_pb2.GetSubscriptionResponse:
         record = await subscriptions.get_subscription(
             engine=self._engine,
             principal=await acting_principal(context),
@@ -211,7 +256,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def PreviewSubscriptionChange(self, request, context):
+    async def PreviewSubscriptionChange(
+        self, request: billing_pb2.PreviewSubscriptionChangeRequest, context: Context
+    ) -> billing_pb2.PreviewSubscriptionChangeResponse:
         preview = await subscription_changes.preview_change(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -225,7 +272,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc
     @idempotent(billing_pb2.UpdateSubscriptionResponse)
-    async def UpdateSubscription(self, request, context, idempotency):
+    async def UpdateSubscription(
+        self,
+        request: billing_pb2.UpdateSubscriptionRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.UpdateSubscriptionResponse:
         updated = await subscription_changes.update_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -239,7 +291,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return messages.update_response(updated)
 
     @rpc
-    async def CancelSubscription(self, request, context):
+    async def CancelSubscription(
+        self, request: billing_pb2.CancelSubscriptionRequest, context: Context
+    ) -> billing_pb2.CancelSubscriptionResponse:
         record = await subscription_changes.cancel_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -252,7 +306,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def ResumeSubscription(self, request, context):
+    async def ResumeSubscription(
+        self, request: billing_pb2.ResumeSubscriptionRequest, context: Context
+    ) -> billing_pb2.ResumeSubscriptionResponse:
         record = await subscription_changes.resume_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -264,7 +320,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def ListInvoices(self, request, context):
+    async def ListInvoices(
+        self, request: billing_pb2.ListInvoicesRequest, context: Context
+    ) -> billing_pb2.ListInvoicesResponse:
         records = await invoices.list_invoices(
             engine=self._engine, principal=await acting_principal(context)
         )
@@ -273,7 +331,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def ListPaymentMethods(self, request, context):
+    async def ListPaymentMethods(
+        self, request: billing_pb2.ListPaymentMethodsRequest, context: Context
+    ) -> billing_pb2.ListPaymentMethodsResponse:
         records = await payment_methods.list_payment_methods(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -284,7 +344,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def SetDefaultPaymentMethod(self, request, context):
+    async def SetDefaultPaymentMethod(
+        self, request: billing_pb2.SetDefaultPaymentMethodRequest, context: Context
+    ) -> billing_pb2.SetDefaultPaymentMethodResponse:
         record = await payment_methods.set_default_payment_method(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -296,7 +358,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def DetachPaymentMethod(self, request, context):
+    async def DetachPaymentMethod(
+        self, request: billing_pb2.DetachPaymentMethodRequest, context: Context
+    ) -> billing_pb2.DetachPaymentMethodResponse:
         await payment_methods.detach_payment_method(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -306,7 +370,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.DetachPaymentMethodResponse()
 
     @rpc
-    async def ListEntitlements(self, request, context):
+    async def ListEntitlements(
+        self, request: billing_pb2.ListEntitlementsRequest, context: Context
+    ) -> billing_pb2.ListEntitlementsResponse:
         records = await entitlements.list_entitlements(
             engine=self._engine, principal=await acting_principal(context), grace=self._grace
         )
@@ -315,7 +381,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def CheckEntitlement(self, request, context):
+    async def CheckEntitlement(
+        self, request: billing_pb2.CheckEntitlementRequest, context: Context
+    ) -> billing_pb2.CheckEntitlementResponse:
         record = await entitlements.check_entitlement(
             engine=self._engine,
             principal=await acting_principal(context),
@@ -338,16 +406,21 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
 
     @rpc
-    async def ApplyStripeEvent(self, request, context):
+    async def ApplyStripeEvent(
+        self, request: billing_pb2.ApplyStripeEventRequest, context: Context
+    ) -> billing_pb2.ApplyStripeEventResponse:
         return billing_pb2.ApplyStripeEventResponse(
             outcome=messages.OUTCOMES[await self._apply(request)]
         )
 
     @rpc
-    async def ApplyStripeEvents(self, request, context):
+    async def ApplyStripeEvents(
+        self, request: billing_pb2.ApplyStripeEventsRequest, context: Context
+    ) -> billing_pb2.ApplyStripeEventsResponse:
         # Each event gets the call's time less a margin for the answer: one slow event (a
         # Stripe fetch) is then UNAVAILABLE on its own instead of timing out the whole batch.
-        remaining = context.time_remaining()
+        # grpc-stubs says float; grpcio answers None for a call without a deadline.
+        remaining: float | None = context.time_remaining()
         limit = None if remaining is None else max(0.0, remaining - _ANSWER_MARGIN_SECONDS)
         results = await asyncio.gather(*(self._apply_one(event, limit) for event in request.events))
         return billing_pb2.ApplyStripeEventsResponse(results=results)

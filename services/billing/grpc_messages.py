@@ -25,7 +25,7 @@ PRORATION_BEHAVIORS: Mapping[int, str] = {
     billing_pb2.PRORATION_BEHAVIOR_NONE: "none",
 }
 
-OUTCOMES: Mapping[Outcome, int] = {
+OUTCOMES: Mapping[Outcome, billing_pb2.ApplyStripeEventResponse.Outcome] = {
     Outcome.APPLIED: billing_pb2.ApplyStripeEventResponse.OUTCOME_APPLIED,
     Outcome.DUPLICATE: billing_pb2.ApplyStripeEventResponse.OUTCOME_DUPLICATE,
     Outcome.STALE: billing_pb2.ApplyStripeEventResponse.OUTCOME_STALE,

@@ -8,6 +8,7 @@ from tatame.billing.v1 import billing_pb2
 
 from services.auth.grpc_interceptor import current_caller
 from services.auth.principal import Principal
+from services.common.rpc import Context
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 GATEWAY = "gateway"
@@ -50,12 +51,13 @@ def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset
     return policy
 
 
-async def acting_principal(context: grpc.aio.ServicerContext) -> Principal:
+async def acting_principal(context: Context) -> Principal:
     """The principal the calling service acts for; methods about one principal require it."""
     principal = current_caller().principal
-    if principal is None:
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED,
-            "this method acts for a principal; the credential names none",
-        )
-    return principal
+    if principal is not None:
+        return principal
+    await context.abort(
+        grpc.StatusCode.UNAUTHENTICATED,
+        "this method acts for a principal; the credential names none",
+    )
+    raise AssertionError("unreachable: abort raises")  # grpc-stubs 1.53 types abort as returning

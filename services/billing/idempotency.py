@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import grpc
+import stripe
 from google.protobuf.message import Message
 from sqlalchemy import and_, case, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -43,6 +43,7 @@ from services.common.idempotency import (
     INVALID_KEY_MESSAGE,
     valid_idempotency_key,
 )
+from services.common.rpc import Context
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def made_by(key: RequestKey | None, stripe_object: dict[str, Any]) -> bool:
     return key is not None and metadata.get(REQUEST_METADATA) == key.marker
 
 
-def stripe_options(key: RequestKey | None, step: str) -> dict[str, Any]:
+def stripe_options(key: RequestKey | None, step: str) -> stripe.RequestOptions:
     """Request options of one Stripe call: the key derived for its step, or none (the SDK's own
     random key, which its retries reuse) when the client sent no key."""
     return {} if key is None else {"idempotency_key": key.stripe_key(step)}
@@ -126,19 +127,19 @@ async def claim(*, engine: AsyncEngine, key: RequestKey, fingerprint: str) -> by
             or_(requests.c.locked_until.is_(None), requests.c.locked_until < func.now()),
         ),
     )
-    upsert = insert(requests).values(
+    row = insert(requests).values(
         principal=key.principal,
         operation=key.operation,
         key_hash=key.key_hash,
         fingerprint=fingerprint,
         locked_until=func.now() + LEASE,
     )
-    upsert = upsert.on_conflict_do_update(
+    upsert = row.on_conflict_do_update(
         index_elements=[requests.c.principal, requests.c.operation, requests.c.key_hash],
         set_={
-            "fingerprint": upsert.excluded.fingerprint,
+            "fingerprint": row.excluded.fingerprint,
             "response": None,
-            "locked_until": upsert.excluded.locked_until,
+            "locked_until": row.excluded.locked_until,
             "created_at": case((expired, func.now()), else_=requests.c.created_at),
         },
         where=claimable,
@@ -166,7 +167,7 @@ async def claim(*, engine: AsyncEngine, key: RequestKey, fingerprint: str) -> by
         )
     if first is None or first.response is None:
         raise RequestInProgress("a request with this Idempotency-Key is still running; retry later")
-    return first.response
+    return bytes(first.response)
 
 
 async def complete(*, engine: AsyncEngine, key: RequestKey, response: bytes) -> None:
@@ -192,19 +193,19 @@ async def release(*, engine: AsyncEngine, key: RequestKey) -> None:
 Servicer = TypeVar("Servicer")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
-KeyedMethod = Callable[
-    [Servicer, Req, grpc.aio.ServicerContext, RequestKey | None], Awaitable[Resp]
-]
-Method = Callable[[Servicer, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+KeyedMethod = Callable[[Servicer, Req, Context, RequestKey | None], Awaitable[Resp]]
+Method = Callable[[Servicer, Req, Context], Awaitable[Resp]]
 
 
-def idempotent(response_type: type[Resp]) -> Callable[[KeyedMethod], Method]:
+def idempotent(
+    response_type: type[Resp],
+) -> Callable[[KeyedMethod[Servicer, Req, Resp]], Method[Servicer, Req, Resp]]:
     """Make a servicer method (of a servicer with `_engine`) answer retries with its first
     answer. The method gets the request's key, or None when the call names no key."""
 
-    def decorate(method: KeyedMethod) -> Method:
+    def decorate(method: KeyedMethod[Servicer, Req, Resp]) -> Method[Servicer, Req, Resp]:
         @functools.wraps(method)
-        async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        async def wrapper(self: Any, request: Req, context: Context) -> Resp:
             client_key = dict(context.invocation_metadata() or ()).get(IDEMPOTENCY_METADATA)
             principal = current_caller().principal
             if client_key is None or principal is None:

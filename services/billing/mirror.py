@@ -88,8 +88,9 @@ def string_map(value: object) -> dict[str, str]:
     return {key: string(item) for key, item in mapping(value or {}).items()}
 
 
-def unchanged(row: Row, deleted_at: datetime) -> Row:
-    """The row of an object Stripe deleted, for objects whose row says nothing of deletion."""
+def unchanged(row: Row, _deleted_at: datetime) -> Row:
+    """The row of an object Stripe deleted, for objects whose row says nothing of deletion
+    (a `Mirror.retire`, which is given the time of the deletion)."""
     return row
 
 
@@ -107,7 +108,7 @@ class Mirror:
 
     object_type: str  # Stripe's `object` field, e.g. "subscription"
     table: Table
-    key: Column  # the column holding the Stripe id
+    key: Column[Any]  # the column holding the Stripe id
     row: Callable[[dict[str, Any]], Row]
     service: Callable[[stripe.StripeClient], Any]  # e.g. attrgetter("v1.subscriptions")
     write: Callable[[AsyncConnection, Row], Awaitable[None]]
@@ -185,7 +186,7 @@ def answered_at(answer: stripe.StripeObject) -> datetime:
     response = answer.last_response
     date = None if response is None else response.headers.get("Date")
     if date is None:
-        raise ValueError(f"Stripe's answer {answer.get('id')} carries no Date header")
+        raise ValueError(f"Stripe's answer {getattr(answer, 'id', None)} carries no Date header")
     return parsedate_to_datetime(date).astimezone(UTC)
 
 

@@ -1,5 +1,7 @@
 """Schema `billing`: the Stripe mirror owned by the billing service (Alembic keeps it in step)."""
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -32,7 +34,7 @@ metadata = MetaData(
 )
 
 
-def _version_columns(*, first_written_by_events: bool) -> tuple[Column, Column]:
+def _version_columns(*, first_written_by_events: bool) -> tuple[Column[Any], Column[Any]]:
     """The two columns `mirror.apply_object` compares each event with (fresh ones per table)."""
     return (
         Column(

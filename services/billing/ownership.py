@@ -47,7 +47,9 @@ async def owned(
     if customer is None:
         raise missing
     answer = await retrieve_or_none(retrieve, object_id, action=f"retrieve the {kind}", **params)
-    found = None if answer is None else answer.to_dict()
-    if found is None or optional(reference, found.get("customer")) != customer.stripe_customer_id:
+    if answer is None:
+        raise missing
+    found = answer.to_dict()
+    if optional(reference, found.get("customer")) != customer.stripe_customer_id:
         raise missing
     return Owned(customer, answer, found)

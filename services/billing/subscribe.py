@@ -15,6 +15,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from stripe.params import SubscriptionCreateParams
 
 from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
@@ -242,7 +243,7 @@ async def _create(
     quantity: int,
     idempotency: RequestKey | None,
 ) -> stripe.Subscription:
-    params: dict[str, Any] = {
+    params: SubscriptionCreateParams = {
         "customer": start.customer.stripe_customer_id,
         "items": [{"price": price.id, "quantity": quantity}],
         "payment_behavior": "default_incomplete",

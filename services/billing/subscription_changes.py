@@ -17,6 +17,10 @@ from typing import Any, Literal
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stripe.params import (
+    SubscriptionScheduleUpdateParamsPhase,
+    SubscriptionUpdateParams,
+)
 
 from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument
@@ -34,7 +38,12 @@ PRORATION_BEHAVIORS = frozenset({"create_prorations", "always_invoice", "none"})
 # Statuses in which the plan of a subscription may change.
 _CHANGEABLE = frozenset({"trialing", "active", "past_due"})
 # Billing periods per year, by interval.
-_PER_YEAR = {"day": Fraction(365), "week": Fraction(365, 7), "month": Fraction(12), "year": 1}
+_PER_YEAR = {
+    "day": Fraction(365),
+    "week": Fraction(365, 7),
+    "month": Fraction(12),
+    "year": Fraction(1),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,9 +356,13 @@ async def _schedule_downgrade(
         phase = mapping(schedule.to_dict()["current_phase"])
         current, new = change.current, change.new
         # The current phase keeps the subscription's trial, if any (it ends with the phase).
-        trial = (
-            {"trial_end": subscription["trial_end"]} if subscription["status"] == "trialing" else {}
-        )
+        current_phase: SubscriptionScheduleUpdateParamsPhase = {
+            "items": [{"price": current.price_id, "quantity": current.quantity}],
+            "start_date": phase["start_date"],
+            "end_date": phase["end_date"],
+        }
+        if subscription["status"] == "trialing":
+            current_phase["trial_end"] = subscription["trial_end"]
         updated = await stripe_client.v1.subscription_schedules.update_async(
             schedule.id,
             params={
@@ -357,12 +370,7 @@ async def _schedule_downgrade(
                 "proration_behavior": "none",
                 "metadata": {"tatame_principal": principal.key},
                 "phases": [
-                    {
-                        "items": [{"price": current.price_id, "quantity": current.quantity}],
-                        "start_date": phase["start_date"],
-                        "end_date": phase["end_date"],
-                        **trial,
-                    },
+                    current_phase,
                     {
                         "items": [{"price": new.price_id, "quantity": new.quantity}],
                         "duration": {
@@ -439,7 +447,7 @@ async def resume_subscription(
         raise Conflict(
             f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
         )
-    params: dict[str, Any] | None = None
+    params: SubscriptionUpdateParams | None = None
     if subscription["cancel_at_period_end"]:
         params = {"cancel_at_period_end": False}
     elif subscription.get("cancel_at") is not None:

@@ -95,7 +95,7 @@ async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
     entered = row["source_event_created"] if row["status"] == "past_due" else None
     stmt = insert(subscriptions).values(**row, past_due_since=entered, updated_at=func.now())
     excluded = stmt.excluded
-    changed = {name: excluded[name] for name in row if name != "id"}
+    changed: dict[str, Any] = {name: excluded[name] for name in row if name != "id"}
     changed["updated_at"] = excluded.updated_at
     changed["past_due_since"] = case(
         (excluded.status != "past_due", None),
@@ -161,7 +161,7 @@ _MIRRORED_FIELDS = [
 ]
 
 
-def _select_records() -> Select:
+def _select_records() -> Select[Any]:
     """The principal-owned subscription records, each with the change its newest pending
     schedule makes (a release the mirror has not heard of may leave an older one pending)."""
     schedules = subscription_schedules.c

@@ -48,6 +48,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 # How long a readiness check waits for the database.
 REACHABLE_WITHIN_SECONDS = 2.0
+_UNREACHABLE: tuple[type[Exception], ...] = (TimeoutError, *DATABASE_FAILURES)
 
 
 async def database_reachable(engine: AsyncEngine) -> bool:
@@ -55,6 +56,6 @@ async def database_reachable(engine: AsyncEngine) -> bool:
     try:
         async with asyncio.timeout(REACHABLE_WITHIN_SECONDS), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except (TimeoutError, *DATABASE_FAILURES):
+    except _UNREACHABLE:
         return False
     return True

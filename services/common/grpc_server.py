@@ -1,13 +1,20 @@
 """The one way our gRPC servers start and stop: aio server, health, reflection, graceful drain."""
 
+# grpc's classes are generic only in their type stubs: annotations stay unevaluated.
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+
+# `health.aio` is this module; import it by name, since grpc-stubs 1.53 types only the sync one.
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -32,7 +39,7 @@ class GrpcServer:
 
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: health_aio.HealthServicer
     watch: asyncio.Task[None] | None = field(default=None)
 
     async def stop(self, grace: float) -> None:
@@ -50,7 +57,7 @@ async def start_grpc_server(
     address: str,
     service_names: Sequence[str],
     add_servicers: Callable[[grpc.aio.Server], None],
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     readiness: ReadinessCheck | None = None,
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
@@ -69,7 +76,7 @@ async def start_grpc_server(
         ],
     )
     add_servicers(server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
@@ -92,7 +99,7 @@ async def start_grpc_server(
 
 
 async def _report(
-    health_servicer: health.aio.HealthServicer, names: Sequence[str], *, serving: bool
+    health_servicer: health_aio.HealthServicer, names: Sequence[str], *, serving: bool
 ) -> None:
     status = (
         health_pb2.HealthCheckResponse.SERVING
@@ -104,7 +111,7 @@ async def _report(
 
 
 async def _watch(
-    health_servicer: health.aio.HealthServicer,
+    health_servicer: health_aio.HealthServicer,
     names: Sequence[str],
     readiness: ReadinessCheck,
     interval: float,

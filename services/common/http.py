@@ -39,7 +39,13 @@ def error_response(
 _HTTP_CODES = {413: "payload_too_large"}
 
 
-def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """The exception handler of HTTPException: `exc` in the one error body."""
+    return http_error_response(exc)
+
+
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    """`exc` (its status, its `code` when it has one, its detail) in the one error body."""
     phrase = HTTPStatus(exc.status_code).phrase
     code = (
         getattr(exc, "code", None)
@@ -58,7 +64,7 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 INTERNAL = ("internal", "internal error")
 
 
-def internal_error(request: Request, exc: Exception) -> JSONResponse:
+def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
     return error_response(500, *INTERNAL)
 
 

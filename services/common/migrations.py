@@ -48,7 +48,10 @@ def run_alembic_env(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url"), pool_size=1)
+        url = context.config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("alembic's config names no sqlalchemy.url")
+        engine = create_engine(url, pool_size=1)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(run)

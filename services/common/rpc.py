@@ -5,7 +5,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf.any_pb2 import Any as AnyDetail
@@ -16,6 +16,12 @@ from services.common.db import DATABASE_FAILURES
 from services.common.errors import ErrorReason, ServiceError
 
 log = logging.getLogger(__name__)
+
+# A servicer method's context. grpc's class is generic only in its type stubs.
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
 
 # ErrorInfo.domain of every reason we send.
 ERROR_DOMAIN = "tatame"
@@ -74,23 +80,24 @@ def rich_status(failure: Failure) -> grpc.Status:
     )
 
 
-async def abort(context: grpc.aio.ServicerContext, failure: Failure) -> NoReturn:
+async def abort(context: Context, failure: Failure) -> NoReturn:
     """End the call with `failure`."""
-    await context.abort_with_status(rich_status(failure))
+    # grpc-stubs 1.53 lacks ServicerContext.abort_with_status (grpcio has it since 1.38).
+    await context.abort_with_status(rich_status(failure))  # type: ignore[attr-defined]
     raise AssertionError("unreachable: abort raises")
 
 
 Servicer = TypeVar("Servicer")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Handler = Callable[[Servicer, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+Handler = Callable[[Servicer, Req, Context], Awaitable[Resp]]
 
 
 def rpc(method: Handler[Servicer, Req, Resp]) -> Handler[Servicer, Req, Resp]:
     """Run a servicer method, answering every failure with its status and reason."""
 
     @functools.wraps(method)
-    async def wrapper(self: Servicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+    async def wrapper(self: Servicer, request: Req, context: Context) -> Resp:
         try:
             return await method(self, request, context)
         except grpc.aio.AbortError:
@@ -112,5 +119,5 @@ def reason_of(error: grpc.RpcError) -> str | None:
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
-            return info.reason
+            return str(info.reason)
     return None

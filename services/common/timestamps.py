@@ -19,4 +19,5 @@ def optional_datetime(message: Message, field: str) -> datetime | None:
     """A Timestamp field of `message` as an aware UTC datetime; None when unset."""
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=UTC)
+    value: Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import grpc
 import stripe
@@ -23,7 +24,7 @@ from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
 from services.common.rpc import reason_of
-from services.common.settings import DatabaseSettings, StripeSettings
+from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
 from services.common.stripe_sdk import STRIPE_API_VERSION, stripe_client_from
 from services.common.timestamps import timestamp
 from services.webhooks import inbox
@@ -41,6 +42,7 @@ from services.webhooks.settings import (
 )
 
 log = logging.getLogger("services.webhooks")
+S = TypeVar("S", bound=BaseServiceSettings)
 
 
 def receiver() -> None:
@@ -130,7 +132,7 @@ def _time(text: str | None) -> Timestamp | None:
 def _selection(args: argparse.Namespace) -> webhooks_pb2.EventSelection:
     return webhooks_pb2.EventSelection(
         type=args.type or "",
-        state=STATE_VALUES.get(args.state or "", 0),
+        state=STATE_VALUES.get(args.state or "", webhooks_pb2.DELIVERY_STATE_UNSPECIFIED),
         received_after=_time(args.since),
         received_before=_time(args.until),
     )
@@ -286,24 +288,24 @@ def main() -> None:
     if args.command == "receiver":
         receiver()
         return
-    settings_class = {
-        "relay": RelaySettings,
-        "migrate": DatabaseSettings,
-        "backstop": BackstopSettings,
-        "retention": RetentionSettings,
-    }[args.command]
-    settings = settings_class()
-    configure_logging(service=f"webhooks-{args.command}", level=settings.log_level)
     if args.command == "migrate":
+        settings = _configured(DatabaseSettings, args.command)
         upgrade_to_head(
             package="services.webhooks", database_url=settings.database_url.get_secret_value()
         )
     elif args.command == "relay":
-        asyncio.run(relay(settings))
+        asyncio.run(relay(_configured(RelaySettings, args.command)))
     elif args.command == "backstop":
-        asyncio.run(backstop(settings))
+        asyncio.run(backstop(_configured(BackstopSettings, args.command)))
     else:
-        asyncio.run(retention(settings))
+        asyncio.run(retention(_configured(RetentionSettings, args.command)))
+
+
+def _configured(settings_class: type[S], command: str) -> S:
+    """`command`'s own settings from the environment, with logging configured by them."""
+    settings = settings_class()
+    configure_logging(service=f"webhooks-{command}", level=settings.log_level)
+    return settings
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ beside the old one until the receiver trusts both secrets, then retiring the old
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import stripe
+from stripe.params import WebhookEndpointCreateParams, WebhookEndpointUpdateParams
 
 from services.common.stripe_events import BILLING_EVENT_TYPES
 from services.common.stripe_sdk import STRIPE_API_VERSION
@@ -56,21 +58,22 @@ async def ensure_endpoint(
     # The oldest endpoint at the pinned version is kept; any other for `url` is one of `others`.
     pinned = sorted((e for e in found if e.api_version == STRIPE_API_VERSION), key=_created)
     if not pinned:
+        params: WebhookEndpointCreateParams = {
+            "url": url,
+            # The SDK types both as literals; ours are the same strings, held as `str`.
+            "api_version": cast(Any, STRIPE_API_VERSION),
+            "enabled_events": cast(Any, events),
+            "description": DESCRIPTION,
+            "metadata": {"managed_by": "tatame"},
+        }
         created = await stripe_client.v1.webhook_endpoints.create_async(
-            params={
-                "url": url,
-                "api_version": STRIPE_API_VERSION,
-                "enabled_events": events,
-                "description": DESCRIPTION,
-                "metadata": {"managed_by": "tatame"},
-            },
-            options={"idempotency_key": _creation_key(url, events)},
+            params=params, options={"idempotency_key": _creation_key(url, events)}
         )
         return EnsureResult(created.id, True, False, created.secret, tuple(found))
     endpoint, others = pinned[0], tuple(e for e in found if e.id != pinned[0].id)
-    changes: dict[str, object] = {}
+    changes: WebhookEndpointUpdateParams = {}
     if sorted(endpoint.enabled_events) != events:
-        changes["enabled_events"] = events
+        changes["enabled_events"] = cast(Any, events)
     if endpoint.status != "enabled":
         changes["disabled"] = False
     if changes:

@@ -12,7 +12,7 @@ from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
 from services.common.errors import ErrorReason, ServiceError
 from services.common.grpc_server import GrpcServer, start_grpc_server
-from services.common.rpc import rpc
+from services.common.rpc import Context, rpc
 from services.common.timestamps import optional_datetime, timestamp
 from services.webhooks import inbox
 
@@ -76,7 +76,9 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
         self._pool = pool
 
     @rpc
-    async def ListEvents(self, request, context):
+    async def ListEvents(
+        self, request: webhooks_pb2.ListEventsRequest, context: Context
+    ) -> webhooks_pb2.ListEventsResponse:
         size = request.page_size or 50
         if not 0 < size <= MAX_PAGE_SIZE:
             raise ServiceError(f"page_size is 1..{MAX_PAGE_SIZE}", reason=INVALID)
@@ -96,7 +98,9 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
         )
 
     @rpc
-    async def GetEvent(self, request, context):
+    async def GetEvent(
+        self, request: webhooks_pb2.GetEventRequest, context: Context
+    ) -> webhooks_pb2.GetEventResponse:
         async with self._pool.connection() as conn:
             event = await inbox.get_event(conn, request.id)
         if event is None:
@@ -104,7 +108,9 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
         return webhooks_pb2.GetEventResponse(event=event_message(event))
 
     @rpc
-    async def ReplayEvents(self, request, context):
+    async def ReplayEvents(
+        self, request: webhooks_pb2.ReplayEventsRequest, context: Context
+    ) -> webhooks_pb2.ReplayEventsResponse:
         target = request.WhichOneof("target")
         async with self._pool.connection() as conn:
             if target == "ids" and request.ids.ids:

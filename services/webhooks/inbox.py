@@ -168,7 +168,8 @@ class EventFilter:
 
 
 def _where(selection: EventFilter) -> tuple[str, list[object]]:
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: list[object] = []
     for sql, value in (
         ("type = %s", selection.type),
         ("state = %s", selection.state),
@@ -216,6 +217,8 @@ async def replay(
     conn: AsyncConnection, *, ids: Sequence[str] | None = None, selection: EventFilter | None = None
 ) -> list[str]:
     """Make the chosen events due now again (billing dedups by id); payload-less ones are skipped."""
+    where: str
+    params: list[object]
     if ids is not None:
         where, params = "id = ANY(%s)", [list(ids)]
     elif selection is not None:

@@ -21,7 +21,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.common.http import ApiError, RequestContextMiddleware, http_error, internal_error
+from services.common.http import (
+    ApiError,
+    RequestContextMiddleware,
+    http_error,
+    http_error_response,
+    internal_error,
+)
 from services.common.logging import configure_logging
 from services.common.stripe_sdk import STRIPE_API_VERSION
 from services.webhooks import inbox
@@ -153,7 +159,7 @@ class StripeWebhookEndpoint:
         except ClientGone:
             return
         except ApiError as e:
-            response = http_error(None, e)
+            response = http_error_response(e)
             if e.status_code == 405:
                 response.headers["allow"] = "POST"
             await response(scope, receive, send)
@@ -191,6 +197,8 @@ class StripeWebhookEndpoint:
             raise Rejected(400, "malformed_event", str(e)) from e
         if event.livemode is not self._livemode:
             raise Rejected(400, "livemode_mismatch", "the event's livemode differs from ours")
+        if self.inserter is None:
+            raise RuntimeError("the receiver stores events only while its app runs (lifespan)")
         try:
             new = await self.inserter.insert(event)
         except psycopg.Error as e:
@@ -236,10 +244,10 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
     )
     endpoint = StripeWebhookEndpoint(settings)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
+    async def readyz(_request: Request) -> Response:
         try:
             async with pool.connection(timeout=1.0) as conn:
                 await conn.execute("SELECT 1")
@@ -247,11 +255,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             raise ApiError(503, "database_unavailable", "the inbox database is unreachable") from e
         return JSONResponse({"status": "ready"})
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(_request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=30)
         endpoint.inserter = BatchInserter(pool, max_batch=settings.webhooks_batch_max_events)
         try:
@@ -267,7 +275,8 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        # Starlette types a handler as taking any Exception; it passes the registered class.
+        exception_handlers={HTTPException: http_error, Exception: internal_error},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
 

@@ -74,7 +74,7 @@ def _calls(items: list[_Item]) -> Iterator[list[_Item]]:
 
 def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
     """Exponential backoff with equal jitter: half fixed, half random, capped at `cap`."""
-    delay = min(cap, base * 2**attempts)
+    delay = min(cap, base * 2.0**attempts)
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not security)
 
 

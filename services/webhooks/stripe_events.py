@@ -30,12 +30,13 @@ class InboundEvent:
 
 def _customer_of(obj: dict[str, Any]) -> str | None:
     if obj.get("object") == "customer":
-        return obj.get("id") if isinstance(obj.get("id"), str) else None
+        object_id = obj.get("id")
+        return object_id if isinstance(object_id, str) else None
     customer = obj.get("customer")
     if isinstance(customer, str):
         return customer
-    if isinstance(customer, dict) and isinstance(customer.get("id"), str):
-        return customer["id"]
+    if isinstance(customer, dict):
+        return _customer_of({"object": "customer", "id": customer.get("id")})
     return None
 
 

@@ -39,7 +39,8 @@ class DatabaseSwitch:
         (self._dir / _SOCKET).unlink(missing_ok=True)
 
     async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        host = self._target.query.get("host") or self._target.host
+        host_query = self._target.query.get("host")
+        host = host_query if isinstance(host_query, str) else self._target.host
         port = self._target.port or 5432
         if isinstance(host, str) and host.startswith("/"):
             return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")

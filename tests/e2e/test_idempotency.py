@@ -36,7 +36,8 @@ async def test_a_retried_subscription_start_answers_its_first_answer_and_starts_
     again = await client.post("/v1/subscriptions", json=body, headers=headers)
     assert first.status_code == again.status_code == 201, again.text
     assert again.json() == first.json()
-    assert first.json()["client_secret"] and first.json()["ephemeral_key_secret"]
+    assert first.json()["client_secret"]
+    assert first.json()["ephemeral_key_secret"]
     listed = await billing.stripe.v1.subscriptions.list_async(
         params={"customer": user.customer_id, "status": "all"}
     )
@@ -57,7 +58,8 @@ async def test_a_retried_one_time_payment_charges_once_and_a_new_key_charges_aga
     assert again.json() == first.json()
     assert await payment_intents(billing, user.customer_id) == [first.json()["id"]]
     other = await client.post("/v1/payments", json=body, headers=with_key(user.headers))
-    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    assert other.status_code == 201
+    assert other.json()["id"] != first.json()["id"]
     assert len(await payment_intents(billing, user.customer_id)) == 2
 
 
@@ -95,7 +97,8 @@ async def test_a_retried_plan_change_answers_its_first_answer_not_no_change(
     assert first.json()["subscription"]["price_id"] == again.json()["subscription"]["price_id"]
     # Without the key, the same change again changes nothing and says so.
     without = await client.patch(path, json=body, headers=user.headers)
-    assert without.status_code == 400 and "keeps the current price" in without.text
+    assert without.status_code == 400
+    assert "keeps the current price" in without.text
 
 
 async def test_the_same_key_with_another_body_is_409_idempotency_key_reused(
@@ -119,10 +122,10 @@ async def test_a_malformed_key_is_400_invalid_idempotency_key_and_creates_nothin
     client: httpx.AsyncClient, new_user, billing: BillingHandle, key: str | bytes
 ) -> None:
     user: User = await new_user()
+    raw_key = key if isinstance(key, bytes) else key.encode()
+    headers = {name.encode(): value.encode() for name, value in user.headers.items()}
     response = await client.post(
-        "/v1/payments",
-        json={"price": "gi_patch"},
-        headers={**user.headers, "Idempotency-Key": key},
+        "/v1/payments", json={"price": "gi_patch"}, headers={**headers, b"Idempotency-Key": raw_key}
     )
     assert_error(response, 400, "invalid_idempotency_key")
     assert await payment_intents(billing, user.customer_id) == []
@@ -149,14 +152,15 @@ async def test_keys_are_per_user_a_replayed_key_never_answers_another_users_obje
     assert mine.status_code == theirs.status_code == 201, theirs.text
     assert theirs.json()["id"] != mine.json()["id"]
     assert theirs.json()["customer_id"] == other.customer_id
-    for route, body in (
+    for route, payload in (
         ("/v1/setup-intents", None),
         ("/v1/ephemeral-keys", {"stripe_version": "2020-08-27"}),
     ):
-        a = await client.post(route, json=body, headers=with_key(owner.headers, key))
-        b = await client.post(route, json=body, headers=with_key(other.headers, key))
+        a = await client.post(route, json=payload, headers=with_key(owner.headers, key))
+        b = await client.post(route, json=payload, headers=with_key(other.headers, key))
         assert a.status_code == b.status_code == 201, b.text
-        assert a.json() != b.json() and b.json()["customer_id"] == other.customer_id
+        assert a.json() != b.json()
+        assert b.json()["customer_id"] == other.customer_id
 
 
 async def test_concurrent_requests_with_one_key_create_one_object(
@@ -168,7 +172,8 @@ async def test_concurrent_requests_with_one_key_create_one_object(
         *(client.post("/v1/payments", json={"price": "gi_patch"}, headers=headers) for _ in "1234")
     )
     answered = [r for r in responses if r.status_code == 201]
-    assert answered and all(r.json() == answered[0].json() for r in answered)
+    assert answered
+    assert all(r.json() == answered[0].json() for r in answered)
     for refused in (r for r in responses if r.status_code != 201):
         assert_error(refused, 409, "idempotency_request_in_progress")
     assert await payment_intents(billing, user.customer_id) == [answered[0].json()["id"]]
@@ -225,4 +230,5 @@ async def test_the_openapi_documents_the_idempotency_key_of_every_create(
     for method, path in KEYED_ROUTES:
         parameters = paths[path][method].get("parameters", [])
         header = [p for p in parameters if (p["in"], p["name"]) == ("header", "Idempotency-Key")]
-        assert len(header) == 1 and "24 hours" in header[0]["description"], (method, path)
+        assert len(header) == 1, (method, path)
+        assert "24 hours" in header[0]["description"], (method, path)

@@ -155,7 +155,8 @@ async def test_a_retry_after_billing_lost_stripes_answer_answers_the_subscriptio
         # Not "live_subscription_exists" naming the caller's own new subscription: its answer.
         retried = await client.post("/v1/subscriptions", json=body, headers=headers)
     assert retried.status_code == 201, retried.text
-    assert retried.json()["client_secret"] and retried.json()["trial_applied"] is True
+    assert retried.json()["client_secret"]
+    assert retried.json()["trial_applied"] is True
     listed = await billing.stripe.v1.subscriptions.list_async(
         params={"customer": customer.json()["stripe_customer_id"], "status": "all"}
     )
@@ -227,4 +228,5 @@ async def test_a_retry_after_billing_lost_stripes_answer_answers_the_upgrade_it_
             == (await client.get(path, headers=plain)).json()["price_id"]
         )
         unkeyed = await client.patch(path, json=body, headers=plain)
-        assert unkeyed.status_code == 400 and "keeps the current price" in unkeyed.text
+        assert unkeyed.status_code == 400
+        assert "keeps the current price" in unkeyed.text

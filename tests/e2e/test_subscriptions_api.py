@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.e2e.gateway_client import CANCEL_URL, SUCCESS_URL, TokenIssuer, User, assert_error
-from tests.e2e.webhook_pipeline import WebhookPipeline, eventually
+from tests.e2e.webhook_pipeline import eventually
 from tests.harness import BillingHandle
 
 MOBILE_STRIPE_VERSION = "2020-08-27"
@@ -29,8 +29,9 @@ async def features(client: httpx.AsyncClient, user: User) -> set[str]:
     return {e["feature"] for e in response.json()["entitlements"]}
 
 
+@pytest.mark.usefixtures("webhook_pipeline")
 async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_the_webhook_path(
-    client, new_user, billing: BillingHandle, webhook_pipeline: WebhookPipeline
+    client, new_user, billing: BillingHandle
 ) -> None:
     user = await new_user()
     first = await client.post(
@@ -40,16 +41,17 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
     )
     assert first.status_code == 201, first.text
     body = first.json()
-    assert body["trial_applied"] is True and body["intent_type"] == "setup_intent"
-    assert body["customer_id"] == user.customer_id and body["ephemeral_key_secret"]
+    assert body["trial_applied"] is True
+    assert body["intent_type"] == "setup_intent"
+    assert body["customer_id"] == user.customer_id
+    assert body["ephemeral_key_secret"]
     assert body["subscription"]["status"] == "trialing"
 
     second = await client.post(
         "/v1/subscriptions", json={"price": "pro_monthly"}, headers=user.headers
     )
-    assert (
-        second.status_code == 409 and second.json()["error"]["code"] == "live_subscription_exists"
-    )
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "live_subscription_exists"
     listed = await billing.stripe.v1.subscriptions.list_async(
         params={"customer": user.customer_id, "status": "all"}
     )
@@ -60,14 +62,16 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
         json={"immediately": True},
         headers=user.headers,
     )
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "canceled"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "canceled"
 
     paid = await client.post(
         "/v1/subscriptions", json={"price": "basic_monthly"}, headers=user.headers
     )
     assert paid.status_code == 201, paid.text
     paid_body = paid.json()
-    assert paid_body["trial_applied"] is False and paid_body["intent_type"] == "payment_intent"
+    assert paid_body["trial_applied"] is False
+    assert paid_body["intent_type"] == "payment_intent"
     assert paid_body["subscription"]["status"] == "incomplete"
     # What PaymentSheet does on the phone: confirm the payment with the card the user entered.
     await billing.stripe.v1.payment_intents.confirm_async(
@@ -93,15 +97,16 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
     made_default = await client.post(
         f"/v1/payment-methods/{methods[0]['id']}/default", headers=user.headers
     )
-    assert made_default.status_code == 200 and made_default.json()["is_default"] is True
+    assert made_default.status_code == 200
+    assert made_default.json()["is_default"] is True
 
 
 @pytest.mark.parametrize("webhook_first", [False, True])
+@pytest.mark.usefixtures("webhook_pipeline")
 async def test_checkout_completion_through_confirm_and_webhook_in_either_order_gives_one_subscription(
     client,
     new_user,
     billing: BillingHandle,
-    webhook_pipeline,
     webhook_first: bool,
 ) -> None:
     user = await new_user()
@@ -168,7 +173,8 @@ async def test_redirect_urls_off_the_allowed_origins_are_refused(client, new_use
     ok = await client.post(
         "/v1/portal/sessions", json={"return_url": SUCCESS_URL}, headers=user.headers
     )
-    assert ok.status_code == 201 and ok.json()["url"].startswith("https://")
+    assert ok.status_code == 201
+    assert ok.json()["url"].startswith("https://")
 
 
 async def test_upgrade_downgrade_cancel_and_resume_show_in_entitlements(client, new_user) -> None:
@@ -212,17 +218,20 @@ async def test_upgrade_downgrade_cancel_and_resume_show_in_entitlements(client, 
     assert "video_library" in await features(client, user)  # paid for until the period ends
 
     cancel = await client.post(f"/v1/subscriptions/{subscription_id}/cancel", headers=user.headers)
-    assert cancel.status_code == 200 and cancel.json()["cancel_at_period_end"] is True
+    assert cancel.status_code == 200
+    assert cancel.json()["cancel_at_period_end"] is True
     assert "class_booking" in await features(client, user)
     resumed = await client.post(f"/v1/subscriptions/{subscription_id}/resume", headers=user.headers)
-    assert resumed.status_code == 200 and resumed.json()["cancel_at_period_end"] is False
+    assert resumed.status_code == 200
+    assert resumed.json()["cancel_at_period_end"] is False
 
     ended = await client.post(
         f"/v1/subscriptions/{subscription_id}/cancel",
         json={"immediately": True},
         headers=user.headers,
     )
-    assert ended.status_code == 200 and ended.json()["status"] == "canceled"
+    assert ended.status_code == 200
+    assert ended.json()["status"] == "canceled"
     assert await features(client, user) == set()
 
 
@@ -232,7 +241,8 @@ async def test_one_time_payments_charge_the_catalog_amount(client, new_user) -> 
         "/v1/payments", json={"price": "gi_patch", "quantity": 2}, headers=user.headers
     )
     assert paid.status_code == 201, paid.text
-    assert paid.json()["amount"] == 3000 and paid.json()["currency"] == "usd"
+    assert paid.json()["amount"] == 3000
+    assert paid.json()["currency"] == "usd"
     recurring = await client.post(
         "/v1/payments", json={"price": "pro_monthly"}, headers=user.headers
     )
@@ -242,21 +252,18 @@ async def test_one_time_payments_charge_the_catalog_amount(client, new_user) -> 
 async def test_setup_intents_and_ephemeral_keys_for_payment_sheet(client, new_user) -> None:
     user = await new_user()
     setup = await client.post("/v1/setup-intents", headers=user.headers)
-    assert (
-        setup.status_code == 201
-        and setup.json()["client_secret"]
-        and setup.json()["customer_id"] == user.customer_id
-    )
+    assert setup.status_code == 201
+    assert setup.json()["client_secret"]
+    assert setup.json()["customer_id"] == user.customer_id
     key = await client.post(
         "/v1/ephemeral-keys", json={"stripe_version": MOBILE_STRIPE_VERSION}, headers=user.headers
     )
-    assert key.status_code == 201 and key.json()["secret"]
+    assert key.status_code == 201
+    assert key.json()["secret"]
     assert (await client.post("/v1/ephemeral-keys", headers=user.headers)).status_code == 400
 
 
-async def test_the_existing_expo_app_calls_keep_working(
-    client, new_user, issuer: TokenIssuer
-) -> None:
+async def test_the_existing_expo_app_calls_keep_working(client, issuer: TokenIssuer) -> None:
     user_id = "user_" + secrets.token_hex(6)
     headers = issuer.headers(user_id)
     # Other tests add products to the shared catalog: ask for all of them.
@@ -274,7 +281,8 @@ async def test_the_existing_expo_app_calls_keep_working(
         json={"name": "Ana", "email": f"{user_id}@example.com", "userId": 42},
         headers=headers,
     )
-    assert customer.status_code == 201 and customer.json()["created"] is True
+    assert customer.status_code == 201
+    assert customer.json()["created"] is True
     customer_id = customer.json()["data"]["id"]
     created = await client.post(
         "/api/stripe/subscriptions",
@@ -286,7 +294,8 @@ async def test_the_existing_expo_app_calls_keep_working(
     fetched = (
         await client.get(f"/api/stripe/subscriptions/{subscription_id}", headers=headers)
     ).json()["data"]
-    assert fetched["plan"]["amount"] == 1900 and fetched["plan"]["interval"] == "month"
+    assert fetched["plan"]["amount"] == 1900
+    assert fetched["plan"]["interval"] == "month"
     current = (
         await client.get(f"/api/stripe/subscriptions/customer/{customer_id}", headers=headers)
     ).json()
@@ -306,7 +315,8 @@ async def test_the_existing_expo_app_calls_keep_working(
         json={"customerId": customer_id, "amount": 1500, "currency": "usd"},
         headers=headers,
     )
-    assert catalog_amount.status_code == 201 and catalog_amount.json()["data"]["client_secret"]
+    assert catalog_amount.status_code == 201
+    assert catalog_amount.json()["data"]["client_secret"]
     chosen_amount = await client.post(
         "/api/stripe/payment-intents",
         json={"customerId": customer_id, "amount": 1, "currency": "usd"},
@@ -314,12 +324,14 @@ async def test_the_existing_expo_app_calls_keep_working(
     )
     assert chosen_amount.status_code == 400
     deleted = await client.delete(f"/api/stripe/subscriptions/{subscription_id}", headers=headers)
-    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert deleted.status_code == 200
+    assert deleted.json()["deleted"] is True
     assert deleted.json()["data"]["cancel_at_period_end"] is True  # not immediate
 
 
+@pytest.mark.usefixtures("stripe_emulator")
 async def test_a_second_user_reaches_none_of_the_first_users_objects(
-    client, new_user, billing: BillingHandle, stripe_emulator: str
+    client, new_user, billing: BillingHandle
 ) -> None:
     owner, other = await new_user(), await new_user()
     subscription = (

@@ -4,7 +4,7 @@ signed webhooks, the relay runs as its own process, billing is the real gRPC ser
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -16,6 +16,7 @@ from tatame_devstack.run import register_emulator_webhook
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import start_billing_server
+from services.common.grpc_server import GrpcServer
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
 from tests.e2e.webhook_pipeline import RelayProcess, eventually, free_port, scalar
@@ -34,12 +35,16 @@ class Flow:
     billing: BillingHandle
 
 
+# A module's own billing server: its address, the servers running on it, and how to start one.
+OwnBilling = tuple[str, list[GrpcServer], Callable[[], Awaitable[GrpcServer]]]
+
+
 @pytest.fixture(scope="module")
-async def own_billing(billing: BillingHandle) -> AsyncIterator[tuple[str, list]]:
+async def own_billing(billing: BillingHandle) -> AsyncIterator[OwnBilling]:
     """A billing server of this module on a fixed port, so a test can stop and restart it."""
     address = f"127.0.0.1:{free_port()}"
 
-    async def start():
+    async def start() -> GrpcServer:
         return await start_billing_server(
             address=address,
             engine=billing.engine,
@@ -92,8 +97,9 @@ def relay(flow: Flow) -> Iterator[RelayProcess]:
     running.stop()
 
 
+@pytest.mark.usefixtures("relay")
 async def test_a_subscription_created_in_stripe_is_mirrored_in_billing(
-    flow: Flow, relay, billing
+    flow: Flow, billing: BillingHandle
 ) -> None:
     user = Principal("user", "user_" + secrets.token_hex(6))
     gateway = ServiceCredentials("gateway", billing.gateway_secret, audience="billing")
@@ -170,8 +176,9 @@ def customer_events(count: int) -> list[dict]:
     ]
 
 
+@pytest.mark.usefixtures("relay")
 async def test_events_pile_up_while_billing_is_down_and_all_apply_after_it_returns(
-    flow: Flow, own_billing, relay
+    flow: Flow, own_billing: OwnBilling
 ) -> None:
     _, servers, start = own_billing
     await servers.pop().stop(0)

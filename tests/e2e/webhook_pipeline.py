@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -47,6 +48,7 @@ class RelayProcess:
         )
 
     def kill(self) -> None:
+        assert self.process is not None, "the relay was not started"
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
@@ -56,9 +58,12 @@ class RelayProcess:
             self.process.wait(timeout=20)
 
 
-async def scalar(url: str, sql: str, *params: object) -> object:
+async def scalar(url: str, sql: str, *params: object) -> Any:
+    """The one value of `sql`'s one row."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        return (await (await conn.execute(sql, params)).fetchone())[0]
+        row = await (await conn.execute(sql, params)).fetchone()
+    assert row is not None, f"no row from {sql!r}"
+    return row[0]
 
 
 async def eventually(check, within: float = 30.0) -> None:

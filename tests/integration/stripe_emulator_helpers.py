@@ -2,9 +2,10 @@
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal, Unpack
 
 import stripe
+from stripe.params import PriceCreateParams, PriceListParams, ProductCreateParams
 
 API_KEY = "sk_test_emulator_tests"
 
@@ -22,26 +23,43 @@ def response_headers(obj: stripe.StripeObject) -> dict[str, str]:
     return {name.lower(): value for name, value in obj.last_response.headers.items()}
 
 
-def new_product(client: stripe.StripeClient, **params: Any) -> stripe.Product:
-    return client.v1.products.create(params={"name": unique("Product"), **params})
+def new_product(client: stripe.StripeClient, description: str | None = None) -> stripe.Product:
+    params: ProductCreateParams = {"name": unique("Product")}
+    if description is not None:
+        params["description"] = description
+    return client.v1.products.create(params=params)
 
 
 def new_price(
-    client: stripe.StripeClient, product_id: str, interval: str | None = "month", **params: Any
+    client: stripe.StripeClient,
+    product_id: str,
+    interval: Literal["day", "week", "month", "year"] | None = "month",
+    *,
+    currency: str = "usd",
+    unit_amount: int = 1000,
+    lookup_key: str | None = None,
+    transfer_lookup_key: bool = False,
+    active: bool = True,
 ) -> stripe.Price:
-    recurring = {} if interval is None else {"recurring": {"interval": interval}}
-    return client.v1.prices.create(
-        params={
-            "product": product_id,
-            "currency": "usd",
-            "unit_amount": 1000,
-            **recurring,
-            **params,
-        }
-    )
+    """A price of `product_id`, recurring at `interval` (None: one-time); Stripe's defaults for
+    what is not named."""
+    params: PriceCreateParams = {
+        "product": product_id,
+        "currency": currency,
+        "unit_amount": unit_amount,
+    }
+    if interval is not None:
+        params["recurring"] = {"interval": interval}
+    if lookup_key is not None:
+        params["lookup_key"] = lookup_key
+    if transfer_lookup_key:
+        params["transfer_lookup_key"] = True
+    if not active:
+        params["active"] = False
+    return client.v1.prices.create(params=params)
 
 
-def price_ids(client: stripe.StripeClient, **params: Any) -> list[str]:
+def price_ids(client: stripe.StripeClient, **params: Unpack[PriceListParams]) -> list[str]:
     return [price.id for price in client.v1.prices.list(params=params).auto_paging_iter()]
 
 

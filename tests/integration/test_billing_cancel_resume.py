@@ -53,7 +53,7 @@ async def test_resuming_undoes_a_cancellation_at_period_end(billing, paying) -> 
     assert stripe_subscription.cancel_at_period_end is False
 
 
-async def test_cancelling_drops_a_pending_downgrade(billing, paying) -> None:
+async def test_cancelling_drops_a_pending_downgrade(paying) -> None:
     created = await paying.subscribe("pro_monthly")
     await paying.call(
         "UpdateSubscription",

@@ -31,8 +31,10 @@ async def test_checkout_session_is_for_the_principals_customer_with_return_place
     session = await billing.stripe.v1.checkout.sessions.retrieve_async(reply.session_id)
     customer = await account.call("GetCustomer")
 
-    assert reply.url == session.url and reply.url.startswith("https://")
-    assert session.mode == "subscription" and session.status == "open"
+    assert reply.url == session.url
+    assert reply.url.startswith("https://")
+    assert session.mode == "subscription"
+    assert session.status == "open"
     assert session.customer == customer.customer.stripe_customer_id
     assert session.client_reference_id == account.principal.key
     assert session.metadata["tatame_principal"] == account.principal.key
@@ -73,7 +75,8 @@ async def test_confirm_then_the_webhook_leaves_one_unchanged_subscription(
     [listed] = (await account.call("ListSubscriptions")).subscriptions
     assert listed == confirmed.subscription  # the events changed nothing
     again = await apply_events(billing, stub, session_id)
-    assert again and set(again) == {Outcome.OUTCOME_DUPLICATE}
+    assert again
+    assert set(again) == {Outcome.OUTCOME_DUPLICATE}
 
 
 async def test_the_webhook_then_confirm_leaves_one_subscription(billing, stub, account) -> None:
@@ -94,7 +97,8 @@ async def test_an_open_checkout_session_confirms_without_a_subscription(account)
 
     reply = await account.call("ConfirmCheckoutSession", session_id=session_id)
 
-    assert reply.status == "open" and not reply.HasField("subscription")
+    assert reply.status == "open"
+    assert not reply.HasField("subscription")
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,7 @@ async def test_an_open_checkout_session_confirms_without_a_subscription(account)
     ],
 )
 async def test_a_success_url_off_the_allowed_origins_is_invalid_argument(
-    billing, account, success_url
+    account, success_url
 ) -> None:
     refused = await account.refused(
         "CreateCheckoutSession",

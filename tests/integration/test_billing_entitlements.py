@@ -29,7 +29,8 @@ async def test_check_entitlement_answers_from_the_mirror(paying) -> None:
     assert entitled.entitlement.subscription_id == created.subscription.id
     assert entitled.entitlement.subscription_status == "active"
     assert not entitled.entitlement.HasField("grace_end_time")
-    assert not_entitled.entitled is False and not not_entitled.HasField("entitlement")
+    assert not_entitled.entitled is False
+    assert not not_entitled.HasField("entitlement")
     malformed = await paying.refused("CheckEntitlement", feature="")
     assert malformed.code() is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -15,6 +15,7 @@ import grpc
 import pytest
 import stripe
 from sqlalchemy import select
+from stripe.params import PaymentMethodCreateParamsCard
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.principal import Principal
@@ -26,10 +27,16 @@ from services.billing.models import subscriptions as subscriptions_table
 from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
 from tests import stripe_objects
 from tests.harness import BillingHandle
+from tests.integration.stripe_fields import id_of
 from tests.stripe_target import EMULATOR_KEY
 
 Outcome = billing_pb2.ApplyStripeEventResponse
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+CARD: PaymentMethodCreateParamsCard = {
+    "number": "4242424242424242",
+    "exp_month": 12,
+    "exp_year": 2030,
+    "cvc": "123",
+}
 RELAY_SECRET = secrets.token_urlsafe(32)
 RELAY = ServiceCredentials(WEBHOOKS_RELAY, RELAY_SECRET, audience="billing")
 
@@ -403,7 +410,7 @@ async def test_invoice_events_mirror_amounts_status_and_links_before_the_subscri
 ) -> None:
     customer_id = await stripe_only_customer(billing)
     subscription = await subscribe(billing, customer_id)
-    invoice_id = subscription.latest_invoice
+    invoice_id = id_of(subscription.latest_invoice)
 
     created = await stripe_event(billing, "invoice.created", invoice_id)
     assert await apply(stub, created) == Outcome.OUTCOME_APPLIED
@@ -625,7 +632,8 @@ async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -
         for r in reply.results
     ]
     assert fates[0] == Outcome.OUTCOME_APPLIED
-    assert fates[1][0] == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "malformed" in fates[1][1]
+    assert fates[1][0] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "malformed" in fates[1][1]
     assert fates[2:] == [Outcome.OUTCOME_DUPLICATE, Outcome.OUTCOME_IGNORED]
     assert await recorded_outcome(billing, fresh["id"]) == "applied"
     assert await recorded_outcome(billing, broken["id"]) is None

@@ -137,7 +137,8 @@ async def test_create_customer_then_get_returns_the_same_customer(
     )
     fetched = await stub.GetCustomer(billing_pb2.GetCustomerRequest(), metadata=meta)
 
-    assert created.created is True and again.created is False
+    assert created.created is True
+    assert again.created is False
     assert created.customer.stripe_customer_id == again.customer.stripe_customer_id
     assert fetched.customer.stripe_customer_id == created.customer.stripe_customer_id
     assert fetched.customer.principal == user.key
@@ -181,8 +182,9 @@ async def test_principals_do_not_see_each_others_customers(stub, gateway_credent
 
 
 @pytest.mark.parametrize("email", ["", "not-an-email", "a@b", "x" * 250 + "@example.com"])
+@pytest.mark.usefixtures("billing")
 async def test_invalid_email_is_invalid_argument_and_creates_nothing(
-    billing, stub, gateway_credentials, email
+    stub, gateway_credentials, email
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.CreateCustomer(

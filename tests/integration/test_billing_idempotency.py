@@ -107,7 +107,8 @@ def test_keys_are_per_principal_and_operation_and_hide_the_clients_key() -> None
     }
     assert len(keys) == 3
     stripe_keys = {key.stripe_key("payment-intent") for key in keys}
-    assert len(stripe_keys) == 3 and all("k-1" not in k and len(k) <= 255 for k in stripe_keys)
+    assert len(stripe_keys) == 3
+    assert all("k-1" not in k and len(k) <= 255 for k in stripe_keys)
     key = RequestKey.of(alice, "CreatePayment", "k-1")
     assert key.stripe_key("payment-intent") != key.stripe_key("ephemeral-key")
 

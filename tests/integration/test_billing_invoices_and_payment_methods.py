@@ -22,7 +22,8 @@ async def test_invoices_are_listed_from_the_mirror_with_amounts_and_links(paying
     assert (invoice.status, invoice.currency) == ("paid", "usd")
     assert (invoice.amount_due, invoice.amount_paid, invoice.amount_remaining) == (3900, 3900, 0)
     assert invoice.hosted_invoice_url.startswith("https://")
-    assert invoice.invoice_pdf.startswith("https://") and invoice.number
+    assert invoice.invoice_pdf.startswith("https://")
+    assert invoice.number
 
 
 async def test_payment_methods_list_marks_the_default_which_can_be_changed(
@@ -100,7 +101,8 @@ async def test_setup_intents_and_ephemeral_keys_are_for_the_principals_customer(
     setup_intent = await billing.stripe.v1.setup_intents.retrieve_async(intent.setup_intent_id)
     assert (setup_intent.customer, intent.stripe_customer_id) == (customer_id, customer_id)
     assert intent.client_secret == setup_intent.client_secret
-    assert key.secret.startswith("ek_") and key.stripe_customer_id == customer_id
+    assert key.secret.startswith("ek_")
+    assert key.stripe_customer_id == customer_id
     assert key.expire_time.seconds > datetime.now(UTC).timestamp()
     made_for = await billing.stripe_target.ephemeral_key_version(key.secret)
     assert made_for == MOBILE_STRIPE_VERSION  # the mobile SDK's, not billing's

@@ -59,7 +59,8 @@ async def test_a_downgrade_waits_for_the_period_end(billing, no_trial, paying) -
     await end_period(billing, no_trial, subscription_id)
 
     renewed = await paying.subscription(subscription_id)
-    assert renewed.price_id == basic and not renewed.scheduled_price_id
+    assert renewed.price_id == basic
+    assert not renewed.scheduled_price_id
     assert renewed.current_period_start == current.current_period_end
     assert await paying.features() == BASIC_FEATURES
 
@@ -109,7 +110,7 @@ async def test_asking_for_the_current_plan_drops_a_pending_downgrade(billing, pa
     assert stripe_subscription.schedule is None
 
 
-async def test_a_preview_shows_the_proration_an_upgrade_bills(billing, paying) -> None:
+async def test_a_preview_shows_the_proration_an_upgrade_bills(paying) -> None:
     created = await paying.subscribe("basic_monthly", quantity=1)
     upgrade = {"id": created.subscription.id, "price": "pro_monthly"}
 
@@ -123,8 +124,10 @@ async def test_a_preview_shows_the_proration_an_upgrade_bills(billing, paying) -
         "PreviewSubscriptionChange", id=created.subscription.id, quantity=1
     )
 
-    assert now.takes_effect == "now" and now.currency == "usd"
-    assert all(line.proration for line in now.lines) and len(now.lines) == 2
+    assert now.takes_effect == "now"
+    assert now.currency == "usd"
+    assert all(line.proration for line in now.lines)
+    assert len(now.lines) == 2
     # Just started: nearly the whole month of Pro, less nearly the whole month of Basic.
     assert 1990 <= now.amount_due <= 2000 == 3900 - 1900
     assert sum(line.amount for line in later.lines if line.proration) == now.amount_due

@@ -48,10 +48,11 @@ async def test_a_mobile_subscription_becomes_active_once_its_payment_is_confirme
     assert (card.card_brand, card.card_last4) == ("visa", "4242")
 
 
-async def test_the_trial_goes_to_the_first_subscription_only(billing, stub, account) -> None:
+async def test_the_trial_goes_to_the_first_subscription_only(account) -> None:
     first = await account.call("CreateSubscription", price="basic_monthly", email=account.email)
     assert (first.trial_applied, first.subscription.status) == (True, "trialing")
-    assert first.intent_type == "setup_intent" and first.client_secret.startswith("seti_")
+    assert first.intent_type == "setup_intent"
+    assert first.client_secret.startswith("seti_")
     await account.call("CancelSubscription", id=first.subscription.id, immediately=True)
 
     second = await account.call("CreateSubscription", price="basic_monthly")
@@ -119,7 +120,7 @@ async def test_a_trials_setup_intent_saves_the_card_for_the_subscription(
 
 
 async def test_a_second_live_subscription_is_refused_and_none_is_created_in_stripe(
-    billing, stub, account
+    billing, account
 ) -> None:
     first = await account.subscribe("basic_monthly")
     customer_id = first.stripe_customer_id

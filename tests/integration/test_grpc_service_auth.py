@@ -2,14 +2,14 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import grpc
 import jwt
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
 from services.auth.principal import Principal
@@ -52,9 +52,9 @@ class Server:
     channel: grpc.aio.Channel
     reached: list[str]
 
-    def unary(self, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
+    def unary(self, method: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
         """A bytes-in, bytes-out stub for a unary method."""
-        return self.channel.unary_unary(method)
+        return self.channel.unary_unary(method, request_serializer=None, response_deserializer=None)
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +62,24 @@ async def server() -> AsyncIterator[Server]:
     """A grpc.aio server on a loopback port: echo methods behind the interceptor, and health."""
     reached: list[str] = []
 
-    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def echo(request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
         reached.append("Echo")
         await asyncio.sleep(0.05)  # overlap concurrent calls: each must see its own caller
         return describe_caller() + b"|" + request
 
     async def echo_stream(
-        request: bytes, context: grpc.aio.ServicerContext
+        _request: bytes, _context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         reached.append("EchoStream")
         for _ in range(2):
             yield describe_caller()
 
-    async def collect(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+    async def collect(requests: AsyncIterator[bytes], _context: grpc.aio.ServicerContext) -> bytes:
         reached.append("Collect")
         received = [request async for request in requests]
         return describe_caller() + b"|" + b",".join(received)
 
-    def blocking(request: bytes, context: grpc.ServicerContext) -> bytes:
+    def blocking(request: bytes, _context: grpc.ServicerContext) -> bytes:
         reached.append("Blocking")
         return request
 
@@ -99,7 +99,7 @@ async def server() -> AsyncIterator[Server]:
     )
     aio_server = grpc.aio.server(interceptors=[ServiceAuthInterceptor(verifier, POLICY)])
     aio_server.add_generic_rpc_handlers((handler,))
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), aio_server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_aio.HealthServicer(), aio_server)
     port = aio_server.add_insecure_port("127.0.0.1:0")
     await aio_server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -107,7 +107,15 @@ async def server() -> AsyncIterator[Server]:
     await aio_server.stop(grace=None)
 
 
-async def status_of(call: grpc.aio.UnaryUnaryCall) -> tuple[grpc.StatusCode, str]:
+@dataclass(frozen=True)
+class CallDetails(grpc.HandlerCallDetails):
+    """What grpc hands an interceptor about a call."""
+
+    method: str
+    invocation_metadata: tuple[tuple[str, str], ...]
+
+
+async def status_of(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
     """The status code and details a failed call ended with (fails the test on success)."""
     with pytest.raises(grpc.aio.AioRpcError) as excinfo:
         await call
@@ -190,28 +198,36 @@ async def test_concurrent_calls_each_see_their_own_caller(server: Server) -> Non
 
 
 async def test_server_streaming_handler_sees_the_caller(server: Server) -> None:
-    call = server.channel.unary_stream(ECHO_STREAM)(b"", metadata=GATEWAY.metadata(USER))
+    call = server.channel.unary_stream(
+        ECHO_STREAM, request_serializer=None, response_deserializer=None
+    )(b"", metadata=GATEWAY.metadata(USER))
     assert [message async for message in call] == [b"gateway|user:user_123"] * 2
 
 
 async def test_server_streaming_call_from_a_denied_service_is_permission_denied(
     server: Server,
 ) -> None:
-    call = server.channel.unary_stream(ECHO_STREAM)(b"", metadata=RELAY.metadata(None))
+    call = server.channel.unary_stream(
+        ECHO_STREAM, request_serializer=None, response_deserializer=None
+    )(b"", metadata=RELAY.metadata(None))
     with pytest.raises(grpc.aio.AioRpcError) as excinfo:
         _ = [message async for message in call]
     assert excinfo.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_client_streaming_handler_sees_the_caller(server: Server) -> None:
-    call = server.channel.stream_unary(COLLECT)(iter([b"a", b"b"]), metadata=GATEWAY.metadata(USER))
+    call = server.channel.stream_unary(
+        COLLECT, request_serializer=None, response_deserializer=None
+    )(iter([b"a", b"b"]), metadata=GATEWAY.metadata(USER))
     assert await call == b"gateway|user:user_123|a,b"
 
 
 async def test_client_streaming_call_without_credentials_is_unauthenticated(
     server: Server,
 ) -> None:
-    call = server.channel.stream_unary(COLLECT)(iter([b"a"]))
+    call = server.channel.stream_unary(
+        COLLECT, request_serializer=None, response_deserializer=None
+    )(iter([b"a"]))
     code, _ = await status_of(call)
     assert code is grpc.StatusCode.UNAUTHENTICATED
 
@@ -236,16 +252,19 @@ async def test_current_caller_outside_an_authenticated_call_raises() -> None:
 
 
 async def test_caller_does_not_outlive_the_call_even_when_invoked_in_this_task() -> None:
-    async def behavior(request: bytes, context: object) -> bytes:
+    async def behavior(_request: bytes, _context: object) -> bytes:
         return describe_caller()
 
-    async def continuation(details: object) -> grpc.RpcMethodHandler:
+    async def continuation(_details: object) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(behavior)
 
     verifier = ServiceTokenVerifier({"gateway": GATEWAY_SECRET}, audience="billing")
-    details = SimpleNamespace(method=ECHO, invocation_metadata=GATEWAY.metadata(None))
+    details = CallDetails(method=ECHO, invocation_metadata=GATEWAY.metadata(None))
     interceptor = ServiceAuthInterceptor(verifier, POLICY)
     handler = await interceptor.intercept_service(continuation, details)
-    assert await handler.unary_unary(b"", None) == b"gateway|-"
+    assert handler is not None
+    assert handler.unary_unary is not None
+    # The behaviour never reads its context (None here: no call is being served).
+    assert await handler.unary_unary(b"", None) == b"gateway|-"  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):
         current_caller()

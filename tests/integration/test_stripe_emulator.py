@@ -12,6 +12,7 @@ import pytest
 import stripe
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
+from stripe.params.checkout import SessionCreateParams
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
@@ -27,6 +28,7 @@ from tests.integration.stripe_emulator_helpers import (
     sdk_client,
     unique,
 )
+from tests.integration.stripe_fields import expanded, id_of, present
 
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")  # noqa: S108 - the path localstripe hardcodes
 DEMO_PRICES = {  # lookup_key: (unit_amount, interval, product name)
@@ -72,7 +74,9 @@ def test_price_create_retrieve_update(client: stripe.StripeClient) -> None:
         product.id,
     )
     assert (price.billing_scheme, price.tax_behavior) == ("per_unit", "exclusive")
-    assert price.active is True and price.livemode is False and price.created > 0
+    assert price.active is True
+    assert price.livemode is False
+    assert price.created > 0
     assert client.v1.prices.retrieve(price.id).to_dict() == price.to_dict()
 
     updated = client.v1.prices.update(
@@ -112,17 +116,19 @@ def test_price_list_filters_and_pagination(client: stripe.StripeClient) -> None:
     assert price_ids(client, product=product.id, type="recurring") == [yearly.id, monthly.id]
     assert price_ids(client, product=product.id, active=False) == [yearly.id]
     assert price_ids(client, product=product.id, currency="eur") == [one_time.id]
-    assert price_ids(client, lookup_keys=[monthly.lookup_key, one_time.lookup_key]) == [
+    lookup_keys = [present(monthly.lookup_key), present(one_time.lookup_key)]
+    assert price_ids(client, lookup_keys=lookup_keys) == [
         one_time.id,
         monthly.id,
     ]
     assert price_ids(client, product=product.id, limit=1) == newest_first  # pages of one
 
     first_page = client.v1.prices.list(params={"product": product.id, "limit": 2})
-    assert first_page.has_more and [p.id for p in first_page.data] == newest_first[:2]
+    assert first_page.has_more
+    assert [p.id for p in first_page.data] == newest_first[:2]
 
     (expanded,) = client.v1.prices.list(
-        params={"lookup_keys": [monthly.lookup_key], "expand": ["data.product"]}
+        params={"lookup_keys": [present(monthly.lookup_key)], "expand": ["data.product"]}
     ).data
     assert isinstance(expanded.product, stripe.Product)
     assert (expanded.product.id, expanded.product.description) == (product.id, "Adults")
@@ -137,7 +143,7 @@ def test_duplicate_lookup_key_is_refused_unless_transferred(client: stripe.Strip
         new_price(client, product.id, lookup_key=lookup_key)
 
     assert (refused.value.http_status, refused.value.param) == (400, "lookup_key")
-    assert refused.value.json_body["error"]["type"] == "invalid_request_error"
+    assert present(refused.value.error).type == "invalid_request_error"
     assert price_ids(client, product=product.id) == [first.id]
 
     second = new_price(client, product.id, lookup_key=lookup_key, transfer_lookup_key=True)
@@ -175,19 +181,21 @@ def test_recurring_price_is_a_plan_and_subscribable(client: stripe.StripeClient)
 
 
 def test_product_marketing_features_and_default_price(client: stripe.StripeClient) -> None:
-    product = new_product(
-        client,
-        marketing_features=[{"name": "Class booking"}],
-        default_price_data={
-            "currency": "usd",
-            "unit_amount": 1900,
-            "recurring": {"interval": "month"},
-        },
+    product = client.v1.products.create(
+        params={
+            "name": unique("Product"),
+            "marketing_features": [{"name": "Class booking"}],
+            "default_price_data": {
+                "currency": "usd",
+                "unit_amount": 1900,
+                "recurring": {"interval": "month"},
+            },
+        }
     )
     yearly = new_price(client, product.id, interval="year", unit_amount=19000)
 
     assert [feature.name for feature in product.marketing_features] == ["Class booking"]
-    default = client.v1.prices.retrieve(product.default_price)
+    default = client.v1.prices.retrieve(id_of(product.default_price))
     assert (default.product, default.unit_amount, default.type) == (product.id, 1900, "recurring")
 
     client.v1.products.update(
@@ -271,7 +279,7 @@ async def test_request_while_its_key_is_in_flight_gets_409() -> None:
 
     entered, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_create(request: web.Request) -> web.Response:
+    async def slow_create(_request: web.Request) -> web.Response:
         entered.set()
         await release.wait()
         return web.json_response({"id": "cus_slow"})
@@ -322,7 +330,7 @@ def test_the_conformance_check_refuses_an_unknown_parameter_and_records_it(
     before = emulator_conformance_violations(own_emulator)
 
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        client.v1.customers.create(params={"email": "a@example.com", "plan": "gold"})
+        client.v1.customers.create(params={"email": "a@example.com", "plan": "gold"})  # type: ignore[arg-type]  # unknown on purpose
 
     assert (refused.value.http_status, refused.value.param) == (400, "plan")
     [recorded] = emulator_conformance_violations(own_emulator)[len(before) :]
@@ -362,7 +370,7 @@ def test_state_file_survives_restart(tmp_path: Path) -> None:
         assert price_ids(client, lookup_keys=[lookup_key]) == [price.id]
         assert client.v1.plans.retrieve(price.id).amount == price.unit_amount
         with pytest.raises(stripe.InvalidRequestError):
-            new_price(client, price.product, lookup_key=lookup_key)
+            new_price(client, id_of(price.product), lookup_key=lookup_key)
         replay = client.v1.customers.create(
             params={"email": email}, options={"idempotency_key": key}
         )
@@ -374,7 +382,7 @@ def demo_prices(client: stripe.StripeClient) -> dict[str, stripe.Price]:
     prices = client.v1.prices.list(
         params={"lookup_keys": list(DEMO_PRICES), "expand": ["data.product"], "limit": 100}
     )
-    return {price.lookup_key: price for price in prices.data}
+    return {present(price.lookup_key): price for price in prices.data}
 
 
 def seeded_catalog_keys(client: stripe.StripeClient) -> list[str]:
@@ -385,7 +393,7 @@ def seeded_catalog_keys(client: stripe.StripeClient) -> list[str]:
 def test_seed_twice_creates_nothing_new(client: stripe.StripeClient, stripe_emulator: str) -> None:
     seed_demo_catalog(client)
     first = demo_prices(client)
-    product_ids = {price.product.id for price in first.values()}
+    product_ids = {id_of(price.product) for price in first.values()}
     prices_before = {
         product_id: price_ids(client, product=product_id) for product_id in product_ids
     }
@@ -406,13 +414,13 @@ def test_seed_twice_creates_nothing_new(client: stripe.StripeClient, stripe_emul
     assert seeded_catalog_keys(client) == ["gi_patch", "tatame_basic", "tatame_pro"]
     for lookup_key, (unit_amount, interval, product_name) in DEMO_PRICES.items():
         price = second[lookup_key]
-        assert (price.unit_amount, price.currency, price.product.name) == (
+        assert (price.unit_amount, price.currency, expanded(price.product).name) == (
             unit_amount,
             "usd",
             product_name,
         )
         assert (price.recurring.interval if price.recurring else None) == interval
-    basic, pro = second["basic_monthly"].product, second["pro_yearly"].product
+    basic, pro = expanded(second["basic_monthly"].product), expanded(second["pro_yearly"].product)
     assert basic.default_price == second["basic_monthly"].id
     assert basic.metadata["features"] == "class_booking,attendance_history"
     assert [f.name for f in basic.marketing_features] == ["Class booking", "Attendance history"]
@@ -461,7 +469,7 @@ def test_a_checkout_session_completes_into_a_subscription_with_its_event(
             "subscription_data": {"trial_period_days": 14, "metadata": {"k": "v"}},
         }
     )
-    assert (session.status, session.subscription, session.url.startswith("https://")) == (
+    assert (session.status, session.subscription, present(session.url).startswith("https://")) == (
         "open",
         None,
         True,
@@ -471,9 +479,10 @@ def test_a_checkout_session_completes_into_a_subscription_with_its_event(
 
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
     assert (done.status, done.payment_status) == ("complete", "no_payment_required")
-    subscription = done.subscription
-    assert subscription.status == "trialing" and subscription.metadata["k"] == "v"
-    assert subscription.trial_end - subscription.trial_start == 14 * 86400
+    subscription = expanded(done.subscription)
+    assert subscription.status == "trialing"
+    assert subscription.metadata["k"] == "v"
+    assert present(subscription.trial_end) - present(subscription.trial_start) == 14 * 86400
     assert subscription.default_payment_method is not None
     assert "checkout.session.completed" in events_of(client, session.id)
     with pytest.raises(stripe.InvalidRequestError):
@@ -484,7 +493,7 @@ def test_checkout_sessions_are_listed_expired_and_refuse_declined_cards(
     client: stripe.StripeClient,
 ) -> None:
     customer = client.v1.customers.create(params={"email": f"{unique('co')}@example.com"})
-    params = {
+    params: SessionCreateParams = {
         "mode": "subscription",
         "customer": customer.id,
         "line_items": [{"price": monthly(client, 500).id}],
@@ -522,8 +531,10 @@ def test_portal_sessions_and_ephemeral_keys_are_made_for_a_customer(
         params={"customer": customer.id}, options={"stripe_version": "2020-08-27"}
     )
 
-    assert portal.url.startswith("https://") and portal.customer == customer.id
-    assert key.secret.startswith("ek_test_") and key.expires > key.created
+    assert present(portal.url).startswith("https://")
+    assert portal.customer == customer.id
+    assert present(key.secret).startswith("ek_test_")
+    assert key.expires > key.created
     made = json.loads(client.raw_request("get", f"/_testing/ephemeral_keys/{key.secret}").body)
     assert made == {"id": key.id, "stripe_version": "2020-08-27"}
 
@@ -541,18 +552,21 @@ def test_default_incomplete_waits_for_the_client_to_confirm_the_first_payment(
             "expand": ["latest_invoice.confirmation_secret"],
         }
     )
-    secret = subscription.latest_invoice.confirmation_secret.client_secret
-    assert subscription.status == "incomplete" and subscription.latest_invoice.status == "open"
+    invoice = expanded(subscription.latest_invoice)
+    secret = present(invoice.confirmation_secret).client_secret
+    assert subscription.status == "incomplete"
+    assert invoice.status == "open"
 
     intent = client.v1.payment_intents.confirm(
         secret.partition("_secret_")[0], params={"payment_method": "pm_card_visa"}
     )
 
     paid = client.v1.subscriptions.retrieve(subscription.id)
-    assert intent.status == "succeeded" and paid.status == "active"
+    assert intent.status == "succeeded"
+    assert paid.status == "active"
     assert paid.default_payment_method == intent.payment_method
-    assert client.v1.payment_methods.retrieve(intent.payment_method).customer == customer.id
-    assert "invoice.paid" in events_of(client, subscription.latest_invoice.id)
+    assert client.v1.payment_methods.retrieve(id_of(intent.payment_method)).customer == customer.id
+    assert "invoice.paid" in events_of(client, invoice.id)
     assert events_of(client, subscription.id)[-1] == "customer.subscription.updated"
 
 
@@ -570,16 +584,19 @@ def test_a_trial_with_default_incomplete_saves_a_card_through_its_setup_intent(
         }
     )
     assert subscription.status == "trialing"
-    trial_invoice = client.v1.invoices.retrieve(subscription.latest_invoice)
+    trial_invoice = client.v1.invoices.retrieve(id_of(subscription.latest_invoice))
     assert (trial_invoice.status, trial_invoice.amount_due) == ("paid", 0)
 
     client.v1.setup_intents.confirm(
-        subscription.pending_setup_intent.id, params={"payment_method": "pm_card_visa"}
+        id_of(subscription.pending_setup_intent), params={"payment_method": "pm_card_visa"}
     )
 
     saved = client.v1.subscriptions.retrieve(subscription.id)
     assert saved.pending_setup_intent is None
-    assert client.v1.payment_methods.retrieve(saved.default_payment_method).customer == customer.id
+    assert (
+        client.v1.payment_methods.retrieve(id_of(saved.default_payment_method)).customer
+        == customer.id
+    )
 
 
 def test_an_upgrade_prorates_the_rest_of_the_period_and_a_preview_shows_it(
@@ -591,25 +608,36 @@ def test_an_upgrade_prorates_the_rest_of_the_period_and_a_preview_shows_it(
         params={"customer": customer_id, "items": [{"price": basic.id}]}
     )
     item = subscription["items"].data[0]
-    change = {"items": [{"id": item.id, "price": pro.id}], "proration_behavior": "always_invoice"}
-
     preview = client.v1.invoices.create_preview(
         params={
             "customer": customer_id,
             "subscription": subscription.id,
-            "subscription_details": change,
+            "subscription_details": {
+                "items": [{"id": item.id, "price": pro.id}],
+                "proration_behavior": "always_invoice",
+            },
         }
     )
-    updated = client.v1.subscriptions.update(subscription.id, params=change)
+    updated = client.v1.subscriptions.update(
+        subscription.id,
+        params={
+            "items": [{"id": item.id, "price": pro.id}],
+            "proration_behavior": "always_invoice",
+        },
+    )
 
     amounts = sorted(line.amount for line in preview.lines.data)
-    assert -1000 <= amounts[0] < -990 and 2970 < amounts[1] <= 3000
-    assert all(line.parent.subscription_item_details.proration for line in preview.lines.data)
+    assert -1000 <= amounts[0] < -990
+    assert 2970 < amounts[1] <= 3000
+    assert all(
+        present(present(line.parent).subscription_item_details).proration
+        for line in preview.lines.data
+    )
     assert updated["items"].data[0].id == item.id
     assert updated["items"].data[0].price.id == pro.id
     invoices = client.v1.invoices.list(params={"customer": customer_id}).data
     assert [i.status for i in invoices] == ["paid", "paid"]
-    proration = client.v1.invoices.retrieve(updated.latest_invoice)
+    proration = client.v1.invoices.retrieve(id_of(updated.latest_invoice))
     assert proration.id != subscription.latest_invoice
     assert proration.amount_paid == preview.amount_due == sum(amounts)
 
@@ -626,7 +654,8 @@ def test_cancel_at_period_end_sets_cancel_at_and_ends_with_the_period(
         subscription.id, params={"cancel_at_period_end": True}
     )
     assert cancelling.cancel_at == cancelling["items"].data[0].current_period_end
-    assert cancelling.canceled_at is not None and cancelling.status == "active"
+    assert cancelling.canceled_at is not None
+    assert cancelling.status == "active"
     resumed = client.v1.subscriptions.update(
         subscription.id, params={"cancel_at_period_end": False}
     )
@@ -635,7 +664,8 @@ def test_cancel_at_period_end_sets_cancel_at_and_ends_with_the_period(
 
     ended = emulator_only(client, f"subscriptions/{subscription.id}/end_period")
 
-    assert ended["status"] == "canceled" and ended["ended_at"] == cancelling.cancel_at
+    assert ended["status"] == "canceled"
+    assert ended["ended_at"] == cancelling.cancel_at
     assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
 
 
@@ -650,7 +680,7 @@ def test_a_schedule_moves_the_subscription_to_its_next_phase_at_the_period_end(
     schedule = client.v1.subscription_schedules.create(
         params={"from_subscription": subscription.id}
     )
-    phase = schedule.current_phase
+    phase = present(schedule.current_phase)
     schedule = client.v1.subscription_schedules.update(
         schedule.id,
         params={
@@ -675,7 +705,7 @@ def test_a_schedule_moves_the_subscription_to_its_next_phase_at_the_period_end(
     assert moved["items"].data[0].price.id == basic.id
     assert moved["items"].data[0].current_period_start == phase.end_date
     assert (
-        client.v1.subscription_schedules.retrieve(schedule.id).current_phase.start_date
+        present(client.v1.subscription_schedules.retrieve(schedule.id).current_phase).start_date
         == phase.end_date
     )
     emulator_only(client, f"subscriptions/{subscription.id}/end_period")  # the last phase ends
@@ -704,6 +734,6 @@ def test_a_default_payment_method_must_be_the_customers_and_detaching_unsets_it(
     client.v1.payment_methods.detach(card)
 
     customer = client.v1.customers.retrieve(customer_id)
-    assert customer.invoice_settings.default_payment_method is None
+    assert present(customer.invoice_settings).default_payment_method is None
     assert client.v1.customers.payment_methods.list(customer_id).data == []
     assert events_of(client, card)[-2:] == ["payment_method.attached", "payment_method.detached"]

@@ -78,7 +78,8 @@ def test_a_test_clock_is_created_advanced_listed_and_deleted_with_its_customers(
     assert (customer.test_clock, customer.created) == (clock.id, clock.frozen_time)
     moved = advanced(client, clock.id, clock.frozen_time + 3600)
     assert moved.frozen_time == clock.frozen_time + 3600
-    assert moved.status_details is not None and moved.status_details.advancing is None
+    assert moved.status_details is not None
+    assert moved.status_details.advancing is None
     assert clock.id in [c.id for c in client.v1.test_helpers.test_clocks.list().data]
     assert events_of(client, clock.id) == [
         "test_helpers.test_clock.created",
@@ -112,7 +113,8 @@ def test_a_trial_that_the_clock_passes_ends_with_its_first_paid_invoice(
             "trial_period_days": 7,
         }
     )
-    assert subscription.status == "trialing" and subscription.trial_end is not None
+    assert subscription.status == "trialing"
+    assert subscription.trial_end is not None
 
     advanced(client, clock.id, subscription.trial_end + 60)
 

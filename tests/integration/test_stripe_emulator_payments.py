@@ -3,10 +3,11 @@
 test clocks."""
 
 import time
-from typing import Any
+from typing import Unpack
 
 import pytest
 import stripe
+from stripe.params import CustomerCreateParams, PaymentIntentCreateParams
 from tatame_devstack.stripe_emulator.render import ONLY_WHEN_GIVEN, fields, includable_fields
 
 from tests.integration.stripe_emulator_helpers import (
@@ -19,6 +20,8 @@ from tests.integration.stripe_emulator_helpers import (
     sdk_client,
     unique,
 )
+from tests.integration.stripe_fields import expanded as expanded_field
+from tests.integration.stripe_fields import id_of, present
 
 
 @pytest.fixture
@@ -29,11 +32,14 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
 def assert_pinned_shape(obj: stripe.StripeObject, resource: type[stripe.StripeObject]) -> None:
     """`obj` has exactly the fields that `resource` declares at the pinned version, but for
     the includable ones (sent only when expanded)."""
-    expected = set(fields(resource)) - includable_fields(resource) - ONLY_WHEN_GIVEN
+    # A class is hashable; mypy reads StripeObject's `__hash__` (of instances) for the class.
+    expected = set(fields(resource)) - includable_fields(resource) - ONLY_WHEN_GIVEN  # type: ignore[arg-type]
     assert set(obj.to_dict()) == expected
 
 
-def new_customer(client: stripe.StripeClient, **params: Any) -> stripe.Customer:
+def new_customer(
+    client: stripe.StripeClient, **params: Unpack[CustomerCreateParams]
+) -> stripe.Customer:
     return client.v1.customers.create(params={"email": f"{unique('pay')}@example.com", **params})
 
 
@@ -45,11 +51,20 @@ def with_default_card(client: stripe.StripeClient, customer_id: str, card: str) 
     return payment_method.id
 
 
-def payment(client: stripe.StripeClient, amount: int = 1500, **params: Any) -> stripe.PaymentIntent:
+def payment(
+    client: stripe.StripeClient, amount: int = 1500, *, confirm_with: str | None = None
+) -> stripe.PaymentIntent:
+    """A new customer's payment of `amount` cents, confirmed with `confirm_with` if given."""
     customer = new_customer(client)
-    return client.v1.payment_intents.create(
-        params={"amount": amount, "currency": "usd", "customer": customer.id, **params}
-    )
+    params: PaymentIntentCreateParams = {
+        "amount": amount,
+        "currency": "usd",
+        "customer": customer.id,
+    }
+    if confirm_with is not None:
+        params["confirm"] = True
+        params["payment_method"] = confirm_with
+    return client.v1.payment_intents.create(params=params)
 
 
 def paid(client: stripe.StripeClient, amount: int = 1500) -> stripe.PaymentIntent:
@@ -82,7 +97,7 @@ def test_every_object_has_exactly_the_fields_of_the_pinned_version(
         params={"customer": customer.id}, options={"stripe_version": "2020-08-27"}
     )
     assert intent.latest_charge is not None
-    charge = client.v1.charges.retrieve(intent.latest_charge)
+    charge = client.v1.charges.retrieve(id_of(intent.latest_charge))
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 100})
     dispute = client.v1.disputes.retrieve(
         emulator_only(client, f"charges/{charge.id}/dispute")["id"]
@@ -105,13 +120,14 @@ def test_every_object_has_exactly_the_fields_of_the_pinned_version(
         (clock, stripe.test_helpers.TestClock),
     ):
         assert_pinned_shape(obj, resource)
-    assert card.card is not None and set(card.card.to_dict()) == set(
-        fields(stripe.PaymentMethod.Card)
-    )
-    assert customer.invoice_settings is not None and customer.tax_exempt == "none"
+    assert card.card is not None
+    assert set(card.card.to_dict()) == set(fields(stripe.PaymentMethod.Card))
+    assert customer.invoice_settings is not None
+    assert customer.tax_exempt == "none"
     assert customer.address is not None
     assert set(customer.address.to_dict()) == set(fields(stripe.Customer.Address))
-    assert "sources" not in customer and "account_balance" not in customer
+    assert "sources" not in customer
+    assert "account_balance" not in customer
 
 
 def test_expanding_a_customers_subscriptions_renders_them(client: stripe.StripeClient) -> None:
@@ -135,20 +151,22 @@ def test_a_payment_intent_has_automatic_payment_methods_and_a_card_pays_it_with_
 ) -> None:
     intent = payment(client, 2500)
     assert intent.status == "requires_payment_method"
-    assert intent.automatic_payment_methods is not None and intent.automatic_payment_methods.enabled
-    assert intent.payment_method_types == ["card"] and intent.latest_charge is None
+    assert intent.automatic_payment_methods is not None
+    assert intent.automatic_payment_methods.enabled
+    assert intent.payment_method_types == ["card"]
+    assert intent.latest_charge is None
 
     confirmed = client.v1.payment_intents.confirm(
         intent.id, params={"payment_method": "pm_card_visa"}
     )
 
     assert (confirmed.status, confirmed.amount_received) == ("succeeded", 2500)
-    assert confirmed.latest_charge is not None and confirmed.latest_charge.startswith("ch_")
-    charge = client.v1.charges.retrieve(confirmed.latest_charge)
+    assert id_of(confirmed.latest_charge).startswith("ch_")
+    charge = client.v1.charges.retrieve(id_of(confirmed.latest_charge))
     assert (charge.status, charge.paid, charge.amount_captured) == ("succeeded", True, 2500)
     assert charge.payment_intent == intent.id
     expanded = client.v1.payment_intents.retrieve(intent.id, params={"expand": ["latest_charge"]})
-    assert expanded.latest_charge.to_dict() == charge.to_dict()
+    assert expanded_field(expanded.latest_charge).to_dict() == charge.to_dict()
     assert "payment_intent.succeeded" in events_of(client, intent.id)
     assert "charge.succeeded" in events_of(client, charge.id)
     listed = client.v1.charges.list(params={"payment_intent": intent.id})
@@ -165,20 +183,22 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
             intent.id, params={"payment_method": "pm_card_chargeDeclined"}
         )
 
-    assert (declined.value.code, declined.value.error.decline_code) == (
+    assert (declined.value.code, present(declined.value.error).decline_code) == (
         "card_declined",
         "generic_decline",
     )
     after = client.v1.payment_intents.retrieve(intent.id)
     assert (after.status, after.payment_method) == ("requires_payment_method", None)
     error = after.last_payment_error
-    assert error is not None and (error.type, error.code, error.decline_code) == (
+    assert error is not None
+    assert (error.type, error.code, error.decline_code) == (
         "card_error",
         "card_declined",
         "generic_decline",
     )
-    assert error.charge == after.latest_charge and error.payment_method is not None
-    assert client.v1.charges.retrieve(error.charge).status == "failed"
+    assert error.charge == after.latest_charge
+    assert error.payment_method is not None
+    assert client.v1.charges.retrieve(id_of(error.charge)).status == "failed"
     assert "payment_intent.payment_failed" in events_of(client, intent.id)
 
     retried = client.v1.payment_intents.confirm(
@@ -188,9 +208,10 @@ def test_a_declined_card_is_a_card_error_and_the_intent_waits_for_another_paymen
 
 
 def test_an_intent_created_with_confirm_true_is_paid_at_once(client: stripe.StripeClient) -> None:
-    intent = payment(client, confirm=True, payment_method="pm_card_visa")
+    intent = payment(client, confirm_with="pm_card_visa")
 
-    assert intent.status == "succeeded" and intent.latest_charge is not None
+    assert intent.status == "succeeded"
+    assert intent.latest_charge is not None
 
 
 def test_an_unpaid_intent_is_canceled_with_its_reason_and_a_paid_one_cannot_be(
@@ -218,7 +239,8 @@ def test_authentication_required_waits_for_the_card_holder_who_passes_or_fails(
         waiting = client.v1.payment_intents.confirm(
             intent.id, params={"payment_method": "pm_card_authenticationRequired"}
         )
-        assert waiting.status == "requires_action" and waiting.next_action is not None
+        assert waiting.status == "requires_action"
+        assert waiting.next_action is not None
         assert waiting.next_action.type == "use_stripe_sdk"
         assert waiting.latest_charge is None
 
@@ -227,7 +249,8 @@ def test_authentication_required_waits_for_the_card_holder_who_passes_or_fails(
 
     assert client.v1.payment_intents.retrieve(passing.id).status == "succeeded"
     failed = client.v1.payment_intents.retrieve(failing.id)
-    assert failed.status == "requires_payment_method" and failed.last_payment_error is not None
+    assert failed.status == "requires_payment_method"
+    assert failed.last_payment_error is not None
     assert failed.last_payment_error.code == "payment_intent_authentication_failure"
     assert "payment_intent.requires_action" in events_of(client, failing.id)
     assert "payment_intent.payment_failed" in events_of(client, failing.id)
@@ -250,7 +273,8 @@ def test_setup_intents_save_a_card_refuse_a_declined_one_and_wait_for_authentica
         setup("pm_card_chargeDeclined")
     assert declined.value.code == "card_declined"
     waiting = setup("pm_card_authenticationRequired")
-    assert waiting.status == "requires_action" and waiting.next_action is not None
+    assert waiting.status == "requires_action"
+    assert waiting.next_action is not None
 
     emulator_only(client, f"setup_intents/{waiting.id}/authenticate", outcome="succeed")
     assert events_of(client, waiting.id) == [
@@ -299,8 +323,10 @@ def test_a_subscription_whose_card_asks_for_authentication_waits_for_it_then_act
     intent_id = payment_intent_of(client, invoice.id)
     waiting = client.v1.payment_intents.retrieve(intent_id)
 
-    assert subscription.status == "incomplete" and invoice.status == "open"
-    assert waiting.status == "requires_action" and waiting.next_action is not None
+    assert subscription.status == "incomplete"
+    assert invoice.status == "open"
+    assert waiting.status == "requires_action"
+    assert waiting.next_action is not None
 
     emulator_only(client, f"payment_intents/{intent_id}/authenticate", outcome="succeed")
 

@@ -7,6 +7,7 @@ import pytest
 import stripe
 from tatame_devstack.run import running_stripe_emulator
 
+from tests.integration.stripe_fields import id_of, present
 from tests.integration.test_stripe_emulator import emulator_only, events_of, sdk_client, unique
 from tests.integration.test_stripe_emulator_payments import paid, payment
 
@@ -32,7 +33,7 @@ def test_refunds_take_back_part_then_the_rest_of_a_charge_and_never_more(
     client: stripe.StripeClient,
 ) -> None:
     intent = paid(client, 3000)
-    assert intent.latest_charge is not None
+    charge_id = id_of(intent.latest_charge)
 
     part = client.v1.refunds.create(
         params={
@@ -44,29 +45,31 @@ def test_refunds_take_back_part_then_the_rest_of_a_charge_and_never_more(
         options={"idempotency_key": unique("refund")},
     )
     with pytest.raises(stripe.InvalidRequestError) as too_much:
-        client.v1.refunds.create(params={"charge": intent.latest_charge, "amount": 2001})
-    rest = client.v1.refunds.create(params={"charge": intent.latest_charge})
+        client.v1.refunds.create(params={"charge": charge_id, "amount": 2001})
+    rest = client.v1.refunds.create(params={"charge": charge_id})
 
     assert (part.amount, part.status, part.reason, part.charge) == (
         1000,
         "succeeded",
         "requested_by_customer",
-        intent.latest_charge,
+        charge_id,
     )
-    assert part.payment_intent == intent.id and part.metadata.to_dict() == {"ticket": "42"}
+    assert part.payment_intent == intent.id
+    assert present(part.metadata).to_dict() == {"ticket": "42"}
     assert too_much.value.param == "amount"
     assert rest.amount == 2000
-    charge = client.v1.charges.retrieve(intent.latest_charge, params={"expand": ["refunds"]})
+    charge = client.v1.charges.retrieve(charge_id, params={"expand": ["refunds"]})
     assert (charge.amount_refunded, charge.refunded) == (3000, True)
-    assert charge.refunds is not None and {r.id for r in charge.refunds.data} == {part.id, rest.id}
-    assert "refunds" not in client.v1.charges.retrieve(intent.latest_charge)
+    assert charge.refunds is not None
+    assert {r.id for r in charge.refunds.data} == {part.id, rest.id}
+    assert "refunds" not in client.v1.charges.retrieve(charge_id)
     assert client.v1.refunds.retrieve(part.id).to_dict() == part.to_dict()
     listed = client.v1.refunds.list(params={"payment_intent": intent.id})
     assert {r.id for r in listed.data} == {part.id, rest.id}
     assert events_of(client, part.id) == ["refund.created"]
     assert events_of(client, charge.id).count("charge.refunded") == 2
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.refunds.create(params={"charge": intent.latest_charge})
+        client.v1.refunds.create(params={"charge": charge_id})
 
 
 def test_a_refund_retried_with_its_idempotency_key_refunds_once(
@@ -83,8 +86,7 @@ def test_a_refund_retried_with_its_idempotency_key_refunds_once(
     )
 
     assert again.id == first.id
-    assert intent.latest_charge is not None
-    assert client.v1.charges.retrieve(intent.latest_charge).amount_refunded == 500
+    assert client.v1.charges.retrieve(id_of(intent.latest_charge)).amount_refunded == 500
 
 
 def test_a_payment_that_did_not_succeed_cannot_be_refunded(client: stripe.StripeClient) -> None:
@@ -103,7 +105,7 @@ def test_a_dispute_is_opened_by_the_bank_and_lost_when_the_merchant_closes_it(
     client: stripe.StripeClient,
 ) -> None:
     intent = paid(client, 4000)
-    charge_id = intent.latest_charge
+    charge_id = id_of(intent.latest_charge)
     assert charge_id is not None
 
     opened = client.v1.disputes.retrieve(
@@ -154,7 +156,8 @@ def test_evidence_is_staged_then_submitted_and_the_dispute_waits_for_the_bank(
     )
     submitted = client.v1.disputes.update(dispute_id, params={"submit": True})
 
-    assert staged.status == "needs_response" and staged.evidence_details.has_evidence
+    assert staged.status == "needs_response"
+    assert staged.evidence_details.has_evidence
     assert submitted.status == "under_review"
     assert submitted.evidence.uncategorized_text == "Attended 12 classes."
     assert (
@@ -175,6 +178,6 @@ def test_dispute_evidence_of_an_unknown_kind_is_refused_with_its_param(
     dispute_id = emulator_only(client, f"charges/{intent.latest_charge}/dispute")["id"]
 
     with pytest.raises(stripe.InvalidRequestError) as unknown:
-        client.v1.disputes.update(dispute_id, params={"evidence": {"essay": "x"}})
+        client.v1.disputes.update(dispute_id, params={"evidence": {"essay": "x"}})  # type: ignore[arg-type]  # unknown on purpose
 
     assert unknown.value.param == "evidence[essay]"

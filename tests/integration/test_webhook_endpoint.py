@@ -66,7 +66,8 @@ async def test_ensure_creates_the_endpoint_once_and_shows_its_secret_once(
     first = await asyncio.to_thread(ensure_cli, emulator, url)
     assert first.returncode == 0, first.stderr
     assert "created we_" in first.stdout
-    assert "signing secret" in first.stdout and "whsec_" in first.stdout
+    assert "signing secret" in first.stdout
+    assert "whsec_" in first.stdout
     again = await asyncio.to_thread(ensure_cli, emulator, url)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("up to date: we_")
@@ -109,10 +110,14 @@ async def test_an_endpoint_at_another_version_gets_a_pinned_sibling_then_is_reti
     )
     created = await ensure_endpoint(stripe_client=client, url=url, retire_others=True)
     # Created now: the old endpoint keeps sending until the receiver trusts the new secret.
-    assert created.created and created.secret and created.secret.startswith("whsec_")
-    assert [o.id for o in created.others] == [old.id] and created.retired == ()
+    assert created.created
+    assert created.secret
+    assert created.secret.startswith("whsec_")
+    assert [o.id for o in created.others] == [old.id]
+    assert created.retired == ()
     retired = await ensure_endpoint(stripe_client=client, url=url, retire_others=True)
-    assert retired.endpoint_id == created.endpoint_id and retired.retired == (old.id,)
+    assert retired.endpoint_id == created.endpoint_id
+    assert retired.retired == (old.id,)
     status = {e.id: (e.api_version, e.status) for e in await endpoints_for(client, url)}
     assert status == {
         old.id: ("2025-03-31.basil", "disabled"),
@@ -157,9 +162,7 @@ async def test_events_of_the_enabled_types_arrive_signed_with_the_endpoints_secr
 ) -> None:
     result = await ensure_endpoint(stripe_client=client, url=capture.url)
     assert result.secret is not None
-    intent = await client.v1.payment_intents.create_async(
-        params={"amount": 500, "currency": "usd", "payment_method_types": ["card"]}
-    )
+    intent = await client.v1.payment_intents.create_async(params={"amount": 500, "currency": "usd"})
     await client.v1.payment_intents.confirm_async(
         intent.id, params={"payment_method": "pm_card_visa"}
     )  # payment_intent.succeeded: not a type billing consumes

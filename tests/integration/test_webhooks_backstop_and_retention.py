@@ -58,7 +58,8 @@ async def test_the_backstop_inserts_events_the_receiver_never_got_once(
         cursor = await inbox.read_cursor(conn, CURSOR)
     assert row == ("backstop", "pending", "customer.created")
     assert first.inserted >= 1
-    assert second.inserted == 0 and second.seen >= 1  # the overlap re-reads, the insert dedups
+    assert second.inserted == 0
+    assert second.seen >= 1
     assert cursor is not None
 
 
@@ -77,7 +78,7 @@ async def test_retention_drops_old_delivered_payloads_and_keeps_the_audit_row(da
             (recent["id"],),
         )
         dropped = await inbox.drop_old_payloads(conn, older_than_days=30)
-        rows = dict(
+        rows: dict[str, bool] = dict(
             await (
                 await conn.execute(
                     "SELECT id, payload IS NULL FROM webhooks.events WHERE id = ANY(%s)",
@@ -121,14 +122,15 @@ async def test_the_operators_cli_lists_shows_and_replays_through_the_admin_api(
     finally:
         await admin.stop(0)
         await pool.close()
-    assert (
-        listed.returncode == 0
-        and event["id"] in listed.stdout
-        and "INVALID_ARGUMENT" in listed.stdout
-    )
-    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == event["id"]
-    assert replayed.returncode == 0 and event["id"] in replayed.stdout
-    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
+    assert listed.returncode == 0
+    assert event["id"] in listed.stdout
+    assert "INVALID_ARGUMENT" in listed.stdout
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["id"] == event["id"]
+    assert replayed.returncode == 0
+    assert event["id"] in replayed.stdout
+    assert refused.returncode == 1
+    assert "UNAUTHENTICATED" in refused.stderr
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         state = await (
             await conn.execute("SELECT state FROM webhooks.events WHERE id = %s", (event["id"],))

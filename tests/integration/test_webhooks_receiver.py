@@ -48,7 +48,9 @@ async def stored(database_url: str, event_id: str | None = None) -> int:
             cursor = await conn.execute(
                 "SELECT count(*) FROM webhooks.events WHERE id = %s", (event_id,)
             )
-        return (await cursor.fetchone())[0]
+        row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 async def post(

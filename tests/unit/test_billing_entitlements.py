@@ -13,7 +13,7 @@ GRACE = timedelta(days=7)
 def verdict(status: str, **times: datetime | None) -> Access:
     return access(
         status=status,
-        now=times.pop("now", NOW),
+        now=times.pop("now", None) or NOW,
         cancel_at=times.pop("cancel_at", None),
         past_due_since=times.pop("past_due_since", None),
         current_period_end=times.pop("current_period_end", NOW - timedelta(days=1)),

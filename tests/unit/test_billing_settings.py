@@ -2,6 +2,7 @@
 caller policy they shape."""
 
 import secrets
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from services.billing.settings import BillingRules, BillingSettings
 
 
 def settings(**overrides: object) -> BillingSettings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "tatame_env": "prod",
         "database_url": "postgresql://billing@db/tatame",
         "billing_service_secrets": (

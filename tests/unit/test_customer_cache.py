@@ -19,15 +19,17 @@ async def test_concurrent_misses_for_one_principal_share_one_fetch() -> None:
         return b'{"id": "cus_1"}'
 
     bodies = await asyncio.gather(*(cache.get("user:a", fetch) for _ in range(64)))
-    assert bodies == [b'{"id": "cus_1"}'] * 64 and calls == 1
-    assert await cache.get("user:a", fetch) == b'{"id": "cus_1"}' and calls == 1  # cached
+    assert bodies == [b'{"id": "cus_1"}'] * 64
+    assert calls == 1
+    assert await cache.get("user:a", fetch) == b'{"id": "cus_1"}'
+    assert calls == 1
     await cache.get("user:b", fetch)
     assert calls == 2  # another principal, its own fetch
 
 
 async def test_a_failed_fetch_fails_its_waiters_and_is_not_cached() -> None:
     cache = RenderedCustomers(ttl=60)
-    answers = [LookupError("no customer yet"), b'{"id": "cus_2"}']
+    answers: list[bytes | Exception] = [LookupError("no customer yet"), b'{"id": "cus_2"}']
 
     async def fetch() -> bytes:
         await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from services.common.errors import ErrorReason
 from services.common.rpc import STATUS_OF, failure_of
 
 
-def subclasses(cls: type) -> list[type]:
+def subclasses(cls: type[BillingError]) -> list[type[BillingError]]:
     return [cls, *(sub for direct in cls.__subclasses__() for sub in subclasses(direct))]
 
 
@@ -20,10 +20,13 @@ def test_every_reason_has_a_status() -> None:
 
 
 @pytest.mark.parametrize("error_type", subclasses(BillingError)[1:], ids=lambda t: t.__name__)
-def test_every_billing_error_subclass_has_a_status_of_its_own(error_type: type) -> None:
+def test_every_billing_error_subclass_has_a_status_of_its_own(
+    error_type: type[BillingError],
+) -> None:
     failure = failure_of(error_type("refused"), "test")
     assert failure.code is not grpc.StatusCode.INTERNAL
-    assert failure.reason is error_type.default_reason and failure.message == "refused"
+    assert failure.reason is error_type.default_reason
+    assert failure.message == "refused"
 
 
 def test_a_subclass_declared_later_resolves_through_its_parent() -> None:
@@ -53,7 +56,8 @@ def test_a_database_outage_is_unavailable_and_hides_the_driver_text(error: Excep
     failure = failure_of(error, "test")
     assert failure.code is grpc.StatusCode.UNAVAILABLE
     assert failure.reason is ErrorReason.DATABASE_UNAVAILABLE
-    assert "refused" not in failure.message and "administrator" not in failure.message
+    assert "refused" not in failure.message
+    assert "administrator" not in failure.message
 
 
 def test_an_unforeseen_failure_is_internal_and_never_described() -> None:

@@ -3,20 +3,21 @@
 import logging
 
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.http import RequestContextMiddleware
 
 SCOPE = {"type": "http", "method": "POST", "path": "/webhooks/stripe", "headers": []}
 
 
-async def _nothing_to_receive() -> dict:
+async def _nothing_to_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def _run(app) -> list[dict]:
-    sent: list[dict] = []
+async def _run(app: ASGIApp) -> list[Message]:
+    sent: list[Message] = []
 
-    async def send(message: dict) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await RequestContextMiddleware(app, max_body_bytes=1024)(dict(SCOPE), _nothing_to_receive, send)
@@ -25,11 +26,11 @@ async def _run(app) -> list[dict]:
 
 def _logged_status(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
     (record,) = [r for r in caplog.records if r.getMessage() == "request"]
-    return record.fields["status"], record.levelno
+    return record.__dict__["fields"]["status"], record.levelno
 
 
 async def test_a_client_that_left_before_any_answer_is_logged_as_499_not_500(caplog) -> None:
-    async def app(scope, receive, send) -> None:
+    async def app(_scope: Scope, _receive: Receive, _send: Send) -> None:
         return  # the client hung up; nobody to answer
 
     caplog.set_level(logging.DEBUG, logger="http.access")
@@ -38,11 +39,12 @@ async def test_a_client_that_left_before_any_answer_is_logged_as_499_not_500(cap
 
 
 async def test_an_unhandled_error_is_a_500_with_the_shared_body_and_logged(caplog) -> None:
-    async def app(scope, receive, send) -> None:
+    async def app(_scope: Scope, _receive: Receive, _send: Send) -> None:
         raise RuntimeError("secret detail")
 
     caplog.set_level(logging.DEBUG, logger="http.access")
     sent = await _run(app)
     assert sent[0]["status"] == 500
-    assert b"secret detail" not in sent[1]["body"] and b'"internal"' in sent[1]["body"]
+    assert b"secret detail" not in sent[1]["body"]
+    assert b'"internal"' in sent[1]["body"]
     assert _logged_status(caplog) == (500, logging.WARNING)

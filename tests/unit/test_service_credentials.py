@@ -38,9 +38,7 @@ def authorization(credentials: ServiceCredentials, principal: Principal | None =
     return value
 
 
-def hand_made(
-    secret: str | None = GATEWAY_SECRET, algorithm: str = "HS256", **overrides: Any
-) -> str:
+def hand_made(secret: str = GATEWAY_SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
     """A bearer value for a token built claim by claim; a None override removes the claim."""
     now = int(time.time())
     claims = {"iss": "gateway", "aud": "billing", "iat": now, "exp": now + 60, "jti": "j1"}
@@ -158,14 +156,15 @@ def test_token_expired_within_the_leeway_is_accepted(verifier: ServiceTokenVerif
 def test_token_without_a_required_claim_is_refused(
     verifier: ServiceTokenVerifier, claim: str
 ) -> None:
-    assert refusal(verifier, hand_made(**{claim: None})) is AuthReason.INVALID_CREDENTIALS
+    removed: dict[str, Any] = {claim: None}
+    assert refusal(verifier, hand_made(**removed)) is AuthReason.INVALID_CREDENTIALS
 
 
 @pytest.mark.parametrize("algorithm", ["HS512", "none"])
 def test_token_not_signed_with_hs256_is_refused(
     verifier: ServiceTokenVerifier, algorithm: str
 ) -> None:
-    secret = GATEWAY_SECRET if algorithm != "none" else None
+    secret = GATEWAY_SECRET if algorithm != "none" else ""  # PyJWT's "none" takes no key
     token = hand_made(secret=secret, algorithm=algorithm)
     assert refusal(verifier, token) is AuthReason.INVALID_CREDENTIALS
 
@@ -211,7 +210,7 @@ def test_secrets_are_parsed_from_the_environment_format() -> None:
     ],
 )
 def test_malformed_secret_lists_are_refused_without_echoing_secrets(value: str) -> None:
-    with pytest.raises(ValueError) as excinfo:
+    with pytest.raises(ValueError, match="secret") as excinfo:
         parse_service_secrets(value)
     assert GATEWAY_SECRET not in str(excinfo.value)
     assert "short-secret" not in str(excinfo.value)
@@ -220,26 +219,32 @@ def test_malformed_secret_lists_are_refused_without_echoing_secrets(value: str) 
 @pytest.mark.parametrize(
     "arguments",
     [
-        {"service": "gateway", "secret": "x" * 31},
-        {"service": "Gateway!", "secret": GATEWAY_SECRET},
-        {"service": "gateway", "secret": GATEWAY_SECRET, "ttl": 0},
-        {"service": "gateway", "secret": GATEWAY_SECRET, "audience": ""},
+        ({"service": "gateway", "secret": "x" * 31}, "at least 32 characters"),
+        ({"service": "Gateway!", "secret": GATEWAY_SECRET}, "invalid service name"),
+        ({"service": "gateway", "secret": GATEWAY_SECRET, "ttl": 0}, "ttl must be positive"),
+        ({"service": "gateway", "secret": GATEWAY_SECRET, "audience": ""}, "audience is required"),
     ],
     ids=["short-secret", "bad-name", "zero-ttl", "no-audience"],
 )
-def test_credentials_refuse_a_bad_configuration(arguments: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        ServiceCredentials(**arguments)
+def test_credentials_refuse_a_bad_configuration(arguments: tuple[dict[str, Any], str]) -> None:
+    values, refusal = arguments
+    with pytest.raises(ValueError, match=refusal):
+        ServiceCredentials(**values)
 
 
 @pytest.mark.parametrize(
     "secrets",
-    [{}, {"gateway": "x" * 31}, {"gateway": GATEWAY_SECRET, "reporting": GATEWAY_SECRET}],
+    [
+        ({}, "at least one service secret"),
+        ({"gateway": "x" * 31}, "at least 32 characters"),
+        ({"gateway": GATEWAY_SECRET, "reporting": GATEWAY_SECRET}, "its own secret"),
+    ],
     ids=["none", "short-secret", "shared-secret"],
 )
-def test_verifier_refuses_a_bad_secret_set(secrets: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
-        ServiceTokenVerifier(secrets, audience="billing")
+def test_verifier_refuses_a_bad_secret_set(secrets: tuple[dict[str, str], str]) -> None:
+    values, refusal = secrets
+    with pytest.raises(ValueError, match=refusal):
+        ServiceTokenVerifier(values, audience="billing")
 
 
 def test_reprs_never_show_secrets(verifier: ServiceTokenVerifier) -> None:
@@ -271,7 +276,7 @@ def test_junk_principal_key_is_refused_with_reason_invalid_credentials(key: Any)
 
 @pytest.mark.parametrize(("kind", "principal_id"), [("team", "t_1"), ("user", ""), ("org", "a b")])
 def test_principal_refuses_an_unknown_kind_or_bad_id(kind: Any, principal_id: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"principal (kind|id) must be"):
         Principal(kind, principal_id)
 
 

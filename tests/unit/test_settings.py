@@ -1,6 +1,7 @@
 """Settings refuse what must never reach production."""
 
 import secrets
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ PEM = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"
 
 
 def gateway(**overrides: object) -> GatewaySettings:
-    values = {
+    values: dict[str, Any] = {
         "tatame_env": "prod",
         "gateway_service_secret": secrets.token_urlsafe(32),
         "clerk_issuer": "https://clerk.tatame.example",
@@ -24,7 +25,7 @@ def gateway(**overrides: object) -> GatewaySettings:
 
 
 def billing(**overrides: object) -> BillingSettings:
-    values = {
+    values: dict[str, Any] = {
         "tatame_env": "prod",
         "database_url": "postgresql://billing@db/tatame",
         "billing_service_secrets": f"gateway={secrets.token_urlsafe(32)}",
@@ -36,7 +37,7 @@ def billing(**overrides: object) -> BillingSettings:
 
 def test_production_is_the_default_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TATAME_ENV", raising=False)
-    values = {
+    values: dict[str, Any] = {
         "gateway_service_secret": "s" * 32,
         "clerk_issuer": "https://c.example",
         "clerk_jwt_key": PEM,

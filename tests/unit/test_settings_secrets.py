@@ -8,6 +8,7 @@ start-up failure prints.
 import re
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -32,7 +33,7 @@ def database_url() -> str:
     return f"postgresql://svc:{secret()}@db/tatame"
 
 
-Case = Callable[[], tuple[type[BaseSettings], dict[str, str]]]
+Case = Callable[[], tuple[type[BaseSettings], dict[str, Any]]]
 
 CASES: dict[str, Case] = {
     "gateway: short service secret": lambda: (

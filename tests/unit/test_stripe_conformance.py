@@ -116,7 +116,7 @@ def a_plan() -> dict[str, Any]:
 
 
 def a_subscription() -> dict[str, Any]:
-    item = {
+    item: dict[str, Any] = {
         "id": "si_One",
         "object": "subscription_item",
         "billing_thresholds": None,
@@ -557,13 +557,16 @@ def test_every_documented_exception_names_a_field_the_sdk_declares() -> None:
         shape = shape_for_object_name(object_name)
         assert shape is not None, object_name
         assert fields <= shape.fields.keys(), object_name
-    for key, fields in NOT_ALWAYS_RETURNED.items():
+    for key, documented in NOT_ALWAYS_RETURNED.items():
         parts = key.split(".")
         module_end = next(i for i, part in enumerate(parts) if part.startswith("_")) + 1
         cls: Any = importlib.import_module(".".join(parts[:module_end]))
         for name in parts[module_end:]:
             cls = getattr(cls, name)
-        assert fields == ALL_FIELDS or fields <= shape_of(cls).fields.keys(), key
+        if isinstance(documented, str):
+            assert documented == ALL_FIELDS, key
+        else:
+            assert documented <= shape_of(cls).fields.keys(), key
 
 
 # --- The middleware, with a real server and the real SDK ----------------------------------------
@@ -578,7 +581,7 @@ async def test_the_middleware_refuses_bad_requests_and_records_bad_responses() -
         customer["account_balance"] = 0  # a field Stripe dropped in 2019
         return web.json_response(customer)
 
-    async def emulator_only(request: web.Request) -> web.Response:
+    async def emulator_only(_request: web.Request) -> web.Response:
         return web.json_response({"emulator": "not Stripe's shape"})
 
     app = web.Application(middlewares=[conformance_middleware(recorded.append)])
@@ -594,7 +597,7 @@ async def test_the_middleware_refuses_bad_requests_and_records_bad_responses() -
     )
     try:
         with pytest.raises(stripe.InvalidRequestError) as refused:
-            await client.v1.customers.create_async({"email": "ana@example.com", "vat": "x"})  # type: ignore[typeddict-unknown-key]
+            await client.v1.customers.create_async({"email": "ana@example.com", "vat": "x"})  # type: ignore[arg-type]  # "vat" is unknown on purpose
         customer = await client.v1.customers.create_async({"email": "ana+2@example.com"})
         await client.raw_request_async("post", "/_testing/clock/advance", days="30")
     finally:

@@ -70,7 +70,8 @@ def test_deleted_is_sent_only_by_a_deleted_object() -> None:
 def test_fields_use_the_wire_name_of_python_keywords() -> None:
     countries = fields(stripe.tax.Registration.CountryOptions)
 
-    assert "in" in countries and "is" in countries
+    assert "in" in countries
+    assert "is" in countries
     assert "in_" not in countries
 
 

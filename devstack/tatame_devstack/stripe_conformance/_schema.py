@@ -248,6 +248,10 @@ def _compile_stripe_object(cls: type) -> dict[str, Node]:
     }
 
 
+# `NotRequired[X]` / `Required[X]` around a TypedDict field's type.
+_KEY_QUALIFIERS: tuple[object, ...] = (typing_extensions.NotRequired, typing_extensions.Required)
+
+
 def _compile_typed_dict(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
     from stripe._request_options import RequestOptions
 
@@ -256,13 +260,10 @@ def _compile_typed_dict(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
     for name, annotation in cls.__annotations__.items():
         if name in options:
             continue
-        while typing.get_origin(annotation) in (
-            typing_extensions.NotRequired,
-            typing_extensions.Required,
-        ):
+        while typing.get_origin(annotation) in _KEY_QUALIFIERS:
             (annotation,) = typing.get_args(annotation)
         fields[name] = compile_annotation(annotation, cls.__module__)
-    return fields, frozenset(cls.__required_keys__) - options
+    return fields, frozenset(vars(cls)["__required_keys__"]) - options
 
 
 def shape_for_object_name(name: str) -> Shape | None:

@@ -1,17 +1,16 @@
 """The conformance check as an aiohttp middleware, for the emulator (dev/test only)."""
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ._violations import Violation
 from .requests import check_request, decode_form, is_stripe_api_path, stripe_error_body
 from .responses import check_response
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -113,8 +113,7 @@ def _routes() -> dict[tuple[str, int], list[Route]]:
     for source in sorted(package.rglob("_*_service.py")):
         if "v2" in source.relative_to(package).parts:
             continue
-        module = "stripe." + ".".join(source.relative_to(package).with_suffix("").parts)
-        for route in _service_routes(source, module):
+        for route in _service_routes(source):
             if route.template[0] != "v1" or (route.method, route.template) in seen:
                 continue
             seen.add((route.method, route.template))
@@ -122,7 +121,7 @@ def _routes() -> dict[tuple[str, int], list[Route]]:
     return table
 
 
-def _service_routes(source: Path, module: str) -> Iterable[Route]:
+def _service_routes(source: Path) -> Iterable[Route]:
     tree = ast.parse(source.read_text())
     imports = {
         alias.asname or alias.name: node.module
@@ -146,7 +145,9 @@ def _service_routes(source: Path, module: str) -> Iterable[Route]:
         if call is None or len(call.args) < 2:
             continue
         method, template = call.args[0], _template(call.args[1])
-        if not isinstance(method, ast.Constant) or template is None:
+        if not isinstance(method, ast.Constant) or not isinstance(method.value, str):
+            continue
+        if template is None:
             continue
         params_class = _params_class(function)
         yield Route(

@@ -73,7 +73,7 @@ def check_response(
 
 def _with_prefixes(expanded: Iterable[str]) -> frozenset[str]:
     """`a.b.c` expands `a` and `a.b` on the way."""
-    paths = set()
+    paths: set[str] = set()
     for path in expanded:
         parts = path.split(".")
         paths.update(".".join(parts[: index + 1]) for index in range(len(parts)))
@@ -276,14 +276,15 @@ def _check_any_of(
     if name is not None and named:
         _check(named[0], value, path, expand_path, walk)
         return
-    attempts = []
+    attempts: list[list[Violation]] = []
     for option in options:
         attempt = _Walk(walk.expanded)
         _check(option, value, path, expand_path, attempt)
         if not attempt.violations:
             return
         attempts.append(attempt.violations)
-    walk.violations.extend(min(attempts, key=len))
+    fewest = min(attempts, key=len)
+    walk.violations.extend(fewest)
 
 
 def _scalar_ok(kind: str, value: Any) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe import webhooks as localstripe_webhooks
-from localstripe.resources import Event, Invoice, Subscription, store
+from localstripe.resources import Event, Invoice, StripeObject, Subscription, store
 
 from tatame_devstack.stripe_conformance import Violation, check_response, conformance_middleware
 from tatame_devstack.stripe_emulator.catalog import CatalogProduct, Price
@@ -185,13 +185,14 @@ def build_app(
         ("DELETE", "/_config/data"): flush_all,
         ("POST", "/v1/customers"): localstripe_server.api_create(ClockCustomer, "/v1/customers"),
     }
-    for cls, collection in (
+    replaced: tuple[tuple[type[StripeObject], str], ...] = (
         (CatalogProduct, "/v1/products"),
         (PriceSubscription, "/v1/subscriptions"),
-    ):
+    )
+    for resource, collection in replaced:
         one = collection + "/{id}"
-        overrides["POST", collection] = localstripe_server.api_create(cls, collection)
-        overrides["POST", one] = localstripe_server.api_update(cls, one)
+        overrides["POST", collection] = localstripe_server.api_create(resource, collection)
+        overrides["POST", one] = localstripe_server.api_update(resource, one)
     for method, path, func in (
         ("DELETE", "/v1/subscriptions/{id}", cancel_subscription),
         ("POST", "/v1/customers/{id}", update_customer),

@@ -73,7 +73,8 @@ def shape(
     given; includable fields only when `expand` (paths relative to this object) names them.
     Raises `RenderError` for a field `resource` does not declare or a required one not given.
     Nested objects are shaped by the caller, each with its own class."""
-    declared = fields(resource)
+    # stripe types StripeObject.__hash__ as an instance method; its classes hash as any class.
+    declared = fields(resource)  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(declared))
     if unknown:
         raise RenderError(f"{resource.__qualname__} has no field {', '.join(unknown)}")
@@ -128,7 +129,7 @@ def list_newest_first(*classes: type[StripeObject]) -> None:
         listed = cls._api_list_all.__func__
 
         def newest_first(
-            cls: type[StripeObject], url: str, *, _listed=listed, **params: Any
+            cls: type[StripeObject], /, url: str, *, _listed: Any = listed, **params: Any
         ) -> Any:
             page = _listed(cls, url, **params)
             page._list.reverse()

@@ -144,7 +144,9 @@ class SubscriptionSchedule(StripeObject):
                 trial_end=trial_end,
             )
         ]
-        self.canceled_at = self.completed_at = self.released_at = None
+        self.canceled_at: int | None = None
+        self.completed_at: int | None = None
+        self.released_at: int | None = None
         self.released_subscription = None
         self.test_clock = None
         self._current = 0

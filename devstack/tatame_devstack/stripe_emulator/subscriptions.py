@@ -119,9 +119,13 @@ class PriceSubscription(Subscription):
         self.start_date = now
         self.billing_cycle_anchor = trial_ends or now
         self.status = "trialing" if trial_ends else "incomplete"
-        self.trial_start, self.trial_end = (now, trial_ends) if trial_ends else (None, None)
-        self.cancel_at_period_end, self.cancel_at = False, None
-        self.canceled_at = self.ended_at = self.latest_invoice = None
+        self.trial_start: int | None = now if trial_ends else None
+        self.trial_end: int | None = trial_ends or None
+        self.cancel_at_period_end = False
+        self.cancel_at: int | None = None
+        self.canceled_at: int | None = None
+        self.ended_at: int | None = None
+        self.latest_invoice: str | None = None
         self.default_payment_method = None if payment_method is None else payment_method.id
         self._enable_incomplete_payments = True  # localstripe's payment hooks read it
         self._default_incomplete = behavior == "default_incomplete"

@@ -5,6 +5,8 @@ Revises: 0001
 Create Date: 2026-11-24 02:10:00.000000
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -23,7 +25,7 @@ REFETCHED_COMMENT = (
 )
 
 
-def _version_columns(*, first_written_by_events: bool) -> list[sa.Column]:
+def _version_columns(*, first_written_by_events: bool) -> list[sa.Column[Any]]:
     return [
         sa.Column(
             "source_event_created",
@@ -41,7 +43,7 @@ def _version_columns(*, first_written_by_events: bool) -> list[sa.Column]:
     ]
 
 
-def _updated_at() -> sa.Column:
+def _updated_at() -> sa.Column[Any]:
     return sa.Column(
         "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
     )

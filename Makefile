@@ -131,7 +131,7 @@ bench: $(SYNCED) ## Load benchmarks with wrk (installs Debian's wrk if missing);
 
 .PHONY: clean
 clean: ## Remove the environment and local state (.venv, .tools, .devdata)
-	rm -rf $(VENV) $(TOOLS) .devdata
+	rm -rf $(VENV) .venv-3.13 $(TOOLS) .devdata
 
 # --- deployment ------------------------------------------------------------------------------
 .PHONY: k8s-check

@@ -63,19 +63,28 @@ class ClaimedEvent:
     attempts: int
 
 
-# Due, and no earlier undelivered event with the same ordering key: per customer, one at a time
-# in created order, so a batch holds at most one event per key. The row locks (held for the
-# delivery) keep other relays off them; a relay that dies mid-delivery loses its locks with its
-# connection and the events are due again.
-_CLAIM = """
+# Due, and the head of its ordering key (its oldest pending event): per customer, one at a time in
+# created order, so a batch holds at most one event per key. The row locks (held for the delivery)
+# keep other relays off them; a relay that dies mid-delivery loses its locks with its connection
+# and the events are due again.
+# The plan must not depend on statistics (the inbox is usually analysed with nothing pending, so
+# Postgres believes both partial indexes empty and any plan cheap): the walk follows ix_events_due
+# in claim order and stops after `limit` rows, and each candidate's head is one probe of
+# ix_events_pending_order (LIMIT 1 in that index's order). CLAIM_PLAN_SETTINGS forbids sorts, the
+# only way to serve either ORDER BY from another index or a scan, so no estimate can pick a plan
+# that scans every pending event per candidate (a 20,000-event backlog: ~1,000 buffers, not
+# millions).
+CLAIM_PLAN_SETTINGS = "SET LOCAL enable_sort = off"
+CLAIM_SQL = """
 SELECT e.id, e.type, e.payload::text AS payload, e.attempts
 FROM webhooks.events e
 WHERE e.state = 'pending' AND e.next_attempt_at <= now() AND e.payload IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM webhooks.events p
+  AND e.id = (
+      SELECT p.id FROM webhooks.events p
       WHERE p.state = 'pending' AND p.ordering_key = e.ordering_key
-        AND (p.created, p.id) < (e.created, e.id))
-ORDER BY e.next_attempt_at, e.created, e.id
+      ORDER BY p.ordering_key, p.created, p.id
+      LIMIT 1)
+ORDER BY e.next_attempt_at, e.created
 LIMIT %s
 FOR UPDATE OF e SKIP LOCKED
 """
@@ -85,8 +94,11 @@ async def claim_due(conn: AsyncConnection, *, limit: int) -> list[ClaimedEvent]:
     """Lock up to `limit` deliverable events, at most one per ordering key; call inside the
     transaction that records their deliveries."""
     async with conn.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
-        await cursor.execute(_CLAIM, (limit,))
-        return await cursor.fetchall()
+        await cursor.execute(CLAIM_PLAN_SETTINGS)
+        await cursor.execute(CLAIM_SQL, (limit,))
+        claimed = await cursor.fetchall()
+        await cursor.execute("RESET enable_sort")
+        return claimed
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ for the delivery (`FOR UPDATE SKIP LOCKED`), so no event is delivered by two at 
 ApplyStripeEvents call applies them (each on its own in billing, with its own result; a batch
 too large for one message takes several calls); one statement records every outcome. A relay
 that dies mid-batch releases its events with its connection. Per Stripe customer, events go one
-at a time in `created` order (see inbox._CLAIM). Woken at once by LISTEN/NOTIFY; polls too.
+at a time in `created` order (see inbox.CLAIM_SQL). Woken at once by LISTEN/NOTIFY; polls too.
 """
 
 import asyncio

@@ -12,14 +12,17 @@ types when first used (and cached); only what the types cannot express is writte
 - `check_request(method, path, query, form)`: unknown routes, unknown and missing parameters,
   wrong types and enum values, as Stripe refuses them; `stripe_error_body` is Stripe's 400.
 - `conformance_middleware(record)`: both, around the emulator's aiohttp handlers.
+- `INCLUDABLE`: the fields sent only when expanded, by object name (the emulator renders by it).
 """
 
+from ._documented import INCLUDABLE
 from ._violations import Violation
 from .middleware import conformance_middleware
 from .requests import check_request, decode_form, stripe_error_body
 from .responses import check_response
 
 __all__ = [
+    "INCLUDABLE",
     "Violation",
     "check_request",
     "check_response",

@@ -17,7 +17,7 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import List, StripeObject
 
-from tatame_devstack.stripe_conformance._documented import INCLUDABLE
+from tatame_devstack.stripe_conformance import INCLUDABLE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

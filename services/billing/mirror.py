@@ -7,6 +7,7 @@ object (`refetched`). Row builders read Stripe objects as plain dicts (`json.loa
 payload, or `StripeObject.to_dict()`); a wrong type raises TypeError, a missing field KeyError.
 """
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 import stripe
 from sqlalchemy import Column, Table, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing.stripe_errors import retrieve_or_none
@@ -94,12 +95,20 @@ def unchanged(row: Row, _deleted_at: datetime) -> Row:
     return row
 
 
+@functools.cache
+def _upsert_statement(table: Table, columns: tuple[str, ...], touched: str) -> Insert:
+    """`INSERT … ON CONFLICT (key) DO UPDATE` of these columns, built once per shape (building
+    one costs far more than executing it); `touched` takes its server default on insert."""
+    stmt = insert(table)
+    keys = [column.name for column in table.primary_key]
+    changed: dict[str, Any] = {name: stmt.excluded[name] for name in columns if name not in keys}
+    changed[touched] = func.now()
+    return stmt.on_conflict_do_update(index_elements=keys, set_=changed)
+
+
 async def upsert(conn: AsyncConnection, row: Row, *, table: Table, touched: str) -> None:
     """Insert `row`, or overwrite the row with its key; column `touched` records when."""
-    stmt = insert(table).values(**row, **{touched: func.now()})
-    keys = {column.name for column in table.primary_key}
-    changed = {name: stmt.excluded[name] for name in (*row, touched) if name not in keys}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
+    await conn.execute(_upsert_statement(table, tuple(row), touched), row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ A downgrade waits for the end of the period in a subscription schedule whose nex
 the new price; the mirror keeps, per schedule, what that next phase changes and when.
 """
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -12,7 +13,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
@@ -89,14 +90,13 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
     }
 
 
-async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
-    """Upsert a subscription row; `past_due_since` is the version of the first write that showed
-    it past_due, kept while it stays past_due, cleared when it leaves that status."""
-    entered = row["source_event_created"] if row["status"] == "past_due" else None
-    stmt = insert(subscriptions).values(**row, past_due_since=entered, updated_at=func.now())
+@functools.cache
+def _subscription_upsert(columns: tuple[str, ...]) -> Insert:
+    """The upsert of a subscription row of these columns, built once (see `mirror.upsert`)."""
+    stmt = insert(subscriptions)
     excluded = stmt.excluded
-    changed: dict[str, Any] = {name: excluded[name] for name in row if name != "id"}
-    changed["updated_at"] = excluded.updated_at
+    changed: dict[str, Any] = {name: excluded[name] for name in columns if name != "id"}
+    changed["updated_at"] = func.now()
     changed["past_due_since"] = case(
         (excluded.status != "past_due", None),
         (
@@ -105,7 +105,14 @@ async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
         ),
         else_=excluded.past_due_since,
     )
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed))
+    return stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
+
+
+async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
+    """Upsert a subscription row; `past_due_since` is the version of the first write that showed
+    it past_due, kept while it stays past_due, cleared when it leaves that status."""
+    entered = row["source_event_created"] if row["status"] == "past_due" else None
+    await conn.execute(_subscription_upsert(tuple(row)), {**row, "past_due_since": entered})
 
 
 SUBSCRIPTIONS = Mirror(

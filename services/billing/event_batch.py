@@ -36,7 +36,8 @@ is the error of each of its events, none of which is then recorded: the relay re
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import stripe
@@ -225,10 +226,26 @@ async def _write(conn: AsyncConnection, writes: list[_Writing]) -> dict[int, _Fa
         keys = (item.key for item in writes if item.table == table)
         locked[table] = await locked_versions(conn, mirrors[table], keys)
     try:
-        async with conn.begin_nested():
+        async with _savepoint(conn):
             return await _write_each(conn, writes, locked, isolated=False)
     except _WriteFailed:
         return await _write_each(conn, writes, locked, isolated=True)
+
+
+@asynccontextmanager
+async def _savepoint(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Run the block behind a savepoint: should it fail, its writes alone are rolled back.
+    Released either way, so that what follows is written by the transaction itself."""
+    await conn.exec_driver_sql("SAVEPOINT apply")
+    try:
+        yield
+    except DATABASE_FAILURES:
+        raise  # the connection is gone: so is the transaction
+    except Exception:
+        await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT apply")
+        await conn.exec_driver_sql("RELEASE SAVEPOINT apply")
+        raise
+    await conn.exec_driver_sql("RELEASE SAVEPOINT apply")
 
 
 async def _write_each(
@@ -255,7 +272,7 @@ async def _write_each(
                 continue
         try:
             if isolated:
-                async with conn.begin_nested():
+                async with _savepoint(conn):
                     await _write_row(conn, item)
             else:
                 await _write_row(conn, item)

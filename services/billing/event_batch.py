@@ -52,7 +52,7 @@ from services.billing.mirror import (
     Version,
     locked_versions,
     ruling,
-    write_version,
+    versioned,
 )
 from services.common.db import DATABASE_FAILURES
 
@@ -107,7 +107,12 @@ class _Batched:
 
 
 class _WriteFailed(Exception):
-    """A write of the batch failed: its writes are run again, each behind its own savepoint."""
+    """A write of the batch failed (with `error`): its writes are run again, each behind its
+    own savepoint."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 async def apply_events(
@@ -255,12 +260,18 @@ async def _write_each(
     *,
     isolated: bool,
 ) -> dict[int, _Fate]:
-    """Rule on each event against its object's version after the events before it, and write."""
+    """Rule on each event against its object's version after the events before it, and write.
+
+    Rows are written a group at a time, one statement per mirror (`Mirror.write` takes rows of
+    distinct objects): a group ends where an object comes again, so that every object's rows are
+    written in the events' order; `isolated`, each event is its own group, behind its own
+    savepoint, and a failure is that event's result."""
     versions = {table: dict(stored) for table, stored in locked.items()}
     fates: dict[int, _Fate] = {}
+    group: list[_Writing] = []
     for item in writes:
-        stored, mirror = versions[item.table], item.write.mirror
-        match ruling(stored.get(item.key), mirror=mirror, created=item.event.created):
+        stored = versions[item.table]
+        match ruling(stored.get(item.key), mirror=item.write.mirror, created=item.event.created):
             case Ruling.IGNORE:
                 fates[item.index] = Outcome.IGNORED
                 continue
@@ -270,32 +281,44 @@ async def _write_each(
             case Ruling.FETCH:
                 fates[item.index] = _ALONE
                 continue
-        try:
-            if isolated:
+        if isolated:
+            try:
                 async with _savepoint(conn):
-                    await _write_row(conn, item)
-            else:
-                await _write_row(conn, item)
-        except DATABASE_FAILURES:
-            raise  # the connection is gone: so is the batch
-        except Exception as e:
-            if not isolated:
-                raise _WriteFailed from e
-            fates[item.index] = e
-            continue
+                    await _write_group(conn, [item])
+            except _WriteFailed as e:
+                fates[item.index] = e.error
+                continue
+        else:
+            if any((w.table, w.key) == (item.table, item.key) for w in group):
+                await _write_group(conn, group)
+                group = []
+            group.append(item)
         stored[item.key] = Version(item.event.created, refetched=False)
         fates[item.index] = Outcome.APPLIED
+    await _write_group(conn, group)
     return fates
 
 
-async def _write_row(conn: AsyncConnection, item: _Writing) -> None:
-    await write_version(
-        conn,
-        mirror=item.write.mirror,
-        row=item.write.row,
-        created=item.event.created,
-        refetched=False,
-    )
+async def _write_group(conn: AsyncConnection, group: list[_Writing]) -> None:
+    """Write the rows of these events (of distinct objects), one statement per mirror; a failure
+    other than the database's is a _WriteFailed."""
+    tables: dict[str, list[_Writing]] = {}
+    for item in group:
+        tables.setdefault(item.table, []).append(item)
+    try:
+        for table in sorted(tables):
+            items = tables[table]
+            await items[0].write.mirror.write(
+                conn,
+                [
+                    versioned(item.write.row, created=item.event.created, refetched=False)
+                    for item in items
+                ],
+            )
+    except DATABASE_FAILURES:
+        raise  # the connection is gone: so is the batch
+    except Exception as e:
+        raise _WriteFailed(e) from e
 
 
 async def _settle(conn: AsyncConnection, batched: list[_Batched], fates: dict[int, _Fate]) -> None:

@@ -106,9 +106,11 @@ def _upsert_statement(table: Table, columns: tuple[str, ...], touched: str) -> I
     return stmt.on_conflict_do_update(index_elements=keys, set_=changed)
 
 
-async def upsert(conn: AsyncConnection, row: Row, *, table: Table, touched: str) -> None:
-    """Insert `row`, or overwrite the row with its key; column `touched` records when."""
-    await conn.execute(_upsert_statement(table, tuple(row), touched), row)
+async def upsert(conn: AsyncConnection, rows: list[Row], *, table: Table, touched: str) -> None:
+    """Insert each of `rows` (of one set of columns), or overwrite the row with its key, in one
+    statement executed for them all; column `touched` records when."""
+    if rows:
+        await conn.execute(_upsert_statement(table, tuple(rows[0]), touched), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ class Mirror:
     key: Column[Any]  # the column holding the Stripe id
     row: Callable[[dict[str, Any]], Row]
     service: Callable[[stripe.StripeClient], Any]  # e.g. attrgetter("v1.subscriptions")
-    write: Callable[[AsyncConnection, Row], Awaitable[None]]
+    # Writes rows of distinct objects, in order (as few statements as it can).
+    write: Callable[[AsyncConnection, list[Row]], Awaitable[None]]
     # The row once Stripe deleted the object (given the row it had and when).
     retire: Callable[[Row, datetime], Row] = unchanged
     # False where rows are created elsewhere and events only refresh them (customers).
@@ -204,11 +207,9 @@ async def locked_versions(
     return found
 
 
-async def write_version(
-    conn: AsyncConnection, *, mirror: Mirror, row: Row, created: datetime, refetched: bool
-) -> None:
-    """Write `row` as the object's state as of `created` (fetched state when `refetched`)."""
-    await mirror.write(conn, {**row, "source_event_created": created, "refetched": refetched})
+def versioned(row: Row, *, created: datetime, refetched: bool) -> Row:
+    """`row` to be written as the object's state as of `created` (fetched when `refetched`)."""
+    return {**row, "source_event_created": created, "refetched": refetched}
 
 
 async def apply_object(
@@ -247,7 +248,7 @@ async def apply_object(
             fetched = mirror.retire(row, created) if current is None else mirror.row(current)
             refetched = refetched or fetched != row
             row = fetched
-    await write_version(conn, mirror=mirror, row=row, created=created, refetched=refetched)
+    await mirror.write(conn, [versioned(row, created=created, refetched=refetched)])
     return Outcome.APPLIED
 
 

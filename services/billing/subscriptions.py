@@ -108,11 +108,21 @@ def _subscription_upsert(columns: tuple[str, ...]) -> Insert:
     return stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
 
 
-async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
-    """Upsert a subscription row; `past_due_since` is the version of the first write that showed
-    it past_due, kept while it stays past_due, cleared when it leaves that status."""
-    entered = row["source_event_created"] if row["status"] == "past_due" else None
-    await conn.execute(_subscription_upsert(tuple(row)), {**row, "past_due_since": entered})
+async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
+    """Upsert subscription rows; `past_due_since` is the version of the first write that showed
+    one past_due, kept while it stays past_due, cleared when it leaves that status."""
+    await conn.execute(
+        _subscription_upsert(tuple(rows[0])),
+        [
+            {
+                **row,
+                "past_due_since": row["source_event_created"]
+                if row["status"] == "past_due"
+                else None,
+            }
+            for row in rows
+        ],
+    )
 
 
 SUBSCRIPTIONS = Mirror(
@@ -121,7 +131,7 @@ SUBSCRIPTIONS = Mirror(
     key=subscriptions.c.id,
     row=subscription_row,
     service=attrgetter("v1.subscriptions"),
-    write=_write_subscription,
+    write=_write_subscriptions,
 )
 
 
@@ -149,8 +159,8 @@ def schedule_row(schedule: dict[str, Any]) -> Row:
     }
 
 
-async def _write_schedule(conn: AsyncConnection, row: Row) -> None:
-    await upsert(conn, row, table=subscription_schedules, touched="updated_at")
+async def _write_schedules(conn: AsyncConnection, rows: list[Row]) -> None:
+    await upsert(conn, rows, table=subscription_schedules, touched="updated_at")
 
 
 SCHEDULES = Mirror(
@@ -159,7 +169,7 @@ SCHEDULES = Mirror(
     key=subscription_schedules.c.id,
     row=schedule_row,
     service=attrgetter("v1.subscription_schedules"),
-    write=_write_schedule,
+    write=_write_schedules,
 )
 
 

@@ -11,13 +11,15 @@ one durable commit instead of a transaction of about six round trips per event:
    `billing.applied_events` (in id order, so two batches sharing ids cannot deadlock); ids not
    returned were applied before: DUPLICATE. Then, per mirror, one `SELECT … FOR UPDATE` locks the
    rows of every object the batch writes, and one statement takes the advisory locks of those
-   with no row yet (both in key order). Each event is then ruled on against its object's version,
-   as it stands after the batch's earlier events (two events may carry one product or price),
-   and written.
-3. The writes run behind one savepoint. Should one fail (a constraint, a value out of range),
-   that savepoint is rolled back and the writes run again each behind its own savepoint: the
-   failing event is its own error, the claim of its id is withdrawn, and the rest commit. The
-   common case thus pays two statements for its isolation, not two per event.
+   with no row yet (both in key order). Each event is then ruled on in memory against its
+   object's version as it stands after the batch's earlier events (two events may carry one
+   product or price): APPLIED, STALE, IGNORED, or applied alone (below).
+3. The rows are written behind one savepoint, one statement per mirror (`Mirror.write` takes the
+   rows of distinct objects; an object's second row starts another group, so each object's rows
+   go in the events' order). Should a write fail (a constraint, a value out of range), that
+   savepoint is rolled back and the writes run again each behind its own savepoint: the failing
+   event is its own error, the claim of its id is withdrawn, and the rest commit. The common case
+   thus pays two statements for its isolation, not two per event.
 4. The outcomes other than APPLIED, and the withdrawn claims, are settled in two statements;
    one commit.
 

@@ -97,20 +97,21 @@ def price_row(price: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def upsert_product(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert or refresh one product row."""
-    await upsert(conn, row, table=products, touched="synced_at")
+async def upsert_product(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert or refresh product rows."""
+    await upsert(conn, rows, table=products, touched="synced_at")
 
 
-async def upsert_price(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert or refresh one price row; a lookup key moves to it from any other price."""
-    if row["lookup_key"] is not None:
-        await conn.execute(
-            update(prices)
-            .where(prices.c.lookup_key == row["lookup_key"], prices.c.id != row["id"])
-            .values(lookup_key=None)
-        )
-    await upsert(conn, row, table=prices, touched="synced_at")
+async def upsert_price(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert or refresh price rows, in order; a lookup key moves to each from any other price."""
+    for row in rows:
+        if row["lookup_key"] is not None:
+            await conn.execute(
+                update(prices)
+                .where(prices.c.lookup_key == row["lookup_key"], prices.c.id != row["id"])
+                .values(lookup_key=None)
+            )
+        await upsert(conn, [row], table=prices, touched="synced_at")
 
 
 def _inactive(row: Row, _deleted_at: datetime) -> Row:
@@ -155,10 +156,8 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
         ]
     async with engine.begin() as conn:
         # Fetched state, maybe newer than events still on their way: those will fetch again.
-        for row in product_rows:
-            await upsert_product(conn, {**row, "refetched": True})
-        for row in price_rows:
-            await upsert_price(conn, {**row, "refetched": True})
+        await upsert_product(conn, [{**row, "refetched": True} for row in product_rows])
+        await upsert_price(conn, [{**row, "refetched": True} for row in price_rows])
         gone_products = await conn.execute(
             update(products)
             .where(products.c.id.not_in([r["id"] for r in product_rows]), products.c.active)

@@ -9,7 +9,7 @@ from operator import attrgetter
 from typing import Any
 
 import stripe
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stripe.params import CustomerCreateParams
@@ -280,13 +280,16 @@ def _deleted(row: Row, deleted_at: datetime) -> Row:
     return {**row, "deleted_at": deleted_at}
 
 
-async def _refresh(conn: AsyncConnection, row: Row) -> None:
-    """Update the row of a Stripe customer; customer rows are only created by CreateCustomer."""
-    await conn.execute(
-        update(customers)
-        .where(customers.c.stripe_customer_id == row["stripe_customer_id"])
-        .values(**row, updated_at=func.now())
-    )
+_REFRESH = (
+    update(customers)
+    .where(customers.c.stripe_customer_id == bindparam("customer"))
+    .values(updated_at=func.now())
+)
+
+
+async def _refresh(conn: AsyncConnection, rows: list[Row]) -> None:
+    """Update the rows of Stripe customers; customer rows are only created by CreateCustomer."""
+    await conn.execute(_REFRESH, [{**row, "customer": row["stripe_customer_id"]} for row in rows])
 
 
 CUSTOMERS = Mirror(

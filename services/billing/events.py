@@ -2,7 +2,10 @@
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
 types in `_MIRRORED`, fetches the subscription a completed Checkout created, and records every
-other type as IGNORED. The ordering rule is `mirror.apply_object`'s.
+other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
+a transaction of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which
+reads events and plans their writes with `parse_event` and `plan_of` and applies here, alone, those
+that need Stripe.
 """
 
 import json
@@ -98,7 +101,7 @@ def parse_event(*, event_id: str, event_type: str, payload: bytes) -> StripeEven
 
 
 @dataclass(frozen=True, slots=True)
-class _Write:
+class Write:
     """Write the object the event carries to its mirror."""
 
     mirror: Mirror
@@ -117,7 +120,7 @@ class _Write:
 
 
 @dataclass(frozen=True, slots=True)
-class _FetchSubscription:
+class FetchSubscription:
     """Fetch the subscription the event names and mirror what Stripe returns."""
 
     subscription_id: str
@@ -148,19 +151,19 @@ def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]],
         raise InvalidArgument(f"the {object_type} of event {event.id} is malformed: {e!r}") from e
 
 
-def _plan(event: StripeEvent) -> _Write | _FetchSubscription | None:
+def plan_of(event: StripeEvent) -> Write | FetchSubscription | None:
     """What applying `event` does besides recording it; checked before anything is written."""
     mirror = _MIRRORED.get(event.type)
     if mirror is not None:
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
-        return _Write(mirror, row)
+        return Write(mirror, row)
     if event.type == CHECKOUT_COMPLETED:
         subscription_id = _read(
             event, "checkout.session", lambda session: optional(reference, session["subscription"])
         )
-        return None if subscription_id is None else _FetchSubscription(subscription_id)
+        return None if subscription_id is None else FetchSubscription(subscription_id)
     return None
 
 
@@ -174,7 +177,7 @@ async def apply_event(
 ) -> Outcome:
     """Apply one Stripe event to the mirror, in one transaction, once per event id."""
     event = parse_event(event_id=event_id, event_type=event_type, payload=payload)
-    plan = _plan(event)
+    plan = plan_of(event)
     async with engine.begin() as conn:
         # Claimed as applied, corrected below. A concurrent apply of the same id waits here
         # for the first to commit, then finds the conflict: a duplicate.
@@ -201,7 +204,7 @@ async def apply_event(
                     .where(applied_events.c.event_id == event.id)
                     .values(outcome=outcome.value)
                 )
-    log.info(
+    log.debug(
         "stripe event processed",
         extra={"fields": {"event": event.id, "type": event.type, "outcome": outcome.value}},
     )

@@ -2,7 +2,6 @@
 grpc_policy.py, messages are converted in grpc_messages.py, and failures become statuses in
 services/common/rpc.py."""
 
-import asyncio
 import functools
 import logging
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from services.billing import (
     checkout,
     customers,
     entitlements,
+    event_batch,
     events,
     invoices,
     payment_methods,
@@ -417,36 +417,46 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def ApplyStripeEvents(
         self, request: billing_pb2.ApplyStripeEventsRequest, context: Context
     ) -> billing_pb2.ApplyStripeEventsResponse:
-        # Each event gets the call's time less a margin for the answer: one slow event (a
+        # The events get the call's time less a margin for the answer: one slow event (a
         # Stripe fetch) is then UNAVAILABLE on its own instead of timing out the whole batch.
         # grpc-stubs says float; grpcio answers None for a call without a deadline.
         remaining: float | None = context.time_remaining()
         limit = None if remaining is None else max(0.0, remaining - _ANSWER_MARGIN_SECONDS)
-        results = await asyncio.gather(*(self._apply_one(event, limit) for event in request.events))
-        return billing_pb2.ApplyStripeEventsResponse(results=results)
-
-    async def _apply_one(
-        self, request: billing_pb2.ApplyStripeEventRequest, limit: float | None
-    ) -> billing_pb2.ApplyStripeEventResult:
-        """One event of a batch: its outcome, or the status it failed with."""
-        try:
-            outcome = await asyncio.wait_for(self._apply(request), timeout=limit)
-        except TimeoutError:
-            failure = Failure(
-                grpc.StatusCode.UNAVAILABLE,
-                ErrorReason.APPLY_TIMED_OUT,
-                "applying the event took longer than the call allows; try again",
-            )
-        except Exception as e:  # one event's failure is its own result
-            failure = failure_of(e, "ApplyStripeEvents")
-        else:
-            return billing_pb2.ApplyStripeEventResult(
-                event_id=request.event_id, outcome=messages.OUTCOMES[outcome]
-            )
-        error = billing_pb2.EventError(
-            code=failure.code.value[0], message=failure.message, reason=failure.reason
+        results = await event_batch.apply_events(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            deliveries=[
+                event_batch.Delivery(event.event_id, event.type, event.payload)
+                for event in request.events
+            ],
+            limit=limit,
         )
-        return billing_pb2.ApplyStripeEventResult(event_id=request.event_id, error=error)
+        return billing_pb2.ApplyStripeEventsResponse(
+            results=[
+                _event_result(event.event_id, result)
+                for event, result in zip(request.events, results, strict=True)
+            ]
+        )
+
+
+def _event_result(event_id: str, result: event_batch.Result) -> billing_pb2.ApplyStripeEventResult:
+    """One event of a batch: its outcome, or the status it failed with."""
+    if isinstance(result, Outcome):
+        return billing_pb2.ApplyStripeEventResult(
+            event_id=event_id, outcome=messages.OUTCOMES[result]
+        )
+    if isinstance(result, TimeoutError):
+        failure = Failure(
+            grpc.StatusCode.UNAVAILABLE,
+            ErrorReason.APPLY_TIMED_OUT,
+            "applying the event took longer than the call allows; try again",
+        )
+    else:  # one event's failure is its own result
+        failure = failure_of(result, "ApplyStripeEvents")
+    error = billing_pb2.EventError(
+        code=failure.code.value[0], message=failure.message, reason=failure.reason
+    )
+    return billing_pb2.ApplyStripeEventResult(event_id=event_id, error=error)
 
 
 async def start_billing_server(

@@ -7,7 +7,8 @@ object (`refetched`). Row builders read Stripe objects as plain dicts (`json.loa
 payload, or `StripeObject.to_dict()`); a wrong type raises TypeError, a missing field KeyError.
 """
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 import stripe
 from sqlalchemy import Column, Table, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing.stripe_errors import retrieve_or_none
@@ -94,12 +95,22 @@ def unchanged(row: Row, _deleted_at: datetime) -> Row:
     return row
 
 
-async def upsert(conn: AsyncConnection, row: Row, *, table: Table, touched: str) -> None:
-    """Insert `row`, or overwrite the row with its key; column `touched` records when."""
-    stmt = insert(table).values(**row, **{touched: func.now()})
-    keys = {column.name for column in table.primary_key}
-    changed = {name: stmt.excluded[name] for name in (*row, touched) if name not in keys}
-    await conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
+@functools.cache
+def _upsert_statement(table: Table, columns: tuple[str, ...], touched: str) -> Insert:
+    """`INSERT … ON CONFLICT (key) DO UPDATE` of these columns, built once per shape (building
+    one costs far more than executing it); `touched` takes its server default on insert."""
+    stmt = insert(table)
+    keys = [column.name for column in table.primary_key]
+    changed: dict[str, Any] = {name: stmt.excluded[name] for name in columns if name not in keys}
+    changed[touched] = func.now()
+    return stmt.on_conflict_do_update(index_elements=keys, set_=changed)
+
+
+async def upsert(conn: AsyncConnection, rows: list[Row], *, table: Table, touched: str) -> None:
+    """Insert each of `rows` (of one set of columns), or overwrite the row with its key, in one
+    statement executed for them all; column `touched` records when."""
+    if rows:
+        await conn.execute(_upsert_statement(table, tuple(rows[0]), touched), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +122,8 @@ class Mirror:
     key: Column[Any]  # the column holding the Stripe id
     row: Callable[[dict[str, Any]], Row]
     service: Callable[[stripe.StripeClient], Any]  # e.g. attrgetter("v1.subscriptions")
-    write: Callable[[AsyncConnection, Row], Awaitable[None]]
+    # Writes rows of distinct objects, in order (as few statements as it can).
+    write: Callable[[AsyncConnection, list[Row]], Awaitable[None]]
     # The row once Stripe deleted the object (given the row it had and when).
     retire: Callable[[Row, datetime], Row] = unchanged
     # False where rows are created elsewhere and events only refresh them (customers).
@@ -128,6 +140,78 @@ class Mirror:
         return None if obj is None or obj.get("deleted") else obj
 
 
+class Ruling(StrEnum):
+    """What `apply_object`'s rule makes of an event's row, given the stored version."""
+
+    WRITE = "write"  # write the event's row
+    FETCH = "fetch"  # fetch the object from Stripe and write that
+    STALE = "stale"  # the mirror is newer: change nothing
+    IGNORE = "ignore"  # no row, and this mirror's rows are made elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """What a mirrored row says of the state it holds."""
+
+    created: datetime | None  # `source_event_created`: Stripe's time of that state
+    refetched: bool  # whether it was fetched (maybe newer than `created`)
+
+
+def ruling(
+    stored: Version | None, *, mirror: Mirror, created: datetime, refetched: bool = False
+) -> Ruling:
+    """The rule (see `apply_object`) for a row as of an event `created`, given the stored one."""
+    if stored is None:
+        return Ruling.WRITE if mirror.adds_rows else Ruling.IGNORE
+    if stored.created is not None and created < stored.created:
+        return Ruling.STALE
+    if (stored.refetched and not refetched) or created == stored.created:
+        return Ruling.FETCH
+    return Ruling.WRITE
+
+
+async def _versions(
+    conn: AsyncConnection, mirror: Mirror, object_ids: list[str]
+) -> dict[str, Version]:
+    rows = await conn.execute(
+        select(mirror.key, mirror.table.c.source_event_created, mirror.table.c.refetched)
+        .where(mirror.key.in_(object_ids))
+        .order_by(mirror.key)
+        .with_for_update()
+    )
+    return {key: Version(created, refetched) for key, created, refetched in rows}
+
+
+async def locked_versions(
+    conn: AsyncConnection, mirror: Mirror, object_ids: Iterable[str]
+) -> dict[str, Version]:
+    """The stored versions of these objects, each held until commit against every other writer.
+
+    Rows that exist are locked (`FOR UPDATE`, in key order). An object with no row yet, where
+    this mirror adds rows, is held by a transaction-scoped advisory lock on its key (taken in key
+    order, so that two batches cannot deadlock on them), then looked up again: a first writer may
+    have inserted it meanwhile.
+    """
+    ids = sorted(set(object_ids))
+    found = await _versions(conn, mirror, ids)
+    missing = [object_id for object_id in ids if object_id not in found]
+    if missing and mirror.adds_rows:
+        await conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+                " FROM unnest(CAST(:keys AS text[])) AS k"
+            ),
+            {"keys": [f"{mirror.table.fullname}:{object_id}" for object_id in missing]},
+        )
+        found |= await _versions(conn, mirror, missing)
+    return found
+
+
+def versioned(row: Row, *, created: datetime, refetched: bool) -> Row:
+    """`row` to be written as the object's state as of `created` (fetched when `refetched`)."""
+    return {**row, "source_event_created": created, "refetched": refetched}
+
+
 async def apply_object(
     conn: AsyncConnection,
     *,
@@ -139,7 +223,7 @@ async def apply_object(
 ) -> Outcome:
     """Write `row`, an object's state as of an event `created`, unless the mirror is newer.
 
-    With V the row's `source_event_created`:
+    With V the row's `source_event_created` (the rule is `ruling`'s):
     - no row: insert `row` (where the mirror adds rows; otherwise IGNORED);
     - `created` < V: STALE, nothing changes;
     - `created` > V and the row holds an event's object: write `row`;
@@ -149,34 +233,22 @@ async def apply_object(
     V becomes `created`. The row is marked `refetched` when what is written may be newer than
     `created`: fetched state that differs from the event's object, or `refetched=True` given
     (a `row` fetched by the caller, at least as new as any fetched state stored before it).
-    Stripe's clock alone orders events; ours is never used.
+    Stripe's clock alone orders events; ours is never used. The object is held against every
+    other writer until commit (`locked_versions`).
     """
-    table, object_id = mirror.table, row[mirror.key.name]
-    # Serialise every apply for this object, including two first ones with no row yet to lock.
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"{table.fullname}:{object_id}"},
-    )
-    # And hold the row against other writers (catalog sync, customer creation) until commit.
-    stored = (
-        await conn.execute(
-            select(table.c.source_event_created, table.c.refetched)
-            .where(mirror.key == object_id)
-            .with_for_update()
-        )
-    ).first()
-    if stored is None and not mirror.adds_rows:
-        return Outcome.IGNORED
-    if stored is not None:
-        version = stored.source_event_created
-        if version is not None and created < version:
+    object_id = row[mirror.key.name]
+    stored = (await locked_versions(conn, mirror, [object_id])).get(object_id)
+    match ruling(stored, mirror=mirror, created=created, refetched=refetched):
+        case Ruling.IGNORE:
+            return Outcome.IGNORED
+        case Ruling.STALE:
             return Outcome.STALE
-        if (stored.refetched and not refetched) or created == version:
+        case Ruling.FETCH:
             current = await mirror.current(stripe_client, object_id)
             fetched = mirror.retire(row, created) if current is None else mirror.row(current)
             refetched = refetched or fetched != row
             row = fetched
-    await mirror.write(conn, {**row, "source_event_created": created, "refetched": refetched})
+    await mirror.write(conn, [versioned(row, created=created, refetched=refetched)])
     return Outcome.APPLIED
 
 

@@ -5,6 +5,7 @@ A downgrade waits for the end of the period in a subscription schedule whose nex
 the new price; the mirror keeps, per schedule, what that next phase changes and when.
 """
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -12,7 +13,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
@@ -89,14 +90,13 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
     }
 
 
-async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
-    """Upsert a subscription row; `past_due_since` is the version of the first write that showed
-    it past_due, kept while it stays past_due, cleared when it leaves that status."""
-    entered = row["source_event_created"] if row["status"] == "past_due" else None
-    stmt = insert(subscriptions).values(**row, past_due_since=entered, updated_at=func.now())
+@functools.cache
+def _subscription_upsert(columns: tuple[str, ...]) -> Insert:
+    """The upsert of a subscription row of these columns, built once (see `mirror.upsert`)."""
+    stmt = insert(subscriptions)
     excluded = stmt.excluded
-    changed: dict[str, Any] = {name: excluded[name] for name in row if name != "id"}
-    changed["updated_at"] = excluded.updated_at
+    changed: dict[str, Any] = {name: excluded[name] for name in columns if name != "id"}
+    changed["updated_at"] = func.now()
     changed["past_due_since"] = case(
         (excluded.status != "past_due", None),
         (
@@ -105,7 +105,24 @@ async def _write_subscription(conn: AsyncConnection, row: Row) -> None:
         ),
         else_=excluded.past_due_since,
     )
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed))
+    return stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
+
+
+async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
+    """Upsert subscription rows; `past_due_since` is the version of the first write that showed
+    one past_due, kept while it stays past_due, cleared when it leaves that status."""
+    await conn.execute(
+        _subscription_upsert(tuple(rows[0])),
+        [
+            {
+                **row,
+                "past_due_since": row["source_event_created"]
+                if row["status"] == "past_due"
+                else None,
+            }
+            for row in rows
+        ],
+    )
 
 
 SUBSCRIPTIONS = Mirror(
@@ -114,7 +131,7 @@ SUBSCRIPTIONS = Mirror(
     key=subscriptions.c.id,
     row=subscription_row,
     service=attrgetter("v1.subscriptions"),
-    write=_write_subscription,
+    write=_write_subscriptions,
 )
 
 
@@ -142,8 +159,8 @@ def schedule_row(schedule: dict[str, Any]) -> Row:
     }
 
 
-async def _write_schedule(conn: AsyncConnection, row: Row) -> None:
-    await upsert(conn, row, table=subscription_schedules, touched="updated_at")
+async def _write_schedules(conn: AsyncConnection, rows: list[Row]) -> None:
+    await upsert(conn, rows, table=subscription_schedules, touched="updated_at")
 
 
 SCHEDULES = Mirror(
@@ -152,7 +169,7 @@ SCHEDULES = Mirror(
     key=subscription_schedules.c.id,
     row=schedule_row,
     service=attrgetter("v1.subscription_schedules"),
-    write=_write_schedule,
+    write=_write_schedules,
 )
 
 

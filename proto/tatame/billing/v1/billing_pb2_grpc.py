@@ -233,9 +233,11 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ApplyStripeEvents(self, request, context):
-        """Apply several events in one call, each exactly as ApplyStripeEvent would (its own
-        transaction, its own outcome or error), concurrently: the caller sends at most one event per
-        Stripe customer. The relay's path; one result per event, in the request's order.
+        """Apply several events in one call, each with the outcome or error ApplyStripeEvent would give
+        it, in one transaction where no Stripe call is needed (each event behind its own savepoint:
+        one event's failure is its own result); an event needing Stripe is applied on its own after
+        it. The caller sends at most one event per Stripe customer. The relay's path; one result per
+        event, in the request's order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

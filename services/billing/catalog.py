@@ -26,6 +26,7 @@ from services.billing.mirror import (
 )
 from services.billing.models import prices, products
 from services.billing.stripe_errors import translated_stripe_errors
+from services.common.db import fetch_all
 
 log = logging.getLogger(__name__)
 
@@ -189,39 +190,49 @@ _PRICE_COLUMNS = (
 )
 
 
+_PLANS = """
+SELECT pr.name, pr.description, pr.features, pr.default_price_id, pr.metadata,
+       p.id, p.product_id, p.lookup_key, p.unit_amount, p.currency, p.type, p."interval",
+       p.interval_count
+FROM billing.products pr JOIN billing.prices p ON p.product_id = pr.id
+WHERE pr.active AND p.active AND p.type = ANY(%s::text[])
+ORDER BY pr.name, p.unit_amount, p.id
+"""
+
+
+def _plan_row(
+    name: str,
+    description: str,
+    features: list[str],
+    default_price_id: str | None,
+    metadata: dict[str, str],
+    *price: Any,
+) -> tuple[PriceRecord, str, str, list[str], str | None, dict[str, str]]:
+    """A row of `_PLANS`: its price (the columns after the product's, in PriceRecord's order)
+    and the columns of the price's product."""
+    return PriceRecord(*price), name, description, features, default_price_id, metadata
+
+
 async def list_plans(*, engine: AsyncEngine, include_one_time: bool = False) -> list[PlanRecord]:
     """Active products with their active recurring (and, if asked, one-time) prices; cheapest first."""
     types = ["recurring", "one_time"] if include_one_time else ["recurring"]
-    query = (
-        select(
-            products.c.name,
-            products.c.description,
-            products.c.features,
-            products.c.default_price_id,
-            products.c.metadata,
-            *_PRICE_COLUMNS,
-        )
-        .join(prices, prices.c.product_id == products.c.id)
-        .where(products.c.active, prices.c.active, prices.c.type.in_(types))
-        .order_by(products.c.name, prices.c.unit_amount, prices.c.id)
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
     plans: dict[str, PlanRecord] = {}
-    for r in rows:
-        plan = plans.get(r.product_id)
+    for price, name, description, features, default_price_id, metadata in await fetch_all(
+        engine, _PLANS, (types,), _plan_row
+    ):
+        plan = plans.get(price.product_id)
         if plan is None:
-            plan = plans[r.product_id] = PlanRecord(
-                product_id=r.product_id,
-                name=r.name,
-                description=r.description,
-                features=list(r.features),
+            plan = plans[price.product_id] = PlanRecord(
+                product_id=price.product_id,
+                name=name,
+                description=description,
+                features=list(features),
                 prices=[],
-                default_price_id=r.default_price_id,
-                metadata=dict(r.metadata),
-                entitlements=entitlement_keys(r.metadata),
+                default_price_id=default_price_id,
+                metadata=dict(metadata),
+                entitlements=entitlement_keys(metadata),
             )
-        plan.prices.append(_price_record(r._mapping))
+        plan.prices.append(price)
     return sorted(plans.values(), key=lambda p: min(x.unit_amount for x in p.prices))
 
 

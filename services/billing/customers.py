@@ -19,6 +19,7 @@ from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeR
 from services.billing.mirror import Mirror, Row, optional, string
 from services.billing.models import customer_creations, customers
 from services.billing.stripe_errors import translated_stripe_errors
+from services.common.db import fetch_all
 from services.common.errors import ErrorReason
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -60,15 +61,16 @@ async def lock_principal(conn: AsyncConnection, principal: Principal) -> None:
     )
 
 
+_CUSTOMER_OF = (
+    "SELECT principal, stripe_customer_id, email, name, created_at"
+    " FROM billing.customers WHERE principal = %s"
+)
+
+
 async def _select(conn: AsyncConnection, principal: Principal) -> CustomerRecord | None:
-    row = (
-        await conn.execute(select(customers).where(customers.c.principal == principal.key))
-    ).first()
-    if row is None:
-        return None
-    return CustomerRecord(
-        row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
-    )
+    """The principal's customer as `conn`'s transaction sees it (under the principal's lock)."""
+    row = (await conn.exec_driver_sql(_CUSTOMER_OF, (principal.key,))).first()
+    return None if row is None else CustomerRecord(**row._mapping)
 
 
 async def get_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:
@@ -80,9 +82,9 @@ async def get_customer(*, engine: AsyncEngine, principal: Principal) -> Customer
 
 
 async def find_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord | None:
-    """The principal's customer, or None."""
-    async with engine.connect() as conn:
-        return await _select(conn, principal)
+    """The principal's customer, or None (a prepared statement: GetCustomer's hot path)."""
+    rows = await fetch_all(engine, _CUSTOMER_OF, (principal.key,), CustomerRecord)
+    return rows[0] if rows else None
 
 
 async def require_customer(*, engine: AsyncEngine, principal: Principal) -> CustomerRecord:

@@ -7,17 +7,26 @@ A subscription grants the features of its price's product (product metadata `fea
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.catalog import entitlement_keys
 from services.billing.errors import InvalidArgument
-from services.billing.models import customers, prices, products, subscriptions
+from services.common.db import fetch_all
 
 # Statuses that may grant anything (see `access`).
-_GRANTING = ("active", "trialing", "past_due")
+_GRANTING = ["active", "trialing", "past_due"]
+# The principal's subscriptions in those statuses, with the metadata of their price's product.
+_GRANTING_SUBSCRIPTIONS = """
+SELECT s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end, pr.metadata
+FROM billing.subscriptions s
+JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
+JOIN billing.prices p ON p.id = s.price_id
+JOIN billing.products pr ON pr.id = p.product_id
+WHERE c.principal = %s AND s.status = ANY(%s::text[])
+"""
 _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
 
@@ -57,6 +66,17 @@ def access(
     return Access(granted=False)
 
 
+class _Granting(NamedTuple):
+    """A row of `_GRANTING_SUBSCRIPTIONS`."""
+
+    subscription_id: str
+    status: str
+    cancel_at: datetime | None
+    past_due_since: datetime | None
+    current_period_end: datetime | None
+    metadata: dict[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class EntitlementRecord:
     feature: str
@@ -76,37 +96,22 @@ async def list_entitlements(
     *, engine: AsyncEngine, principal: Principal, grace: timedelta
 ) -> list[EntitlementRecord]:
     """The features the principal may use now, each with the subscription that grants it."""
-    query = (
-        select(
-            subscriptions.c.id,
-            subscriptions.c.status,
-            subscriptions.c.cancel_at,
-            subscriptions.c.past_due_since,
-            subscriptions.c.current_period_end,
-            products.c.metadata,
-        )
-        .join(customers, customers.c.stripe_customer_id == subscriptions.c.stripe_customer_id)
-        .join(prices, prices.c.id == subscriptions.c.price_id)
-        .join(products, products.c.id == prices.c.product_id)
-        .where(customers.c.principal == principal.key, subscriptions.c.status.in_(_GRANTING))
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await fetch_all(engine, _GRANTING_SUBSCRIPTIONS, (principal.key, _GRANTING), _Granting)
     now = datetime.now(UTC)
     granted: dict[str, EntitlementRecord] = {}
-    for row in rows:
+    for subscription_id, status, cancel_at, past_due_since, period_end, metadata in rows:
         verdict = access(
-            status=row.status,
+            status=status,
             now=now,
-            cancel_at=row.cancel_at,
-            past_due_since=row.past_due_since,
-            current_period_end=row.current_period_end,
+            cancel_at=cancel_at,
+            past_due_since=past_due_since,
+            current_period_end=period_end,
             grace=grace,
         )
         if not verdict.granted:
             continue
-        for feature in entitlement_keys(row.metadata):
-            record = EntitlementRecord(feature, row.id, row.status, verdict.grace_end)
+        for feature in entitlement_keys(metadata):
+            record = EntitlementRecord(feature, subscription_id, status, verdict.grace_end)
             granted[feature] = _preferred(granted.get(feature, record), record)
     return sorted(granted.values(), key=lambda record: record.feature)
 

@@ -1,5 +1,6 @@
 """HTTP edges shared by the gateway and the webhooks receiver: the one error body, the request
-context middleware (request id, body limit, access log, last-resort 500)."""
+context middleware (request id, body limit, access log, last-resort 500), and the server that
+runs them (`serve_asgi`, granian)."""
 
 import logging
 import os
@@ -8,8 +9,10 @@ import time
 from collections.abc import Mapping
 from http import HTTPStatus
 
-import uvicorn
 from fastapi.responses import JSONResponse
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.log import LogLevels
+from granian.server import Server
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -163,19 +166,38 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+# Granian's own records (start, workers, failures) go to the root logger: in a worker that is
+# the JSON handler `configure_logging` installs when the app is created.
+_GRANIAN_LOGGING = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    }
+}
+
+
 def serve_asgi(factory: str, *, host: str, port: int, workers: int, grace_seconds: float) -> None:
-    """Serve the app `factory` ("module:function") with uvicorn, uvloop and httptools, our JSON
-    logs instead of uvicorn's, and a graceful drain of `grace_seconds` on SIGTERM."""
-    uvicorn.run(
+    """Serve the app `factory` ("module:function") with granian: `workers` processes sharing the
+    port (the kernel balances connections among them), uvloop, HTTP/1.1, no access log, our JSON
+    logs. On SIGTERM it stops accepting, lets in-flight requests finish, runs the app's shutdown,
+    and kills a worker still busy after `grace_seconds`.
+
+    Granian rather than uvicorn: in the same runs (wrk, 64 connections, one worker each) it served
+    the bare endpoint and the gateway's cached reads faster and with p99 tails several times
+    shorter; uvicorn with several workers can also leave every keep-alive connection on one."""
+    Server(
         factory,
-        factory=True,
-        host=host,
+        address=host,
         port=port,
+        interface=Interfaces.ASGI,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=int(grace_seconds),
-    )
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels.info,
+        log_dictconfig=_GRANIAN_LOGGING,
+        log_access=False,
+        workers_kill_timeout=max(1, round(grace_seconds)),
+        respawn_failed_workers=True,
+        factory=True,
+    ).serve()

@@ -117,3 +117,37 @@ async def test_an_event_batch_during_an_outage_answers_each_event_database_unava
     [result] = batch.results
     assert result.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
     assert result.error.reason == ErrorReason.DATABASE_UNAVAILABLE
+
+
+async def test_the_read_rpcs_answer_database_unavailable_in_an_outage_and_recover_after_it(
+    stack: SwitchedStack, billing: BillingHandle
+) -> None:
+    # GetCustomer, ListPlans and ListEntitlements run prepared statements straight on psycopg
+    # (services/common/db.py: fetch_all): connections broken by the outage must be replaced.
+    credentials = ServiceCredentials("gateway", billing.gateway_secret, audience="billing")
+    metadata = credentials.metadata(Principal("user", "user_" + secrets.token_hex(6)))
+    reads = (
+        ("GetCustomer", billing_pb2.GetCustomerRequest()),
+        ("ListPlans", billing_pb2.ListPlansRequest()),
+        ("ListEntitlements", billing_pb2.ListEntitlementsRequest()),
+    )
+    async with grpc.aio.insecure_channel(stack.billing_target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+
+        async def outcomes() -> list[str]:
+            """Each read's status name, and the reason when it failed."""
+            seen = []
+            for name, request in reads:
+                try:
+                    await getattr(stub, name)(request, metadata=metadata)
+                    seen.append("OK")
+                except grpc.aio.AioRpcError as e:
+                    seen.append(f"{e.code().name} {reason_of(e)}")
+            return seen
+
+        served = ["NOT_FOUND not_found", "OK", "OK"]
+        assert await outcomes() == served  # the pool's connections have prepared the reads
+        await stack.switch.off()
+        assert await outcomes() == ["UNAVAILABLE database_unavailable"] * 3
+        await stack.switch.on()
+        assert await outcomes() == served

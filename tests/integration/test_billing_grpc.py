@@ -84,6 +84,20 @@ async def test_plans_come_from_the_mirror_with_monthly_and_yearly_prices(
     assert all(p.lookup_key != "gi_patch" for plan in reply.plans for p in plan.prices)
 
 
+async def test_one_time_prices_are_listed_when_asked_for_and_plans_go_cheapest_first(
+    stub, gateway_credentials
+) -> None:
+    reply = await stub.ListPlans(
+        billing_pb2.ListPlansRequest(include_one_time=True),
+        metadata=gateway_credentials.metadata(None),
+    )
+    by_key = {p.lookup_key: p for plan in reply.plans for p in plan.prices}
+    assert by_key["gi_patch"].interval == billing_pb2.INTERVAL_UNSPECIFIED
+    assert by_key["basic_monthly"].interval_count == 1
+    cheapest = [min(p.unit_amount for p in plan.prices) for plan in reply.plans]
+    assert cheapest == sorted(cheapest)
+
+
 async def test_sync_deactivates_what_stripe_deactivated(billing: BillingHandle) -> None:
     product = await billing.stripe.v1.products.create_async(
         params={"name": "Short-lived " + secrets.token_hex(3)}

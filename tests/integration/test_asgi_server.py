@@ -1,0 +1,89 @@
+"""`serve_asgi`, the one place the gateway and the webhooks receiver start: a real server in a
+child process, stopped with SIGTERM as Kubernetes stops a pod."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+SLOW_SECONDS = 1.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_command(*, port: int, workers: int) -> list[str]:
+    """A child Python that serves the test app as `python -m gateway` serves the gateway."""
+    return [
+        sys.executable,
+        "-c",
+        "from services.common.http import serve_asgi; "
+        "serve_asgi('tests.integration.asgi_server_app:create_app', host='127.0.0.1', "
+        f"port={port}, workers={workers}, grace_seconds=10)",
+    ]
+
+
+@contextmanager
+def served(tmp_path: Path, *, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """tests/integration/asgi_server_app.py served by `serve_asgi` with `workers` processes."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLOW_SECONDS": str(SLOW_SECONDS),
+        "SHUTDOWN_MARKER": str(tmp_path / "shut-down"),
+    }
+    process = subprocess.Popen(serve_command(port=port, workers=workers), env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "the server exited while starting"
+            try:
+                if httpx.get(f"{url}/pid", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_runs_shutdown(
+    tmp_path: Path, workers: int
+) -> None:
+    with served(tmp_path, workers=workers) as (process, url):
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            in_flight = asyncio.create_task(client.get("/slow"))
+            await asyncio.sleep(SLOW_SECONDS / 3)  # the request has reached the app
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(SLOW_SECONDS / 3)
+            with pytest.raises(httpx.ConnectError):
+                await asyncio.to_thread(httpx.get, f"{url}/pid", timeout=1)
+            answer = await in_flight
+        assert (answer.status_code, answer.content) == (200, b"done")
+        assert await asyncio.to_thread(process.wait, 20) == 0
+        assert (tmp_path / "shut-down").read_text() == "shut down"
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_an_error() -> None:
+    # No SLOW_SECONDS: the factory fails in the worker, as a gateway with bad settings would.
+    env = {k: v for k, v in os.environ.items() if k != "SLOW_SECONDS"}
+    command = serve_command(port=free_port(), workers=1)
+    assert subprocess.run(command, env=env, timeout=60).returncode != 0

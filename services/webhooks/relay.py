@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials
+from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.rpc import reason_of
 from services.webhooks import inbox
 from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
@@ -49,6 +50,14 @@ RETRYABLE = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+
+# The channel to billing: after an outage it reconnects within 5 s (gRPC's default backoff grows to
+# 120 s, and calls fail at once until it reconnects), so that the relay sees billing back soon.
+RELAY_CHANNEL_OPTIONS = [
+    *CHANNEL_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 1_000),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
 
 # Payload bytes per ApplyStripeEvents call: billing accepts messages up to 4 MiB (and events are
 # at most 1 MiB, the receiver's default limit), so a large batch is split into several calls.

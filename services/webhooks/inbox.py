@@ -201,7 +201,8 @@ SET event_id = excluded.event_id, created = excluded.created, due_at = excluded.
 
 async def record(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[float]:
     """Record the attempts and move their keys' heads on; return the receive-to-applied lag (s)
-    of each event delivered. Call inside the transaction that claimed them."""
+    of each event delivered. Call inside the transaction that claimed them (its plan settings keep
+    every statement here on the primary keys and ix_events_pending_order)."""
     cursor = await conn.execute(
         _RECORD,
         (

@@ -124,6 +124,7 @@ async def test_a_claim_costs_o_batch_when_most_of_a_20000_event_backlog_waits_be
     # Every head failed (a call that failed as a whole), recorded as the relay records it.
     heads = [f"new{c}_1" for c in range(1, CUSTOMERS + 1)]
     async with conn.transaction():
+        await conn.execute(inbox.CLAIM_PLAN_SETTINGS)  # set by the claim in the relay's batches
         await inbox.record(
             conn,
             [

@@ -6,6 +6,16 @@ Create Date: 2026-12-01 13:45:00.000000
 
 The relay claims from `heads` instead of walking every due pending event (ix_events_due, now
 unused, goes). Existing pending events are copied in: each key's oldest, due as it was.
+
+Rollout: receivers of the previous release store events without a head row until they are
+replaced. Once every receiver runs this release, adopt what they stored (safe with relays running;
+a key a new receiver reached first may deliver those events after its newer ones):
+    INSERT INTO webhooks.heads (ordering_key, event_id, created, due_at)
+    SELECT DISTINCT ON (ordering_key) ordering_key, id, created, next_attempt_at
+    FROM webhooks.events e WHERE state = 'pending'
+      AND NOT EXISTS (SELECT FROM webhooks.heads h WHERE h.ordering_key = e.ordering_key)
+    ORDER BY ordering_key, created, id
+    ON CONFLICT (ordering_key) DO NOTHING;
 """
 
 import sqlalchemy as sa

@@ -19,7 +19,7 @@ from tatame.billing.v1 import billing_pb2_grpc
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials, parse_service_secrets
-from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
+from services.common.grpc_server import wait_for_termination_signal
 from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
@@ -31,8 +31,8 @@ from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
 from services.webhooks.endpoint import ensure_endpoint
 from services.webhooks.grpc_api import OPS_CLI, STATE_VALUES, start_admin_server
+from services.webhooks.relay import RELAY_CHANNEL_OPTIONS, Relay
 from services.webhooks.relay import SERVICE_NAME as RELAY
-from services.webhooks.relay import Relay
 from services.webhooks.settings import (
     AdminClientSettings,
     BackstopSettings,
@@ -71,7 +71,7 @@ async def relay(settings: RelaySettings) -> None:
         ),
     )
     async with grpc.aio.insecure_channel(
-        settings.billing_target, options=CHANNEL_OPTIONS
+        settings.billing_target, options=RELAY_CHANNEL_OPTIONS
     ) as channel:
         worker = Relay(
             database_url=database_url,

@@ -2,6 +2,23 @@
 
 Hot paths use psycopg directly (one statement per batch, no ORM): the receiver's throughput is
 bounded by Python time per event, not by Postgres.
+
+The head-of-line table `webhooks.heads` keeps one row per ordering key (a Stripe customer) with
+pending events: its head (the oldest pending event, by `created` then id), when that head is due
+(`due_at`, a copy of its `next_attempt_at`) and whether it is held back by an outage of billing
+(`held`: its last attempt was a call that failed as a whole). The relay claims from it, so a claim
+reads only heads that are due: events waiting behind a head (in backoff or in flight) are never
+read, however many (see CLAIM_SQL). Every change to a key's pending events keeps its row exact,
+under that row's lock:
+- an insert (receiver, backstop) or a replay adds pending events: the same statement merges them
+  in (`_MERGE_HEADS`), the older of the stored head and the newest arrivals' oldest winning;
+- the relay's record (`record`) first locks the rows of its batch's keys, then, in a later
+  statement (so its snapshot sees every event committed before the locks were granted), sets each
+  key's head from its pending events again, or deletes the row when none is left.
+Any writer that adds pending events takes the row's lock before it commits, so the relay's
+recomputation can only miss events whose writer is still waiting for that lock, and that writer
+merges them in after it. No foreign key to `events`: its KEY SHARE lock would make an insert
+wait for an event in flight.
 """
 
 from collections.abc import Sequence
@@ -15,7 +32,24 @@ from services.webhooks.stripe_events import InboundEvent
 
 NOTIFY_CHANNEL = "webhooks_events"
 
-_INSERT = """
+# New pending events (`added`: id, ordering_key, created, next_attempt_at) into the head-of-line
+# table: per key, the oldest of them becomes the head unless the stored head is older. Rows are
+# locked in key order, as every other writer of heads does, so writers cannot deadlock. A head
+# replayed (the same event) gets its new due time.
+_MERGE_HEADS = """
+merged AS (
+    INSERT INTO webhooks.heads AS h (ordering_key, event_id, created, due_at)
+    SELECT DISTINCT ON (ordering_key) ordering_key, id, created, next_attempt_at
+    FROM added ORDER BY ordering_key, created, id
+    ON CONFLICT (ordering_key) DO UPDATE
+    SET event_id = excluded.event_id, created = excluded.created, due_at = excluded.due_at,
+        held = false
+    WHERE (excluded.created, excluded.event_id) <= (h.created, h.event_id))
+"""
+
+_INSERT = (
+    """
+WITH added AS (
 INSERT INTO webhooks.events
     (id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload, source)
 SELECT id, type, to_timestamp(created), api_version, livemode, object_id, customer_id,
@@ -25,14 +59,20 @@ FROM unnest(%(ids)b::text[], %(types)b::text[], %(created)b::bigint[], %(api_ver
             %(ordering_keys)b::text[], %(payloads)b::text[])
      AS e(id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload)
 ON CONFLICT (id) DO NOTHING
-RETURNING id
+RETURNING id, ordering_key, created, next_attempt_at),
 """
+    + _MERGE_HEADS
+    + """
+SELECT id FROM added
+"""
+)
 
 
 async def insert_events(
     conn: AsyncConnection, events: Sequence[InboundEvent], *, source: str
 ) -> set[str]:
-    """Store `events` once each (one statement); return the ids that were new. Commits."""
+    """Store `events` once each and merge them into their keys' heads (one statement); return the
+    ids that were new. Commits."""
     async with conn.transaction():
         cursor = await conn.execute(
             _INSERT,
@@ -63,28 +103,27 @@ class ClaimedEvent:
     attempts: int
 
 
-# Due, and the head of its ordering key (its oldest pending event): per customer, one at a time in
-# created order, so a batch holds at most one event per key. The row locks (held for the delivery)
-# keep other relays off them; a relay that dies mid-delivery loses its locks with its connection
-# and the events are due again.
-# The plan must not depend on statistics (the inbox is usually analysed with nothing pending, so
-# Postgres believes both partial indexes empty and any plan cheap): the walk follows ix_events_due
-# in claim order and stops after `limit` rows, and each candidate's head is one probe of
-# ix_events_pending_order (LIMIT 1 in that index's order). CLAIM_PLAN_SETTINGS forbids sorts, the
-# only way to serve either ORDER BY from another index or a scan, so no estimate can pick a plan
-# that scans every pending event per candidate (a 20,000-event backlog: ~1,000 buffers, not
-# millions).
-CLAIM_PLAN_SETTINGS = "SET LOCAL enable_sort = off"
+# The heads that are due, in due order, each key's one deliverable event: per customer, one at a
+# time in created order, so a batch holds at most one event per key. The row locks on the events
+# (held for the delivery) keep other relays off them; a relay that dies mid-delivery loses its
+# locks with its connection and the events are due again. The walk follows ix_heads_due_at and
+# reads each head's event by primary key: it reads the due heads it returns plus the ones in flight
+# (skipped), never an event waiting behind a head, so a claim costs O(batch + events in flight)
+# whatever the backlog's shape: 20,000 pending behind heads in backoff cost nothing.
+# CLAIM_PLAN_SETTINGS holds for the relay's whole transaction (SET LOCAL): no sort, hash or merge
+# join, materialisation or sequential scan (each head's event is one primary-key probe), so no
+# estimate (the inbox is usually analysed with nothing pending) can pick a plan that reads every
+# head or every event; the record's statements follow the same indexes.
+CLAIM_PLAN_SETTINGS = (
+    "SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off; "
+    "SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off; "
+    "SET LOCAL enable_seqscan = off"
+)
 CLAIM_SQL = """
 SELECT e.id, e.type, e.payload::text AS payload, e.attempts
-FROM webhooks.events e
-WHERE e.state = 'pending' AND e.next_attempt_at <= now() AND e.payload IS NOT NULL
-  AND e.id = (
-      SELECT p.id FROM webhooks.events p
-      WHERE p.state = 'pending' AND p.ordering_key = e.ordering_key
-      ORDER BY p.ordering_key, p.created, p.id
-      LIMIT 1)
-ORDER BY e.next_attempt_at, e.created
+FROM webhooks.heads h JOIN webhooks.events e ON e.id = h.event_id
+WHERE h.due_at <= now() AND e.state = 'pending' AND e.payload IS NOT NULL
+ORDER BY h.due_at
 LIMIT %s
 FOR UPDATE OF e SKIP LOCKED
 """
@@ -92,13 +131,11 @@ FOR UPDATE OF e SKIP LOCKED
 
 async def claim_due(conn: AsyncConnection, *, limit: int) -> list[ClaimedEvent]:
     """Lock up to `limit` deliverable events, at most one per ordering key; call inside the
-    transaction that records their deliveries."""
+    transaction that records their deliveries (the plan settings last until its end)."""
     async with conn.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
         await cursor.execute(CLAIM_PLAN_SETTINGS)
         await cursor.execute(CLAIM_SQL, (limit,))
-        claimed = await cursor.fetchall()
-        await cursor.execute("RESET enable_sort")
-        return claimed
+        return await cursor.fetchall()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +147,7 @@ class Delivery:
     outcome: str | None = None  # billing's answer, when delivered
     error: str | None = None  # the last error, when not delivered
     retry_in: float | None = None
+    call_failed: bool = False  # pending because the call failed as a whole (billing unreachable)
 
 
 # One statement for a batch. Every attempt counts; a delivery stamps the moment it is recorded
@@ -127,12 +165,44 @@ SET state = d.state,
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
      AS d(id, state, outcome, error, retry_in)
 WHERE e.id = d.id
-RETURNING e.state, extract(epoch FROM e.delivered_at - e.received_at)::float8
+RETURNING e.state, extract(epoch FROM e.delivered_at - e.received_at)::float8, e.ordering_key
+"""
+
+
+# After the attempts: the head rows of the batch's keys, locked in key order.
+_LOCK_HEADS = """
+SELECT ordering_key FROM webhooks.heads WHERE ordering_key = ANY(%s)
+ORDER BY ordering_key FOR UPDATE
+"""
+
+# Then, in a later statement (its snapshot sees every writer that held one of those locks): each
+# key's head again from its pending events (one probe of ix_events_pending_order), held when it is
+# an event whose call just failed; no pending event left: no row.
+_RECOMPUTE_HEADS = """
+WITH next AS (
+    SELECT k.ordering_key, p.id, p.created, p.next_attempt_at, p.id = ANY(%(held)s) AS held
+    FROM unnest(%(keys)s::text[]) AS k(ordering_key)
+    CROSS JOIN LATERAL (
+        SELECT id, created, next_attempt_at FROM webhooks.events
+        WHERE state = 'pending' AND ordering_key = k.ordering_key
+        ORDER BY ordering_key, created, id
+        LIMIT 1) p),
+emptied AS (
+    DELETE FROM webhooks.heads h
+    WHERE h.ordering_key = ANY(%(keys)s)
+      AND NOT EXISTS (SELECT FROM next WHERE next.ordering_key = h.ordering_key))
+INSERT INTO webhooks.heads AS h (ordering_key, event_id, created, due_at, held)
+SELECT ordering_key, id, created, next_attempt_at, held FROM next ORDER BY ordering_key
+ON CONFLICT (ordering_key) DO UPDATE
+SET event_id = excluded.event_id, created = excluded.created, due_at = excluded.due_at,
+    held = excluded.held
 """
 
 
 async def record(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[float]:
-    """Record the attempts; return the receive-to-applied lag (s) of each event delivered."""
+    """Record the attempts and move their keys' heads on; return the receive-to-applied lag (s)
+    of each event delivered. Call inside the transaction that claimed them (its plan settings keep
+    every statement here on the primary keys and ix_events_pending_order)."""
     cursor = await conn.execute(
         _RECORD,
         (
@@ -143,7 +213,39 @@ async def record(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[
             [d.retry_in for d in deliveries],
         ),
     )
-    return [lag for state, lag in await cursor.fetchall() if state == "delivered"]
+    recorded = await cursor.fetchall()
+    keys = sorted({key for _, _, key in recorded})
+    await conn.execute(_LOCK_HEADS, (keys,))
+    held = [d.event_id for d in deliveries if d.call_failed]
+    await conn.execute(_RECOMPUTE_HEADS, {"keys": keys, "held": held})
+    return [lag for state, lag, _ in recorded if state == "delivered"]
+
+
+# Billing answers again: heads held back by its outage are due now (heads and their events).
+# SKIP LOCKED, so it never waits (a head being recorded or merged keeps its own due time); never
+# in flight: a held head that is not yet due cannot have been claimed.
+_RELEASE_HELD = """
+WITH released AS (
+    SELECT h.ordering_key, h.event_id FROM webhooks.heads h
+    JOIN webhooks.events e ON e.id = h.event_id
+    WHERE h.held AND h.due_at > now()
+    ORDER BY h.ordering_key
+    FOR UPDATE OF h, e SKIP LOCKED),
+due AS (
+    UPDATE webhooks.events e SET next_attempt_at = now()
+    FROM released WHERE e.id = released.event_id)
+UPDATE webhooks.heads h SET due_at = now(), held = false
+FROM released WHERE h.ordering_key = released.ordering_key
+"""
+
+
+async def release_held(conn: AsyncConnection) -> int:
+    """Make every head held back by an outage of billing due now; return how many. Commits."""
+    async with conn.transaction():
+        cursor = await conn.execute(_RELEASE_HELD)
+        if cursor.rowcount:
+            await conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    return cursor.rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +330,8 @@ async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
 async def replay(
     conn: AsyncConnection, *, ids: Sequence[str] | None = None, selection: EventFilter | None = None
 ) -> list[str]:
-    """Make the chosen events due now again (billing dedups by id); payload-less ones are skipped."""
+    """Make the chosen events pending and due now again, as their keys' heads when oldest
+    (billing dedups by id); payload-less ones are skipped."""
     where: str
     params: list[object]
     if ids is not None:
@@ -239,8 +342,10 @@ async def replay(
         raise ValueError("replay needs ids or a selection")
     async with conn.transaction():
         cursor = await conn.execute(
-            "UPDATE webhooks.events SET state = 'pending', next_attempt_at = now(), attempts = 0, "  # noqa: S608
-            f"last_error = NULL WHERE {where} AND payload IS NOT NULL RETURNING id",
+            "WITH added AS (UPDATE webhooks.events SET state = 'pending', next_attempt_at = now(), "  # noqa: S608 (fixed fragments)
+            f"attempts = 0, last_error = NULL WHERE {where} AND payload IS NOT NULL "
+            f"RETURNING id, ordering_key, created, next_attempt_at), {_MERGE_HEADS} "
+            "SELECT id FROM added",
             params,
         )
         replayed = [row[0] for row in await cursor.fetchall()]

@@ -60,12 +60,6 @@ events = Table(
     CheckConstraint(f"state IN {STATES!r}", name="state"),
     CheckConstraint("source IN ('webhook', 'backstop')", name="source"),
     Index(
-        "ix_events_due",
-        "next_attempt_at",
-        "created",
-        postgresql_where=text("state = 'pending'"),
-    ),
-    Index(
         "ix_events_pending_order",
         "ordering_key",
         "created",
@@ -74,6 +68,26 @@ events = Table(
     ),
     Index("ix_events_type_received", "type", "received_at"),
     Index("ix_events_state_received", "state", "received_at"),
+)
+
+# Head of line: one row per ordering key with pending events, kept exact by every writer of
+# events (see services/webhooks/inbox.py); the relay claims from it.
+heads = Table(
+    "heads",
+    metadata,
+    Column("ordering_key", Text, primary_key=True),
+    Column("event_id", Text, nullable=False, comment="the key's oldest pending event"),
+    Column("created", DateTime(timezone=True), nullable=False, comment="that event's created"),
+    Column("due_at", DateTime(timezone=True), nullable=False, comment="its next_attempt_at"),
+    Column(
+        "held",
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="its last attempt was a call that failed as a whole (billing unreachable)",
+    ),
+    Index("ix_heads_due_at", "due_at"),
+    Index("ix_heads_held", "ordering_key", postgresql_where=text("held")),
 )
 
 cursors = Table(

@@ -7,6 +7,12 @@ ApplyStripeEvents call applies them (each on its own in billing, with its own re
 too large for one message takes several calls); one statement records every outcome. A relay
 that dies mid-batch releases its events with its connection. Per Stripe customer, events go one
 at a time in `created` order (see inbox.CLAIM_SQL). Woken at once by LISTEN/NOTIFY; polls too.
+
+Outages of billing, breaker-style: while calls fail as a whole, each event waits its own
+exponential backoff, and an idle relay asks billing with one empty ApplyStripeEvents call per poll
+interval, no more. As soon as a call gets an answer again (a probe or a delivery), the events held
+back by failed calls are due at once (inbox.release_held) instead of waiting out their backoff;
+events that failed on their own keep theirs.
 """
 
 import asyncio
@@ -14,6 +20,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import grpc
 import psycopg
@@ -21,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials
+from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.rpc import reason_of
 from services.webhooks import inbox
 from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
@@ -42,6 +50,14 @@ RETRYABLE = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+
+# The channel to billing: after an outage it reconnects within 5 s (gRPC's default backoff grows to
+# 120 s, and calls fail at once until it reconnects), so that the relay sees billing back soon.
+RELAY_CHANNEL_OPTIONS = [
+    *CHANNEL_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 1_000),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
 
 # Payload bytes per ApplyStripeEvents call: billing accepts messages up to 4 MiB (and events are
 # at most 1 MiB, the receiver's default limit), so a large batch is split into several calls.
@@ -119,6 +135,10 @@ class Relay:
         # full (more may be due). Bounded, so a burst of NOTIFYs wakes each batch once at most,
         # and kept until taken, so one that arrives while every batch is busy is not lost.
         self._wakes: asyncio.Queue[None] = asyncio.Queue(maxsize=batches)
+        # A call failed as a whole since held events were last released (and, at start, held
+        # events may remain from an earlier run): the next answer from billing releases them.
+        self._outage = True
+        self._last_probe = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; batches under way are finished, not abandoned."""
@@ -162,6 +182,7 @@ class Relay:
                 self._wake_one()  # a full batch: more may be due, let an idle batch look too
             if delivered:
                 continue
+            await self._probe_if_in_outage()
             waiters = [asyncio.ensure_future(self._wakes.get()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=self._poll_interval, return_when="FIRST_COMPLETED")
             for waiter in waiters:
@@ -175,12 +196,52 @@ class Relay:
                 return 0
             deliveries = await self._apply(events)
             lags = await inbox.record(conn, deliveries)
+        # Flagged once the held events are committed, so that a release cannot miss them.
+        if any(d.call_failed for d in deliveries):
+            self._outage = True
+        if not all(d.call_failed for d in deliveries):
+            await self._billing_answered()
         for delivery in deliveries:
             if delivery.state == "delivered":
                 DELIVERED.labels(delivery.outcome).inc()
         for lag in lags:
             LAG.observe(lag)
         return len(events)
+
+    async def _probe_if_in_outage(self) -> None:
+        """Idle during an outage: at most one empty call per poll interval asks billing whether
+        it is back (no event spends an attempt on it)."""
+        loop = asyncio.get_running_loop()
+        if not self._outage or loop.time() - self._last_probe < self._poll_interval:
+            return
+        self._last_probe = loop.time()
+        try:
+            await self._billing.ApplyStripeEvents(
+                billing_pb2.ApplyStripeEventsRequest(),
+                timeout=self._delivery_timeout,
+                metadata=self._credentials.metadata(None),
+            )
+        except grpc.aio.AioRpcError:
+            return
+        await self._billing_answered()
+
+    async def _billing_answered(self) -> None:
+        """Billing answered a call: after an outage, what it held back is due now."""
+        if not self._outage:
+            return
+        self._outage = False
+        try:
+            async with self._pool.connection() as conn:
+                released = await inbox.release_held(conn)
+        except BaseException:
+            self._outage = True  # released nothing: the next answer tries again
+            raise
+        if released:
+            log.info(
+                "billing answers again; held events are due", extra={"fields": {"keys": released}}
+            )
+            for _ in range(self._batches):
+                self._wake_one()
 
     async def _apply(self, events: list[inbox.ClaimedEvent]) -> list[inbox.Delivery]:
         """ApplyStripeEvents for the batch (in calls that fit billing's message limit)."""
@@ -205,10 +266,14 @@ class Relay:
             )
         except grpc.aio.AioRpcError as e:
             # The call failed, not an event: whatever the status, each event is tried again
-            # (until RELAY_MAX_ATTEMPTS), so a misdeployed billing parks nothing at once.
+            # (until RELAY_MAX_ATTEMPTS), so a misdeployed billing parks nothing at once; held
+            # back until billing answers again.
             return [
-                self._failed(
-                    event, e.code(), e.details() or "", reason=reason_of(e), retryable=True
+                replace(
+                    self._failed(
+                        event, e.code(), e.details() or "", reason=reason_of(e), retryable=True
+                    ),
+                    call_failed=True,
                 )
                 for event, _ in chunk
             ]

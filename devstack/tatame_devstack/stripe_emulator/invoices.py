@@ -25,6 +25,7 @@ from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
 
+INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
 INVOICE = stripe.Invoice
 LINE = stripe.InvoiceLineItem
@@ -316,8 +317,9 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
 
 
 def extend_invoices() -> None:
-    """Render localstripe's invoices and their lines as Stripe does at the pinned version, and
-    send `invoice.paid` (which localstripe lacks) when one is paid."""
+    """Render localstripe's invoices and their lines as Stripe does at the pinned version (their
+    totals less their discounts), list them by `status` too, and send `invoice.paid` (which
+    localstripe lacks) when one is paid."""
     paid = Invoice._on_payment_success
 
     def on_payment_success(invoice: Any) -> None:
@@ -325,6 +327,18 @@ def extend_invoices() -> None:
         paid(invoice)
 
     extend_invoice_totals()
+    listed = Invoice._api_list_all.__func__
+
+    def list_by_status(
+        cls: type[Invoice], /, url: str, *, status: Any = None, **params: Any
+    ) -> Any:
+        page = listed(cls, url, **params)
+        if status is not None:
+            wanted = as_str("status", status, choices=INVOICE_STATUSES)
+            page._list = [invoice for invoice in page._list if invoice.status == wanted]
+        return page
+
+    Invoice._api_list_all = classmethod(list_by_status)
     Invoice._export = _export_invoice
     Invoice._on_payment_success = on_payment_success
     InvoiceLineItem._export = _export_line

@@ -1,6 +1,7 @@
 """Promotion codes in the app, through the REST edge: previewed, applied by Stripe on a
 PaymentSheet subscription, refused with a stable reason when Stripe would refuse them, shown on
-subscriptions and invoices, and kept by a downgrade scheduled at the period end."""
+subscriptions and invoices, and kept by a downgrade scheduled at the period end. And prices the
+app cannot subscribe to (not a fixed amount): refused with 400, never a 500."""
 
 import asyncio
 import secrets
@@ -12,7 +13,7 @@ import pytest
 
 from tests.e2e.gateway_client import User, assert_error
 from tests.e2e.webhook_pipeline import eventually
-from tests.harness import BillingHandle
+from tests.harness import BillingHandle, OddPrices
 
 
 async def promotion_code(billing: BillingHandle, coupon: Any, **params: Any) -> str:
@@ -193,3 +194,17 @@ async def test_an_unknown_code_is_400_promotion_code_invalid(
     )
     malformed = await subscribe(client, user, "basic_monthly", "not a code!")
     assert malformed.status_code == 400
+
+
+async def test_subscribing_to_a_price_that_is_not_a_fixed_amount_is_400(
+    client: httpx.AsyncClient, new_user, odd_prices: OddPrices
+) -> None:
+    user = await new_user()
+    for price in (odd_prices.tiered, odd_prices.metered):
+        assert_error(await subscribe(client, user, price), 400, "price_not_subscribable")
+        preview = await client.post(
+            "/v1/promotion-codes/preview",
+            json={"price": price, "promotion_code": "ANY-CODE"},
+            headers=user.headers,
+        )
+        assert_error(preview, 400, "price_not_subscribable")

@@ -154,7 +154,10 @@ class PromotionCoupon(Coupon):
         return expanded(shape(stripe.Coupon, values, expand=expand or ()), expand or ())
 
     def amount_of(self, subtotal: int, currency: str) -> int:
-        """What this coupon takes off `subtotal` (minor units of `currency`)."""
+        """What this coupon takes off `subtotal` (minor units of `currency`; nothing off a
+        credit)."""
+        if subtotal <= 0:
+            return 0
         if self.percent_off is not None:
             return min(subtotal, math.floor(subtotal * self.percent_off / 100 + 0.5))
         if self.currency != currency or self.amount_off is None:

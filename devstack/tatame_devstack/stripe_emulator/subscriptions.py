@@ -276,6 +276,7 @@ class PriceSubscription(Subscription):
         elif charged and behavior == "always_invoice":
             invoice = Invoice(customer=self.customer, subscription=self.id, items=[])
             invoice.billing_reason = "subscription_update"
+            applied_to(invoice, list(self._discount_ids))
             self._collect(invoice)
 
     def _payment_method(self) -> Any:

@@ -114,6 +114,11 @@ class BillingCalls:
     ) -> pb.CreateSubscriptionResponse:
         return await self._call(self._stub.CreateSubscription, request, idempotency_key)
 
+    async def preview_promotion_code(
+        self, request: pb.PreviewPromotionCodeRequest
+    ) -> pb.PreviewPromotionCodeResponse:
+        return await self._call(self._stub.PreviewPromotionCode, request, None)
+
     async def create_setup_intent(
         self, request: pb.CreateSetupIntentRequest, *, idempotency_key: str | None = None
     ) -> pb.CreateSetupIntentResponse:

@@ -8,9 +8,13 @@ from tatame.billing.v1 import billing_pb2
 
 from gateway.schemas import (
     CustomerOut,
+    CustomUnitAmountOut,
+    DiscountOut,
     EntitlementOut,
     InvoiceOut,
     PaymentMethodOut,
+    PriceOut,
+    PriceTierOut,
     SubscriptionOut,
 )
 from services.common.timestamps import optional_datetime
@@ -47,6 +51,57 @@ def subscription(message: billing_pb2.Subscription) -> SubscriptionOut:
         created_at=optional_datetime(message, "create_time"),
         scheduled_price_id=message.scheduled_price_id or None,
         scheduled_change_at=optional_datetime(message, "scheduled_change_time"),
+        discounts=[discount(d) for d in message.discounts],
+    )
+
+
+def discount(message: billing_pb2.Discount, *, with_amount: bool = False) -> DiscountOut:
+    return DiscountOut(
+        id=message.id or None,
+        coupon_id=message.coupon_id,
+        name=message.name or None,
+        promotion_code=message.promotion_code or None,
+        percent_off=message.percent_off or None,
+        amount_off=message.amount_off or None,
+        currency=message.currency or None,
+        duration=message.duration,
+        duration_in_months=message.duration_in_months or None,
+        ends_at=optional_datetime(message, "end_time"),
+        amount=message.amount if with_amount else None,
+    )
+
+
+def price(message: billing_pb2.Price, interval: str) -> PriceOut:
+    return PriceOut(
+        id=message.id,
+        lookup_key=message.lookup_key or None,
+        unit_amount=message.unit_amount if message.fixed_amount else None,
+        currency=message.currency,
+        interval=interval,
+        interval_count=message.interval_count,
+        billing_scheme=message.billing_scheme or "per_unit",
+        usage_type=message.usage_type or None,
+        tiers_mode=message.tiers_mode or None,
+        tiers=[
+            PriceTierOut(
+                up_to=t.up_to or None,
+                unit_amount=t.unit_amount if t.HasField("unit_amount") else None,
+                flat_amount=t.flat_amount if t.HasField("flat_amount") else None,
+            )
+            for t in message.tiers
+        ]
+        or None,
+        custom_unit_amount=None
+        if not message.HasField("custom_unit_amount")
+        else CustomUnitAmountOut(
+            **{
+                name: getattr(message.custom_unit_amount, name)
+                if message.custom_unit_amount.HasField(name)
+                else None
+                for name in ("minimum", "maximum", "preset")
+            }
+        ),
+        fixed_amount=message.fixed_amount,
     )
 
 
@@ -66,6 +121,8 @@ def invoice(message: billing_pb2.Invoice) -> InvoiceOut:
         created_at=optional_datetime(message, "create_time"),
         period_start=optional_datetime(message, "period_start"),
         period_end=optional_datetime(message, "period_end"),
+        total_discount_amount=message.total_discount_amount,
+        discounts=[discount(d, with_amount=True) for d in message.discounts],
     )
 
 

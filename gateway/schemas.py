@@ -9,13 +9,40 @@ from services.auth.errors import AuthReason
 from services.common.errors import ErrorReason
 
 
+class PriceTierOut(BaseModel):
+    up_to: int | None = Field(description="The tier's last quantity; null for the last tier.")
+    unit_amount: int | None = Field(description="Minor units per unit in this tier.")
+    flat_amount: int | None = Field(description="Minor units for the tier as a whole.")
+
+
+class CustomUnitAmountOut(BaseModel):
+    minimum: int | None
+    maximum: int | None
+    preset: int | None
+
+
 class PriceOut(BaseModel):
     id: str
     lookup_key: str | None
-    unit_amount: int = Field(description="Integer minor units of `currency`.")
+    unit_amount: int | None = Field(
+        description="Integer minor units of `currency` per unit; null when the price is not a "
+        "fixed amount (`fixed_amount` false)."
+    )
     currency: str = Field(description="ISO 4217 code, lower case.")
     interval: str = Field(description="day, week, month or year.")
     interval_count: int
+    billing_scheme: str = Field(default="per_unit", description="per_unit or tiered.")
+    usage_type: str | None = Field(default=None, description="licensed or metered.")
+    tiers_mode: str | None = Field(default=None, description="graduated or volume (tiered).")
+    tiers: list[PriceTierOut] | None = None
+    custom_unit_amount: CustomUnitAmountOut | None = Field(
+        default=None, description="Set when the customer chooses the amount."
+    )
+    fixed_amount: bool = Field(
+        default=True,
+        description="False for a tiered, metered or customer-chosen price: the app cannot "
+        "subscribe to it (400 `price_not_subscribable`).",
+    )
 
 
 class PlanOut(BaseModel):
@@ -75,6 +102,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut} for status in statuses}
 
 
+class DiscountOut(BaseModel):
+    id: str | None = Field(description="Stripe discount id; null in a preview.")
+    coupon_id: str
+    name: str | None
+    promotion_code: str | None = Field(description="The code the customer typed, if any.")
+    percent_off: float | None
+    amount_off: int | None = Field(description="Integer minor units of `currency`.")
+    currency: str | None
+    duration: str = Field(description="once, repeating (duration_in_months) or forever.")
+    duration_in_months: int | None
+    ends_at: datetime | None = Field(description="When a repeating discount ends.")
+    amount: int | None = Field(
+        default=None, description="On an invoice or a preview: the minor units it took off."
+    )
+
+
 class SubscriptionOut(BaseModel):
     id: str
     status: str = Field(description="Stripe's status: trialing, active, past_due, canceled, …")
@@ -91,6 +134,9 @@ class SubscriptionOut(BaseModel):
     created_at: datetime | None
     scheduled_price_id: str | None = Field(description="A downgrade waiting for the period end.")
     scheduled_change_at: datetime | None
+    discounts: list[DiscountOut] = Field(
+        default_factory=list, description="Discounts applied (a scheduled downgrade keeps them)."
+    )
 
 
 class SubscriptionsOut(BaseModel):
@@ -130,6 +176,13 @@ class PortalSessionOut(BaseModel):
 
 class SubscriptionIn(PriceChoice):
     quantity: int = Field(default=1, ge=1, le=10_000)
+    promotion_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="A promotion code as the customer typed it (any case).",
+    )
     stripe_version: str | None = Field(
         default=None,
         max_length=64,
@@ -224,6 +277,25 @@ class InvoiceOut(BaseModel):
     created_at: datetime | None
     period_start: datetime | None
     period_end: datetime | None
+    total_discount_amount: int = Field(default=0, description="Minor units taken off.")
+    discounts: list[DiscountOut] = Field(default_factory=list)
+
+
+class PromotionPreviewIn(PriceChoice):
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    promotion_code: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="A promotion code as the customer typed it (any case).",
+    )
+
+
+class PromotionPreviewOut(BaseModel):
+    discount: DiscountOut
+    subtotal: int = Field(description="The first paid invoice before the discount (minor units).")
+    total: int = Field(description="The first paid invoice after the discount (minor units).")
+    currency: str
 
 
 class InvoicesOut(BaseModel):

@@ -17,7 +17,8 @@ from services.billing.grpc_policy import GATEWAY, WEBHOOKS_RELAY
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
-from tests.harness import APP_ORIGIN, BillingHandle, migrated_database
+from tests.harness import APP_ORIGIN, BillingHandle, OddPrices, migrated_database
+from tests.integration.stripe_emulator_helpers import unique
 from tests.stripe_target import EMULATOR_KEY, StripeTarget, stripe_test_mode, test_mode_requested
 
 
@@ -126,3 +127,41 @@ async def billing(
 def webhooks_database_url(postgres_admin_url: str) -> str:
     """Schema `webhooks` at head in its own database, reached as role `webhooks`."""
     return migrated_database(postgres_admin_url, "webhooks")
+
+
+@pytest.fixture
+async def odd_prices(billing: BillingHandle) -> AsyncIterator[OddPrices]:
+    """A product of three prices that are not a fixed amount, in the catalog for one test."""
+    stripe = billing.stripe
+    product = await stripe.v1.products.create_async(params={"name": unique("Odd")})
+    tiered = await stripe.v1.prices.create_async(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "recurring": {"interval": "month"},
+            "billing_scheme": "tiered",
+            "tiers_mode": "graduated",
+            "tiers": [{"up_to": 5, "unit_amount": 1000}, {"up_to": "inf", "unit_amount": 800}],
+        }
+    )
+    metered = await stripe.v1.prices.create_async(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 5,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": "mtr_classes"},
+        }
+    )
+    chosen = await stripe.v1.prices.create_async(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "custom_unit_amount": {"enabled": True, "minimum": 500, "preset": 2000},
+        }
+    )
+    await sync_catalog(engine=billing.engine, stripe_client=stripe)
+    try:
+        yield OddPrices(product.id, tiered.id, metered.id, chosen.id)
+    finally:
+        await stripe.v1.products.update_async(product.id, params={"active": False})
+        await sync_catalog(engine=billing.engine, stripe_client=stripe)

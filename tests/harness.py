@@ -54,3 +54,13 @@ def migrated_database(postgres_admin_url: str, service: str) -> str:
     url = provision_service_role(admin_url, service)
     upgrade_to_head(package=f"services.{service}", database_url=url)
     return url
+
+
+@dataclass(frozen=True)
+class OddPrices:
+    """Catalog prices that are not a fixed amount (the `odd_prices` fixture)."""
+
+    product: str
+    tiered: str
+    metered: str
+    chosen: str

@@ -42,6 +42,13 @@ class LegacyCustomerIn(LegacyIn):
 
 class LegacySubscriptionIn(LegacyIn):
     price_id: str = Field(alias="priceId", min_length=1, max_length=255)
+    promotion_code: str | None = Field(
+        default=None,
+        alias="promotionCode",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9-]+$",
+    )
 
 
 class LegacyPaymentIn(LegacyIn):
@@ -169,7 +176,10 @@ async def create_subscription(
     await check_customer(body.customer_id, billing)
     reply = await billing.create_subscription(
         billing_pb2.CreateSubscriptionRequest(
-            price=body.price_id, quantity=1, mobile_stripe_version=stripe_version or ""
+            price=body.price_id,
+            quantity=1,
+            mobile_stripe_version=stripe_version or "",
+            promotion_code=body.promotion_code or "",
         ),
         idempotency_key=key,
     )

@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Request, Response
 from tatame.billing.v1 import billing_pb2
 
+from gateway import rendering
 from gateway.dependencies import Plans, PublicBilling
-from gateway.schemas import PlanOut, PlansOut, PriceOut
+from gateway.schemas import PlanOut, PlansOut
 
 router = APIRouter(tags=["catalog"])
 
@@ -25,15 +26,7 @@ def render(reply: billing_pb2.ListPlansResponse) -> PlansOut:
                 description=p.description,
                 features=list(p.features),
                 prices=[
-                    PriceOut(
-                        id=x.id,
-                        lookup_key=x.lookup_key or None,
-                        unit_amount=x.unit_amount,
-                        currency=x.currency,
-                        interval=INTERVAL_NAMES.get(x.interval, "unknown"),
-                        interval_count=x.interval_count,
-                    )
-                    for x in p.prices
+                    rendering.price(x, INTERVAL_NAMES.get(x.interval, "unknown")) for x in p.prices
                 ],
             )
             for p in reply.plans

@@ -10,6 +10,8 @@ from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     CancelIn,
     InvoiceLineOut,
+    PromotionPreviewIn,
+    PromotionPreviewOut,
     SubscriptionCreatedOut,
     SubscriptionIn,
     SubscriptionOut,
@@ -49,7 +51,8 @@ def change_fields(
     response_model=SubscriptionCreatedOut,
     status_code=201,
     responses=ERRORS,
-    summary="Start a subscription for PaymentSheet (409 when one is live already)",
+    summary="Start a subscription for PaymentSheet (409 when one is live already), with a "
+    "promotion code if the customer has one",
 )
 async def create_subscription(
     body: SubscriptionIn,
@@ -62,6 +65,7 @@ async def create_subscription(
             price=body.price,
             quantity=body.quantity,
             mobile_stripe_version=body.stripe_version or stripe_version or "",
+            promotion_code=body.promotion_code or "",
         ),
         idempotency_key=key,
     )
@@ -75,6 +79,28 @@ async def create_subscription(
             trial_applied=reply.trial_applied,
         ),
         201,
+    )
+
+
+@router.post(
+    "/v1/promotion-codes/preview",
+    response_model=PromotionPreviewOut,
+    responses=ERRORS,
+    summary="What a promotion code takes off a new subscription, and its first invoice's total",
+)
+async def preview_promotion_code(body: PromotionPreviewIn, billing: ForCaller) -> Response:
+    reply = await billing.preview_promotion_code(
+        billing_pb2.PreviewPromotionCodeRequest(
+            price=body.price, quantity=body.quantity, promotion_code=body.promotion_code
+        )
+    )
+    return rendering.json_response(
+        PromotionPreviewOut(
+            discount=rendering.discount(reply.discount, with_amount=True),
+            subtotal=reply.subtotal,
+            total=reply.total,
+            currency=reply.currency,
+        )
     )
 
 

@@ -36,11 +36,28 @@ class PriceRecord:
     id: str
     product_id: str
     lookup_key: str | None
-    unit_amount: int
+    unit_amount: int  # 0 unless `fixed_amount`
     currency: str
     type: str  # "recurring" or "one_time"
     interval: str | None
     interval_count: int | None
+    billing_scheme: str  # "per_unit" or "tiered"
+    usage_type: str | None  # "licensed" or "metered" (recurring prices)
+    meter: str | None
+    tiers_mode: str | None  # "graduated" or "volume" (tiered prices)
+    tiers: list[dict[str, Any]] | None  # [{up_to, unit_amount, flat_amount}], up_to null: no limit
+    custom_unit_amount: dict[str, Any] | None  # {minimum, maximum, preset}: customer chooses
+
+    @property
+    def fixed_amount(self) -> bool:
+        """Whether the price bills `unit_amount` times the quantity, known in advance: not tiered, not
+        metered, not an amount the customer chooses. The app subscribes to (and buys) only
+        these."""
+        return (
+            self.billing_scheme == "per_unit"
+            and self.usage_type != "metered"
+            and self.custom_unit_amount is None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +99,35 @@ def entitlement_keys(metadata: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key))
 
 
+def _tier(tier: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "up_to": optional(integer, tier.get("up_to")),
+        "unit_amount": optional(integer, tier.get("unit_amount")),
+        "flat_amount": optional(integer, tier.get("flat_amount")),
+    }
+
+
+def _custom_unit_amount(custom: dict[str, Any]) -> dict[str, Any]:
+    return {name: optional(integer, custom.get(name)) for name in ("minimum", "maximum", "preset")}
+
+
+def _tiers(price: dict[str, Any]) -> dict[str, Any]:
+    """The `tiers` column, when the object says: Stripe sends a price's tiers only when they
+    are expanded (the catalog sync asks; an event's price has none), so a price without them
+    keeps the tiers the mirror holds."""
+    if price.get("billing_scheme") != "tiered":
+        return {"tiers": None}
+    if price.get("tiers") is None:
+        return {}
+    return {"tiers": [_tier(mapping(tier)) for tier in price["tiers"]]}
+
+
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
-    """The `billing.prices` row for a Stripe price object (product expanded or not)."""
+    """The `billing.prices` row for a Stripe price object (product expanded or not); what is
+    not a fixed amount per unit is stored as it is (tiers, usage type, the customer's choice),
+    with `unit_amount` 0."""
     recurring = optional(mapping, price.get("recurring"))
+    custom = optional(mapping, price.get("custom_unit_amount"))
     return {
         "id": string(price["id"]),
         "product_id": reference(price["product"]),
@@ -95,6 +138,12 @@ def price_row(price: dict[str, Any]) -> dict[str, Any]:
         "interval": string(recurring["interval"]) if recurring else None,
         "interval_count": integer(recurring.get("interval_count") or 1) if recurring else None,
         "active": boolean(price["active"]),
+        "billing_scheme": optional(string, price.get("billing_scheme")) or "per_unit",
+        "usage_type": optional(string, recurring.get("usage_type")) if recurring else None,
+        "meter": optional(string, recurring.get("meter")) if recurring else None,
+        "tiers_mode": optional(string, price.get("tiers_mode")),
+        "custom_unit_amount": None if custom is None else _custom_unit_amount(custom),
+        **_tiers(price),
     }
 
 
@@ -152,7 +201,9 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
         price_rows = [
             price_row(p.to_dict())
             async for p in (
-                await stripe_client.v1.prices.list_async(params={"limit": 100})
+                await stripe_client.v1.prices.list_async(
+                    params={"limit": 100, "expand": ["data.tiers"]}
+                )
             ).auto_paging_iter()
         ]
     async with engine.begin() as conn:
@@ -187,6 +238,12 @@ _PRICE_COLUMNS = (
     prices.c.type,
     prices.c.interval,
     prices.c.interval_count,
+    prices.c.billing_scheme,
+    prices.c.usage_type,
+    prices.c.meter,
+    prices.c.tiers_mode,
+    prices.c.tiers,
+    prices.c.custom_unit_amount,
 )
 
 

@@ -187,9 +187,27 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             email=request.email,
             name=request.name,
             mobile_stripe_version=request.mobile_stripe_version,
+            promotion_code=request.promotion_code,
             idempotency=idempotency,
         )
         return messages.new_subscription_response(created)
+
+    @rpc
+    async def PreviewPromotionCode(
+        self, request: billing_pb2.PreviewPromotionCodeRequest, context: Context
+    ) -> billing_pb2.PreviewPromotionCodeResponse:
+        preview = await subscribe.preview_promotion_code(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            rules=self._rules,
+            principal=await acting_principal(context),
+            price=request.price,
+            quantity=request.quantity,
+            code=request.promotion_code,
+            email=request.email,
+            name=request.name,
+        )
+        return messages.promotion_preview_response(preview)
 
     @rpc
     @idempotent(billing_pb2.CreateSetupIntentResponse)

@@ -8,6 +8,7 @@ from tatame.billing.v1 import billing_pb2
 from services.billing import (
     catalog,
     customers,
+    discounts,
     entitlements,
     invoices,
     payment_methods,
@@ -70,6 +71,25 @@ def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb
         scheduled_quantity=record.scheduled_quantity or 0,
         scheduled_change_time=timestamp(record.scheduled_change_time),
         latest_invoice_id=record.latest_invoice_id or "",
+        discounts=[discount_message(d) for d in record.discounts],
+    )
+
+
+def discount_message(record: discounts.DiscountRecord) -> billing_pb2.Discount:
+    return billing_pb2.Discount(
+        id=record.id,
+        coupon_id=record.coupon_id,
+        name=record.name or "",
+        promotion_code_id=record.promotion_code_id or "",
+        promotion_code=record.promotion_code or "",
+        percent_off=float(record.percent_off or 0),
+        amount_off=record.amount_off or 0,
+        currency=record.currency or "",
+        duration=record.duration,
+        duration_in_months=record.duration_in_months or 0,
+        start_time=timestamp(record.start),
+        end_time=timestamp(record.end),
+        amount=record.amount,
     )
 
 
@@ -82,6 +102,21 @@ def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
         interval=INTERVALS.get(record.interval or "", billing_pb2.INTERVAL_UNSPECIFIED),
         interval_count=record.interval_count or 0,
         type=record.type,
+        billing_scheme=record.billing_scheme,
+        usage_type=record.usage_type or "",
+        tiers_mode=record.tiers_mode or "",
+        tiers=[
+            billing_pb2.PriceTier(
+                up_to=tier["up_to"] or 0,
+                unit_amount=tier["unit_amount"],
+                flat_amount=tier["flat_amount"],
+            )
+            for tier in record.tiers or []
+        ],
+        custom_unit_amount=None
+        if record.custom_unit_amount is None
+        else billing_pb2.CustomUnitAmount(**record.custom_unit_amount),
+        fixed_amount=record.fixed_amount,
     )
 
 
@@ -114,6 +149,8 @@ def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
         create_time=timestamp(record.created),
         period_start=timestamp(record.period_start),
         period_end=timestamp(record.period_end),
+        discounts=[discount_message(d) for d in record.discounts],
+        total_discount_amount=record.total_discount_amount,
     )
 
 
@@ -206,4 +243,15 @@ def update_response(
         subscription=subscription_message(updated.subscription),
         takes_effect=updated.takes_effect,
         effective_time=timestamp(updated.effective_time),
+    )
+
+
+def promotion_preview_response(
+    preview: subscribe.PromotionPreview,
+) -> billing_pb2.PreviewPromotionCodeResponse:
+    return billing_pb2.PreviewPromotionCodeResponse(
+        discount=discount_message(preview.discount),
+        subtotal=preview.subtotal,
+        total=preview.total,
+        currency=preview.currency,
     )

@@ -24,6 +24,7 @@ _GATEWAY_METHODS = (
     "ConfirmCheckoutSession",
     "CreatePortalSession",
     "CreateSubscription",
+    "PreviewPromotionCode",
     "CreateSetupIntent",
     "CreateEphemeralKey",
     "CreatePayment",

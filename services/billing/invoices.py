@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
+from services.billing.discounts import DiscountRecord, discount_ids, discount_records, in_order
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -51,6 +52,22 @@ def invoice_row(invoice: dict[str, Any]) -> Row:
         "period_start": optional(unix_time, invoice.get("period_start")),
         "period_end": optional(unix_time, invoice.get("period_end")),
         "created": unix_time(invoice["created"]),
+        **_discounts_of(invoice),
+    }
+
+
+def _discounts_of(invoice: dict[str, Any]) -> Row:
+    """Which discounts an invoice applied, and what each took off (Stripe's
+    `total_discount_amounts`)."""
+    amounts = [
+        {"discount": reference(entry["discount"]), "amount": integer(entry["amount"])}
+        for entry in (invoice.get("total_discount_amounts") or [])
+        if mapping(entry).get("discount") is not None
+    ]
+    return {
+        "discount_ids": discount_ids(invoice),
+        "discount_amounts": amounts,
+        "total_discount_amount": sum(entry["amount"] for entry in amounts),
     }
 
 
@@ -80,6 +97,9 @@ class InvoiceRecord:
     created: datetime
     period_start: datetime | None
     period_end: datetime | None
+    total_discount_amount: int
+    # The discounts applied (those whose details the mirror holds), each with its amount.
+    discounts: tuple[DiscountRecord, ...] = ()
 
 
 async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[InvoiceRecord]:
@@ -87,8 +107,9 @@ async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[In
     mirror. An invoice of total 0 (the one with which Stripe starts a trial) is mirrored but not
     listed: nothing was charged or is due on it, and the trial it records is the subscription's
     `trial_start`/`trial_end`, which the app already shows."""
+    columns = [invoices.c[f.name] for f in fields(InvoiceRecord) if f.name != "discounts"]
     query = (
-        select(*(invoices.c[f.name] for f in fields(InvoiceRecord)))
+        select(*columns, invoices.c.discount_ids, invoices.c.discount_amounts)
         .join(customers, customers.c.stripe_customer_id == invoices.c.stripe_customer_id)
         .where(customers.c.principal == principal.key, invoices.c.total != 0)
         .order_by(invoices.c.created.desc(), invoices.c.id.desc())
@@ -96,4 +117,11 @@ async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[In
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [InvoiceRecord(**row._mapping) for row in rows]
+        known = await discount_records(conn, (i for row in rows for i in row.discount_ids))
+    records = []
+    for row in rows:
+        values = dict(row._mapping)
+        ids = values.pop("discount_ids")
+        amounts = {entry["discount"]: entry["amount"] for entry in values.pop("discount_amounts")}
+        records.append(InvoiceRecord(**values, discounts=in_order(ids, known, amounts)))
+    return records

@@ -12,13 +12,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 SCHEMA = "billing"
 
@@ -96,6 +97,22 @@ prices = Table(
     Column("interval", Text),
     Column("interval_count", Integer),
     Column("active", Boolean, nullable=False),
+    Column(
+        "billing_scheme",
+        Text,
+        nullable=False,
+        server_default="per_unit",
+        comment="per_unit (unit_amount) or tiered (tiers); unit_amount is 0 unless per_unit",
+    ),
+    Column("usage_type", Text, comment="licensed or metered; null for one-time prices"),
+    Column("meter", Text, comment="the billing meter of a metered price"),
+    Column("tiers_mode", Text, comment="graduated or volume, for tiered prices"),
+    Column("tiers", JSONB, comment="[{up_to, unit_amount, flat_amount}], for tiered prices"),
+    Column(
+        "custom_unit_amount",
+        JSONB,
+        comment="{minimum, maximum, preset} when the customer chooses the amount",
+    ),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_version_columns(first_written_by_events=False),
     CheckConstraint("type IN ('recurring', 'one_time')", name="type"),
@@ -138,6 +155,13 @@ subscriptions = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("latest_invoice_id", Text),
+    Column(
+        "discount_ids",
+        ARRAY(Text),
+        nullable=False,
+        server_default="{}",
+        comment="Stripe discount ids applied, in order (details in billing.discounts)",
+    ),
     Column(
         "past_due_since",
         DateTime(timezone=True),
@@ -185,7 +209,43 @@ invoices = Table(
     Column("period_start", DateTime(timezone=True)),
     Column("period_end", DateTime(timezone=True)),
     Column("created", DateTime(timezone=True), nullable=False),
+    Column("discount_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column(
+        "discount_amounts",
+        JSONB,
+        nullable=False,
+        server_default="[]",
+        comment="Stripe's total_discount_amounts: [{discount, amount}] in minor units",
+    ),
+    Column(
+        "total_discount_amount",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="minor units of currency taken off by discounts",
+    ),
     *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# What each discount (a coupon, maybe through a promotion code) takes off, by Stripe discount
+# id: written when billing holds the discount expanded (its own answers, or a fetch of them).
+discounts = Table(
+    "discounts",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe discount id"),
+    Column("stripe_customer_id", Text),
+    Column("coupon_id", Text, nullable=False),
+    Column("coupon_name", Text),
+    Column("promotion_code_id", Text),
+    Column("promotion_code", Text, comment="the customer-facing code"),
+    Column("percent_off", Numeric(5, 2)),
+    Column("amount_off", BigInteger, comment="minor units of currency"),
+    Column("currency", String(3)),
+    Column("duration", Text, nullable=False, comment="once, repeating or forever"),
+    Column("duration_in_months", Integer),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), comment="null unless repeating"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

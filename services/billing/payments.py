@@ -12,7 +12,7 @@ from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.stripe_errors import translated_stripe_errors
-from services.billing.subscribe import checked_quantity
+from services.billing.subscribe import checked_fixed_amount, checked_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ async def create_payment(
     record = await find_price(engine=engine, price=price)
     if record.type != "one_time":
         raise InvalidArgument(f"price {price!r} is not a one-time price")
+    checked_fixed_amount(record)
     customer = await require_customer(engine=engine, principal=principal)
     amount = record.unit_amount * quantity
     async with translated_stripe_errors("create the payment"):

@@ -1,5 +1,7 @@
 """Starting a subscription: one live subscription per principal, a free trial on the first one
-ever, and the PaymentSheet flow (CreateSubscription). Checkout starts its sessions here too.
+ever, and the PaymentSheet flow (CreateSubscription), with a promotion code if the customer has
+one (checked in services/billing/promotions.py; previewed by `preview_promotion_code`).
+Checkout starts its sessions here too.
 
 Every start holds the principal's advisory lock (the one customer creation takes) while it
 checks the mirror and Stripe and creates what it creates, so two starts never race. A start
@@ -20,10 +22,12 @@ from stripe.params import SubscriptionCreateParams
 from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
 from services.billing.customers import CustomerRecord, customer_for_purchase, lock_principal
-from services.billing.errors import InvalidArgument, LiveSubscriptionExists
+from services.billing.discounts import EXPAND_DISCOUNTS, DiscountRecord, coupon_terms
+from services.billing.errors import Conflict, InvalidArgument, LiveSubscriptionExists
 from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
-from services.billing.mirror import reference
+from services.billing.mirror import integer, reference, string
 from services.billing.payment_methods import checked_stripe_version, ephemeral_key
+from services.billing.promotions import PromotionCode, checked_promotion_code
 from services.billing.settings import BillingRules
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscription_rules import blocking_subscription, trial_days
@@ -33,6 +37,7 @@ from services.billing.subscriptions import (
     stripe_subscriptions,
     write_through,
 )
+from services.common.errors import ErrorReason
 
 MAX_QUANTITY = 100
 # What CreateSubscription needs expanded to hand PaymentSheet a client secret.
@@ -49,10 +54,25 @@ def checked_quantity(quantity: int, *, default: int) -> int:
 
 
 async def recurring_price(*, engine: AsyncEngine, price: str) -> PriceRecord:
-    """The catalog's active recurring price with this id or lookup key."""
+    """The catalog's active recurring price with this id or lookup key, of a fixed amount;
+    `price_not_subscribable` for a tiered or metered one."""
     record = await find_price(engine=engine, price=price)
     if record.type != "recurring":
         raise InvalidArgument(f"price {price!r} is not a recurring price")
+    return checked_fixed_amount(record)
+
+
+def checked_fixed_amount(record: PriceRecord) -> PriceRecord:
+    """`record`, when it bills a fixed amount; else `price_not_subscribable` (tiered, metered,
+    customer-chosen: what the app cannot take)."""
+    if not record.fixed_amount:
+        kind = "metered" if record.usage_type == "metered" else record.billing_scheme
+        if record.custom_unit_amount is not None:
+            kind = "customer-chosen"
+        raise Conflict(
+            f"price {record.id!r} is not a fixed amount ({kind}): the app cannot take it",
+            reason=ErrorReason.PRICE_NOT_SUBSCRIBABLE,
+        )
     return record
 
 
@@ -176,9 +196,11 @@ async def create_subscription(
     email: str,
     name: str,
     mobile_stripe_version: str,
+    promotion_code: str = "",
     idempotency: RequestKey | None = None,
 ) -> NewSubscription:
-    """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it."""
+    """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it;
+    with `promotion_code` (as the customer typed it), checked first, then applied by Stripe."""
     if mobile_stripe_version:
         checked_stripe_version(mobile_stripe_version)
     quantity = checked_quantity(quantity, default=1)
@@ -191,6 +213,15 @@ async def create_subscription(
         name=name,
         test_clock_prefix=rules.test_clock_prefix,
     )
+    code = None
+    if promotion_code:
+        code = await checked_promotion_code(
+            stripe_client=stripe_client,
+            code=promotion_code,
+            customer=customer,
+            price=price_record,
+            quantity=quantity,
+        )
     async with starting(
         engine=engine,
         stripe_client=stripe_client,
@@ -199,13 +230,15 @@ async def create_subscription(
         customer=customer,
         idempotency=idempotency,
     ) as start:
+        # An unpaid one of the same plan is handed back, unless a code asks for a discount.
         pending = start.own or next(
-            (s for s in start.incomplete if _same_plan(s, price_record, quantity)), None
+            (s for s in start.incomplete if code is None and _same_plan(s, price_record, quantity)),
+            None,
         )
         if pending is None:
             await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
             answer = await _create(
-                start, stripe_client, principal, price_record, quantity, idempotency
+                start, stripe_client, principal, price_record, quantity, code, idempotency
             )
         else:  # this request's, or the same plan started before and never paid: hand it back
             async with translated_stripe_errors("retrieve the subscription"):
@@ -241,6 +274,7 @@ async def _create(
     principal: Principal,
     price: PriceRecord,
     quantity: int,
+    code: PromotionCode | None,
     idempotency: RequestKey | None,
 ) -> stripe.Subscription:
     params: SubscriptionCreateParams = {
@@ -250,11 +284,81 @@ async def _create(
         # The card PaymentSheet collects becomes the subscription's default for renewals.
         "payment_settings": {"save_default_payment_method": "on_subscription"},
         "metadata": {"tatame_principal": principal.key, **request_metadata(idempotency)},
-        "expand": _INTENTS,
+        "expand": [*_INTENTS, *EXPAND_DISCOUNTS],
     }
+    if code is not None:
+        params["discounts"] = [{"promotion_code": code.id}]
     if start.trial_days is not None:
         params["trial_period_days"] = start.trial_days
     async with translated_stripe_errors("create the subscription"):
         return await stripe_client.v1.subscriptions.create_async(
             params=params, options=stripe_options(idempotency, "subscription")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionPreview:
+    discount: DiscountRecord
+    subtotal: int
+    total: int
+    currency: str
+
+
+async def preview_promotion_code(
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    rules: BillingRules,
+    principal: Principal,
+    price: str,
+    quantity: int,
+    code: str,
+    email: str,
+    name: str,
+) -> PromotionPreview:
+    """The discount `code` gives a new subscription of `price`, and its first paid invoice
+    before and after it (Stripe's invoice preview with the discount)."""
+    quantity = checked_quantity(quantity, default=1)
+    record = await recurring_price(engine=engine, price=price)
+    customer = await customer_for_purchase(
+        engine=engine,
+        stripe_client=stripe_client,
+        principal=principal,
+        email=email,
+        name=name,
+        test_clock_prefix=rules.test_clock_prefix,
+    )
+    checked = await checked_promotion_code(
+        stripe_client=stripe_client, code=code, customer=customer, price=record, quantity=quantity
+    )
+    async with translated_stripe_errors("preview the first invoice"):
+        invoice = await stripe_client.v1.invoices.create_preview_async(
+            params={
+                "customer": customer.stripe_customer_id,
+                "subscription_details": {"items": [{"price": record.id, "quantity": quantity}]},
+                "discounts": [{"promotion_code": checked.id}],
+            }
+        )
+    preview = invoice.to_dict()
+    taken = sum(integer(entry["amount"]) for entry in preview.get("total_discount_amounts") or [])
+    terms = coupon_terms(checked.coupon)
+    return PromotionPreview(
+        discount=DiscountRecord(
+            id="",
+            coupon_id=terms["coupon_id"],
+            name=terms["coupon_name"],
+            promotion_code_id=checked.id,
+            promotion_code=checked.code,
+            percent_off=terms["percent_off"],
+            amount_off=terms["amount_off"],
+            currency=terms["currency"],
+            duration=terms["duration"],
+            duration_in_months=terms["duration_in_months"],
+            start=None,
+            end=None,
+            amount=taken,
+        ),
+        subtotal=integer(preview["subtotal"]),
+        total=integer(preview["total"]),
+        currency=string(preview["currency"]),
+    )

@@ -3,8 +3,8 @@
 An upgrade — more per year, the price's amount times quantity normalised by its interval — takes
 effect now, billed as the caller chooses (`proration_behavior`). A downgrade waits for the end
 of the period in a subscription schedule (phase one: the current plan until the period ends,
-keeping a trial; phase two: the new plan, then the schedule releases the subscription), so the
-customer keeps what they have until then.
+keeping a trial; phase two: the new plan, then the schedule releases the subscription; both
+phases keep the subscription's discounts), so the customer keeps what they have until then.
 
 Each change acts on Stripe's current state (never the mirror's, which may lag) of a subscription
 of the principal's customer, and writes Stripe's answer through the mirror.
@@ -19,10 +19,12 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stripe.params import (
     SubscriptionScheduleUpdateParamsPhase,
+    SubscriptionScheduleUpdateParamsPhaseDiscount,
     SubscriptionUpdateParams,
 )
 
 from services.auth.principal import Principal
+from services.billing.discounts import discount_ids
 from services.billing.errors import Conflict, InvalidArgument
 from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
@@ -72,6 +74,16 @@ def _current_terms(subscription: dict[str, Any]) -> tuple[str, Terms]:
     item = mapping(subscription["items"]["data"][0])
     price = mapping(item["price"])
     recurring = mapping(price["recurring"])
+    if (
+        price.get("billing_scheme") == "tiered"
+        or recurring.get("usage_type") == "metered"
+        or price.get("unit_amount") is None
+    ):
+        raise Conflict(
+            "the subscription's price is not a fixed amount (tiered or metered): "
+            "change its plan in the billing portal",
+            reason=ErrorReason.SUBSCRIPTION_NOT_CHANGEABLE,
+        )
     return string(item["id"]), Terms(
         price_id=string(price["id"]),
         unit_amount=integer(price["unit_amount"]),
@@ -355,11 +367,16 @@ async def _schedule_downgrade(
             )
         phase = mapping(schedule.to_dict()["current_phase"])
         current, new = change.current, change.new
+        # Both phases keep the subscription's discounts: a phase without them would drop them.
+        kept: list[SubscriptionScheduleUpdateParamsPhaseDiscount] = [
+            {"discount": discount} for discount in discount_ids(subscription)
+        ]
         # The current phase keeps the subscription's trial, if any (it ends with the phase).
         current_phase: SubscriptionScheduleUpdateParamsPhase = {
             "items": [{"price": current.price_id, "quantity": current.quantity}],
             "start_date": phase["start_date"],
             "end_date": phase["end_date"],
+            "discounts": kept,
         }
         if subscription["status"] == "trialing":
             current_phase["trial_end"] = subscription["trial_end"]
@@ -378,6 +395,7 @@ async def _schedule_downgrade(
                             "interval_count": new.interval_count,
                         },
                         "proration_behavior": "none",
+                        "discounts": kept,
                     },
                 ],
             },

@@ -6,17 +6,26 @@ the new price; the mirror keeps, per schedule, what that next phase changes and 
 """
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
 import stripe
+from sqlalchemy import Row as Row_
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
+from services.billing.discounts import (
+    DiscountRecord,
+    discount_ids,
+    discount_records,
+    in_order,
+    mirror_discounts,
+)
 from services.billing.errors import NotFound
 from services.billing.mirror import (
     Mirror,
@@ -61,6 +70,8 @@ class SubscriptionRecord:
     scheduled_price_id: str | None
     scheduled_quantity: int | None
     scheduled_change_time: datetime | None
+    # The discounts applied, in order (those whose details the mirror holds).
+    discounts: tuple[DiscountRecord, ...] = ()
 
 
 def subscription_row(subscription: dict[str, Any]) -> Row:
@@ -87,6 +98,7 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
         "created": unix_time(subscription["created"]),
         "metadata": string_map(subscription.get("metadata")),
         "latest_invoice_id": optional(reference, subscription.get("latest_invoice")),
+        "discount_ids": discount_ids(subscription),
     }
 
 
@@ -174,7 +186,9 @@ SCHEDULES = Mirror(
 
 
 _MIRRORED_FIELDS = [
-    f.name for f in fields(SubscriptionRecord) if not f.name.startswith("scheduled_")
+    f.name
+    for f in fields(SubscriptionRecord)
+    if not f.name.startswith("scheduled_") and f.name != "discounts"
 ]
 
 
@@ -203,6 +217,7 @@ def _select_records() -> Select[Any]:
             pending.c.next_price_id.label("scheduled_price_id"),
             pending.c.next_quantity.label("scheduled_quantity"),
             pending.c.next_phase_start.label("scheduled_change_time"),
+            subscriptions.c.discount_ids,
         )
         .join(customers, customers.c.stripe_customer_id == subscriptions.c.stripe_customer_id)
         .outerjoin(pending, pending.c.subscription_id == subscriptions.c.id)
@@ -220,7 +235,18 @@ async def list_subscriptions(
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [SubscriptionRecord(**row._mapping) for row in rows]
+        return await _records(conn, rows)
+
+
+async def _records(conn: AsyncConnection, rows: Sequence[Row_[Any]]) -> list[SubscriptionRecord]:
+    """Records of selected rows, each with its mirrored discounts."""
+    known = await discount_records(conn, (i for row in rows for i in row.discount_ids))
+    records = []
+    for row in rows:
+        values = dict(row._mapping)
+        ids = values.pop("discount_ids")
+        records.append(SubscriptionRecord(**values, discounts=in_order(ids, known)))
+    return records
 
 
 async def _principal_subscription(
@@ -232,7 +258,8 @@ async def _principal_subscription(
     row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"no subscription {subscription_id!r} for this account")
-    return SubscriptionRecord(**row._mapping)
+    [record] = await _records(conn, [row])
+    return record
 
 
 async def get_subscription(
@@ -287,6 +314,7 @@ async def write_through(
         obj=subscription,
         answered=answered_at(answer),
     )
+    await mirror_discounts(conn, stripe_client=stripe_client, subscription=subscription)
     for schedule in schedules:
         await write_answer(
             conn,

@@ -21,6 +21,16 @@ class ErrorReason(StrEnum):
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_REQUEST_IN_PROGRESS = "idempotency_request_in_progress"
+    # A price that is not a fixed amount (tiered, metered, customer-chosen) cannot be taken.
+    PRICE_NOT_SUBSCRIBABLE = "price_not_subscribable"
+    # Promotion codes, checked as Stripe checks them before it applies one.
+    PROMOTION_CODE_INVALID = "promotion_code_invalid"
+    PROMOTION_CODE_INACTIVE = "promotion_code_inactive"
+    PROMOTION_CODE_EXPIRED = "promotion_code_expired"
+    PROMOTION_CODE_NOT_APPLICABLE = "promotion_code_not_applicable"
+    PROMOTION_CODE_FIRST_TIME_ONLY = "promotion_code_first_time_only"
+    PROMOTION_CODE_FULLY_REDEEMED = "promotion_code_fully_redeemed"
+    PROMOTION_CODE_MINIMUM_AMOUNT = "promotion_code_minimum_amount"
     # The state does not allow the request (Stripe refused it, or no more precise reason).
     FAILED_PRECONDITION = "failed_precondition"
     STRIPE_UNAVAILABLE = "stripe_unavailable"

@@ -355,7 +355,24 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
     await billing.stripe.v1.payment_methods.attach_async(
         card.id, params={"customer": owner.customer_id}
     )
+    # A promotion code for the owner's customer only: the other user cannot use it.
+    coupon = await billing.stripe.v1.coupons.create_async(params={"percent_off": 50})
+    owners_code = "OWNER-" + secrets.token_hex(4).upper()
+    await billing.stripe.v1.promotion_codes.create_async(
+        params={
+            "promotion": {"type": "coupon", "coupon": coupon.id},
+            "code": owners_code,
+            "customer": owner.customer_id,
+        }
+    )
     h = other.headers
+    with_code = {"price": "pro_monthly", "promotion_code": owners_code}
+    for route in ("/v1/promotion-codes/preview", "/v1/subscriptions"):
+        assert_error(
+            await client.post(route, json=with_code, headers=h),
+            400,
+            "promotion_code_not_applicable",
+        )
     v1 = [
         ("GET", f"/v1/subscriptions/{subscription}", None),
         ("POST", f"/v1/subscriptions/{subscription}/preview", {"price": "pro_monthly"}),
@@ -388,7 +405,11 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
         (
             "POST",
             "/api/stripe/subscriptions",
-            {"customerId": owner.customer_id, "priceId": "basic_monthly"},
+            {
+                "customerId": owner.customer_id,
+                "priceId": "basic_monthly",
+                "promotionCode": owners_code,
+            },
         ),
         ("POST", "/api/stripe/setup-intents", {"customerId": owner.customer_id}),
         ("POST", "/api/stripe/ephemeral-keys", {"customerId": owner.customer_id}),

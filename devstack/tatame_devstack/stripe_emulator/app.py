@@ -26,6 +26,7 @@ from tatame_devstack.stripe_emulator.customers import (
     extend_customers,
     update_customer,
 )
+from tatame_devstack.stripe_emulator.discounts import PromotionCode, PromotionCoupon
 from tatame_devstack.stripe_emulator.disputes import add_routes as add_dispute_routes
 from tatame_devstack.stripe_emulator.events import extend_events
 from tatame_devstack.stripe_emulator.idempotency import IdempotencyLayer
@@ -153,6 +154,7 @@ def build_app(
         return response
 
     for cls, collection in (
+        (PromotionCode, "/v1/promotion_codes"),
         (CheckoutSession, "/v1/checkout/sessions"),
         (SubscriptionSchedule, "/v1/subscription_schedules"),
     ):
@@ -188,6 +190,7 @@ def build_app(
     replaced: tuple[tuple[type[StripeObject], str], ...] = (
         (CatalogProduct, "/v1/products"),
         (PriceSubscription, "/v1/subscriptions"),
+        (PromotionCoupon, "/v1/coupons"),
     )
     for resource, collection in replaced:
         one = collection + "/{id}"

@@ -10,22 +10,18 @@ from localstripe.resources import Plan, Product, StripeObject
 
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
-    INTERVALS,
     as_bool,
     as_currency,
-    as_int,
-    as_metadata,
     as_optional_str,
     as_str,
     merged_metadata,
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.price_terms import price_terms
 from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
 
-USAGE_TYPES = ("licensed", "metered")
-TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
 MAX_LOOKUP_KEYS_FILTER = 10
 MAX_MARKETING_FEATURES = 15
 PRODUCT_DATA_PARAMS = frozenset({"id", "name", "active", "metadata", "statement_descriptor"})
@@ -33,56 +29,13 @@ PRODUCT_DATA_PARAMS = frozenset({"id", "name", "active", "metadata", "statement_
 PRICE_FIELDS = (
     *("id", "active", "billing_scheme", "created", "currency", "custom_unit_amount"),
     *("livemode", "lookup_key", "metadata", "nickname", "product", "recurring"),
-    *("tax_behavior", "tiers_mode", "transform_quantity", "type", "unit_amount"),
+    *("tax_behavior", "tiers", "tiers_mode", "transform_quantity", "type", "unit_amount"),
     "unit_amount_decimal",
 )
 PRODUCT_FIELDS = (
     *("id", "active", "created", "default_price", "description", "livemode", "metadata"),
     *("name", "shippable", "statement_descriptor", "type", "updated", "url"),
 )
-
-
-def _as_recurring(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise param_error("recurring", "Invalid recurring: expected a hash")
-    params = dict(value)
-    if "interval" not in params:
-        raise param_error("recurring[interval]", "Missing required param: recurring[interval].")
-    recurring = {
-        "interval": as_str("recurring[interval]", params.pop("interval"), choices=INTERVALS),
-        "interval_count": as_int(
-            "recurring[interval_count]", params.pop("interval_count", 1), minimum=1
-        ),
-        "meter": None,
-        "trial_period_days": None,
-        "usage_type": as_str(
-            "recurring[usage_type]", params.pop("usage_type", "licensed"), choices=USAGE_TYPES
-        ),
-    }
-    reject_unknown(params, parent="recurring")
-    return recurring
-
-
-def _price_terms(
-    currency: Any = None,
-    unit_amount: Any = None,
-    recurring: Any = None,
-    tax_behavior: Any = "unspecified",
-    metadata: Any = None,
-    **unknown: Any,
-) -> dict[str, Any]:
-    """Validate the terms shared by `POST /v1/prices` and a product's `default_price_data`."""
-    reject_unknown(unknown)
-    for name, value in (("currency", currency), ("unit_amount", unit_amount)):
-        if value is None:
-            raise param_error(name, f"Missing required param: {name}.")
-    return {
-        "currency": as_currency(currency),
-        "unit_amount": as_int("unit_amount", unit_amount, minimum=0),
-        "recurring": None if recurring is None else _as_recurring(recurring),
-        "tax_behavior": as_str("tax_behavior", tax_behavior, choices=TAX_BEHAVIORS),
-        "metadata": as_metadata(metadata),
-    }
 
 
 def _as_marketing_features(value: Any) -> list[dict[str, str]]:
@@ -119,7 +72,9 @@ def _lookup_key_holder(lookup_key: str | None, *, transfer: bool) -> "Price | No
 
 
 class Price(StripeObject):
-    """A per-unit Stripe Price. A recurring one is mirrored by a Plan with the same id."""
+    """A Stripe Price: per unit, tiered, or (one-time) an amount the customer chooses. A
+    recurring one is mirrored by a Plan with the same id. `tiers` are sent only when expanded,
+    as Stripe sends them."""
 
     object = "price"
     _id_prefix = "price_"
@@ -134,7 +89,7 @@ class Price(StripeObject):
         active: Any = True,
         **terms: Any,
     ) -> None:
-        parsed = _price_terms(**terms)
+        parsed = price_terms(**terms)
         lookup_key = as_optional_str("lookup_key", lookup_key)
         nickname = as_optional_str("nickname", nickname)
         active = as_bool("active", active)
@@ -145,20 +100,21 @@ class Price(StripeObject):
         # Everything is validated: nothing below may fail.
         super().__init__()
         self.active = active
-        self.billing_scheme = "per_unit"
+        self.billing_scheme = parsed["billing_scheme"]
         self.currency = parsed["currency"]
-        self.custom_unit_amount = None
+        self.custom_unit_amount = parsed["custom_unit_amount"]
+        self.tiers = parsed["tiers"]
         self.lookup_key = lookup_key
         self.metadata = parsed["metadata"]
         self.nickname = nickname
         self.product = product_id
         self.recurring = parsed["recurring"]
         self.tax_behavior = parsed["tax_behavior"]
-        self.tiers_mode = None
+        self.tiers_mode = parsed["tiers_mode"]
         self.transform_quantity = None
         self.type = "one_time" if self.recurring is None else "recurring"
         self.unit_amount = parsed["unit_amount"]
-        self.unit_amount_decimal = str(self.unit_amount)
+        self.unit_amount_decimal = None if self.unit_amount is None else str(self.unit_amount)
 
         if previous_holder is not None:
             previous_holder._give_up_lookup_key()
@@ -166,7 +122,7 @@ class Price(StripeObject):
             Plan(
                 id=self.id,
                 product=self.product,
-                amount=self.unit_amount,
+                amount=self.unit_amount or 0,  # a Plan's amount; the price says how it bills
                 currency=self.currency,
                 interval=self.recurring["interval"],
                 interval_count=self.recurring["interval_count"],
@@ -250,6 +206,13 @@ class Price(StripeObject):
         values = {name: getattr(self, name) for name in PRICE_FIELDS}
         if self.recurring is not None:
             values["recurring"] = shape(stripe.Price.Recurring, self.recurring)
+        if self.custom_unit_amount is not None:
+            values["custom_unit_amount"] = shape(
+                stripe.Price.CustomUnitAmount, self.custom_unit_amount
+            )
+        # Prices of an older state file have no tiers.
+        tiers = getattr(self, "tiers", None)
+        values["tiers"] = None if tiers is None else [shape(stripe.Price.Tier, t) for t in tiers]
         rendered = shape(stripe.Price, {**values, "object": "price"}, expand=expand or ())
         return expanded(rendered, expand or ())
 
@@ -308,7 +271,7 @@ class CatalogProduct(Product):
                 raise param_error(
                     "default_price_data", "Invalid default_price_data: expected a hash"
                 )
-            _price_terms(**default_price_data)
+            price_terms(**default_price_data)
         # Set before Product.__init__, whose product.created event exports them.
         self.marketing_features = features
         self.default_price = None

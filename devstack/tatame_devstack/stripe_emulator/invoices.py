@@ -19,11 +19,13 @@ from localstripe.resources import (
     Subscription,
 )
 
+from tatame_devstack.stripe_emulator.discounts import extend_invoice_totals, invoice_discounts
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
 
+INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
 INVOICE = stripe.Invoice
 LINE = stripe.InvoiceLineItem
@@ -31,8 +33,8 @@ DETAILS = LINE.Parent.SubscriptionItemDetails
 
 
 def invoice_values(**given: Any) -> dict[str, Any]:
-    """The fields every invoice has the same way here (no tax, discount, credit note or
-    shipping), with `given`; for `shape(stripe.Invoice, …)`."""
+    """The fields every invoice has the same way here (no tax, credit note or shipping; no
+    discount unless `given`), with `given`; for `shape(stripe.Invoice, …)`."""
     return {
         "object": "invoice",
         "amount_overpaid": 0,
@@ -54,6 +56,14 @@ def invoice_values(**given: Any) -> dict[str, Any]:
         "total_taxes": [],
         **given,
     }
+
+
+def discount_amounts_of(discounts: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """An invoice's `total_discount_amounts` from (discount id, amount) pairs."""
+    return [
+        shape(INVOICE.TotalDiscountAmount, {"amount": amount, "discount": discount})
+        for discount, amount in discounts
+    ]
 
 
 def subscription_parent(subscription_id: str, metadata: dict[str, str]) -> dict[str, Any]:
@@ -121,7 +131,7 @@ def line_values(
 
 
 def subscription_item_parent(
-    *, subscription: str, subscription_item: str, proration: bool, invoice_item: str | None
+    *, subscription: str | None, subscription_item: str, proration: bool, invoice_item: str | None
 ) -> dict[str, Any]:
     """A line's `parent` when it bills a subscription item (a period, or a proration)."""
     details = {
@@ -264,6 +274,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         parent = subscription_parent(invoice.subscription, metadata)
     amount_due, amount_paid = invoice.amount_due, invoice.amount_paid
     lines: List = invoice.lines
+    discounts = invoice_discounts(invoice)
     values = invoice_values(
         id=invoice.id,
         amount_due=amount_due,
@@ -279,6 +290,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         customer=invoice.customer,
         customer_email=invoice.customer_email,
         description=invoice.description,
+        discounts=[discount for discount, _ in discounts],
         effective_at=invoice.status_transitions["finalized_at"],
         ending_balance=invoice.ending_balance if finalized else None,
         hosted_invoice_url=f"{HOSTED_INVOICES}/{invoice.id}" if finalized else None,
@@ -297,6 +309,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         subtotal=invoice.subtotal,
         subtotal_excluding_tax=invoice.subtotal,
         total=invoice.total,
+        total_discount_amounts=discount_amounts_of(discounts),
         total_excluding_tax=invoice.total,
         webhooks_delivered_at=invoice.webhooks_delivered_at if finalized else None,
     )
@@ -304,14 +317,28 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
 
 
 def extend_invoices() -> None:
-    """Render localstripe's invoices and their lines as Stripe does at the pinned version, and
-    send `invoice.paid` (which localstripe lacks) when one is paid."""
+    """Render localstripe's invoices and their lines as Stripe does at the pinned version (their
+    totals less their discounts), list them by `status` too, and send `invoice.paid` (which
+    localstripe lacks) when one is paid."""
     paid = Invoice._on_payment_success
 
     def on_payment_success(invoice: Any) -> None:
         send_event("invoice.paid", invoice)
         paid(invoice)
 
+    extend_invoice_totals()
+    listed = Invoice._api_list_all.__func__
+
+    def list_by_status(
+        cls: type[Invoice], /, url: str, *, status: Any = None, **params: Any
+    ) -> Any:
+        page = listed(cls, url, **params)
+        if status is not None:
+            wanted = as_str("status", status, choices=INVOICE_STATUSES)
+            page._list = [invoice for invoice in page._list if invoice.status == wanted]
+        return page
+
+    Invoice._api_list_all = classmethod(list_by_status)
     Invoice._export = _export_invoice
     Invoice._on_payment_success = on_payment_success
     InvoiceLineItem._export = _export_line

@@ -1,13 +1,20 @@
-"""Invoice previews (`POST /v1/invoices/create_preview`) of a change of a subscription's item:
-the invoice it leads to, rendered as an invoice and stored nowhere."""
+"""Invoice previews (`POST /v1/invoices/create_preview`) of a change of a subscription's item,
+or of a new subscription's first invoice (with its `discounts`): the invoice it leads to,
+rendered as an invoice and stored nowhere."""
 
 import time
 from typing import Any
 
 import stripe
-from localstripe.resources import Plan, random_id
+from localstripe.resources import Customer, Plan, random_id
 
+from tatame_devstack.stripe_emulator.discounts import (
+    checked_discounts,
+    discount_amounts,
+    live_discounts,
+)
 from tatame_devstack.stripe_emulator.invoices import (
+    discount_amounts_of,
     invoice_values,
     line_values,
     subscription_item_parent,
@@ -22,6 +29,7 @@ from tatame_devstack.stripe_emulator.prorations import (
     proration_lines,
 )
 from tatame_devstack.stripe_emulator.render import render_list, shape
+from tatame_devstack.stripe_emulator.subscription_params import first_item
 from tatame_devstack.stripe_emulator.subscriptions import (
     PRORATION_BEHAVIORS,
     PriceSubscription,
@@ -59,22 +67,116 @@ def _preview_line(
     )
 
 
+def _rendered(
+    *,
+    lines: list[dict[str, Any]],
+    discounts: list[tuple[str, int]],
+    customer: str,
+    currency: str,
+    parent: dict[str, Any] | None,
+    now: int,
+) -> dict[str, Any]:
+    """The preview invoice of `lines`, less `discounts` (id and amount each)."""
+    subtotal = sum(line["amount"] for line in lines)
+    total = subtotal - sum(amount for _, amount in discounts)
+    values = invoice_values(
+        id="upcoming_in_" + random_id(14),
+        amount_due=max(0, total),
+        amount_paid=0,
+        amount_remaining=max(0, total),
+        attempt_count=0,
+        attempted=False,
+        billing_reason="upcoming",
+        created=now,
+        currency=currency,
+        customer=customer,
+        discounts=[discount for discount, _ in discounts],
+        lines=render_list("/v1/invoices/create_preview/lines", lines),
+        parent=parent,
+        period_end=max(line["period"]["end"] for line in lines),
+        period_start=min(line["period"]["start"] for line in lines),
+        status="draft",
+        status_transitions=shape(stripe.Invoice.StatusTransitions, {}),
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
+        total=total,
+        total_discount_amounts=discount_amounts_of(discounts),
+        total_excluding_tax=total,
+    )
+    return shape(stripe.Invoice, values)
+
+
+def _first_invoice(customer: str, details: dict[str, Any], discounts: Any) -> dict[str, Any]:
+    """The first invoice of a new subscription of `subscription_details[items]` (no trial),
+    with the `discounts` it would redeem, checked as creating it would check them; each new
+    discount under a temporary id (a preview makes none)."""
+    plan, quantity, _ = first_item(details.pop("items", None))
+    reject_unknown(details, parent="subscription_details")
+    subtotal = plan.amount * quantity
+    checked = checked_discounts(
+        discounts,
+        customer=customer,
+        product=plan.product,
+        currency=plan.currency,
+        subtotal=subtotal,
+    )
+    now = int(time.time())
+    line = line_values(
+        id="il_tmp_" + random_id(14),
+        amount=subtotal,
+        description=f"{quantity} {TIMES} {plan.name}",
+        plan=plan,
+        currency=plan.currency,
+        quantity=quantity,
+        period={"start": now, "end": add_interval(now, plan.interval, plan.interval_count)},
+        parent=subscription_item_parent(
+            subscription=None,
+            subscription_item="si_tmp_" + random_id(14),
+            proration=False,
+            invoice_item=None,
+        ),
+        invoice=None,
+        subscription=None,
+    )
+    left, amounts = subtotal, []
+    for redemption in checked:
+        amount = min(left, redemption.coupon.amount_of(subtotal, plan.currency))
+        left -= amount
+        existing = redemption.existing
+        amounts.append((existing.id if existing else "di_tmp_" + random_id(14), amount))
+    return _rendered(
+        lines=[line],
+        discounts=amounts,
+        customer=customer,
+        currency=plan.currency,
+        parent=None,
+        now=now,
+    )
+
+
 def preview_invoice(
     customer: Any = None,
     subscription: Any = None,
     subscription_details: Any = None,
+    discounts: Any = None,
     **unknown: Any,
 ) -> dict[str, Any]:
     """`POST /v1/invoices/create_preview` for a change of a subscription's item. With
     `always_invoice`, the prorations billed now; otherwise the next invoice: prorations (unless
-    `none`) and the next period at the new terms. An interval change bills the prorations and
-    a new period now."""
+    `none`) and the next period at the new terms, less the subscription's discounts. An interval
+    change bills the prorations and a new period now. Without `subscription`, the first invoice
+    of a new one."""
     reject_unknown(unknown)
+    if subscription_details is not None and not isinstance(subscription_details, dict):
+        raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
+    if subscription is None:
+        buyer = Customer._api_retrieve(as_str("customer", customer)).id
+        return _first_invoice(buyer, dict(subscription_details or {}), discounts)
+    if discounts is not None:
+        raise param_error("discounts", "The emulator previews the discounts of a new subscription.")
     found = subscription_named("subscription", subscription)
     if found.customer != as_str("customer", customer):
         raise param_error("customer", "The subscription belongs to another customer.")
-    if subscription_details is not None and not isinstance(subscription_details, dict):
-        raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
     details = dict(subscription_details or {})
     item = found.items._list[0]
     plan, quantity = new_terms(found, details.pop("items", None)) or (item.plan, item.quantity)
@@ -124,27 +226,16 @@ def preview_invoice(
                 period=(start, end),
             )
         )
-    total = sum(line["amount"] for line in lines)
-    values = invoice_values(
-        id="upcoming_in_" + random_id(14),
-        amount_due=max(0, total),
-        amount_paid=0,
-        amount_remaining=max(0, total),
-        attempt_count=0,
-        attempted=False,
-        billing_reason="upcoming",
-        created=now,
-        currency=plan.currency,
+    subtotal = sum(line["amount"] for line in lines)
+    return _rendered(
+        lines=lines,
+        discounts=discount_amounts(
+            live_discounts(found._discount_ids, now),
+            subtotal=max(0, subtotal),
+            currency=plan.currency,
+        ),
         customer=found.customer,
-        lines=render_list("/v1/invoices/create_preview/lines", lines),
+        currency=plan.currency,
         parent=subscription_parent(found.id, found.metadata),
-        period_end=max(line["period"]["end"] for line in lines),
-        period_start=min(line["period"]["start"] for line in lines),
-        status="draft",
-        status_transitions=shape(stripe.Invoice.StatusTransitions, {}),
-        subtotal=total,
-        subtotal_excluding_tax=total,
-        total=total,
-        total_excluding_tax=total,
+        now=now,
     )
-    return shape(stripe.Invoice, values)

@@ -153,15 +153,23 @@ def _class_for_id(id: str) -> type[StripeObject]:
 
 
 def expanded(rendered: dict[str, Any], expand: Collection[str]) -> dict[str, Any]:
-    """`rendered` with the ids that `expand` names replaced by their objects, rendered with the
-    rest of each path. A path through a field that is no object id is Stripe's 400."""
+    """`rendered` with the ids that `expand` names replaced by their objects (each id of a list
+    of ids too, as `expand[]=discounts`), rendered with the rest of each path. A path through a
+    field that is no object id is Stripe's 400."""
+
+    def export(id: str, name: str) -> dict[str, Any]:
+        obj = _class_for_id(id)._api_retrieve(id)
+        result: dict[str, Any] = obj._export(expand=expanded_under(expand, name))
+        return result
+
     for name in dict.fromkeys(path.split(".", 1)[0] for path in expand):
         if name not in rendered:
             raise UserError(400, f"This property cannot be expanded ({name}).", {"param": "expand"})
         value = rendered[name]
         if isinstance(value, str):
-            obj = _class_for_id(value)._api_retrieve(value)
-            rendered[name] = obj._export(expand=expanded_under(expand, name))
+            rendered[name] = export(value, name)
+        elif isinstance(value, list):
+            rendered[name] = [export(v, name) if isinstance(v, str) else v for v in value]
     return rendered
 
 

@@ -8,6 +8,14 @@ from localstripe.errors import UserError
 from localstripe.resources import Plan, StripeObject, Subscription
 
 from tatame_devstack.stripe_emulator.catalog import Price, recurring_plan
+from tatame_devstack.stripe_emulator.discounts import (
+    Discount,
+    PromotionCode,
+    PromotionCoupon,
+    Redemption,
+    live_discounts,
+    redeem,
+)
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     INTERVALS,
@@ -38,8 +46,10 @@ def _phase(
     proration_behavior: str = "create_prorations",
     metadata: dict[str, str] | None = None,
     trial_end: int | None = None,
+    discounts: list[dict[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     return {
+        "discounts": discounts or [],
         "start_date": start,
         "end_date": end,
         "items": [{"price": price_id, "plan": price_id, "quantity": quantity, "metadata": {}}],
@@ -67,7 +77,8 @@ def _render_phase(phase: dict[str, Any]) -> dict[str, Any]:
     values = {
         "add_invoice_items": [],
         "currency": Plan._api_retrieve(phase["items"][0]["price"]).currency,
-        "discounts": [],
+        # Phases of an older state file have none.
+        "discounts": [shape(SCHEDULE.Phase.Discount, d) for d in phase.get("discounts", [])],
         "end_date": phase["end_date"],
         "items": items,
         "metadata": phase["metadata"],
@@ -98,6 +109,50 @@ def _phase_end(param: str, params: dict[str, Any], start: int, price: Price) -> 
     )
     reject_unknown(duration, parent=f"{param}[duration]")
     return add_interval(start, interval, count)
+
+
+def _phase_discount(kind: str, value: str) -> dict[str, str | None]:
+    return {"coupon": None, "discount": None, "promotion_code": None, kind: value}
+
+
+def _phase_discounts(param: str, value: Any) -> list[dict[str, str | None]]:
+    """A phase's `discounts`: each an existing discount, a coupon or a promotion code."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise param_error(param, "Invalid discounts: expected a list")
+    parsed = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise param_error(f"{param}[{index}]", "Pass one of coupon, discount, promotion_code.")
+        ((kind, given),) = entry.items()
+        lookup = {
+            "coupon": PromotionCoupon._api_retrieve,
+            "discount": Discount._api_retrieve,
+            "promotion_code": PromotionCode._api_retrieve,
+        }.get(kind)
+        if lookup is None:
+            raise param_error(f"{param}[{index}][{kind}]", "Received unknown parameter.")
+        parsed.append(_phase_discount(kind, lookup(as_str(f"{param}[{index}][{kind}]", given)).id))
+    return parsed
+
+
+def phase_discount_ids(phase: dict[str, Any], subscription: PriceSubscription) -> list[str]:
+    """The discounts of the subscription once `phase` starts: the existing ones it names, and
+    new ones from the coupons and promotion codes it names."""
+    ids = []
+    for entry in phase.get("discounts", []):
+        if entry["discount"] is not None:
+            ids.append(entry["discount"])
+            continue
+        code = entry["promotion_code"] and PromotionCode._api_retrieve(entry["promotion_code"])
+        coupon = PromotionCoupon._api_retrieve(code.coupon if code else entry["coupon"])
+        ids += redeem(
+            [Redemption(coupon, code or None, None)],
+            customer=subscription.customer,
+            subscription=subscription.id,
+        )
+    return ids
 
 
 class SubscriptionSchedule(StripeObject):
@@ -135,6 +190,7 @@ class SubscriptionSchedule(StripeObject):
         self.end_behavior = "release"
         self.metadata = metadata
         trial_end = subscription.trial_end if subscription.status == "trialing" else None
+        kept = live_discounts(subscription._discount_ids, int(time.time()))
         self.phases = [
             _phase(
                 item.plan.id,
@@ -142,6 +198,7 @@ class SubscriptionSchedule(StripeObject):
                 subscription.current_period_start,
                 subscription.current_period_end,
                 trial_end=trial_end,
+                discounts=[_phase_discount("discount", d) for d in kept],
             )
         ]
         self.canceled_at: int | None = None
@@ -261,9 +318,12 @@ class SubscriptionSchedule(StripeObject):
                 choices=PRORATION_BEHAVIORS,
             )
             phase_metadata = as_metadata(params.pop("metadata", None))
+            discounts = _phase_discounts(f"{param}[discounts]", params.pop("discounts", None))
             reject_unknown(params, parent=param)
             parsed.append(
-                _phase(plan.id, quantity, start, end, proration, phase_metadata, trial_end)
+                _phase(
+                    plan.id, quantity, start, end, proration, phase_metadata, trial_end, discounts
+                )
             )
             start = end
         first = parsed[0]
@@ -307,6 +367,10 @@ class SubscriptionSchedule(StripeObject):
             item = subscription.items._list[0]
             item.plan = Plan._api_retrieve(phase_item["price"])
             item.quantity = phase_item["quantity"]
+            # The phase's discounts replace the subscription's (none given: none kept).
+            subscription._discount_ids = tuple(
+                phase_discount_ids(self.phases[following], subscription)
+            )
             send_event("subscription_schedule.updated", self)
         elif self.phases[-1]["end_date"] <= at:
             self._release()

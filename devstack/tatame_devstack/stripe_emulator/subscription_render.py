@@ -1,12 +1,14 @@
 """Subscriptions, their items and Plans as Stripe renders them at the pinned API version: an
 item carries its current period (since 2025-03-31), its price, and the Plan that mirrors it."""
 
+import time
 from typing import Any
 
 import stripe
 from localstripe.resources import Plan, Subscription, SubscriptionItem
 
 from tatame_devstack.stripe_emulator.catalog import Price
+from tatame_devstack.stripe_emulator.discounts import live_discounts
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 
 SUBSCRIPTION = stripe.Subscription
@@ -109,7 +111,7 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
         "customer": subscription.customer,
         "default_payment_method": subscription.default_payment_method,
         "default_tax_rates": [],
-        "discounts": [],
+        "discounts": live_discounts(subscription._discount_ids, int(time.time())),
         "ended_at": subscription.ended_at,
         "invoice_settings": shape(SUBSCRIPTION.InvoiceSettings, {"issuer": issuer}),
         "items": render_list(subscription.items.url, items),

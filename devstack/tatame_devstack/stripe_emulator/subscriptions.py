@@ -20,6 +20,7 @@ from localstripe.resources import (
 
 from tatame_devstack.stripe_emulator.catalog import Product
 from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
+from tatame_devstack.stripe_emulator.discounts import applied_to, checked_discounts, redeem
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
@@ -84,6 +85,7 @@ class PriceSubscription(Subscription):
     _started = True
     _period_start: int | None = None
     _debited: int | None = None
+    _discount_ids: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -96,11 +98,19 @@ class PriceSubscription(Subscription):
         trial_period_days: Any = None,
         trial_end: Any = None,
         billing_mode: Any = None,
+        discounts: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
         plan, quantity, item_metadata = first_item(items)
+        redemptions = checked_discounts(
+            discounts,
+            customer=customer_id,
+            product=plan.product,
+            currency=plan.currency,
+            subtotal=plan.amount * quantity,
+        )
         behavior = as_str("payment_behavior", payment_behavior, choices=PAYMENT_BEHAVIORS)
         saves = saves_payment_method(payment_settings)
         payment_method = None
@@ -137,6 +147,7 @@ class PriceSubscription(Subscription):
             )
         )
         self._started = False
+        self._discount_ids = tuple(redeem(redemptions, customer=customer_id, subscription=self.id))
         if trial_ends and self._default_incomplete:
             # Nothing is due now: the client saves a card for the trial's end with this.
             self.pending_setup_intent = SetupIntent(customer=customer_id).id
@@ -265,6 +276,7 @@ class PriceSubscription(Subscription):
         elif charged and behavior == "always_invoice":
             invoice = Invoice(customer=self.customer, subscription=self.id, items=[])
             invoice.billing_reason = "subscription_update"
+            applied_to(invoice, list(self._discount_ids))
             self._collect(invoice)
 
     def _payment_method(self) -> Any:
@@ -284,6 +296,7 @@ class PriceSubscription(Subscription):
         invoice.billing_reason = billing_reason
         item = self.items._list[0]
         self._debited = item.plan.amount * item.quantity
+        applied_to(invoice, list(self._discount_ids))
         self._collect(invoice)
 
     def _invoice_trial(self) -> None:
@@ -303,6 +316,7 @@ class PriceSubscription(Subscription):
                 line.description = f"Trial period for {product.name}"
                 line.period = {"start": self.trial_start, "end": self.trial_end}
         self._debited = 0
+        applied_to(invoice, list(self._discount_ids))
         self._collect(invoice)
 
     def _collect(self, invoice: Invoice) -> None:

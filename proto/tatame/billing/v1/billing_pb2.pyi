@@ -35,7 +35,7 @@ PRORATION_BEHAVIOR_ALWAYS_INVOICE: ProrationBehavior
 PRORATION_BEHAVIOR_NONE: ProrationBehavior
 
 class Price(_message.Message):
-    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type")
+    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type", "billing_scheme", "usage_type", "tiers_mode", "tiers", "custom_unit_amount", "fixed_amount")
     ID_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_FIELD_NUMBER: _ClassVar[int]
     UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,12 @@ class Price(_message.Message):
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
+    BILLING_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIERS_MODE_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    FIXED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     id: str
     lookup_key: str
     unit_amount: int
@@ -50,7 +56,63 @@ class Price(_message.Message):
     interval: Interval
     interval_count: int
     type: str
-    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ...) -> None: ...
+    billing_scheme: str
+    usage_type: str
+    tiers_mode: str
+    tiers: _containers.RepeatedCompositeFieldContainer[PriceTier]
+    custom_unit_amount: CustomUnitAmount
+    fixed_amount: bool
+    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ..., billing_scheme: _Optional[str] = ..., usage_type: _Optional[str] = ..., tiers_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ..., custom_unit_amount: _Optional[_Union[CustomUnitAmount, _Mapping]] = ..., fixed_amount: _Optional[bool] = ...) -> None: ...
+
+class PriceTier(_message.Message):
+    __slots__ = ("up_to", "unit_amount", "flat_amount")
+    UP_TO_FIELD_NUMBER: _ClassVar[int]
+    UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    FLAT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    up_to: int
+    unit_amount: int
+    flat_amount: int
+    def __init__(self, up_to: _Optional[int] = ..., unit_amount: _Optional[int] = ..., flat_amount: _Optional[int] = ...) -> None: ...
+
+class CustomUnitAmount(_message.Message):
+    __slots__ = ("minimum", "maximum", "preset")
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    minimum: int
+    maximum: int
+    preset: int
+    def __init__(self, minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., preset: _Optional[int] = ...) -> None: ...
+
+class Discount(_message.Message):
+    __slots__ = ("id", "coupon_id", "name", "promotion_code_id", "promotion_code", "percent_off", "amount_off", "currency", "duration", "duration_in_months", "start_time", "end_time", "amount")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COUPON_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_CODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_CODE_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_OFF_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_OFF_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    DURATION_IN_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    coupon_id: str
+    name: str
+    promotion_code_id: str
+    promotion_code: str
+    percent_off: float
+    amount_off: int
+    currency: str
+    duration: str
+    duration_in_months: int
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    amount: int
+    def __init__(self, id: _Optional[str] = ..., coupon_id: _Optional[str] = ..., name: _Optional[str] = ..., promotion_code_id: _Optional[str] = ..., promotion_code: _Optional[str] = ..., percent_off: _Optional[float] = ..., amount_off: _Optional[int] = ..., currency: _Optional[str] = ..., duration: _Optional[str] = ..., duration_in_months: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
     __slots__ = ("product_id", "name", "description", "features", "prices", "default_price_id", "metadata", "entitlements")
@@ -132,7 +194,7 @@ class CreateCustomerResponse(_message.Message):
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id", "scheduled_quantity")
+    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id", "scheduled_quantity", "discounts")
     ID_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +213,7 @@ class Subscription(_message.Message):
     SCHEDULED_CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
     LATEST_INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     stripe_customer_id: str
     status: str
@@ -169,7 +232,8 @@ class Subscription(_message.Message):
     scheduled_change_time: _timestamp_pb2.Timestamp
     latest_invoice_id: str
     scheduled_quantity: int
-    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ..., scheduled_quantity: _Optional[int] = ...) -> None: ...
+    discounts: _containers.RepeatedCompositeFieldContainer[Discount]
+    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ..., scheduled_quantity: _Optional[int] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ...) -> None: ...
 
 class ListSubscriptionsRequest(_message.Message):
     __slots__ = ()
@@ -290,18 +354,20 @@ class CreatePortalSessionResponse(_message.Message):
     def __init__(self, url: _Optional[str] = ...) -> None: ...
 
 class CreateSubscriptionRequest(_message.Message):
-    __slots__ = ("price", "quantity", "mobile_stripe_version", "email", "name")
+    __slots__ = ("price", "quantity", "mobile_stripe_version", "email", "name", "promotion_code")
     PRICE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     MOBILE_STRIPE_VERSION_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_CODE_FIELD_NUMBER: _ClassVar[int]
     price: str
     quantity: int
     mobile_stripe_version: str
     email: str
     name: str
-    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., mobile_stripe_version: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    promotion_code: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., mobile_stripe_version: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., promotion_code: _Optional[str] = ...) -> None: ...
 
 class CreateSubscriptionResponse(_message.Message):
     __slots__ = ("subscription", "intent_type", "client_secret", "stripe_customer_id", "ephemeral_key_secret", "trial_applied")
@@ -318,6 +384,32 @@ class CreateSubscriptionResponse(_message.Message):
     ephemeral_key_secret: str
     trial_applied: bool
     def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., intent_type: _Optional[str] = ..., client_secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., ephemeral_key_secret: _Optional[str] = ..., trial_applied: _Optional[bool] = ...) -> None: ...
+
+class PreviewPromotionCodeRequest(_message.Message):
+    __slots__ = ("price", "quantity", "promotion_code", "email", "name")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_CODE_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    price: str
+    quantity: int
+    promotion_code: str
+    email: str
+    name: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., promotion_code: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class PreviewPromotionCodeResponse(_message.Message):
+    __slots__ = ("discount", "subtotal", "total", "currency")
+    DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SUBTOTAL_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    discount: Discount
+    subtotal: int
+    total: int
+    currency: str
+    def __init__(self, discount: _Optional[_Union[Discount, _Mapping]] = ..., subtotal: _Optional[int] = ..., total: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CreateSetupIntentRequest(_message.Message):
     __slots__ = ()
@@ -466,7 +558,7 @@ class ResumeSubscriptionResponse(_message.Message):
     def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end")
+    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end", "discounts", "total_discount_amount")
     ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -481,6 +573,8 @@ class Invoice(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     PERIOD_START_FIELD_NUMBER: _ClassVar[int]
     PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_DISCOUNT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     id: str
     subscription_id: str
     status: str
@@ -495,7 +589,9 @@ class Invoice(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     period_start: _timestamp_pb2.Timestamp
     period_end: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    discounts: _containers.RepeatedCompositeFieldContainer[Discount]
+    total_discount_amount: int
+    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., total_discount_amount: _Optional[int] = ...) -> None: ...
 
 class ListInvoicesRequest(_message.Message):
     __slots__ = ()

@@ -102,6 +102,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.FromString,
                 _registered_method=True)
+        self.PreviewPromotionCode = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/PreviewPromotionCode',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeResponse.FromString,
+                _registered_method=True)
         self.CreateSetupIntent = channel.unary_unary(
                 '/tatame.billing.v1.BillingService/CreateSetupIntent',
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSetupIntentRequest.SerializeToString,
@@ -270,7 +275,21 @@ class BillingServiceServicer:
     def CreateSubscription(self, request, context):
         """--- Mobile: PaymentSheet ---
         Creates the subscription with payment_behavior=default_incomplete; returns what PaymentSheet
-        needs. ALREADY_EXISTS `live_subscription_exists` when one is live already.
+        needs. ALREADY_EXISTS `live_subscription_exists` when one is live already. A promotion code
+        is checked as Stripe checks it (see PreviewPromotionCode) and applied by Stripe.
+        FAILED_PRECONDITION `price_not_subscribable` for a tiered, metered or customer-chosen price.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewPromotionCode(self, request, context):
+        """What a promotion code takes off a new subscription of a price, and its first invoice's total
+        (Stripe's invoice preview), before subscribing. INVALID_ARGUMENT `promotion_code_invalid`
+        (no such code); FAILED_PRECONDITION `promotion_code_inactive`, `promotion_code_expired`,
+        `promotion_code_not_applicable` (another price, currency or customer),
+        `promotion_code_first_time_only` (the customer has paid before),
+        `promotion_code_fully_redeemed`, `promotion_code_minimum_amount`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -420,6 +439,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreateSubscription,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.SerializeToString,
+            ),
+            'PreviewPromotionCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewPromotionCode,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeResponse.SerializeToString,
             ),
             'CreateSetupIntent': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSetupIntent,
@@ -780,6 +804,33 @@ class BillingService:
             '/tatame.billing.v1.BillingService/CreateSubscription',
             tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.CreateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewPromotionCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/PreviewPromotionCode',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PreviewPromotionCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

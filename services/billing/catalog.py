@@ -247,14 +247,14 @@ _PRICE_COLUMNS = (
 )
 
 
-_PLANS = """
+# The price's columns are PriceRecord's, in its order (`_plan_row` builds it positionally).
+_PLANS = f"""
 SELECT pr.name, pr.description, pr.features, pr.default_price_id, pr.metadata,
-       p.id, p.product_id, p.lookup_key, p.unit_amount, p.currency, p.type, p."interval",
-       p.interval_count
+       {", ".join(f'p."{column.name}"' for column in _PRICE_COLUMNS)}
 FROM billing.products pr JOIN billing.prices p ON p.product_id = pr.id
 WHERE pr.active AND p.active AND p.type = ANY(%s::text[])
 ORDER BY pr.name, p.unit_amount, p.id
-"""
+"""  # noqa: S608 (the column names are the table definition's)
 
 
 def _plan_row(

@@ -96,7 +96,7 @@ def print_lag(lag: Lag, processes: int, load: str) -> None:
     print(
         f"    billing processes {processes}; load average {load}; sender issued "
         f"{lag.sent.issue_rate:.0f}/s ({'kept up' if kept_up else 'FELL BEHIND'}), last answer "
-        f"after {lag.sent.seconds:.1f} s; "
+        f"after {lag.sent.seconds:.1f} s, {lag.sent.failed} not taken by the receiver; "
         f"billing's answers: {o.describe()}"
     )
 
@@ -110,7 +110,12 @@ def print_drain(drain: Drain, processes: int, load: str, naive: float) -> None:
         f"  target >= {DRAIN_MIN_RATE:.0f}/s and >= {DRAIN_VS_NAIVE}x naive ingest "
         f"({naive:.0f}/s): {verdict(met)}"
     )
-    left = "" if drain.complete else f"; INCOMPLETE: {o.counts['pending']} still pending"
+    left = (
+        ""
+        if drain.complete
+        else f"; INCOMPLETE: {o.counts['pending']} still pending, "
+        f"{drain.failed_posts} not taken by the receiver"
+    )
     per_process = ", ".join(f"{ms:.2f}" for ms in drain.billing_cpu_ms)
     print(
         f"    billing processes {processes}; load average {load}; CPU per event: billing "

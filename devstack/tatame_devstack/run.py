@@ -248,8 +248,9 @@ def running_stack(
             **clerk(directory),
             "BILLING_GRPC_ADDRESS": f"127.0.0.1:{billing_port}",
             "BILLING_SERVICE_SECRETS": ",".join(
-                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay")
+                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay", "ops-cli")
             ),
+            "BILLING_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
             "BILLING_TARGET": f"127.0.0.1:{billing_port}",
             "GATEWAY_SERVICE_SECRET": credentials["gateway"],
             "GATEWAY_HOST": "127.0.0.1",

@@ -13,6 +13,7 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_policy import GATEWAY, OPS_CLI
+from services.common.rpc import reason_of
 from tests.e2e.gateway_client import User
 from tests.e2e.webhook_pipeline import eventually
 from tests.harness import BillingHandle, OneTimeProduct
@@ -132,10 +133,17 @@ async def test_a_partial_refund_keeps_the_grant_and_only_operators_may_refund(
                 billing_pb2.RefundPaymentRequest(payment_intent_id=intent_id, amount=1501),
                 metadata=operator.metadata(None),
             )
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await admin.RefundPayment(
+                billing_pb2.RefundPaymentRequest(payment_intent_id="pi_unknown"),
+                metadata=operator.metadata(None),
+            )
 
     assert as_the_gateway.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert (part.amount, part.amount_refunded, part.status) == (1000, 1000, "succeeded")
     assert too_much.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(too_much.value) == "refund_exceeds_payment"
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
     [purchase] = await purchases(client, user)
     assert (purchase["status"], purchase["amount_refunded"]) == ("partially_refunded", 1000)
     assert one_time_product.feature in await features(client, user)

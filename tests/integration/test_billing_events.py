@@ -642,9 +642,7 @@ async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -
     assert await mirrored(billing, subscriptions_table, fresh["data"]["object"]["id"]) is not None
 
 
-async def test_an_event_billing_does_not_act_on_is_ignored_and_recorded_once(
-    billing, stub
-) -> None:
+async def test_an_event_billing_does_not_act_on_is_ignored_and_recorded_once(billing, stub) -> None:
     """A payment intent of a subscription's invoice: not a purchase, so not mirrored."""
     subscription = await subscribe(billing, await stripe_only_customer(billing))
     invoice = await billing.stripe.v1.invoices.retrieve_async(

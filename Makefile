@@ -125,7 +125,7 @@ events: $(SYNCED) ## Operators' event CLI against `make run`: make events ARGS="
 	$(PY) -m tatame_devstack.events $(ARGS)
 
 .PHONY: bench
-bench: $(SYNCED) ## Load benchmarks with wrk (installs Debian's wrk if missing); prints figures
+bench: $(SYNCED) ## Load benchmarks (~3-4 min; wrk, installed if missing): each figure beside its target, MET or MISSED
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) -m bench
 

@@ -1,8 +1,19 @@
-"""`make bench`: the gateway's read paths against a bare FastAPI endpoint measured in the same run.
+"""`make bench`: every figure of issue 11 beside its target, each against a baseline of the same run.
 
 Everything runs on this machine's loopback: embedded Postgres, the Stripe emulator, billing, the
-gateway and a bare FastAPI app on the same uvicorn settings, loaded by wrk at 64 connections.
-BENCH_SECONDS (default 10) and BENCH_WORKERS (uvicorn workers for both servers, default 1).
+gateway, the webhooks receiver and relay, and the baselines (a bare FastAPI app and a naive
+webhook handler) on the gateway's HTTP server and settings. In order:
+
+1. reads: wrk at 64 connections on the bare app, `GET /v1/plans`, `GET /v1/customer` with the
+   gateway's customer cache on and off;
+2. webhook ingest: the naive handler and the receiver, the relay paused (bench/webhooks.py);
+3. per billing process count (most first; the others are stopped in between): the
+   receive-to-applied lag at 200 and at 1,000 events/s, and the relay draining a backlog, with
+   the CPU that billing and the relay spent per event (bench/delivery.py), all with the realistic
+   event mix of bench/stripe_mix.py for customers created through the gateway beforehand.
+
+BENCH_SECONDS (default 10), BENCH_WORKERS (HTTP server workers of the gateway, the receiver and
+the baselines, default 1), BENCH_BILLING_PROCESSES (comma-separated counts, default "1,2").
 """
 
 import json
@@ -11,15 +22,24 @@ import socket
 import subprocess
 import tempfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 from tatame_devstack import dev_issuer
-from tatame_devstack.run import http_ok, running_stack, wait_until
+from tatame_devstack.run import Stack, http_ok, running_stack, wait_until
 
-from bench.webhooks import DRAIN_EVENTS, IngestFigures, bench_webhooks, prepare_naive_table
+from bench import report
+from bench.delivery import Drain, Lag, measure_drain, measure_lag
+from bench.stripe_mix import LIFE, EventMix
+from bench.webhooks import bench_ingest, prepare_naive_table
 from bench.wrk import WrkResult, run_wrk
 
 CONNECTIONS = 64
+DRAIN_EVENTS = 5040  # two lives of 7 events of each customer
+CUSTOMERS = 360
+LAG_RATES = {200: 10, 1000: 5}  # events/s: seconds of sending
+SEED_CONCURRENCY = 8
 
 
 def free_port() -> int:
@@ -28,24 +48,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def uvicorn_args(app: str, url: str, workers: int) -> list[str]:
-    """The gateway's server settings (uvicorn, uvloop, httptools, no access log) for `app`."""
-    port = url.rsplit(":", 1)[1]
-    return [
-        "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", port, "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+def serve_app_args(factory: str, url: str, workers: int) -> list[str]:
+    """A baseline app on the gateway's HTTP server and settings (bench/serve_app.py)."""
+    return ["-m", "bench.serve_app", factory, url.rsplit(":", 1)[1], str(workers)]
 
 
-def create_customer(gateway_url: str, token: str) -> None:
+def create_customer(gateway_url: str, token: str, email: str) -> None:
     request = urllib.request.Request(  # noqa: S310 (loopback URL)
         f"{gateway_url}/v1/customer",
-        data=json.dumps({"email": "bench@example.com", "name": "Bench"}).encode(),
+        data=json.dumps({"email": email, "name": "Bench"}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         assert response.status in (200, 201)
+
+
+def seed_customers(stack: Stack, directory: Path, count: int) -> list[str]:
+    """Create `count` customers through the gateway (billing's CreateCustomer, Stripe's customer
+    and billing's row); return their Stripe ids."""
+    users = [f"user_bench_{n}" for n in range(count)]
+
+    def create(user: str) -> None:
+        token = dev_issuer.mint_token(user, directory=directory)
+        create_customer(stack.gateway_url, token, f"{user}@example.com")
+
+    with ThreadPoolExecutor(SEED_CONCURRENCY) as pool:
+        list(pool.map(create, users))
+    with psycopg.connect(stack.database_urls["billing"]) as conn:
+        rows = conn.execute(
+            "SELECT stripe_customer_id FROM billing.customers WHERE principal = ANY(%s)",
+            ([f"user:{user}" for user in users],),
+        ).fetchall()
+    if len(rows) != count:
+        raise RuntimeError(f"seeding made {len(rows)} of {count} customers")
+    return [row[0] for row in rows]
 
 
 def measure(url: str, seconds: int, headers: dict[str, str] | None = None) -> WrkResult:
@@ -53,99 +90,134 @@ def measure(url: str, seconds: int, headers: dict[str, str] | None = None) -> Wr
     return run_wrk(url, connections=CONNECTIONS, seconds=seconds, headers=headers)
 
 
+def start_baselines(stack: Stack, workers: int) -> tuple[str, str, str]:
+    """The bare app, a second gateway with its customer cache off, the naive webhook handler."""
+    bare_url = f"http://127.0.0.1:{free_port()}"
+    stack.processes.start(
+        "bare", serve_app_args("bench.bare_app:create_app", bare_url, workers), stack.env
+    )
+    uncached_url = f"http://127.0.0.1:{free_port()}"
+    stack.processes.start(
+        "gateway-uncached",
+        ["-m", "gateway"],
+        {
+            **stack.env,
+            "GATEWAY_PORT": uncached_url.rsplit(":", 1)[1],
+            "GATEWAY_CUSTOMER_CACHE_SECONDS": "0",
+        },
+        stderr=subprocess.DEVNULL,
+    )
+    naive_url = f"http://127.0.0.1:{free_port()}"
+    prepare_naive_table(stack.database_urls["webhooks"])
+    stack.processes.start(
+        "naive-webhooks",
+        serve_app_args("bench.naive_webhook_app:create_app", naive_url, workers),
+        {**stack.env, "DATABASE_URL": stack.database_urls["webhooks"]},
+    )
+    wait_until(lambda: http_ok(f"{bare_url}/bare"), "the bare app", stack.processes)
+    wait_until(lambda: http_ok(f"{uncached_url}/readyz"), "the second gateway", stack.processes)
+    wait_until(lambda: http_ok(f"{naive_url}/healthz"), "the naive app", stack.processes)
+    return bare_url, uncached_url, naive_url
+
+
 def main() -> None:
     seconds = int(os.environ.get("BENCH_SECONDS", "10"))
     workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    counts = sorted(
+        {int(n) for n in os.environ.get("BENCH_BILLING_PROCESSES", "1,2").split(",")},
+        reverse=True,
+    )
+    lags: dict[int, list[tuple[Lag, str]]] = {}
+    drains: dict[int, tuple[Drain, str]] = {}
     with tempfile.TemporaryDirectory(prefix="tatame-bench-") as tmp:
         directory = Path(tmp)
         with running_stack(
             directory=directory,
             gateway_port=free_port(),
-            billing_port=free_port(),
+            billing_ports=[free_port() for _ in range(counts[0])],
             stripe_port=0,
             receiver_port=free_port(),
             admin_port=free_port(),
             workers=workers,
             quiet=True,
         ) as stack:
-            bare_url = f"http://127.0.0.1:{free_port()}"
-            stack.processes.start(
-                "bare", uvicorn_args("bench.bare_app:app", bare_url, workers), stack.env
+            bare_url, uncached_url, naive_url = start_baselines(stack, workers)
+            report.phase(f"seeding {CUSTOMERS} customers through the gateway")
+            mix = EventMix(
+                stack.env["STRIPE_WEBHOOK_SECRET"],
+                seed_customers(stack, directory, CUSTOMERS),
+                plan_price_id(stack),
             )
-            uncached_url = f"http://127.0.0.1:{free_port()}"
-            stack.processes.start(
-                "gateway-uncached",
-                ["-m", "gateway"],
-                {
-                    **stack.env,
-                    "GATEWAY_PORT": uncached_url.rsplit(":", 1)[1],
-                    "GATEWAY_CUSTOMER_CACHE_SECONDS": "0",
-                },
-                stderr=subprocess.DEVNULL,
-            )
-            wait_until(lambda: http_ok(f"{bare_url}/bare"), "the bare app", stack.processes)
-            wait_until(
-                lambda: http_ok(f"{uncached_url}/readyz"), "the second gateway", stack.processes
-            )
-            naive_url = f"http://127.0.0.1:{free_port()}"
-            prepare_naive_table(stack.database_urls["webhooks"])
-            stack.processes.start(
-                "naive-webhooks",
-                uvicorn_args("bench.naive_webhook_app:app", naive_url, workers),
-                {**stack.env, "DATABASE_URL": stack.database_urls["webhooks"]},
-            )
-            wait_until(lambda: http_ok(f"{naive_url}/healthz"), "the naive app", stack.processes)
-            token = dev_issuer.mint_token("user_bench", directory=directory)
-            create_customer(stack.gateway_url, token)
+            token = dev_issuer.mint_token("user_bench_0", directory=directory)
             auth = {"Authorization": f"Bearer {token}"}
-            results = {
-                "bare FastAPI GET (ceiling)": measure(f"{bare_url}/bare", seconds),
-                "GET /v1/plans": measure(f"{stack.gateway_url}/v1/plans", seconds),
-                "GET /v1/customer (customer cache on)": measure(
-                    f"{stack.gateway_url}/v1/customer", seconds, auth
+            reads = {}
+            for name, url, headers in (
+                (report.BARE, f"{bare_url}/bare", None),
+                ("GET /v1/plans", f"{stack.gateway_url}/v1/plans", None),
+                ("GET /v1/customer (customer cache on)", f"{stack.gateway_url}/v1/customer", auth),
+                (
+                    "GET /v1/customer (cache off: gRPC+Postgres)",
+                    f"{uncached_url}/v1/customer",
+                    auth,
                 ),
-                "GET /v1/customer (cache off: gRPC+Postgres)": measure(
-                    f"{uncached_url}/v1/customer", seconds, auth
-                ),
-            }
-            webhooks = bench_webhooks(
+            ):
+                load = report.phase(name)
+                reads[name] = (measure(url, seconds, headers), load)
+            ingest_load = report.phase("webhook ingest: naive handler, then the receiver")
+            ingest = bench_ingest(
                 stack, directory, naive_url=naive_url, seconds=seconds, connections=CONNECTIONS
             )
-    ceiling = results["bare FastAPI GET (ceiling)"].requests_per_second
-    print(
-        f"\nwrk {CONNECTIONS} connections, {seconds} s each, uvicorn workers={workers}, {os.cpu_count()} cores"
+            relay = stack.processes.child("webhooks-relay")
+            webhooks_url = stack.database_urls["webhooks"]
+            for count in counts:
+                for n in range(count + 1, counts[0] + 1):
+                    if stack.processes.named(f"billing-{n}"):
+                        stack.processes.retire(f"billing-{n}")
+                lags[count] = []
+                for rate, lag_seconds in LAG_RATES.items():
+                    load = report.phase(f"lag at {rate} events/s, billing processes {count}")
+                    events = mix.phase(rate * lag_seconds)
+                    lag = measure_lag(stack.receiver_url, webhooks_url, events, rate=rate)
+                    lag.outcomes.check(f"lag at {rate} events/s")
+                    lags[count].append((lag, load))
+                load = report.phase(f"drain of {DRAIN_EVENTS} events, billing processes {count}")
+                drain = measure_drain(
+                    stack.receiver_url,
+                    webhooks_url,
+                    mix.phase(DRAIN_EVENTS),
+                    relay=relay,
+                    billing=stack.processes.named("billing-"),
+                )
+                drain.outcomes.check("drain")
+                drains[count] = (drain, load)
+    report.print_reads(
+        reads,
+        f"reads: wrk {CONNECTIONS} connections, {seconds} s each, HTTP workers={workers}, "
+        f"{os.cpu_count()} cores, billing processes {counts[0]}",
     )
-    print(f"{'path':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
-    for name, r in results.items():
-        print(
-            f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.requests_per_second / ceiling:8.2f} {r.non_2xx + r.errors:7d}"
-        )
-    print_webhooks(webhooks, seconds)
+    report.print_ingest(
+        ingest,
+        ingest_load,
+        f"webhook ingest: signed 3 KB events, {CONNECTIONS} connections, {seconds} s each",
+    )
+    naive = ingest.naive.requests_per_second
+    print(f"\ndelivery: the event mix ({', '.join(LIFE)}) for customers billing knows")
+    for count in sorted(counts):
+        for lag, load in lags[count]:
+            report.print_lag(lag, count, load)
+        drain, load = drains[count]
+        report.print_drain(drain, count, load, naive)
 
 
-def print_webhooks(w: IngestFigures, seconds: int) -> None:
-    naive = w.naive.requests_per_second
-    print(f"\nwebhook ingest: signed 3 KB events, {CONNECTIONS} connections, {seconds} s each")
-    print(
-        f"{'what':44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs naive':>8} {'stored':>7} "
-        f"{'errors':>7}"
-    )
-    print(f"{'Postgres single-row INSERT, 1 conn (ceiling)':44} {w.ceiling:9.0f}")
-    for name, r, rows in (
-        ("naive handler (verify + 1 INSERT/request)", w.naive, w.naive_rows),
-        ("receiver (group commit)", w.receiver, w.receiver_rows),
-    ):
-        print(
-            f"{name:44} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.requests_per_second / naive:8.2f} {rows:7d} {r.non_2xx + r.errors:7d}"
-        )
-    lag = w.lag
-    print(
-        f"receive-to-applied lag at 200 events/s: p50 {lag.p50_ms:.1f} ms, p99 {lag.p99_ms:.1f} ms "
-        f"({lag.applied}/{lag.sent} applied)"
-    )
-    print(f"relay draining a backlog of {DRAIN_EVENTS} events: {w.drain:.0f} events/s")
+def plan_price_id(stack: Stack) -> str:
+    """A recurring price of the catalog billing mirrors (the subscriptions' price)."""
+    with psycopg.connect(stack.database_urls["billing"]) as conn:
+        row = conn.execute(
+            "SELECT id FROM billing.prices WHERE active AND type = 'recurring' ORDER BY id LIMIT 1"
+        ).fetchone()
+    if row is None:
+        raise RuntimeError("billing mirrors no recurring price")
+    return row[0]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""The ceiling: a bare FastAPI endpoint served with the gateway's server settings."""
+"""The ceiling: a bare FastAPI endpoint, served like the gateway (bench/serve_app.py)."""
 
 from fastapi import FastAPI
 
-app = FastAPI()
 
+def create_app() -> FastAPI:
+    app = FastAPI()
 
-@app.get("/bare")
-async def bare() -> dict[str, str]:
-    return {"status": "ok"}
+    @app.get("/bare")
+    async def bare() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -5,6 +5,9 @@ import subprocess
 from dataclasses import dataclass
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+# What wrk may take besides its run: a script's init (reading ~300 MB of signed events per thread
+# takes tens of seconds on a busy machine) and its wind-down.
+SETUP_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def run_wrk(
     # [path, arg, ...] → wrk -s path url -- arg ...
     args += ["-s", script[0], url, "--", *script[1:]] if script else [url]
     out = subprocess.run(
-        args, capture_output=True, text=True, check=True, timeout=seconds + 30
+        args, capture_output=True, text=True, check=True, timeout=seconds + SETUP_SECONDS
     ).stdout
     rps = float(_found(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(_found(r"\s50%\s+(\S+)", out).group(1))

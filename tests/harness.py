@@ -34,10 +34,11 @@ class BillingHandle:
         return self.service_secrets[GATEWAY]
 
 
-async def serve_on_loopback(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
-    """Run `app` with uvicorn on 127.0.0.1 and a free port; return the server, its task and port."""
+async def serve_on_loopback(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task, int]:
+    """Run `app` with uvicorn on 127.0.0.1 and `port` (0: a free one); return the server, its
+    task and port."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

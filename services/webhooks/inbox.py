@@ -21,7 +21,7 @@ merges them in after it. No foreign key to `events`: its KEY SHARE lock would ma
 wait for an event in flight.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -214,11 +214,22 @@ async def record(conn: AsyncConnection, deliveries: Sequence[Delivery]) -> list[
         ),
     )
     recorded = await cursor.fetchall()
-    keys = sorted({key for _, _, key in recorded})
-    await conn.execute(_LOCK_HEADS, (keys,))
-    held = [d.event_id for d in deliveries if d.call_failed]
-    await conn.execute(_RECOMPUTE_HEADS, {"keys": keys, "held": held})
+    await recompute_heads(
+        conn,
+        {key for _, _, key in recorded},
+        held=[d.event_id for d in deliveries if d.call_failed],
+    )
     return [lag for state, lag, _ in recorded if state == "delivered"]
+
+
+async def recompute_heads(
+    conn: AsyncConnection, keys: Iterable[str], *, held: Sequence[str] = ()
+) -> None:
+    """Point each of `keys`' head at its oldest pending event (held when among `held`), or drop
+    it when none is pending: after events of those keys changed state. Inside a transaction."""
+    ordered = sorted(keys)
+    await conn.execute(_LOCK_HEADS, (ordered,))
+    await conn.execute(_RECOMPUTE_HEADS, {"keys": ordered, "held": list(held)})
 
 
 # Billing answers again: heads held back by its outage are due now (heads and their events).

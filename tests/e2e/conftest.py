@@ -9,7 +9,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from tatame_devstack.run import register_emulator_webhook
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -24,7 +23,7 @@ from tests.e2e.gateway_client import (
     TokenIssuer,
     User,
 )
-from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline
+from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline, free_port
 from tests.harness import BillingHandle, migrated_database, serve_on_loopback
 
 
@@ -78,25 +77,55 @@ async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
 
 
 @pytest.fixture(scope="session")
-async def webhook_pipeline(
+async def webhook_pipeline_server(
     billing: BillingHandle, postgres_admin_url: str, stripe_emulator: str
-) -> AsyncIterator[WebhookPipeline]:
-    """Receiver and relay in front of the session's billing, fed by the emulator's webhooks."""
-    secret = "whsec_" + secrets.token_hex(16)
+) -> AsyncIterator[tuple[WebhookPipeline, str]]:
+    """Receiver and relay in front of the session's billing, behind a Stripe webhook endpoint
+    (disabled until `webhook_pipeline` enables it); yields the pipeline and the endpoint's id."""
+    del stripe_emulator  # asked for so that a run against Stripe's test mode skips its tests
+    port = free_port()
+    receiver_url = f"http://127.0.0.1:{port}/webhooks/stripe"
+    endpoint = await billing.stripe.v1.webhook_endpoints.create_async(
+        params={"url": receiver_url, "enabled_events": ["*"]}
+    )
+    await _deliver(billing, endpoint.id, enabled=False)
+    secret = endpoint.secret
+    assert secret is not None  # Stripe shows it in the answer to the create only
     webhooks_db = await asyncio.to_thread(migrated_database, postgres_admin_url, "webhooks")
     settings = ReceiverSettings(
         tatame_env="test", database_url=webhooks_db, stripe_webhook_secret=secret
     )
-    server, task, port = await serve_on_loopback(create_receiver_app(settings))
-    receiver_url = f"http://127.0.0.1:{port}/webhooks/stripe"
-    register_emulator_webhook(stripe_emulator, receiver_url, secret, webhook_id="e2e-pipeline")
+    server, task, _ = await serve_on_loopback(create_receiver_app(settings), port=port)
     relay = RelayProcess(
         database_url=webhooks_db,
         billing_target=billing.target,
         relay_secret=billing.service_secrets["webhooks-relay"],
     )
     relay.start()
-    yield WebhookPipeline(receiver_url, webhooks_db, secret)
+    yield WebhookPipeline(receiver_url, webhooks_db, secret), endpoint.id
     relay.stop()
     server.should_exit = True
     await task
+
+
+async def _deliver(billing: BillingHandle, endpoint_id: str, *, enabled: bool) -> None:
+    await billing.stripe.v1.webhook_endpoints.update_async(
+        endpoint_id, params={"disabled": not enabled}
+    )
+
+
+@pytest.fixture
+async def webhook_pipeline(
+    billing: BillingHandle, webhook_pipeline_server: tuple[WebhookPipeline, str]
+) -> AsyncIterator[WebhookPipeline]:
+    """The webhook pipeline, fed by every event Stripe sends during the test.
+
+    Only during the tests that ask for it: the integration tests apply Stripe's events by hand
+    to the same billing, and a relay applying them first would make their answers duplicates.
+    """
+    pipeline, endpoint_id = webhook_pipeline_server
+    await _deliver(billing, endpoint_id, enabled=True)
+    try:
+        yield pipeline
+    finally:
+        await _deliver(billing, endpoint_id, enabled=False)

@@ -186,3 +186,6 @@ class BillingCalls:
         self, request: pb.CheckEntitlementRequest
     ) -> pb.CheckEntitlementResponse:
         return await self._call(self._stub.CheckEntitlement, request, None)
+
+    async def list_purchases(self, request: pb.ListPurchasesRequest) -> pb.ListPurchasesResponse:
+        return await self._call(self._stub.ListPurchases, request, None)

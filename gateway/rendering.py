@@ -15,6 +15,7 @@ from gateway.schemas import (
     PaymentMethodOut,
     PriceOut,
     PriceTierOut,
+    PurchaseOut,
     SubscriptionOut,
 )
 from services.common.timestamps import optional_datetime
@@ -144,4 +145,22 @@ def entitlement(message: billing_pb2.Entitlement) -> EntitlementOut:
         subscription_id=message.subscription_id,
         subscription_status=message.subscription_status,
         grace_ends_at=optional_datetime(message, "grace_end_time"),
+        payment_intent_id=message.payment_intent_id or None,
+        expires_at=optional_datetime(message, "expire_time"),
+    )
+
+
+def purchase(message: billing_pb2.Purchase) -> PurchaseOut:
+    return PurchaseOut(
+        id=message.payment_intent_id,
+        price_id=message.price_id,
+        product_id=message.product_id or None,
+        product_name=message.product_name or None,
+        quantity=message.quantity,
+        amount=message.amount,
+        currency=message.currency,
+        status=message.status,
+        amount_refunded=message.amount_refunded,
+        receipt_url=message.receipt_url or None,
+        paid_at=optional_datetime(message, "paid_time"),
     )

@@ -302,6 +302,27 @@ class InvoicesOut(BaseModel):
     invoices: list[InvoiceOut]
 
 
+class PurchaseOut(BaseModel):
+    id: str = Field(description="the payment intent (pi_...)")
+    price_id: str
+    product_id: str | None
+    product_name: str | None
+    quantity: int
+    amount: int = Field(description="minor units of currency paid")
+    currency: str
+    status: str = Field(
+        description="succeeded, partially_refunded, refunded, disputed (the bank has not "
+        "decided) or lost (a dispute lost)"
+    )
+    amount_refunded: int
+    receipt_url: str | None
+    paid_at: datetime | None
+
+
+class PurchasesOut(BaseModel):
+    purchases: list[PurchaseOut]
+
+
 class PaymentMethodOut(BaseModel):
     id: str
     type: str
@@ -330,9 +351,13 @@ class PaymentOut(BaseModel):
 
 class EntitlementOut(BaseModel):
     feature: str
-    subscription_id: str
+    subscription_id: str = Field(description="the subscription granting it; empty for a purchase")
     subscription_status: str
     grace_ends_at: datetime | None
+    payment_intent_id: str | None = Field(
+        description="the one-time purchase granting it, when not a subscription"
+    )
+    expires_at: datetime | None = Field(description="when a purchase's grant ends; null: for good")
 
 
 class EntitlementsOut(BaseModel):

@@ -13,11 +13,11 @@ from tatame_devstack.run import emulator_conformance_violations, running_stripe_
 
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
-from services.billing.grpc_policy import GATEWAY, WEBHOOKS_RELAY
+from services.billing.grpc_policy import GATEWAY, OPS_CLI, WEBHOOKS_RELAY
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
-from tests.harness import APP_ORIGIN, BillingHandle, OddPrices, migrated_database
+from tests.harness import APP_ORIGIN, BillingHandle, OddPrices, OneTimeProduct, migrated_database
 from tests.integration.stripe_emulator_helpers import unique
 from tests.stripe_target import EMULATOR_KEY, StripeTarget, stripe_test_mode, test_mode_requested
 
@@ -104,7 +104,7 @@ async def billing(
     await sync_catalog(engine=engine, stripe_client=stripe_client)
     # "reporting" is a known service that the method policy grants nothing.
     service_secrets = {
-        name: secrets.token_urlsafe(32) for name in (GATEWAY, WEBHOOKS_RELAY, "reporting")
+        name: secrets.token_urlsafe(32) for name in (GATEWAY, WEBHOOKS_RELAY, OPS_CLI, "reporting")
     }
     server = await start_billing_server(
         address="127.0.0.1:0",
@@ -162,6 +162,26 @@ async def odd_prices(billing: BillingHandle) -> AsyncIterator[OddPrices]:
     await sync_catalog(engine=billing.engine, stripe_client=stripe)
     try:
         yield OddPrices(product.id, tiered.id, metered.id, chosen.id)
+    finally:
+        await stripe.v1.products.update_async(product.id, params={"active": False})
+        await sync_catalog(engine=billing.engine, stripe_client=stripe)
+
+
+@pytest.fixture
+async def one_time_product(billing: BillingHandle) -> AsyncIterator[OneTimeProduct]:
+    """A product sold once (a one-time price of 2,500 cents) that grants a feature of its own
+    for good, in the catalog for one test."""
+    stripe = billing.stripe
+    feature = "seminar_" + secrets.token_hex(4)
+    product = await stripe.v1.products.create_async(
+        params={"name": unique("Seminar"), "metadata": {"features": feature}}
+    )
+    price = await stripe.v1.prices.create_async(
+        params={"product": product.id, "currency": "usd", "unit_amount": 2500}
+    )
+    await sync_catalog(engine=billing.engine, stripe_client=stripe)
+    try:
+        yield OneTimeProduct(product.id, price.id, feature)
     finally:
         await stripe.v1.products.update_async(product.id, params={"active": False})
         await sync_catalog(engine=billing.engine, stripe_client=stripe)

@@ -65,3 +65,12 @@ class OddPrices:
     tiered: str
     metered: str
     chosen: str
+
+
+@dataclass(frozen=True)
+class OneTimeProduct:
+    """A product sold once, granting `feature` (the `one_time_product` fixture)."""
+
+    product: str
+    price: str
+    feature: str

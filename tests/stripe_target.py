@@ -99,6 +99,14 @@ class StripeTarget:
         made = await self._testing("get", f"ephemeral_keys/{secret}")
         return made["stripe_version"]
 
+    async def dispute(self, charge_id: str) -> str:
+        """The card holder's bank disputes the whole charge; the dispute's id."""
+        return (await self._testing("post", f"charges/{charge_id}/dispute"))["id"]
+
+    async def resolve_dispute(self, dispute_id: str, outcome: str) -> None:
+        """The bank decides a dispute: `won` or `lost`."""
+        await self._testing("post", f"disputes/{dispute_id}/resolve", outcome=outcome)
+
     async def _testing(self, method: str, path: str, **form: str) -> dict:
         if self.api_base is None:
             pytest.skip("needs the emulator: Stripe's test mode has a browser page instead")

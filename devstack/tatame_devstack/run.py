@@ -280,8 +280,9 @@ def running_stack(
             **stripe_env,
             **clerk(directory),
             "BILLING_SERVICE_SECRETS": ",".join(
-                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay")
+                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay", "ops-cli")
             ),
+            "BILLING_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
             "BILLING_TARGET": billing_target(billing_ports),
             "GATEWAY_SERVICE_SECRET": credentials["gateway"],
             "GATEWAY_HOST": "127.0.0.1",

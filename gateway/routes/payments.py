@@ -14,6 +14,7 @@ from gateway.schemas import (
     PaymentMethodOut,
     PaymentMethodsOut,
     PaymentOut,
+    PurchasesOut,
     SetupIntentOut,
     error_responses,
 )
@@ -131,4 +132,17 @@ async def create_payment(body: PaymentIn, billing: ForCaller, key: IdempotencyKe
             customer_id=reply.stripe_customer_id,
         ),
         201,
+    )
+
+
+@router.get(
+    "/v1/purchases",
+    response_model=PurchasesOut,
+    responses=ERRORS,
+    summary="The caller's paid one-time purchases, newest first, with refunds and disputes",
+)
+async def list_purchases(billing: ForCaller) -> Response:
+    reply = await billing.list_purchases(billing_pb2.ListPurchasesRequest())
+    return rendering.json_response(
+        PurchasesOut(purchases=[rendering.purchase(p) for p in reply.purchases])
     )

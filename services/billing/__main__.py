@@ -1,16 +1,23 @@
-"""`python -m services.billing serve|migrate|sync-catalog`."""
+"""`python -m services.billing serve|migrate|sync-catalog|refund …`."""
 
 import argparse
 import asyncio
 import logging
+import sys
 
+import grpc
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+
+from services.auth.service_credentials import ServiceCredentials
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
-from services.billing.settings import BillingSettings, CatalogSyncSettings
+from services.billing.refunds import REASONS
+from services.billing.settings import AdminClientSettings, BillingSettings, CatalogSyncSettings
 from services.common.db import create_engine
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
+from services.common.rpc import cli_message
 from services.common.settings import DatabaseSettings
 from services.common.stripe_sdk import stripe_client_from
 
@@ -47,18 +54,75 @@ async def sync(settings: CatalogSyncSettings) -> None:
         await engine.dispose()
 
 
+async def refund(args: argparse.Namespace) -> int:
+    """`refund PAYMENT [--amount N] [--reason R] [--idempotency-key K]` over BillingAdminService."""
+    settings = AdminClientSettings()
+    credentials = ServiceCredentials(
+        settings.billing_admin_client_name,
+        settings.billing_admin_client_secret.get_secret_value(),
+        audience="billing",
+    )
+    request = billing_pb2.RefundPaymentRequest(
+        payment_intent_id=args.payment,
+        amount=args.amount,
+        reason=args.reason or "",
+        idempotency_key=args.idempotency_key or "",
+    )
+    async with grpc.aio.insecure_channel(settings.billing_target) as channel:
+        admin = billing_pb2_grpc.BillingAdminServiceStub(channel)
+        try:
+            reply = await admin.RefundPayment(
+                request, metadata=credentials.metadata(None), timeout=30
+            )
+        except grpc.aio.AioRpcError as e:
+            message = cli_message(e, unreachable="billing is unreachable; is it running?")
+            print(f"error: {e.code().name}: {message}", file=sys.stderr)
+            return 1
+    print(
+        f"refund {reply.refund_id} {reply.status}: {reply.amount} {reply.currency} of "
+        f"{reply.payment_intent_id} (charge {reply.charge_id}; refunded in all: "
+        f"{reply.amount_refunded})"
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m services.billing")
+    commands = root.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("serve", "serve the billing gRPC API"),
+        ("migrate", "apply the billing schema migrations"),
+        ("sync-catalog", "fill the catalog mirror from Stripe once"),
+    ):
+        commands.add_parser(name, help=text)
+    refunding = commands.add_parser(
+        "refund", help="refund a payment, in full or in part (operators; idempotent)"
+    )
+    refunding.add_argument("payment", help="the payment intent id (pi_...)")
+    refunding.add_argument(
+        "--amount", type=int, help="minor units to refund (default: all that is left)"
+    )
+    refunding.add_argument("--reason", choices=REASONS)
+    refunding.add_argument(
+        "--idempotency-key",
+        help="Stripe's idempotency key (default: derived from the payment, amount and reason, "
+        "so the same command refunds once; give a new one for a second identical refund)",
+    )
+    return root
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.billing")
-    parser.add_argument("command", choices=["serve", "migrate", "sync-catalog"])
-    command = parser.parse_args().command
-    if command == "migrate":
+    args = parser().parse_args()
+    if args.command == "refund":
+        raise SystemExit(asyncio.run(refund(args)))
+    if args.command == "migrate":
         database = DatabaseSettings()
         configure_logging(service="billing-migrate", level=database.log_level)
         upgrade_to_head(
             package="services.billing", database_url=database.database_url.get_secret_value()
         )
         return
-    if command == "sync-catalog":
+    if args.command == "sync-catalog":
         sync_settings = CatalogSyncSettings()
         configure_logging(service="billing-sync-catalog", level=sync_settings.log_level)
         asyncio.run(sync(sync_settings))

@@ -1,9 +1,12 @@
 """Entitlements: the features a principal may use now, from the mirror (never Stripe per call).
 
 A subscription grants the features of its price's product (product metadata `features`), as
-`access` decides from its status.
+`access` decides from its status. A one-time purchase grants the features of the product it
+bought, for `duration_days` (product metadata) from when it was paid, or for good without it,
+while it is paid and neither fully refunded nor disputed (`access` again: one rule).
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,19 +17,41 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.catalog import entitlement_keys
 from services.billing.errors import InvalidArgument
+from services.billing.purchases import (
+    GRANTING_STATUSES,
+    PAID_PURCHASES_OF_PRINCIPAL,
+    PURCHASE_STATE,
+    SUSPENDING_DISPUTE_STATUSES,
+    purchase_status,
+)
+from services.billing.settings import DisputePolicy
 from services.common.db import fetch_all
+
+log = logging.getLogger(__name__)
 
 # Statuses that may grant anything (see `access`).
 _GRANTING = ["active", "trialing", "past_due"]
-# The principal's subscriptions in those statuses, with the metadata of their price's product.
-_GRANTING_SUBSCRIPTIONS = """
-SELECT s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end, pr.metadata
+# What may grant the principal features, one row per grant: its subscriptions in those statuses
+# (disputed: a payment of their customer that is not a purchase has a dispute that is not won),
+# then its paid purchases; each with the metadata of its product.
+_SUBSCRIPTIONS_THEN_PURCHASES = """
+SELECT 'subscription', s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end,
+       pr.metadata,
+       EXISTS (
+           SELECT 1 FROM billing.charges ch JOIN billing.disputes d ON d.charge_id = ch.id
+           WHERE ch.stripe_customer_id = s.stripe_customer_id
+             AND d.status = ANY(%s::text[])
+             AND NOT EXISTS (SELECT 1 FROM billing.purchases pu WHERE pu.id = ch.payment_intent_id)
+       ),
+       0::bigint, 0::bigint, NULL::text, NULL::timestamptz
 FROM billing.subscriptions s
 JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
 JOIN billing.prices p ON p.id = s.price_id
 JOIN billing.products pr ON pr.id = p.product_id
 WHERE c.principal = %s AND s.status = ANY(%s::text[])
-"""
+UNION ALL
+SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,"""
+_GRANTS = _SUBSCRIPTIONS_THEN_PURCHASES + PURCHASE_STATE + PAID_PURCHASES_OF_PRINCIPAL
 _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
 
@@ -35,6 +60,8 @@ class Access:
     granted: bool
     # When access ends for a past_due subscription (the grace period), if it is granted.
     grace_end: datetime | None = None
+    # When a purchase's access ends (its duration), if it is granted and ends.
+    expires: datetime | None = None
 
 
 def access(
@@ -45,15 +72,17 @@ def access(
     past_due_since: datetime | None,
     current_period_end: datetime | None,
     grace: timedelta,
+    suspended: bool = False,
 ) -> Access:
     """The entitlement policy: whether a subscription in `status` grants its features at `now`.
 
     active and trialing grant; past_due grants for `grace` from when it became past_due (from
     the period end when that is unknown); unpaid, canceled, incomplete, incomplete_expired and
     paused do not. Nothing is granted once a planned cancellation (`cancel_at`) has passed, even
-    before the mirror hears of it.
+    before the mirror hears of it, nor while `suspended` (a disputed payment, under
+    BILLING_DISPUTE_POLICY=suspend).
     """
-    if cancel_at is not None and now >= cancel_at:
+    if suspended or (cancel_at is not None and now >= cancel_at):
         return Access(granted=False)
     if status in ("active", "trialing"):
         return Access(granted=True)
@@ -66,61 +95,145 @@ def access(
     return Access(granted=False)
 
 
-class _Granting(NamedTuple):
-    """A row of `_GRANTING_SUBSCRIPTIONS`."""
+def purchase_access(
+    *, status: str, now: datetime, paid_at: datetime, duration: timedelta | None
+) -> Access:
+    """The entitlement policy for a one-time purchase whose state is `status` (see
+    `purchases.purchase_status`): it grants for `duration` from `paid_at` (None: for good) while
+    paid and neither fully refunded nor disputed; a dispute won gives the grant back."""
+    if status not in GRANTING_STATUSES:
+        return Access(granted=False)
+    if duration is None:
+        return Access(granted=True)
+    end = paid_at + duration
+    return Access(granted=True, expires=end) if now < end else Access(granted=False)
 
-    subscription_id: str
-    status: str
+
+def purchase_duration(metadata: dict[str, str]) -> timedelta | None:
+    """How long a product bought once grants its features: metadata `duration_days` (a whole
+    number of days, at least 1), or None for good. ValueError when malformed."""
+    days = metadata.get("duration_days", "").strip()
+    if not days:
+        return None
+    if not days.isdigit() or int(days) < 1:
+        raise ValueError(f"duration_days must be a whole number of days ≥ 1, not {days!r}")
+    return timedelta(days=int(days))
+
+
+class _Grant(NamedTuple):
+    """A row of `_GRANTS`: a subscription's columns, or a purchase's."""
+
+    kind: str  # "subscription" or "purchase"
+    source_id: str  # the subscription's id, or the purchase's payment intent
+    status: str | None
     cancel_at: datetime | None
     past_due_since: datetime | None
     current_period_end: datetime | None
     metadata: dict[str, str]
+    disputed: bool
+    amount: int
+    amount_refunded: int
+    dispute_status: str | None
+    paid_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class EntitlementRecord:
     feature: str
-    subscription_id: str
-    subscription_status: str
+    # What grants it: a subscription (with its status), or a one-time purchase.
+    subscription_id: str | None
+    subscription_status: str | None
     grace_end: datetime | None
+    payment_intent_id: str | None = None
+    expires: datetime | None = None
+
+    @property
+    def ends(self) -> datetime | None:
+        """When this grant ends; None: not while its subscription or purchase stands."""
+        return self.grace_end or self.expires
 
 
 def _preferred(a: EntitlementRecord, b: EntitlementRecord) -> EntitlementRecord:
-    """Of two grants of one feature, the one lasting longer (no grace end lasts longest)."""
-    if a.grace_end is None or (b.grace_end is not None and a.grace_end >= b.grace_end):
+    """Of two grants of one feature, the one lasting longer (no end lasts longest)."""
+    if a.ends is None or (b.ends is not None and a.ends >= b.ends):
         return a
     return b
 
 
+def _verdict(
+    grant: _Grant, *, now: datetime, grace: timedelta, dispute_policy: DisputePolicy
+) -> Access:
+    if grant.kind == "subscription":
+        assert grant.status is not None  # a subscription's row has its status
+        return access(
+            status=grant.status,
+            now=now,
+            cancel_at=grant.cancel_at,
+            past_due_since=grant.past_due_since,
+            current_period_end=grant.current_period_end,
+            grace=grace,
+            suspended=grant.disputed and dispute_policy == "suspend",
+        )
+    assert grant.paid_at is not None  # a purchase's row has its time of payment
+    try:
+        duration = purchase_duration(grant.metadata)
+    except ValueError as e:  # the catalog's mistake: grant nothing rather than forever
+        log.warning(
+            "a purchase's product has a malformed duration_days",
+            extra={"fields": {"payment_intent": grant.source_id, "error": str(e)}},
+        )
+        return Access(granted=False)
+    status = purchase_status(
+        amount=grant.amount,
+        amount_refunded=grant.amount_refunded,
+        dispute_status=grant.dispute_status,
+    )
+    return purchase_access(status=status, now=now, paid_at=grant.paid_at, duration=duration)
+
+
 async def list_entitlements(
-    *, engine: AsyncEngine, principal: Principal, grace: timedelta
+    *,
+    engine: AsyncEngine,
+    principal: Principal,
+    grace: timedelta,
+    dispute_policy: DisputePolicy = "keep",
 ) -> list[EntitlementRecord]:
-    """The features the principal may use now, each with the subscription that grants it."""
-    rows = await fetch_all(engine, _GRANTING_SUBSCRIPTIONS, (principal.key, _GRANTING), _Granting)
+    """The features the principal may use now, each with the subscription or purchase that
+    grants it (of several, the one lasting longest)."""
+    params = (list(SUSPENDING_DISPUTE_STATUSES), principal.key, _GRANTING, principal.key)
+    grants = await fetch_all(engine, _GRANTS, params, _Grant)
     now = datetime.now(UTC)
     granted: dict[str, EntitlementRecord] = {}
-    for subscription_id, status, cancel_at, past_due_since, period_end, metadata in rows:
-        verdict = access(
-            status=status,
-            now=now,
-            cancel_at=cancel_at,
-            past_due_since=past_due_since,
-            current_period_end=period_end,
-            grace=grace,
-        )
+    for grant in grants:
+        verdict = _verdict(grant, now=now, grace=grace, dispute_policy=dispute_policy)
         if not verdict.granted:
             continue
-        for feature in entitlement_keys(metadata):
-            record = EntitlementRecord(feature, subscription_id, status, verdict.grace_end)
+        subscription = grant.kind == "subscription"
+        for feature in entitlement_keys(grant.metadata):
+            record = EntitlementRecord(
+                feature=feature,
+                subscription_id=grant.source_id if subscription else None,
+                subscription_status=grant.status,
+                grace_end=verdict.grace_end,
+                payment_intent_id=None if subscription else grant.source_id,
+                expires=verdict.expires,
+            )
             granted[feature] = _preferred(granted.get(feature, record), record)
     return sorted(granted.values(), key=lambda record: record.feature)
 
 
 async def check_entitlement(
-    *, engine: AsyncEngine, principal: Principal, feature: str, grace: timedelta
+    *,
+    engine: AsyncEngine,
+    principal: Principal,
+    feature: str,
+    grace: timedelta,
+    dispute_policy: DisputePolicy = "keep",
 ) -> EntitlementRecord | None:
     """The principal's entitlement to `feature`, or None."""
     if not _FEATURE.fullmatch(feature):
         raise InvalidArgument("feature must be a feature key such as video_library")
-    entitlements = await list_entitlements(engine=engine, principal=principal, grace=grace)
+    entitlements = await list_entitlements(
+        engine=engine, principal=principal, grace=grace, dispute_policy=dispute_policy
+    )
     return next((e for e in entitlements if e.feature == feature), None)

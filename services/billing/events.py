@@ -1,8 +1,9 @@
 """Applying Stripe events to the mirror: each event id once, and never over newer state.
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
-types in `_MIRRORED`, fetches the subscription a completed Checkout created, and records every
-other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
+types in `_MIRRORED` (where the mirror wants it: payment intents only of purchases), fetches the
+subscription a completed Checkout created and the charge a refund changed (`_FETCHED`), and
+records every other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
 a transaction of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which
 reads events and plans their writes with `parse_event` and `plan_of` and applies here, alone, those
 that need Stripe.
@@ -35,14 +36,19 @@ from services.billing.mirror import (
 )
 from services.billing.models import applied_events
 from services.billing.payment_methods import PAYMENT_METHODS
-from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS, subscription_row
+from services.billing.purchases import CHARGES, DISPUTES, PURCHASES
+from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS
 from services.common.stripe_events import (
+    CHARGE_EVENTS,
     CHECKOUT_COMPLETED,
     CUSTOMER_EVENTS,
+    DISPUTE_EVENTS,
     INVOICE_EVENTS,
+    PAYMENT_INTENT_EVENTS,
     PAYMENT_METHOD_EVENTS,
     PRICE_EVENTS,
     PRODUCT_EVENTS,
+    REFUND_EVENTS,
     SCHEDULE_EVENTS,
     SUBSCRIPTION_EVENTS,
 )
@@ -60,11 +66,28 @@ _MIRRORED: Mapping[str, Mirror] = {
     **dict.fromkeys(SCHEDULE_EVENTS, SCHEDULES),
     **dict.fromkeys(INVOICE_EVENTS, INVOICES),
     **dict.fromkeys(PAYMENT_METHOD_EVENTS, PAYMENT_METHODS),
+    **dict.fromkeys(PAYMENT_INTENT_EVENTS, PURCHASES),
+    **dict.fromkeys(CHARGE_EVENTS, CHARGES),
+    **dict.fromkeys(DISPUTE_EVENTS, DISPUTES),
 }
 # Of those, the types that say Stripe deleted the object.
 _DELETIONS = frozenset({"customer.deleted", "product.deleted", "price.deleted"})
-# CHECKOUT_COMPLETED: the session's subscription is fetched, then mirrored. Every type that billing
-# acts on is in BILLING_EVENT_TYPES; any other (`checkout.session.expired`, …) is recorded as IGNORED.
+# Event types that name an object to fetch from Stripe, then mirror: by type, the object the event
+# carries, the mirror, and how to read the id of the object to fetch (None: nothing to fetch).
+_FETCHED: Mapping[str, tuple[str, Mirror, Callable[[dict[str, Any]], str | None]]] = {
+    # The session's subscription, if it made one.
+    CHECKOUT_COMPLETED: (
+        "checkout.session",
+        SUBSCRIPTIONS,
+        lambda session: optional(reference, session["subscription"]),
+    ),
+    # The refunded charge: its amount refunded (a refund's own object does not say the total).
+    **dict.fromkeys(
+        REFUND_EVENTS, ("refund", CHARGES, lambda refund: optional(reference, refund["charge"]))
+    ),
+}
+# Every type that billing acts on is in BILLING_EVENT_TYPES; any other
+# (`checkout.session.expired`, …) is recorded as IGNORED.
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,22 +143,25 @@ class Write:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchSubscription:
-    """Fetch the subscription the event names and mirror what Stripe returns."""
+class Fetch:
+    """Fetch the object the event names and mirror what Stripe returns."""
 
-    subscription_id: str
+    mirror: Mirror
+    object_id: str
 
     async def apply(
         self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
     ) -> Outcome:
-        subscription = await SUBSCRIPTIONS.current(stripe_client, self.subscription_id)
-        if subscription is None:
-            raise StripeRejected(f"Stripe has no subscription {self.subscription_id} ({event.id})")
+        current = await self.mirror.current(stripe_client, self.object_id)
+        if current is None:
+            raise StripeRejected(
+                f"Stripe has no {self.mirror.object_type} {self.object_id} ({event.id})"
+            )
         return await apply_object(
             conn,
-            mirror=SUBSCRIPTIONS,
+            mirror=self.mirror,
             stripe_client=stripe_client,
-            row=subscription_row(subscription),
+            row=self.mirror.row(current),
             created=event.created,
             refetched=True,
         )
@@ -151,19 +177,21 @@ def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]],
         raise InvalidArgument(f"the {object_type} of event {event.id} is malformed: {e!r}") from e
 
 
-def plan_of(event: StripeEvent) -> Write | FetchSubscription | None:
+def plan_of(event: StripeEvent) -> Write | Fetch | None:
     """What applying `event` does besides recording it; checked before anything is written."""
     mirror = _MIRRORED.get(event.type)
     if mirror is not None:
+        if not _read(event, mirror.object_type, mirror.wanted):
+            return None
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
         return Write(mirror, row)
-    if event.type == CHECKOUT_COMPLETED:
-        subscription_id = _read(
-            event, "checkout.session", lambda session: optional(reference, session["subscription"])
-        )
-        return None if subscription_id is None else FetchSubscription(subscription_id)
+    fetched = _FETCHED.get(event.type)
+    if fetched is not None:
+        object_type, mirror, object_id = fetched
+        found = _read(event, object_type, object_id)
+        return None if found is None else Fetch(mirror, found)
     return None
 
 

@@ -24,13 +24,20 @@ from services.billing import (
     invoices,
     payment_methods,
     payments,
+    purchases,
     subscribe,
     subscription_changes,
     subscriptions,
 )
 from services.billing import grpc_messages as messages
+from services.billing.grpc_admin import BillingAdminServicer
+from services.billing.grpc_policy import (
+    ADMIN_SERVICE_NAME,
+    SERVICE_NAME,
+    acting_principal,
+    method_policy,
+)
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
-from services.billing.grpc_policy import SERVICE_NAME, acting_principal, method_policy
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.mirror import Outcome
@@ -392,7 +399,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: billing_pb2.ListEntitlementsRequest, context: Context
     ) -> billing_pb2.ListEntitlementsResponse:
         records = await entitlements.list_entitlements(
-            engine=self._engine, principal=await acting_principal(context), grace=self._grace
+            engine=self._engine,
+            principal=await acting_principal(context),
+            grace=self._grace,
+            dispute_policy=self._rules.dispute_policy,
         )
         return billing_pb2.ListEntitlementsResponse(
             entitlements=[messages.entitlement_message(r) for r in records]
@@ -407,11 +417,23 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             principal=await acting_principal(context),
             feature=request.feature,
             grace=self._grace,
+            dispute_policy=self._rules.dispute_policy,
         )
         if record is None:
             return billing_pb2.CheckEntitlementResponse(entitled=False)
         return billing_pb2.CheckEntitlementResponse(
             entitled=True, entitlement=messages.entitlement_message(record)
+        )
+
+    @rpc
+    async def ListPurchases(
+        self, request: billing_pb2.ListPurchasesRequest, context: Context
+    ) -> billing_pb2.ListPurchasesResponse:
+        records = await purchases.list_purchases(
+            engine=self._engine, principal=await acting_principal(context)
+        )
+        return billing_pb2.ListPurchasesResponse(
+            purchases=[messages.purchase_message(r) for r in records]
         )
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
@@ -486,17 +508,21 @@ async def start_billing_server(
     rules: BillingRules = BillingRules(),  # noqa: B008 - immutable
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
-    """Start billing's gRPC server on `address` (port 0 picks one) with caller checks on; its
-    health is SERVING while its database answers."""
+    """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
+    picks one) with caller checks on; its health is SERVING while its database answers."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
     servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
+    admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
     policy = method_policy(rules.entitlement_callers)
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
+        billing_pb2_grpc.add_BillingAdminServiceServicer_to_server(admin, server)
+
     return await start_grpc_server(
         address=address,
-        service_names=[SERVICE_NAME],
-        add_servicers=lambda server: billing_pb2_grpc.add_BillingServiceServicer_to_server(
-            servicer, server
-        ),
+        service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME],
+        add_servicers=add_servicers,
         interceptors=[ServiceAuthInterceptor(verifier, policy)],
         readiness=functools.partial(database_reachable, engine),
         readiness_interval=readiness_interval,

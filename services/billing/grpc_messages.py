@@ -13,6 +13,8 @@ from services.billing import (
     invoices,
     payment_methods,
     payments,
+    purchases,
+    refunds,
     subscribe,
     subscription_changes,
     subscriptions,
@@ -171,9 +173,39 @@ def payment_method_message(
 def entitlement_message(record: entitlements.EntitlementRecord) -> billing_pb2.Entitlement:
     return billing_pb2.Entitlement(
         feature=record.feature,
-        subscription_id=record.subscription_id,
-        subscription_status=record.subscription_status,
+        subscription_id=record.subscription_id or "",
+        subscription_status=record.subscription_status or "",
         grace_end_time=timestamp(record.grace_end),
+        payment_intent_id=record.payment_intent_id or "",
+        expire_time=timestamp(record.expires),
+    )
+
+
+def purchase_message(record: purchases.PurchaseRecord) -> billing_pb2.Purchase:
+    return billing_pb2.Purchase(
+        payment_intent_id=record.payment_intent_id,
+        price_id=record.price_id,
+        product_id=record.product_id or "",
+        product_name=record.product_name or "",
+        quantity=record.quantity,
+        amount=record.amount,
+        currency=record.currency,
+        status=record.status,
+        amount_refunded=record.amount_refunded,
+        receipt_url=record.receipt_url or "",
+        paid_time=timestamp(record.paid_at),
+    )
+
+
+def refund_response(record: refunds.RefundRecord) -> billing_pb2.RefundPaymentResponse:
+    return billing_pb2.RefundPaymentResponse(
+        refund_id=record.refund_id,
+        payment_intent_id=record.payment_intent_id,
+        charge_id=record.charge_id,
+        amount=record.amount,
+        currency=record.currency,
+        status=record.status,
+        amount_refunded=record.amount_refunded,
     )
 
 

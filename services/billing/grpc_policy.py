@@ -1,5 +1,6 @@
 """Who may call each BillingService method: the gateway, the webhooks relay, and the internal
-services named in BILLING_ENTITLEMENT_CALLERS (entitlements only)."""
+services named in BILLING_ENTITLEMENT_CALLERS (entitlements only); and each BillingAdminService
+method: the operators' CLI alone."""
 
 from collections.abc import Mapping
 
@@ -11,8 +12,12 @@ from services.auth.principal import Principal
 from services.common.rpc import Context
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+ADMIN_SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingAdminService"].full_name
 GATEWAY = "gateway"
 WEBHOOKS_RELAY = "webhooks-relay"
+# The operators' command line (`python -m services.billing refund …`), as for the webhooks
+# admin API: BILLING_SERVICE_SECRETS lists it as `ops-cli=<secret>` where operators refund.
+OPS_CLI = "ops-cli"
 
 # Methods only the gateway calls, for the principal its verified session token names.
 _GATEWAY_METHODS = (
@@ -37,6 +42,7 @@ _GATEWAY_METHODS = (
     "ListPaymentMethods",
     "SetDefaultPaymentMethod",
     "DetachPaymentMethod",
+    "ListPurchases",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
@@ -49,6 +55,7 @@ def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
     for name in _ENTITLEMENT_METHODS:
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
+    policy[f"/{ADMIN_SERVICE_NAME}/RefundPayment"] = frozenset({OPS_CLI})
     return policy
 
 

@@ -89,6 +89,11 @@ def string_map(value: object) -> dict[str, str]:
     return {key: string(item) for key, item in mapping(value or {}).items()}
 
 
+def everything(_obj: dict[str, Any]) -> bool:
+    """Every object of a mirror's type is mirrored (a `Mirror.wanted`)."""
+    return True
+
+
 def unchanged(row: Row, _deleted_at: datetime) -> Row:
     """The row of an object Stripe deleted, for objects whose row says nothing of deletion
     (a `Mirror.retire`, which is given the time of the deletion)."""
@@ -128,6 +133,9 @@ class Mirror:
     retire: Callable[[Row, datetime], Row] = unchanged
     # False where rows are created elsewhere and events only refresh them (customers).
     adds_rows: bool = True
+    # Which objects of the type are mirrored (payment intents: only purchases); events carrying
+    # another are recorded as IGNORED.
+    wanted: Callable[[dict[str, Any]], bool] = everything
 
     async def current(self, stripe_client: stripe.StripeClient, object_id: str) -> Row | None:
         """Stripe's object as it is now, as a dict; None when Stripe no longer has it."""

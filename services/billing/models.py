@@ -302,3 +302,57 @@ customer_creations = Table(
         "records its own",
     ),
 )
+
+# One-time purchases of catalog prices: the payment intents CreatePayment made (those whose
+# metadata names a catalog price, `tatame_price`), as Stripe reports them.
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe payment intent id"),
+    Column("stripe_customer_id", Text, nullable=False),
+    Column("price_id", Text, nullable=False, comment="the catalog price bought"),
+    Column("quantity", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("currency", String(3), nullable=False),
+    Column("status", Text, nullable=False, comment="the payment intent's status"),
+    Column("latest_charge_id", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, purchases.c.stripe_customer_id, purchases.c.created)
+
+# Charges (of purchases and of invoices alike): what was refunded, the receipt.
+charges = Table(
+    "charges",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe charge id"),
+    Column("payment_intent_id", Text),
+    Column("stripe_customer_id", Text),
+    Column("amount", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("amount_refunded", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("currency", String(3), nullable=False),
+    Column("status", Text, nullable=False, comment="succeeded, pending or failed"),
+    Column("receipt_url", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, charges.c.stripe_customer_id)
+
+# Disputes (chargebacks and inquiries) a card holder's bank opened on a charge.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Text, primary_key=True, comment="Stripe dispute id"),
+    Column("charge_id", Text, nullable=False),
+    Column("payment_intent_id", Text),
+    Column("amount", BigInteger, nullable=False, comment="minor units of currency"),
+    Column("currency", String(3), nullable=False),
+    Column("status", Text, nullable=False, comment="needs_response, under_review, won, lost, …"),
+    Column("reason", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    *_version_columns(first_written_by_events=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(None, disputes.c.charge_id)

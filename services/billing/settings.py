@@ -1,12 +1,23 @@
 """Billing service settings, read once from the environment and validated at start."""
 
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import parse_service_secrets
-from services.common.settings import CommaList, DatabaseSettings, StripeSettings, split_commas
+from services.common.settings import (
+    BaseServiceSettings,
+    CommaList,
+    DatabaseSettings,
+    StripeSettings,
+    split_commas,
+)
+
+# What a dispute on a subscription's payment does to its access: `keep` it (the dispute is logged
+# and counted), or `suspend` it until the dispute is won.
+DisputePolicy = Literal["keep", "suspend"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +35,7 @@ class BillingRules:
     # Stripe test mode only: each new customer gets its own test clock named with this prefix
     # and the principal, so that time can be advanced through its trials and renewals.
     test_clock_prefix: str | None = None
+    dispute_policy: DisputePolicy = "keep"
 
 
 _DEFAULTS = BillingRules()
@@ -63,6 +75,8 @@ class BillingSettings(CatalogSyncSettings):
     billing_entitlement_callers: CommaList = tuple(_DEFAULTS.entitlement_callers)
     # Test mode only (refused in production and with a live key): new customers on test clocks.
     billing_stripe_test_clocks: bool = False
+    # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
+    billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
 
     @field_validator(
         "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
@@ -126,4 +140,14 @@ class BillingSettings(CatalogSyncSettings):
             past_due_grace_days=self.billing_past_due_grace_days,
             entitlement_callers=frozenset(self.billing_entitlement_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
+            dispute_policy=self.billing_dispute_policy,
         )
+
+
+class AdminClientSettings(BaseServiceSettings):
+    """`python -m services.billing refund …`: the operators' command line over
+    BillingAdminService (billing lists the client in BILLING_SERVICE_SECRETS)."""
+
+    billing_target: str = "127.0.0.1:50051"
+    billing_admin_client_secret: SecretStr
+    billing_admin_client_name: str = "ops-cli"

@@ -38,6 +38,11 @@ class ErrorReason(StrEnum):
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"
     INTERNAL = "internal"
+    # Refunds (operators): a payment not paid or already refunded in full; charged back by the
+    # bank; a refund of more than is left.
+    PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
+    PAYMENT_DISPUTED = "payment_disputed"
+    REFUND_EXCEEDS_PAYMENT = "refund_exceeds_payment"
 
 
 class ServiceError(Exception):

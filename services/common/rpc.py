@@ -51,6 +51,9 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.APPLY_TIMED_OUT: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorReason.PAYMENT_NOT_REFUNDABLE: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.PAYMENT_DISPUTED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.REFUND_EXCEEDS_PAYMENT: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 
@@ -129,3 +132,20 @@ def reason_of(error: grpc.RpcError) -> str | None:
         if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
             return str(info.reason)
     return None
+
+
+def cli_message(error: grpc.aio.AioRpcError, *, unreachable: str) -> str:
+    """What an operators' command line says of a failed call: the server's own message (a
+    reason it sent, or the caller check's refusal), else a fixed one for the status (transport
+    text from the channel is never shown); `unreachable` for UNAVAILABLE."""
+    described = reason_of(error) is not None or error.code() in (
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    if described:
+        return error.details() or error.code().name.lower()
+    undescribed = {
+        grpc.StatusCode.UNAVAILABLE: unreachable,
+        grpc.StatusCode.DEADLINE_EXCEEDED: "the server did not answer in time",
+    }
+    return undescribed.get(error.code(), "the call failed")

@@ -26,6 +26,28 @@ INVOICE_EVENTS = tuple(
     )
 )
 PAYMENT_METHOD_EVENTS = ("payment_method.attached", "payment_method.detached")
+# One-time purchases: their payment intents, the charges that move their money (refunded in
+# part or in full), the disputes a bank opens on a charge.
+PAYMENT_INTENT_EVENTS = tuple(
+    f"payment_intent.{e}"
+    for e in (
+        "created",
+        "processing",
+        "requires_action",
+        "succeeded",
+        "payment_failed",
+        "canceled",
+    )
+)
+CHARGE_EVENTS = tuple(
+    f"charge.{e}" for e in ("succeeded", "failed", "captured", "updated", "refunded")
+)
+DISPUTE_EVENTS = tuple(
+    f"charge.dispute.{e}"
+    for e in ("created", "updated", "closed", "funds_withdrawn", "funds_reinstated")
+)
+# A refund names its charge, which is fetched, then mirrored (its amount refunded).
+REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed")
 # A completed Checkout Session names the subscription it created.
 CHECKOUT_COMPLETED = "checkout.session.completed"
 
@@ -38,6 +60,10 @@ BILLING_EVENT_TYPES: frozenset[str] = frozenset(
         *SCHEDULE_EVENTS,
         *INVOICE_EVENTS,
         *PAYMENT_METHOD_EVENTS,
+        *PAYMENT_INTENT_EVENTS,
+        *CHARGE_EVENTS,
+        *DISPUTE_EVENTS,
+        *REFUND_EVENTS,
         CHECKOUT_COMPLETED,
     }
 )

@@ -23,7 +23,7 @@ from services.common.grpc_server import wait_for_termination_signal
 from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.migrations import upgrade_to_head
-from services.common.rpc import reason_of
+from services.common.rpc import cli_message
 from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
 from services.common.stripe_sdk import STRIPE_API_VERSION, stripe_client_from
 from services.common.timestamps import timestamp
@@ -182,7 +182,10 @@ async def events_cli(args: argparse.Namespace) -> int:
                 for event_id in reply.replayed_ids:
                     print(event_id)
         except grpc.aio.AioRpcError as e:
-            print(f"error: {e.code().name}: {cli_message(e)}", file=sys.stderr)
+            message = cli_message(
+                e, unreachable="the admin API is unreachable; is the relay running?"
+            )
+            print(f"error: {e.code().name}: {message}", file=sys.stderr)
             return 1
     return 0
 
@@ -217,26 +220,6 @@ async def endpoint_cli(args: argparse.Namespace) -> int:
             "--retire-others to disable the others"
         )
     return 0
-
-
-# What the CLI says for a failure the admin API did not describe itself (transport text, or a
-# status from the channel, is never shown).
-_UNDESCRIBED = {
-    grpc.StatusCode.UNAVAILABLE: "the admin API is unreachable; is the relay running?",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "the admin API did not answer in time",
-}
-
-
-def cli_message(error: grpc.aio.AioRpcError) -> str:
-    """The admin API's own message (a reason it sent, or the caller check's refusal), else a
-    fixed one for the status."""
-    described = reason_of(error) is not None or error.code() in (
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-    )
-    if described:
-        return error.details() or error.code().name.lower()
-    return _UNDESCRIBED.get(error.code(), "the call failed")
 
 
 def parser() -> argparse.ArgumentParser:

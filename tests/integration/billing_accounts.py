@@ -15,7 +15,7 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
-from services.billing.settings import BillingRules
+from services.billing.settings import BillingRules, DisputePolicy
 from tests.harness import APP_ORIGIN, BillingHandle
 
 TRIAL_DAYS = 30
@@ -30,9 +30,12 @@ Stub = billing_pb2_grpc.BillingServiceStub
 
 
 @asynccontextmanager
-async def billing_server(billing: BillingHandle, *, trial_days: int) -> AsyncIterator[Stub]:
+async def billing_server(
+    billing: BillingHandle, *, trial_days: int, dispute_policy: DisputePolicy = "keep"
+) -> AsyncIterator[Stub]:
     """Billing on the session's database and emulator, with these rules: redirects to the app's
-    origin, a trial of `trial_days`, entitlements readable by the `classes` service too."""
+    origin, a trial of `trial_days`, entitlements readable by the `classes` service too, the
+    `dispute_policy` for subscriptions."""
     server = await start_billing_server(
         address="127.0.0.1:0",
         engine=billing.engine,
@@ -44,6 +47,7 @@ async def billing_server(billing: BillingHandle, *, trial_days: int) -> AsyncIte
             past_due_grace_days=7,
             entitlement_callers=frozenset({CLASSES}),
             test_clock_prefix=billing.stripe_target.test_clock_prefix,
+            dispute_policy=dispute_policy,
         ),
     )
     try:

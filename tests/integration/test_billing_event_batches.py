@@ -93,7 +93,9 @@ async def test_a_poisoned_event_fails_alone_and_the_rest_commit_in_one_transacti
     # Well-formed for the row builder; the database refuses it (a currency is 3 letters), after
     # the events before it in the batch were written.
     poisoned = invoice_event(currency="usdollars")
-    ignored = envelope("charge.succeeded", {"id": "ch_" + token(), "object": "charge"}, created=T)
+    ignored = envelope(
+        "checkout.session.expired", {"id": "cs_" + token(), "object": "checkout.session"}, created=T
+    )
     batch = [first, second, poisoned, last, ignored]
 
     fates = await apply_batch(stub, batch)

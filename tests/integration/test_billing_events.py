@@ -618,7 +618,9 @@ async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -
     fresh = subscription_event()
     broken = subscription_event()
     broken["data"]["object"]["status"] = 7  # not a string: malformed
-    ignored = envelope("charge.succeeded", {"id": "ch_1", "object": "charge"}, created=1)
+    ignored = envelope(
+        "checkout.session.expired", {"id": "cs_1", "object": "checkout.session"}, created=1
+    )
     batch = [fresh, broken, applied_before, ignored]
 
     reply = await stub.ApplyStripeEvents(
@@ -640,9 +642,8 @@ async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -
     assert await mirrored(billing, subscriptions_table, fresh["data"]["object"]["id"]) is not None
 
 
-async def test_an_event_of_a_type_billing_does_not_act_on_is_ignored_and_recorded_once(
-    billing, stub
-) -> None:
+async def test_an_event_billing_does_not_act_on_is_ignored_and_recorded_once(billing, stub) -> None:
+    """A payment intent of a subscription's invoice: not a purchase, so not mirrored."""
     subscription = await subscribe(billing, await stripe_only_customer(billing))
     invoice = await billing.stripe.v1.invoices.retrieve_async(
         subscription.latest_invoice, params={"expand": ["payments"]}
@@ -698,7 +699,9 @@ async def test_an_event_slower_than_the_call_allows_fails_alone_in_its_batch(bil
     creation = await stripe_event(billing, "customer.subscription.created", subscription.id)
     assert await apply(stub, creation) == Outcome.OUTCOME_APPLIED
     same_second = restamped(creation, created=creation["created"])  # settled by a fetch
-    quick = envelope("charge.succeeded", {"id": "ch_2", "object": "charge"}, created=1)
+    quick = envelope(
+        "checkout.session.expired", {"id": "cs_2", "object": "checkout.session"}, created=1
+    )
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()

@@ -8,7 +8,14 @@ import pytest
 from pydantic import ValidationError
 from tatame.billing.v1 import billing_pb2
 
-from services.billing.grpc_policy import GATEWAY, SERVICE_NAME, WEBHOOKS_RELAY, method_policy
+from services.billing.grpc_policy import (
+    ADMIN_SERVICE_NAME,
+    GATEWAY,
+    OPS_CLI,
+    SERVICE_NAME,
+    WEBHOOKS_RELAY,
+    method_policy,
+)
 from services.billing.settings import BillingRules, BillingSettings
 
 
@@ -73,8 +80,14 @@ def test_days_out_of_range_are_refused(name: str, value: int) -> None:
 
 def test_every_billing_method_has_callers_and_entitlements_take_the_configured_ones() -> None:
     methods = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].methods
-    policy = method_policy(frozenset({"classes"}))
+    admin_methods = billing_pb2.DESCRIPTOR.services_by_name["BillingAdminService"].methods
+    policy = dict(method_policy(frozenset({"classes"})))
+    admin_policy = {
+        f"/{ADMIN_SERVICE_NAME}/{method.name}": policy.pop(f"/{ADMIN_SERVICE_NAME}/{method.name}")
+        for method in admin_methods
+    }
 
+    assert set(admin_policy.values()) == {frozenset({OPS_CLI})}
     assert set(policy) == {f"/{SERVICE_NAME}/{method.name}" for method in methods}
     assert policy[f"/{SERVICE_NAME}/CheckEntitlement"] == {GATEWAY, "classes"}
     assert policy[f"/{SERVICE_NAME}/ListEntitlements"] == {GATEWAY, "classes"}

@@ -654,16 +654,20 @@ class DetachPaymentMethodResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Entitlement(_message.Message):
-    __slots__ = ("feature", "subscription_id", "subscription_status", "grace_end_time")
+    __slots__ = ("feature", "subscription_id", "subscription_status", "grace_end_time", "payment_intent_id", "expire_time")
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_STATUS_FIELD_NUMBER: _ClassVar[int]
     GRACE_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     feature: str
     subscription_id: str
     subscription_status: str
     grace_end_time: _timestamp_pb2.Timestamp
-    def __init__(self, feature: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_status: _Optional[str] = ..., grace_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    payment_intent_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, feature: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_status: _Optional[str] = ..., grace_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_intent_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListEntitlementsRequest(_message.Message):
     __slots__ = ()
@@ -688,3 +692,69 @@ class CheckEntitlementResponse(_message.Message):
     entitled: bool
     entitlement: Entitlement
     def __init__(self, entitled: _Optional[bool] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ...) -> None: ...
+
+class Purchase(_message.Message):
+    __slots__ = ("payment_intent_id", "price_id", "product_id", "product_name", "quantity", "amount", "currency", "status", "amount_refunded", "receipt_url", "paid_time")
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_NAME_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_URL_FIELD_NUMBER: _ClassVar[int]
+    PAID_TIME_FIELD_NUMBER: _ClassVar[int]
+    payment_intent_id: str
+    price_id: str
+    product_id: str
+    product_name: str
+    quantity: int
+    amount: int
+    currency: str
+    status: str
+    amount_refunded: int
+    receipt_url: str
+    paid_time: _timestamp_pb2.Timestamp
+    def __init__(self, payment_intent_id: _Optional[str] = ..., price_id: _Optional[str] = ..., product_id: _Optional[str] = ..., product_name: _Optional[str] = ..., quantity: _Optional[int] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[str] = ..., amount_refunded: _Optional[int] = ..., receipt_url: _Optional[str] = ..., paid_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListPurchasesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPurchasesResponse(_message.Message):
+    __slots__ = ("purchases",)
+    PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    purchases: _containers.RepeatedCompositeFieldContainer[Purchase]
+    def __init__(self, purchases: _Optional[_Iterable[_Union[Purchase, _Mapping]]] = ...) -> None: ...
+
+class RefundPaymentRequest(_message.Message):
+    __slots__ = ("payment_intent_id", "amount", "reason", "idempotency_key")
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    payment_intent_id: str
+    amount: int
+    reason: str
+    idempotency_key: str
+    def __init__(self, payment_intent_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RefundPaymentResponse(_message.Message):
+    __slots__ = ("refund_id", "payment_intent_id", "charge_id", "amount", "currency", "status", "amount_refunded")
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    refund_id: str
+    payment_intent_id: str
+    charge_id: str
+    amount: int
+    currency: str
+    status: str
+    amount_refunded: int
+    def __init__(self, refund_id: _Optional[str] = ..., payment_intent_id: _Optional[str] = ..., charge_id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[str] = ..., amount_refunded: _Optional[int] = ...) -> None: ...

@@ -177,6 +177,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.FromString,
                 _registered_method=True)
+        self.ListPurchases = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ListPurchases',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -387,6 +392,13 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPurchases(self, request, context):
+        """The principal's paid one-time purchases (the newest 100), newest first, from the mirror.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -514,6 +526,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CheckEntitlement,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.SerializeToString,
+            ),
+            'ListPurchases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurchases,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1209,6 +1226,117 @@ class BillingService:
             '/tatame.billing.v1.BillingService/CheckEntitlement',
             tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.CheckEntitlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurchases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ListPurchases',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class BillingAdminServiceStub:
+    """Operators' actions (the ops CLI, `python -m services.billing refund …`, with its own service
+    credential; no principal): never reachable from the apps.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RefundPayment = channel.unary_unary(
+                '/tatame.billing.v1.BillingAdminService/RefundPayment',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.FromString,
+                _registered_method=True)
+
+
+class BillingAdminServiceServicer:
+    """Operators' actions (the ops CLI, `python -m services.billing refund …`, with its own service
+    credential; no principal): never reachable from the apps.
+    """
+
+    def RefundPayment(self, request, context):
+        """Refund a payment (a payment intent), in full or `amount` of it. Idempotent: the same
+        idempotency key (given, or derived from the request) refunds once. NOT_FOUND for an unknown
+        payment; FAILED_PRECONDITION `payment_not_refundable` (not paid, or already refunded in
+        full), `payment_disputed` (charged back: the bank already returned the money);
+        INVALID_ARGUMENT `refund_exceeds_payment` (more than what is left to refund);
+        ALREADY_EXISTS `idempotency_key_reused` (the key went with another refund).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BillingAdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RefundPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPayment,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tatame.billing.v1.BillingAdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tatame.billing.v1.BillingAdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BillingAdminService:
+    """Operators' actions (the ops CLI, `python -m services.billing refund …`, with its own service
+    credential; no principal): never reachable from the apps.
+    """
+
+    @staticmethod
+    def RefundPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingAdminService/RefundPayment',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

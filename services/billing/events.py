@@ -1,8 +1,8 @@
 """Applying Stripe events to the mirror: each event id once, and never over newer state.
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
-types in `_MIRRORED`, fetches the subscription a completed Checkout created, and records every
-other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
+types in `_MIRRORED`, fetches the subscription a completed Checkout created and how a failed or
+waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
 a transaction of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which
 reads events and plans their writes with `parse_event` and `plan_of` and applies here, alone, those
 that need Stripe.
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.billing.catalog import PRICES, PRODUCTS
 from services.billing.customers import CUSTOMERS
 from services.billing.errors import InvalidArgument, StripeRejected
+from services.billing.invoice_payments import payment_attempt, record_attempt
 from services.billing.invoices import INVOICES
 from services.billing.mirror import (
     Mirror,
@@ -40,6 +41,7 @@ from services.common.stripe_events import (
     CHECKOUT_COMPLETED,
     CUSTOMER_EVENTS,
     INVOICE_EVENTS,
+    INVOICE_PAYMENT_ATTEMPT_EVENTS,
     PAYMENT_METHOD_EVENTS,
     PRICE_EVENTS,
     PRODUCT_EVENTS,
@@ -141,6 +143,28 @@ class FetchSubscription:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordPaymentAttempt:
+    """Write the invoice the event carries; then, when that was newer than the mirror, fetch
+    how its payment attempt ended (its PaymentIntent) and record it beside it."""
+
+    write: Write
+
+    async def apply(
+        self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
+    ) -> Outcome:
+        outcome = await self.write.apply(conn, stripe_client, event)
+        if outcome is Outcome.APPLIED:
+            invoice_id = self.write.row["id"]
+            attempt = await payment_attempt(stripe_client, invoice_id)
+            if attempt is not None:
+                await record_attempt(conn, invoice_id, attempt)
+        return outcome
+
+
+Plan = Write | FetchSubscription | RecordPaymentAttempt
+
+
 def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]], T]) -> T:
     """`read(data.object)`, checking it is an `object_type`; InvalidArgument when malformed."""
     if event.object.get("object") != object_type:
@@ -151,13 +175,16 @@ def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]],
         raise InvalidArgument(f"the {object_type} of event {event.id} is malformed: {e!r}") from e
 
 
-def plan_of(event: StripeEvent) -> Write | FetchSubscription | None:
-    """What applying `event` does besides recording it; checked before anything is written."""
+def plan_of(event: StripeEvent) -> Plan | None:
+    """What applying `event` does besides recording it; checked before anything is written.
+    Only a `Write` needs no Stripe call."""
     mirror = _MIRRORED.get(event.type)
     if mirror is not None:
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
+        if event.type in INVOICE_PAYMENT_ATTEMPT_EVENTS:
+            return RecordPaymentAttempt(Write(mirror, row))
         return Write(mirror, row)
     if event.type == CHECKOUT_COMPLETED:
         subscription_id = _read(

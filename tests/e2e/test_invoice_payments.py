@@ -153,3 +153,31 @@ async def test_a_renewal_needing_authentication_is_paid_once_the_card_holder_ans
         return bool(paid) and current["status"] == "active"
 
     await eventually(paid_and_active)
+
+
+async def test_a_failed_authentication_is_mirrored_and_another_card_then_pays(
+    client: httpx.AsyncClient, new_user, billing: BillingHandle
+) -> None:
+    user = await new_user()
+    subscription_id, renewal = await renewal_charged_to(
+        client, user, billing, "pm_card_authenticationRequired"
+    )
+    pay = f"/v1/invoices/{renewal['id']}/pay"
+    waiting = (await client.post(pay, headers=with_key(user.headers))).json()
+    await billing.stripe_target.authenticate(waiting["payment_intent_id"], outcome="fail")
+
+    async def failure_mirrored() -> bool:
+        invoices = (await get(client, user, "/v1/invoices"))["invoices"]
+        [current] = [i for i in invoices if i["id"] == renewal["id"]]
+        return (current["last_payment"] or {}).get("reason") == "payment_authentication_failed"
+
+    await eventually(failure_mirrored)
+    visa = await saved_card(client, user, billing, "pm_card_visa")
+    paid = await client.post(pay, json={"payment_method": visa}, headers=with_key(user.headers))
+    assert (paid.status_code, paid.json()["status"]) == (200, "paid"), paid.text
+
+    async def active_again() -> bool:
+        current = await get(client, user, f"/v1/subscriptions/{subscription_id}")
+        return current["status"] == "active"
+
+    await eventually(active_again)

@@ -185,6 +185,8 @@ def authenticate_payment_intent(id: str, outcome: Any = None, **unknown: Any) ->
     intent.next_action, intent.payment_method = None, None
     intent._last_error = {**AUTHENTICATION_FAILURE, "payment_method": card.id}
     send_event("payment_intent.payment_failed", intent)
+    if intent.invoice:  # an attempt to pay the invoice failed
+        send_event("invoice.payment_failed", Invoice._api_retrieve(intent.invoice))
     return intent
 
 

@@ -4,8 +4,8 @@
 What a test needs from Stripe beyond its API, a customer's or time's part, goes through one
 interface with an implementation for each: letting a subscription's period end (a test clock,
 the same in both), paying on Checkout's hosted page, answering 3-D Secure and reading an
-ephemeral key's version (the emulator's `/_testing` endpoints; Stripe's test mode has a browser page instead, so those tests
-skip there). Customers that billing creates for the tests sit on test clocks named for the run;
+ephemeral key's version (the emulator's `/_testing` endpoints; Stripe's test mode has a browser
+page instead, so those tests skip there). Customers that billing creates for the tests sit on test clocks named for the run;
 deleting the run's clocks afterwards deletes their customers and subscriptions in Stripe.
 """
 

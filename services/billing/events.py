@@ -2,10 +2,10 @@
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
 types in `_MIRRORED`, fetches the subscription a completed Checkout created and how a failed or
-waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
-a transaction of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which
-reads events and plans their writes with `parse_event` and `plan_of` and applies here, alone, those
-that need Stripe.
+waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as IGNORED.
+The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in a transaction of its
+own (ApplyStripeEvent); the relay's batches go through `event_batch`, which reads events and plans
+their writes with `parse_event` and `plan_of` and applies here, alone, those that need Stripe.
 """
 
 import json

@@ -177,6 +177,11 @@ class BillingCalls:
     ) -> pb.DetachPaymentMethodResponse:
         return await self._call(self._stub.DetachPaymentMethod, request, None)
 
+    async def pay_invoice(
+        self, request: pb.PayInvoiceRequest, *, idempotency_key: str | None = None
+    ) -> pb.PayInvoiceResponse:
+        return await self._call(self._stub.PayInvoice, request, idempotency_key)
+
     async def list_entitlements(
         self, request: pb.ListEntitlementsRequest
     ) -> pb.ListEntitlementsResponse:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.auth.errors import AuthError, AuthReason
+from services.common.errors import PAYMENT_FAILURES
 from services.common.http import error_response, http_error
 from services.common.rpc import reason_of
 
@@ -32,8 +33,11 @@ HTTP_STATUS_OF: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
+# Reasons answered with another status than their gRPC status's: a payment the card or the bank
+# refused is 402 Payment Required, as Stripe answers it.
+HTTP_STATUS_OF_REASON: Mapping[str, int] = dict.fromkeys(PAYMENT_FAILURES, 402)
 # Statuses whose details are written for the client; for the rest, a fixed message.
-_CLIENT_FACING = {400, 404, 409, 429}
+_CLIENT_FACING = {400, 402, 404, 409, 429}
 _FIXED_MESSAGE = {
     401: "the service credential was refused",
     403: "this call is not allowed",
@@ -52,8 +56,8 @@ def _auth_error(_request: Request, exc: AuthError) -> JSONResponse:
 
 
 def _rpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
-    status = HTTP_STATUS_OF.get(exc.code(), 500)
     reason = reason_of(exc)
+    status = HTTP_STATUS_OF_REASON.get(reason or "") or HTTP_STATUS_OF.get(exc.code(), 500)
     if status not in _CLIENT_FACING:
         log.warning(
             "billing call failed",

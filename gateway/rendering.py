@@ -12,6 +12,7 @@ from gateway.schemas import (
     DiscountOut,
     EntitlementOut,
     InvoiceOut,
+    InvoicePaymentAttemptOut,
     PaymentMethodOut,
     PriceOut,
     PriceTierOut,
@@ -124,6 +125,14 @@ def invoice(message: billing_pb2.Invoice) -> InvoiceOut:
         period_end=optional_datetime(message, "period_end"),
         total_discount_amount=message.total_discount_amount,
         discounts=[discount(d, with_amount=True) for d in message.discounts],
+        last_payment=None
+        if not message.HasField("last_payment")
+        else InvoicePaymentAttemptOut(
+            status=message.last_payment.status,
+            reason=message.last_payment.reason or None,
+            decline_code=message.last_payment.decline_code or None,
+            message=message.last_payment.error_message or None,
+        ),
     )
 
 

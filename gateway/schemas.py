@@ -262,6 +262,21 @@ class CancelIn(BaseModel):
     immediately: bool = False
 
 
+class InvoicePaymentAttemptOut(BaseModel):
+    status: str = Field(
+        description="Stripe's PaymentIntent status after the last attempt: "
+        "requires_payment_method (declined: pay with another card), requires_action (the bank "
+        "asks the customer to authenticate: pay the invoice again), processing, …"
+    )
+    reason: str | None = Field(
+        description="Why it failed, a stable code (card_declined, insufficient_funds, "
+        "expired_card, incorrect_card_details, payment_authentication_failed, "
+        "payment_processing_error); null when it did not fail."
+    )
+    decline_code: str | None = Field(description="Stripe's decline code, as the bank gave it.")
+    message: str | None = Field(description="Stripe's message, safe to show.")
+
+
 class InvoiceOut(BaseModel):
     id: str
     subscription_id: str | None
@@ -279,6 +294,34 @@ class InvoiceOut(BaseModel):
     period_end: datetime | None
     total_discount_amount: int = Field(default=0, description="Minor units taken off.")
     discounts: list[DiscountOut] = Field(default_factory=list)
+    last_payment: InvoicePaymentAttemptOut | None = Field(
+        default=None,
+        description="While the invoice is open: how its last payment attempt ended (a declined "
+        "renewal, a bank asking for authentication), if one was made.",
+    )
+
+
+class InvoicePayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    payment_method: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A saved payment method of the caller's (pm_…); omitted: the one Stripe "
+        "charges (the subscription's default, else the customer's).",
+    )
+
+
+class InvoicePaymentOut(BaseModel):
+    status: str = Field(
+        description="paid; requires_action: confirm the payment with `client_secret` "
+        "(PaymentSheet / handleNextAction), the subscription turns active once Stripe reports "
+        "it paid; processing: Stripe reports the outcome later."
+    )
+    client_secret: str | None = Field(description="Set for requires_action.")
+    payment_intent_id: str | None
+    invoice: InvoiceOut
 
 
 class PromotionPreviewIn(PriceChoice):

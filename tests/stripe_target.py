@@ -3,9 +3,9 @@
 
 What a test needs from Stripe beyond its API, a customer's or time's part, goes through one
 interface with an implementation for each: letting a subscription's period end (a test clock,
-the same in both), paying on Checkout's hosted page and reading an ephemeral key's version (the
-emulator's `/_testing` endpoints; Stripe's test mode has a browser page instead, so those tests
-skip there). Customers that billing creates for the tests sit on test clocks named for the run;
+the same in both), paying on Checkout's hosted page, answering 3-D Secure and reading an
+ephemeral key's version (the emulator's `/_testing` endpoints; Stripe's test mode has a browser
+page instead, so those tests skip there). Customers that billing creates for the tests sit on test clocks named for the run;
 deleting the run's clocks afterwards deletes their customers and subscriptions in Stripe.
 """
 
@@ -106,6 +106,12 @@ class StripeTarget:
     async def resolve_dispute(self, dispute_id: str, outcome: str) -> None:
         """The bank decides a dispute: `won` or `lost`."""
         await self._testing("post", f"disputes/{dispute_id}/resolve", outcome=outcome)
+
+    async def authenticate(self, intent_id: str, outcome: str = "succeed") -> dict:
+        """The card holder's answer to 3-D Secure for a payment or setup intent, as on the bank's
+        page (`outcome` succeed or fail)."""
+        kind = "setup_intents" if intent_id.startswith("seti_") else "payment_intents"
+        return await self._testing("post", f"{kind}/{intent_id}/authenticate", outcome=outcome)
 
     async def _testing(self, method: str, path: str, **form: str) -> dict:
         if self.api_base is None:

@@ -9,6 +9,8 @@ from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     EphemeralKeyIn,
     EphemeralKeyOut,
+    InvoicePayIn,
+    InvoicePaymentOut,
     InvoicesOut,
     PaymentIn,
     PaymentMethodOut,
@@ -108,6 +110,34 @@ async def list_invoices(billing: ForCaller) -> Response:
     reply = await billing.list_invoices(billing_pb2.ListInvoicesRequest())
     return rendering.json_response(
         InvoicesOut(invoices=[rendering.invoice(i) for i in reply.invoices])
+    )
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/pay",
+    response_model=InvoicePaymentOut,
+    responses=error_responses(400, 401, 402, 404, 409, 503),
+    summary="Pay an open invoice of the caller's now (a failed renewal), with a saved card",
+    description="A declined card is 402 with a stable `code` (card_declined, insufficient_funds, "
+    "expired_card, incorrect_card_details, payment_authentication_failed, "
+    "payment_processing_error); an invoice that is not open is 400 `invoice_not_open`.",
+)
+async def pay_invoice(
+    invoice_id: str, billing: ForCaller, key: IdempotencyKey, body: InvoicePayIn | None = None
+) -> Response:
+    reply = await billing.pay_invoice(
+        billing_pb2.PayInvoiceRequest(
+            id=invoice_id, payment_method=(body.payment_method if body else None) or ""
+        ),
+        idempotency_key=key,
+    )
+    return rendering.json_response(
+        InvoicePaymentOut(
+            status=reply.status,
+            client_secret=reply.client_secret or None,
+            payment_intent_id=reply.payment_intent_id or None,
+            invoice=rendering.invoice(reply.invoice),
+        )
     )
 
 

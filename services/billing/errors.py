@@ -55,3 +55,9 @@ class RequestInProgress(Conflict):
     """A request with the same idempotency key is still running."""
 
     default_reason = ErrorReason.IDEMPOTENCY_REQUEST_IN_PROGRESS
+
+
+class PaymentFailed(BillingError):
+    """A payment was declined or could not be made; the reason says why (payment_failures.py)."""
+
+    default_reason = ErrorReason.CARD_DECLINED

@@ -25,8 +25,9 @@ one durable commit instead of a transaction of about six round trips per event:
 
 An event whose apply needs Stripe is never applied inside the batch, so that its transaction,
 which holds the locks of up to a hundred objects, is never held open across an HTTP call:
-`checkout.session.completed` and `refund.*` (which fetch the session's subscription, the
-refund's charge), an event that the rule
+`checkout.session.completed`, `refund.*`, `invoice.payment_failed` and
+`invoice.payment_action_required` (which fetch the session's subscription, the refund's charge,
+the invoice's payment), an event that the rule
 settles by a fetch (same second as the stored state, or the row holds fetched state: its claim is
 withdrawn in the batch), and a repeat of an id within the batch. These are applied after the
 batch commits, each on its own as ApplyStripeEvent does (`events.apply_event`), concurrently, in
@@ -48,7 +49,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.billing import events
-from services.billing.events import Fetch, StripeEvent, Write
+from services.billing.events import StripeEvent, Write
 from services.billing.mirror import (
     Outcome,
     Ruling,
@@ -141,7 +142,7 @@ async def apply_events(
         except Exception as e:  # malformed: its own error, nothing written
             fates[index] = e
             continue
-        if not isinstance(plan, Fetch) and event.id not in ids:
+        if (plan is None or isinstance(plan, Write)) and event.id not in ids:
             batched.append(_Batched(index, event, plan))
             ids.add(event.id)
     if batched:

@@ -2,11 +2,11 @@
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
 types in `_MIRRORED` (where the mirror wants it: payment intents only of purchases), fetches the
-subscription a completed Checkout created and the charge a refund changed (`_FETCHED`), and
-records every other type as IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in
-a transaction of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which
-reads events and plans their writes with `parse_event` and `plan_of` and applies here, alone, those
-that need Stripe.
+subscription a completed Checkout created and the charge a refund changed (`_FETCHED`), and how a
+failed or waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as
+IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in a transaction
+of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which reads events and
+plans their writes with `parse_event` and `plan_of` and applies here, alone, those that need Stripe.
 """
 
 import json
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.billing.catalog import PRICES, PRODUCTS
 from services.billing.customers import CUSTOMERS
 from services.billing.errors import InvalidArgument, StripeRejected
+from services.billing.invoice_payments import payment_attempt, record_attempt
 from services.billing.invoices import INVOICES
 from services.billing.mirror import (
     Mirror,
@@ -44,6 +45,7 @@ from services.common.stripe_events import (
     CUSTOMER_EVENTS,
     DISPUTE_EVENTS,
     INVOICE_EVENTS,
+    INVOICE_PAYMENT_ATTEMPT_EVENTS,
     PAYMENT_INTENT_EVENTS,
     PAYMENT_METHOD_EVENTS,
     PRICE_EVENTS,
@@ -167,6 +169,28 @@ class Fetch:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordPaymentAttempt:
+    """Write the invoice the event carries; then, when that was newer than the mirror, fetch
+    how its payment attempt ended (its PaymentIntent) and record it beside it."""
+
+    write: Write
+
+    async def apply(
+        self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
+    ) -> Outcome:
+        outcome = await self.write.apply(conn, stripe_client, event)
+        if outcome is Outcome.APPLIED:
+            invoice_id = self.write.row["id"]
+            attempt = await payment_attempt(stripe_client, invoice_id)
+            if attempt is not None:
+                await record_attempt(conn, invoice_id, attempt)
+        return outcome
+
+
+Plan = Write | Fetch | RecordPaymentAttempt
+
+
 def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]], T]) -> T:
     """`read(data.object)`, checking it is an `object_type`; InvalidArgument when malformed."""
     if event.object.get("object") != object_type:
@@ -177,8 +201,9 @@ def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]],
         raise InvalidArgument(f"the {object_type} of event {event.id} is malformed: {e!r}") from e
 
 
-def plan_of(event: StripeEvent) -> Write | Fetch | None:
-    """What applying `event` does besides recording it; checked before anything is written."""
+def plan_of(event: StripeEvent) -> Plan | None:
+    """What applying `event` does besides recording it; checked before anything is written.
+    Only a `Write` needs no Stripe call."""
     mirror = _MIRRORED.get(event.type)
     if mirror is not None:
         if not _read(event, mirror.object_type, mirror.wanted):
@@ -186,6 +211,8 @@ def plan_of(event: StripeEvent) -> Write | Fetch | None:
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
+        if event.type in INVOICE_PAYMENT_ATTEMPT_EVENTS:
+            return RecordPaymentAttempt(Write(mirror, row))
         return Write(mirror, row)
     fetched = _FETCHED.get(event.type)
     if fetched is not None:

@@ -21,6 +21,7 @@ from services.billing import (
     entitlements,
     event_batch,
     events,
+    invoice_payments,
     invoices,
     payment_methods,
     payments,
@@ -435,6 +436,24 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.ListPurchasesResponse(
             purchases=[messages.purchase_message(r) for r in records]
         )
+
+    @rpc
+    @idempotent(billing_pb2.PayInvoiceResponse)
+    async def PayInvoice(
+        self,
+        request: billing_pb2.PayInvoiceRequest,
+        context: Context,
+        idempotency: RequestKey | None,
+    ) -> billing_pb2.PayInvoiceResponse:
+        payment = await invoice_payments.pay_invoice(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            principal=await acting_principal(context),
+            invoice_id=request.id,
+            payment_method_id=request.payment_method,
+            idempotency=idempotency,
+        )
+        return messages.pay_invoice_response(payment)
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
         return await events.apply_event(

@@ -10,6 +10,7 @@ from services.billing import (
     customers,
     discounts,
     entitlements,
+    invoice_payments,
     invoices,
     payment_methods,
     payments,
@@ -153,6 +154,32 @@ def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
         period_end=timestamp(record.period_end),
         discounts=[discount_message(d) for d in record.discounts],
         total_discount_amount=record.total_discount_amount,
+        last_payment=None
+        if record.last_payment is None
+        else payment_attempt_message(record.last_payment),
+    )
+
+
+def payment_attempt_message(
+    record: invoices.PaymentAttemptRecord,
+) -> billing_pb2.InvoicePaymentAttempt:
+    return billing_pb2.InvoicePaymentAttempt(
+        status=record.status,
+        reason=record.reason or "",
+        error_code=record.error_code or "",
+        decline_code=record.decline_code or "",
+        error_message=record.error_message or "",
+    )
+
+
+def pay_invoice_response(
+    payment: invoice_payments.InvoicePayment,
+) -> billing_pb2.PayInvoiceResponse:
+    return billing_pb2.PayInvoiceResponse(
+        invoice=invoice_message(payment.invoice),
+        status=payment.status,
+        payment_intent_id=payment.payment_intent_id,
+        client_secret=payment.client_secret,
     )
 
 

@@ -43,6 +43,7 @@ _GATEWAY_METHODS = (
     "SetDefaultPaymentMethod",
     "DetachPaymentMethod",
     "ListPurchases",
+    "PayInvoice",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -1,4 +1,5 @@
-"""Invoices: mirrored from Stripe's invoice objects, listed per principal."""
+"""Invoices: mirrored from Stripe's invoice objects (and, beside them, how the last attempt to pay
+an open one ended: invoice_payments.py), listed per principal."""
 
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -6,11 +7,12 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.discounts import DiscountRecord, discount_ids, discount_records, in_order
+from services.billing.errors import NotFound
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -23,6 +25,8 @@ from services.billing.mirror import (
     upsert,
 )
 from services.billing.models import customers, invoices
+from services.billing.payment_failures import failure_reason
+from services.common.errors import ErrorReason
 
 MAX_LISTED = 100
 
@@ -82,6 +86,17 @@ INVOICES = Mirror(
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentAttemptRecord:
+    """How the last attempt to pay an open invoice ended (its PaymentIntent)."""
+
+    status: str
+    reason: ErrorReason | None
+    error_code: str | None
+    decline_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceRecord:
     id: str
     subscription_id: str | None
@@ -100,6 +115,57 @@ class InvoiceRecord:
     total_discount_amount: int
     # The discounts applied (those whose details the mirror holds), each with its amount.
     discounts: tuple[DiscountRecord, ...] = ()
+    # While the invoice is open: how its last payment attempt ended, if one was made.
+    last_payment: PaymentAttemptRecord | None = None
+
+
+_RECORD_COLUMNS = [
+    invoices.c[f.name] for f in fields(InvoiceRecord) if f.name not in ("discounts", "last_payment")
+]
+_ATTEMPT_COLUMNS = (
+    invoices.c.payment_status,
+    invoices.c.payment_error_code,
+    invoices.c.payment_decline_code,
+    invoices.c.payment_error_message,
+)
+
+
+def _select_records() -> Select[Any]:
+    return select(
+        *_RECORD_COLUMNS, invoices.c.discount_ids, invoices.c.discount_amounts, *_ATTEMPT_COLUMNS
+    ).join(customers, customers.c.stripe_customer_id == invoices.c.stripe_customer_id)
+
+
+def _last_payment(values: dict[str, Any], status: str | None) -> PaymentAttemptRecord | None:
+    """The attempt's columns of a row (taken out of `values`) as a record, for an open invoice;
+    once it is paid, void or uncollectible, its attempts are history."""
+    attempt = {column.name: values.pop(column.name) for column in _ATTEMPT_COLUMNS}
+    if status != "open" or attempt["payment_status"] is None:
+        return None
+    return PaymentAttemptRecord(
+        status=attempt["payment_status"],
+        reason=failure_reason(attempt["payment_error_code"], attempt["payment_decline_code"]),
+        error_code=attempt["payment_error_code"],
+        decline_code=attempt["payment_decline_code"],
+        error_message=attempt["payment_error_message"],
+    )
+
+
+async def _records(conn: AsyncConnection, query: Select[Any]) -> list[InvoiceRecord]:
+    rows = (await conn.execute(query)).all()
+    known = await discount_records(conn, (i for row in rows for i in row.discount_ids))
+    records = []
+    for row in rows:
+        values = dict(row._mapping)
+        ids = values.pop("discount_ids")
+        amounts = {entry["discount"]: entry["amount"] for entry in values.pop("discount_amounts")}
+        last_payment = _last_payment(values, values["status"])
+        records.append(
+            InvoiceRecord(
+                **values, discounts=in_order(ids, known, amounts), last_payment=last_payment
+            )
+        )
+    return records
 
 
 async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[InvoiceRecord]:
@@ -107,21 +173,24 @@ async def list_invoices(*, engine: AsyncEngine, principal: Principal) -> list[In
     mirror. An invoice of total 0 (the one with which Stripe starts a trial) is mirrored but not
     listed: nothing was charged or is due on it, and the trial it records is the subscription's
     `trial_start`/`trial_end`, which the app already shows."""
-    columns = [invoices.c[f.name] for f in fields(InvoiceRecord) if f.name != "discounts"]
     query = (
-        select(*columns, invoices.c.discount_ids, invoices.c.discount_amounts)
-        .join(customers, customers.c.stripe_customer_id == invoices.c.stripe_customer_id)
+        _select_records()
         .where(customers.c.principal == principal.key, invoices.c.total != 0)
         .order_by(invoices.c.created.desc(), invoices.c.id.desc())
         .limit(MAX_LISTED)
     )
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-        known = await discount_records(conn, (i for row in rows for i in row.discount_ids))
-    records = []
-    for row in rows:
-        values = dict(row._mapping)
-        ids = values.pop("discount_ids")
-        amounts = {entry["discount"]: entry["amount"] for entry in values.pop("discount_amounts")}
-        records.append(InvoiceRecord(**values, discounts=in_order(ids, known, amounts)))
-    return records
+        return await _records(conn, query)
+
+
+async def principal_invoice(
+    conn: AsyncConnection, principal: Principal, invoice_id: str
+) -> InvoiceRecord:
+    """One of the principal's invoices, from the mirror; NotFound for anyone else's."""
+    query = _select_records().where(
+        customers.c.principal == principal.key, invoices.c.id == invoice_id
+    )
+    found = await _records(conn, query)
+    if not found:
+        raise NotFound(f"no invoice {invoice_id!r} for this account")
+    return found[0]

@@ -55,6 +55,22 @@ def _version_columns(*, first_written_by_events: bool) -> tuple[Column[Any], Col
     )
 
 
+def _payment_attempt_columns() -> tuple[Column[Any], ...]:
+    """How an invoice's last payment attempt ended: its PaymentIntent as Stripe had it when
+    billing last fetched it (invoice_payments.py), which events about invoices do not carry."""
+    return (
+        Column("payment_intent_id", Text, comment="the PaymentIntent of the last attempt"),
+        Column(
+            "payment_status",
+            Text,
+            comment="its status: requires_payment_method (declined), requires_action, …",
+        ),
+        Column("payment_error_code", Text, comment="Stripe's last_payment_error.code"),
+        Column("payment_decline_code", Text, comment="Stripe's last_payment_error.decline_code"),
+        Column("payment_error_message", Text, comment="Stripe's last_payment_error.message"),
+    )
+
+
 customers = Table(
     "customers",
     metadata,
@@ -226,6 +242,7 @@ invoices = Table(
     ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *_payment_attempt_columns(),
 )
 
 # What each discount (a coupon, maybe through a promotion code) takes off, by Stripe discount

@@ -43,6 +43,15 @@ class ErrorReason(StrEnum):
     PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
     PAYMENT_DISPUTED = "payment_disputed"
     REFUND_EXCEEDS_PAYMENT = "refund_exceeds_payment"
+    # Paying an invoice: it is not open; a payment declined (Stripe's decline codes, mapped by
+    # services/billing/payment_failures.py); the bank's authentication failed; a processing error.
+    INVOICE_NOT_OPEN = "invoice_not_open"
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    INCORRECT_CARD_DETAILS = "incorrect_card_details"
+    PAYMENT_AUTHENTICATION_FAILED = "payment_authentication_failed"
+    PAYMENT_PROCESSING_ERROR = "payment_processing_error"
 
 
 class ServiceError(Exception):
@@ -55,3 +64,16 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+
+
+# The reasons of a payment that failed (the card, the bank): the gateway answers them 402.
+PAYMENT_FAILURES = frozenset(
+    {
+        ErrorReason.CARD_DECLINED,
+        ErrorReason.INSUFFICIENT_FUNDS,
+        ErrorReason.EXPIRED_CARD,
+        ErrorReason.INCORRECT_CARD_DETAILS,
+        ErrorReason.PAYMENT_AUTHENTICATION_FAILED,
+        ErrorReason.PAYMENT_PROCESSING_ERROR,
+    }
+)

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.db import DATABASE_FAILURES
-from services.common.errors import ErrorReason, ServiceError
+from services.common.errors import PAYMENT_FAILURES, ErrorReason, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.PAYMENT_NOT_REFUNDABLE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.PAYMENT_DISPUTED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.REFUND_EXCEEDS_PAYMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorReason.INVOICE_NOT_OPEN: grpc.StatusCode.FAILED_PRECONDITION,
+    **dict.fromkeys(PAYMENT_FAILURES, grpc.StatusCode.FAILED_PRECONDITION),
 }
 
 

@@ -23,8 +23,12 @@ INVOICE_EVENTS = tuple(
         "payment_failed",
         "voided",
         "marked_uncollectible",
+        "payment_action_required",
     )
 )
+# Of those, the events that say an attempt to pay failed or waits for the card holder: billing
+# fetches how (the invoice's PaymentIntent), which the invoice does not carry.
+INVOICE_PAYMENT_ATTEMPT_EVENTS = ("invoice.payment_failed", "invoice.payment_action_required")
 PAYMENT_METHOD_EVENTS = ("payment_method.attached", "payment_method.detached")
 # One-time purchases: their payment intents, the charges that move their money (refunded in
 # part or in full), the disputes a bank opens on a charge.

@@ -365,6 +365,13 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
             "customer": owner.customer_id,
         }
     )
+    # The owner's first invoice (the trial's), and a card of the other user's to pay it with.
+    owners_invoice = (
+        await billing.stripe.v1.invoices.list_async(params={"customer": owner.customer_id})
+    ).data[0]
+    others_card = await billing.stripe.v1.payment_methods.attach_async(
+        "pm_card_visa", params={"customer": other.customer_id}
+    )
     h = other.headers
     with_code = {"price": "pro_monthly", "promotion_code": owners_code}
     for route in ("/v1/promotion-codes/preview", "/v1/subscriptions"):
@@ -385,6 +392,8 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
         ("POST", f"/v1/subscriptions/{subscription}/resume", None),
         ("POST", f"/v1/payment-methods/{card.id}/default", None),
         ("DELETE", f"/v1/payment-methods/{card.id}", None),
+        ("POST", f"/v1/invoices/{owners_invoice.id}/pay", None),
+        ("POST", f"/v1/invoices/{owners_invoice.id}/pay", {"payment_method": others_card.id}),
         ("GET", f"/api/stripe/subscriptions/{subscription}", None),
         ("DELETE", f"/api/stripe/subscriptions/{subscription}", None),
     ]
@@ -396,10 +405,20 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
             response.status_code,
             response.text,
         )
-    # The owner confirming the other user's checkout session is refused too.
+    # The owner confirming the other user's checkout session, or paying with the other user's
+    # card, is refused too.
     assert (
         await client.post(f"/v1/checkout/sessions/{session}/confirm", headers=owner.headers)
     ).status_code == 404
+    assert_error(
+        await client.post(
+            f"/v1/invoices/{owners_invoice.id}/pay",
+            json={"payment_method": others_card.id},
+            headers=owner.headers,
+        ),
+        404,
+        "not_found",
+    )
     compat = [
         ("GET", f"/api/stripe/subscriptions/customer/{owner.customer_id}", None),
         (

@@ -21,6 +21,7 @@ from tests.harness import BillingHandle
 from tests.integration.test_billing_events import (
     RELAY,
     apply,
+    basic_monthly,
     billing_server,
     create_customer,
     envelope,
@@ -257,3 +258,47 @@ async def test_an_event_settled_by_a_fetch_in_a_batch_writes_what_stripe_says(
     assert row.cancel_at_period_end is True
     assert row.refetched is True
     assert await recorded_outcome(billing, same_second["id"]) == "applied"
+
+
+async def test_a_failed_invoice_payment_in_a_batch_records_why_from_stripe(
+    billing, stub, gateway
+) -> None:
+    user = new_user()
+    customer_id = await create_customer(stub, gateway, user)
+    card = await billing.stripe.v1.payment_methods.attach_async(
+        "pm_card_chargeCustomerFail", params={"customer": customer_id}
+    )
+    await billing.stripe.v1.customers.update_async(
+        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+    subscription = await billing.stripe.v1.subscriptions.create_async(
+        params={"customer": customer_id, "items": [{"price": await basic_monthly(billing)}]}
+    )
+    listed = await billing.stripe.v1.invoices.list_async(params={"subscription": subscription.id})
+    [invoice] = listed.data
+    failed = await stripe_event(billing, "invoice.payment_failed", invoice.id)
+    others = [invoice_event(), invoice_event()]
+
+    fates = await apply_batch(stub, [others[0], failed, others[1]])
+
+    assert fates == [Outcome.OUTCOME_APPLIED] * 3
+    row = await mirrored(billing, invoices, invoice.id)
+    assert (row.status, row.payment_status) == ("open", "requires_payment_method")
+    assert (row.payment_error_code, row.payment_decline_code) == (
+        "card_declined",
+        "generic_decline",
+    )
+    reply = await stub.ListInvoices(
+        billing_pb2.ListInvoicesRequest(), metadata=gateway.metadata(user)
+    )
+    [shown] = reply.invoices
+    assert (shown.last_payment.status, shown.last_payment.reason) == (
+        "requires_payment_method",
+        "card_declined",
+    )
+    # The fetch from Stripe ran after the batch, in a transaction of its own.
+    batched = await xmins(
+        billing, applied_events, applied_events.c.event_id, [e["id"] for e in others]
+    )
+    alone = await xmins(billing, applied_events, applied_events.c.event_id, [failed["id"]])
+    assert alone.isdisjoint(batched)

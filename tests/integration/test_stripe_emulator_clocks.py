@@ -263,3 +263,62 @@ def test_a_renewal_that_asks_for_authentication_is_past_due_until_the_card_holde
 
     assert client.v1.invoices.retrieve(renewal.id).status == "paid"
     assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_an_open_renewal_is_paid_on_request_after_a_decline_and_an_authentication(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    customer_id = customer_on(client, clock.id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": monthly(client, 2100).id}]}
+    )
+    failing = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": customer_id}
+    )
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": failing.id}}
+    )
+    advanced(client, clock.id, period_end(subscription) + DAY)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.status, client.v1.subscriptions.retrieve(subscription.id).status) == (
+        "open",
+        "past_due",
+    )
+
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.invoices.pay(renewal.id)
+    assert declined.value.error is not None
+    assert (declined.value.code, declined.value.error.decline_code) == (
+        "card_declined",
+        "generic_decline",
+    )
+    other_customer = client.v1.customers.create(params={"email": f"{unique('o')}@example.com"})
+    strangers = client.v1.payment_methods.attach(
+        "pm_card_visa", params={"customer": other_customer.id}
+    )
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.pay(renewal.id, params={"payment_method": strangers.id})
+
+    asking = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequired", params={"customer": customer_id}
+    )
+    with pytest.raises(stripe.CardError) as waiting:
+        client.v1.invoices.pay(
+            renewal.id, params={"payment_method": asking.id, "off_session": False}
+        )
+    assert waiting.value.code == "invoice_payment_intent_requires_action"
+    intent = client.v1.payment_intents.retrieve(payment_intent_of(client, renewal.id))
+    assert (intent.status, intent.payment_method) == ("requires_action", asking.id)
+    assert client.v1.invoices.retrieve(renewal.id).status == "open"
+    happened = events_of(client, renewal.id)
+    assert happened.count("invoice.payment_failed") == 2  # the renewal, then the first pay
+    assert happened[-1] == "invoice.payment_action_required"
+
+    emulator_only(client, f"payment_intents/{intent.id}/authenticate", outcome="succeed")
+
+    assert client.v1.invoices.retrieve(renewal.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+    assert "invoice.paid" in events_of(client, renewal.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.pay(renewal.id)

@@ -38,7 +38,11 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
   `pm_card_chargeCustomerFail` (attaches; every charge declines), `pm_card_authenticationRequired`
   (3-D Secure: `requires_action` until the card holder answers), for payment intents, setup
   intents and the payments of subscriptions and invoices (`intents.pay`); each succeeded payment
-  has its charge (`latest_charge`);
+  has its charge (`latest_charge`); a renewal that waits for the card holder sends
+  `invoice.payment_action_required` after `invoice.payment_failed`;
+- paying an open invoice (`POST /v1/invoices/{id}/pay`, with a `payment_method` of its customer's
+  or what pays it otherwise): a decline is Stripe's 402 card error, a card asking for 3-D Secure
+  Stripe's 402 `invoice_payment_intent_requires_action` (the card holder is taken as present);
 - refunds (`POST /v1/refunds`, in full or in part), disputes (`POST /v1/disputes/{id}/close`) and
   test clocks (`/v1/test_helpers/test_clocks`, advancing moves the clock's customers'
   subscriptions through their period ends);

@@ -35,6 +35,7 @@ from tatame_devstack.stripe_emulator.intents import (
     cancel_payment_intent,
     confirm_payment_intent,
     extend_intents,
+    pay_invoice,
 )
 from tatame_devstack.stripe_emulator.invoices import (
     extend_invoices,
@@ -203,6 +204,7 @@ def build_app(
         ("POST", "/v1/payment_methods/{id}/detach", detach_payment_method),
         ("POST", "/v1/payment_intents/{id}/confirm", confirm_payment_intent),
         ("POST", "/v1/payment_intents/{id}/cancel", cancel_payment_intent),
+        ("POST", "/v1/invoices/{id}/pay", pay_invoice),
         ("POST", "/v1/setup_intents/{id}/confirm", confirm_setup_intent),
     ):
         overrides[method, path] = localstripe_server.api_extra(func, path)

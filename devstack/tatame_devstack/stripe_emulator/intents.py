@@ -1,15 +1,16 @@
 """Payment intents as Stripe runs them with its test cards: `pay` charges an intent or asks the
 card holder to authenticate (3-D Secure); a declined charge leaves it `requires_payment_method`
-with its `last_payment_error`."""
+with its `last_payment_error`. Paying an open invoice (`pay_invoice`) charges its intent."""
 
 import time
 from typing import Any
 
 import stripe
 from localstripe.errors import UserError
-from localstripe.resources import Invoice, PaymentIntent, PaymentMethod
+from localstripe.resources import Customer, Invoice, PaymentIntent, PaymentMethod, Subscription
 
 from tatame_devstack.stripe_emulator.charges import DECLINE, CardError, create_charge
+from tatame_devstack.stripe_emulator.customers import customer_payment_method
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
@@ -184,7 +185,66 @@ def authenticate_payment_intent(id: str, outcome: Any = None, **unknown: Any) ->
     intent.next_action, intent.payment_method = None, None
     intent._last_error = {**AUTHENTICATION_FAILURE, "payment_method": card.id}
     send_event("payment_intent.payment_failed", intent)
+    if intent.invoice:  # an attempt to pay the invoice failed
+        send_event("invoice.payment_failed", Invoice._api_retrieve(intent.invoice))
     return intent
+
+
+INVOICE_REQUIRES_ACTION = {
+    "code": "invoice_payment_intent_requires_action",
+    "message": "This payment requires additional user action before it can be completed "
+    "successfully. Payment can be completed using the PaymentIntent associated with the invoice.",
+    "doc_url": "https://stripe.com/docs/error-codes/invoice-payment-intent-requires-action",
+}
+
+
+def _invoice_payment_method(invoice: Invoice, intent: PaymentIntent) -> PaymentMethod | None:
+    """What pays an invoice when the request names nothing: the card its intent waits on (to
+    authenticate), else its subscription's default, else its customer's."""
+    if intent.payment_method is not None:
+        return PaymentMethod._api_retrieve(intent.payment_method)
+    if invoice.subscription is not None:
+        found: PaymentMethod | None = Subscription._api_retrieve(
+            invoice.subscription
+        )._payment_method()
+        return found
+    default: PaymentMethod | None = Customer._api_retrieve(
+        invoice.customer
+    )._get_default_payment_method_or_source()
+    return default
+
+
+def pay_invoice(
+    id: str, payment_method: Any = None, off_session: Any = None, **unknown: Any
+) -> Invoice:
+    """`POST /v1/invoices/{id}/pay`: charge an open invoice's intent with `payment_method` (one
+    of its customer's) or what pays it otherwise. A card asking for 3-D Secure leaves the intent
+    `requires_action` (`invoice.payment_action_required`) and the answer is Stripe's 402
+    `invoice_payment_intent_requires_action`; a decline is Stripe's 402 card error, the invoice
+    stays open (`invoice.payment_failed`). The card holder is taken as present whatever
+    `off_session` says (Stripe declines such a card off session, `authentication_required`)."""
+    reject_unknown(unknown)
+    if off_session is not None:
+        as_bool("off_session", off_session)
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status == "paid":
+        raise UserError(400, "Invoice is already paid.")
+    if invoice.status != "open" or invoice.payment_intent is None:
+        raise UserError(400, f"You cannot pay this invoice: its status is {invoice.status}.")
+    intent = PaymentIntent._api_retrieve(invoice.payment_intent)
+    if payment_method is not None:
+        card = customer_payment_method("payment_method", payment_method, invoice.customer)
+    else:
+        card = _invoice_payment_method(invoice, intent)
+    if card is None:
+        raise UserError(400, "The customer has no default payment method to pay the invoice with.")
+    status = pay(intent, card, authenticated=False)
+    if status == "requires_payment_method":
+        raise _on_session_failure(intent)
+    if status == "requires_action":
+        send_event("invoice.payment_action_required", invoice)
+        raise CardError({"type": "card_error", **INVOICE_REQUIRES_ACTION})
+    return invoice
 
 
 def cancel_payment_intent(

@@ -340,6 +340,8 @@ class PriceSubscription(Subscription):
             intent._confirm(on_failure_now=lambda: None)
         if invoice.status != "paid":
             send_event("invoice.payment_failed", invoice)
+            if intent.status == "requires_action":  # the bank asks the card holder
+                send_event("invoice.payment_action_required", invoice)
             if self.status in ("active", "trialing"):
                 self.status = "past_due"
 

@@ -558,7 +558,7 @@ class ResumeSubscriptionResponse(_message.Message):
     def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end", "discounts", "total_discount_amount")
+    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end", "discounts", "total_discount_amount", "last_payment")
     ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -575,6 +575,7 @@ class Invoice(_message.Message):
     PERIOD_END_FIELD_NUMBER: _ClassVar[int]
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_DISCOUNT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_PAYMENT_FIELD_NUMBER: _ClassVar[int]
     id: str
     subscription_id: str
     status: str
@@ -591,7 +592,22 @@ class Invoice(_message.Message):
     period_end: _timestamp_pb2.Timestamp
     discounts: _containers.RepeatedCompositeFieldContainer[Discount]
     total_discount_amount: int
-    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., total_discount_amount: _Optional[int] = ...) -> None: ...
+    last_payment: InvoicePaymentAttempt
+    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., total_discount_amount: _Optional[int] = ..., last_payment: _Optional[_Union[InvoicePaymentAttempt, _Mapping]] = ...) -> None: ...
+
+class InvoicePaymentAttempt(_message.Message):
+    __slots__ = ("status", "reason", "error_code", "decline_code", "error_message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    reason: str
+    error_code: str
+    decline_code: str
+    error_message: str
+    def __init__(self, status: _Optional[str] = ..., reason: _Optional[str] = ..., error_code: _Optional[str] = ..., decline_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ListInvoicesRequest(_message.Message):
     __slots__ = ()
@@ -758,3 +774,23 @@ class RefundPaymentResponse(_message.Message):
     status: str
     amount_refunded: int
     def __init__(self, refund_id: _Optional[str] = ..., payment_intent_id: _Optional[str] = ..., charge_id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[str] = ..., amount_refunded: _Optional[int] = ...) -> None: ...
+
+class PayInvoiceRequest(_message.Message):
+    __slots__ = ("id", "payment_method")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    payment_method: str
+    def __init__(self, id: _Optional[str] = ..., payment_method: _Optional[str] = ...) -> None: ...
+
+class PayInvoiceResponse(_message.Message):
+    __slots__ = ("invoice", "status", "payment_intent_id", "client_secret")
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    invoice: Invoice
+    status: str
+    payment_intent_id: str
+    client_secret: str
+    def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., status: _Optional[str] = ..., payment_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...

@@ -44,6 +44,7 @@ class BillingServiceStub:
     same request again answers the first successful answer; another request is ALREADY_EXISTS
     `idempotency_key_reused`; while the first still runs, ABORTED
     `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
+    PayInvoice takes the key too.
     """
 
     def __init__(self, channel):
@@ -182,6 +183,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.FromString,
                 _registered_method=True)
+        self.PayInvoice = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/PayInvoice',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -203,6 +209,7 @@ class BillingServiceServicer:
     same request again answers the first successful answer; another request is ALREADY_EXISTS
     `idempotency_key_reused`; while the first still runs, ABORTED
     `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
+    PayInvoice takes the key too.
     """
 
     def ListPlans(self, request, context):
@@ -399,6 +406,21 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PayInvoice(self, request, context):
+        """Pay an open invoice of the principal's (a failed renewal) now, with a saved payment method
+        of the principal's or, when none is named, the one Stripe would charge (the subscription's
+        default, else the customer's). The customer is present: a bank that asks for
+        authentication answers `requires_action` with the client secret to confirm with. A declined
+        card is FAILED_PRECONDITION with the reason its decline maps to: `card_declined`,
+        `insufficient_funds`, `expired_card`, `incorrect_card_details`,
+        `payment_authentication_failed`, `payment_processing_error`. NOT_FOUND for an invoice or a
+        payment method that is not the principal's; FAILED_PRECONDITION `invoice_not_open` for an
+        invoice that is not open (paid, void, draft, uncollectible).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -532,6 +554,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.SerializeToString,
             ),
+            'PayInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayInvoice,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tatame.billing.v1.BillingService', rpc_method_handlers)
@@ -559,6 +586,7 @@ class BillingService:
     same request again answers the first successful answer; another request is ALREADY_EXISTS
     `idempotency_key_reused`; while the first still runs, ABORTED
     `idempotency_request_in_progress`. A failed request keeps no answer and may run again.
+    PayInvoice takes the key too.
     """
 
     @staticmethod
@@ -1253,6 +1281,33 @@ class BillingService:
             '/tatame.billing.v1.BillingService/ListPurchases',
             tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.ListPurchasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/PayInvoice',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

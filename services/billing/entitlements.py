@@ -1,7 +1,7 @@
 """Entitlements: the features a principal may use now, from the mirror (never Stripe per call).
 
 A subscription grants the features of its price's product (product metadata `features`), as
-`access` decides from its status.
+`access` decides from its status and, for a trial, whether a payment method is saved.
 """
 
 import re
@@ -14,13 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.principal import Principal
 from services.billing.catalog import entitlement_keys
 from services.billing.errors import InvalidArgument
+from services.billing.subscription_rules import awaits_payment_method
 from services.common.db import fetch_all
 
 # Statuses that may grant anything (see `access`).
 _GRANTING = ["active", "trialing", "past_due"]
 # The principal's subscriptions in those statuses, with the metadata of their price's product.
 _GRANTING_SUBSCRIPTIONS = """
-SELECT s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end, pr.metadata
+SELECT s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end,
+       s.trial_missing_payment_method,
+       s.default_payment_method IS NOT NULL OR c.default_payment_method IS NOT NULL,
+       pr.metadata
 FROM billing.subscriptions s
 JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
 JOIN billing.prices p ON p.id = s.price_id
@@ -45,15 +49,25 @@ def access(
     past_due_since: datetime | None,
     current_period_end: datetime | None,
     grace: timedelta,
+    trial_missing_payment_method: str | None,
+    payment_method: bool,
 ) -> Access:
     """The entitlement policy: whether a subscription in `status` grants its features at `now`.
 
-    active and trialing grant; past_due grants for `grace` from when it became past_due (from
-    the period end when that is unknown); unpaid, canceled, incomplete, incomplete_expired and
+    active grants; trialing grants, unless the trial waits for a payment method (made to end
+    unpaid without one, and none saved: `subscription_rules.awaits_payment_method`); past_due
+    grants for `grace` from when it became past_due (from the period end when that is
+    unknown); unpaid, canceled, incomplete, incomplete_expired and
     paused do not. Nothing is granted once a planned cancellation (`cancel_at`) has passed, even
     before the mirror hears of it.
     """
     if cancel_at is not None and now >= cancel_at:
+        return Access(granted=False)
+    if awaits_payment_method(
+        status=status,
+        trial_missing_payment_method=trial_missing_payment_method,
+        payment_method=payment_method,
+    ):
         return Access(granted=False)
     if status in ("active", "trialing"):
         return Access(granted=True)
@@ -74,6 +88,8 @@ class _Granting(NamedTuple):
     cancel_at: datetime | None
     past_due_since: datetime | None
     current_period_end: datetime | None
+    trial_missing_payment_method: str | None
+    payment_method: bool
     metadata: dict[str, str]
 
 
@@ -99,14 +115,17 @@ async def list_entitlements(
     rows = await fetch_all(engine, _GRANTING_SUBSCRIPTIONS, (principal.key, _GRANTING), _Granting)
     now = datetime.now(UTC)
     granted: dict[str, EntitlementRecord] = {}
-    for subscription_id, status, cancel_at, past_due_since, period_end, metadata in rows:
+    for row in rows:
+        subscription_id, status, metadata = row.subscription_id, row.status, row.metadata
         verdict = access(
             status=status,
             now=now,
-            cancel_at=cancel_at,
-            past_due_since=past_due_since,
-            current_period_end=period_end,
+            cancel_at=row.cancel_at,
+            past_due_since=row.past_due_since,
+            current_period_end=row.current_period_end,
             grace=grace,
+            trial_missing_payment_method=row.trial_missing_payment_method,
+            payment_method=row.payment_method,
         )
         if not verdict.granted:
             continue

@@ -193,7 +193,9 @@ class SubscriptionIn(PriceChoice):
 class SubscriptionCreatedOut(BaseModel):
     subscription: SubscriptionOut
     intent_type: str = Field(
-        description="payment_intent, or setup_intent when a trial means nothing is due"
+        description="payment_intent, or setup_intent when a trial means nothing is due (the "
+        "trial grants its features once this setup intent has saved a card, unless "
+        "BILLING_TRIAL_REQUIRES_PAYMENT_METHOD=false)"
     )
     client_secret: str
     customer_id: str

@@ -14,7 +14,8 @@ router = APIRouter(tags=["entitlements"])
     "/v1/entitlements",
     response_model=EntitlementsOut,
     responses=error_responses(401, 503),
-    summary="Features the caller's subscription grants (active, trialing, past_due in grace)",
+    summary="Features the caller's subscription grants (active, trialing once its card is "
+    "saved, past_due in grace)",
 )
 async def list_entitlements(billing: ForCaller) -> Response:
     reply = await billing.list_entitlements(billing_pb2.ListEntitlementsRequest())

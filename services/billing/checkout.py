@@ -16,8 +16,9 @@ from services.billing.errors import InvalidArgument, NotFound
 from services.billing.idempotency import RequestKey, request_metadata, stripe_options
 from services.billing.ownership import owned
 from services.billing.settings import BillingRules, url_origin
+from services.billing.starts import cancel_unfinished, starting
 from services.billing.stripe_errors import translated_stripe_errors
-from services.billing.subscribe import cancel_incomplete, recurring_price, starting
+from services.billing.subscribe import recurring_price
 from services.billing.subscriptions import SubscriptionRecord, write_through
 
 MAX_URL_LENGTH = 2048
@@ -84,7 +85,7 @@ async def create_checkout_session(
         customer=customer,
         idempotency=idempotency,
     ) as start:
-        await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
+        await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
         if start.trial_days is not None:
             subscription_data["trial_period_days"] = start.trial_days
         async with translated_stripe_errors("create the checkout session"):

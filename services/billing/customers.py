@@ -16,7 +16,7 @@ from stripe.params import CustomerCreateParams
 
 from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
-from services.billing.mirror import Mirror, Row, optional, string
+from services.billing.mirror import Mirror, Row, mapping, optional, reference, string
 from services.billing.models import customer_creations, customers
 from services.billing.stripe_errors import translated_stripe_errors
 from services.common.db import fetch_all
@@ -268,13 +268,24 @@ async def _made_before(
     return None
 
 
+def customer_default_payment_method(customer: dict[str, Any]) -> str | None:
+    """What Stripe charges a customer's invoices to by default: its invoice default payment
+    method, else its default source."""
+    invoice_settings = optional(mapping, customer.get("invoice_settings")) or {}
+    return optional(reference, invoice_settings.get("default_payment_method")) or optional(
+        reference, customer.get("default_source")
+    )
+
+
 def customer_row(customer: dict[str, Any]) -> Row:
-    """What events may change of a customer row: the contact details of its Stripe customer."""
+    """What events may change of a customer row: the contact details of its Stripe customer, and
+    what it pays with by default."""
     return {
         "stripe_customer_id": string(customer["id"]),
         "email": optional(string, customer.get("email")) or "",
         "name": optional(string, customer.get("name")) or "",
         "deleted_at": None,
+        "default_payment_method": customer_default_payment_method(customer),
     }
 
 

@@ -3,7 +3,8 @@
 A subscription grants the features of its price's product (product metadata `features`), as
 `access` decides from its status. A one-time purchase grants the features of the product it
 bought, for `duration_days` (product metadata) from when it was paid, or for good without it,
-while it is paid and neither fully refunded nor disputed (`access` again: one rule).
+while it is paid and neither fully refunded nor disputed (`access` again: one rule). A trial
+grants only once a payment method is saved when it was made to end unpaid without one.
 """
 
 import logging
@@ -25,6 +26,7 @@ from services.billing.purchases import (
     purchase_status,
 )
 from services.billing.settings import DisputePolicy
+from services.billing.subscription_rules import awaits_payment_method
 from services.common.db import fetch_all
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ SELECT 'subscription', s.id, s.status, s.cancel_at, s.past_due_since, s.current_
              AND d.status = ANY(%s::text[])
              AND NOT EXISTS (SELECT 1 FROM billing.purchases pu WHERE pu.id = ch.payment_intent_id)
        ),
+       s.trial_missing_payment_method,
+       s.default_payment_method IS NOT NULL OR c.default_payment_method IS NOT NULL,
        0::bigint, 0::bigint, NULL::text, NULL::timestamptz
 FROM billing.subscriptions s
 JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
@@ -50,7 +54,8 @@ JOIN billing.prices p ON p.id = s.price_id
 JOIN billing.products pr ON pr.id = p.product_id
 WHERE c.principal = %s AND s.status = ANY(%s::text[])
 UNION ALL
-SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,"""
+SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,
+       NULL, true,"""
 _GRANTS = _SUBSCRIPTIONS_THEN_PURCHASES + PURCHASE_STATE + PAID_PURCHASES_OF_PRINCIPAL
 _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
@@ -72,17 +77,26 @@ def access(
     past_due_since: datetime | None,
     current_period_end: datetime | None,
     grace: timedelta,
+    trial_missing_payment_method: str | None,
+    payment_method: bool,
     suspended: bool = False,
 ) -> Access:
     """The entitlement policy: whether a subscription in `status` grants its features at `now`.
 
-    active and trialing grant; past_due grants for `grace` from when it became past_due (from
+    active grants; trialing grants, unless the trial waits for a payment method (made to end
+    unpaid without one, and none saved: `subscription_rules.awaits_payment_method`); past_due grants for `grace` from when it became past_due (from
     the period end when that is unknown); unpaid, canceled, incomplete, incomplete_expired and
     paused do not. Nothing is granted once a planned cancellation (`cancel_at`) has passed, even
     before the mirror hears of it, nor while `suspended` (a disputed payment, under
     BILLING_DISPUTE_POLICY=suspend).
     """
     if suspended or (cancel_at is not None and now >= cancel_at):
+        return Access(granted=False)
+    if awaits_payment_method(
+        status=status,
+        trial_missing_payment_method=trial_missing_payment_method,
+        payment_method=payment_method,
+    ):
         return Access(granted=False)
     if status in ("active", "trialing"):
         return Access(granted=True)
@@ -131,6 +145,9 @@ class _Grant(NamedTuple):
     current_period_end: datetime | None
     metadata: dict[str, str]
     disputed: bool
+    # A subscription's trial end without a payment method, and whether one is saved.
+    trial_missing_payment_method: str | None
+    payment_method: bool
     amount: int
     amount_refunded: int
     dispute_status: str | None
@@ -172,6 +189,8 @@ def _verdict(
             past_due_since=grant.past_due_since,
             current_period_end=grant.current_period_end,
             grace=grace,
+            trial_missing_payment_method=grant.trial_missing_payment_method,
+            payment_method=grant.payment_method,
             suspended=grant.disputed and dispute_policy == "suspend",
         )
     assert grant.paid_at is not None  # a purchase's row has its time of payment

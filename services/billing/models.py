@@ -81,6 +81,11 @@ customers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_at", DateTime(timezone=True), comment="when Stripe deleted the customer"),
+    Column(
+        "default_payment_method",
+        Text,
+        comment="the Stripe customer's invoice default payment method (or default source)",
+    ),
     *_version_columns(first_written_by_events=False),
 )
 
@@ -171,6 +176,17 @@ subscriptions = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("latest_invoice_id", Text),
+    Column(
+        "default_payment_method",
+        Text,
+        comment="the subscription's own default payment method (or default source)",
+    ),
+    Column(
+        "trial_missing_payment_method",
+        Text,
+        comment="trial_settings.end_behavior.missing_payment_method: cancel, create_invoice or "
+        "pause (what ends a trial without a payment method; null before migration 0006)",
+    ),
     Column(
         "discount_ids",
         ARRAY(Text),

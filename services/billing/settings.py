@@ -28,6 +28,9 @@ class BillingRules:
     allowed_redirect_origins: frozenset[str] = frozenset()
     # Length of the free trial of a principal's first subscription (0: no trial).
     trial_days: int = 30
+    # A trial grants access only once a payment method Stripe would charge at its end is saved;
+    # until then it neither grants nor blocks a new start, and Stripe cancels it at its end.
+    trial_requires_payment_method: bool = True
     # How long a past_due subscription keeps its entitlements.
     past_due_grace_days: int = 7
     # Services besides the gateway that may ask ListEntitlements and CheckEntitlement.
@@ -70,6 +73,7 @@ class BillingSettings(CatalogSyncSettings):
     # Portal may send the customer back to.
     billing_allowed_redirect_origins: CommaList = ()
     billing_trial_days: int = Field(default=_DEFAULTS.trial_days, ge=0, le=730)
+    billing_trial_requires_payment_method: bool = _DEFAULTS.trial_requires_payment_method
     billing_past_due_grace_days: int = Field(default=_DEFAULTS.past_due_grace_days, ge=0, le=90)
     # "reporting,classes": internal services (besides the gateway) that may read entitlements.
     billing_entitlement_callers: CommaList = tuple(_DEFAULTS.entitlement_callers)
@@ -137,6 +141,7 @@ class BillingSettings(CatalogSyncSettings):
                 o.lower() for o in self.billing_allowed_redirect_origins
             ),
             trial_days=self.billing_trial_days,
+            trial_requires_payment_method=self.billing_trial_requires_payment_method,
             past_due_grace_days=self.billing_past_due_grace_days,
             entitlement_callers=frozenset(self.billing_entitlement_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,

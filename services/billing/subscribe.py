@@ -1,42 +1,34 @@
-"""Starting a subscription: one live subscription per principal, a free trial on the first one
-ever, and the PaymentSheet flow (CreateSubscription), with a promotion code if the customer has
-one (checked in services/billing/promotions.py; previewed by `preview_promotion_code`).
-Checkout starts its sessions here too.
+"""Subscribing from the app: the PaymentSheet flow (CreateSubscription), with a promotion code
+if the customer has one (checked in services/billing/promotions.py; previewed by
+`preview_promotion_code`), and the prices and quantities a subscription may take.
 
-Every start holds the principal's advisory lock (the one customer creation takes) while it
-checks the mirror and Stripe and creates what it creates, so two starts never race. A start
-refuses when a subscription is live in either (Stripe's list catches what the mirror has not
-heard of yet). An `incomplete` one — created by PaymentSheet, first payment never made — does
-not block: the same plan is handed back to be paid, another plan replaces it.
+Every start (this one and Checkout's) goes through `starts.starting`: one live subscription per
+principal, a free trial on the first one ever. An unfinished subscription of the same plan is
+handed back to be paid (or to save its card for a trial), another plan replaces it. A trial is
+made, with `BillingRules.trial_requires_payment_method`, to cancel at its end when no payment
+method is saved by then (`trial_settings.end_behavior.missing_payment_method`).
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from stripe.params import SubscriptionCreateParams
 
 from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
-from services.billing.customers import CustomerRecord, customer_for_purchase, lock_principal
+from services.billing.customers import customer_for_purchase
 from services.billing.discounts import EXPAND_DISCOUNTS, DiscountRecord, coupon_terms
-from services.billing.errors import Conflict, InvalidArgument, LiveSubscriptionExists
-from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
+from services.billing.errors import Conflict, InvalidArgument
+from services.billing.idempotency import RequestKey, request_metadata, stripe_options
 from services.billing.mirror import integer, reference, string
 from services.billing.payment_methods import checked_stripe_version, ephemeral_key
 from services.billing.promotions import PromotionCode, checked_promotion_code
 from services.billing.settings import BillingRules
+from services.billing.starts import Start, cancel_unfinished, starting
 from services.billing.stripe_errors import translated_stripe_errors
-from services.billing.subscription_rules import blocking_subscription, trial_days
-from services.billing.subscriptions import (
-    SubscriptionRecord,
-    mirrored_statuses,
-    stripe_subscriptions,
-    write_through,
-)
+from services.billing.subscriptions import SubscriptionRecord, write_through
 from services.common.errors import ErrorReason
 
 MAX_QUANTITY = 100
@@ -77,82 +69,6 @@ def checked_fixed_amount(record: PriceRecord) -> PriceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Start:
-    """A start under way, holding the principal's lock in `conn`'s transaction."""
-
-    conn: AsyncConnection
-    customer: CustomerRecord
-    # The trial to give, in days: None unless this is the principal's first subscription ever.
-    trial_days: int | None
-    # The principal's `incomplete` subscriptions in Stripe (first payment never made).
-    incomplete: list[dict[str, Any]]
-    # The subscription an earlier run of this very request created, if one did.
-    own: dict[str, Any] | None
-
-
-@asynccontextmanager
-async def starting(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    rules: BillingRules,
-    principal: Principal,
-    customer: CustomerRecord,
-    idempotency: RequestKey | None = None,
-) -> AsyncIterator[Start]:
-    """Hold the principal's lock while a subscription starts; refused when one is live.
-
-    LiveSubscriptionExists (`live_subscription_exists`) when one is live (in the mirror or in Stripe). Open
-    Checkout Sessions of the customer are expired, so none completes into a second subscription.
-    What an earlier run of the same request (`idempotency`) created neither blocks nor expires:
-    that run failed after Stripe answered, and this one answers with it.
-    """
-    async with engine.begin() as conn:
-        await lock_principal(conn, principal)
-        in_stripe = await stripe_subscriptions(stripe_client, customer.stripe_customer_id)
-        own = next((s for s in in_stripe if made_by(idempotency, s)), None)
-        statuses = await mirrored_statuses(conn, customer.stripe_customer_id)
-        statuses.update({subscription["id"]: subscription["status"] for subscription in in_stripe})
-        blocking = blocking_subscription(statuses, own_id=None if own is None else own["id"])
-        if blocking is not None:
-            raise LiveSubscriptionExists(f"this account already has {blocking}")
-        await _expire_open_checkout_sessions(
-            stripe_client, customer.stripe_customer_id, idempotency
-        )
-        yield Start(
-            conn=conn,
-            customer=customer,
-            trial_days=trial_days(configured_days=rules.trial_days, ever_subscribed=bool(statuses)),
-            incomplete=[s for s in in_stripe if s["status"] == "incomplete" and s is not own],
-            own=own,
-        )
-
-
-async def _expire_open_checkout_sessions(
-    stripe_client: stripe.StripeClient, stripe_customer_id: str, idempotency: RequestKey | None
-) -> None:
-    async with translated_stripe_errors("expire the open checkout sessions"):
-        listed = await stripe_client.v1.checkout.sessions.list_async(
-            params={"customer": stripe_customer_id, "status": "open", "limit": 100}
-        )
-        async for session in listed.auto_paging_iter():
-            if not made_by(idempotency, session.to_dict()):
-                await stripe_client.v1.checkout.sessions.expire_async(session.id)
-
-
-async def cancel_incomplete(
-    start: Start, *, stripe_client: stripe.StripeClient, principal: Principal
-) -> None:
-    """Cancel the principal's incomplete subscriptions (a new one replaces them)."""
-    for subscription in start.incomplete:
-        async with translated_stripe_errors("cancel an incomplete subscription"):
-            canceled = await stripe_client.v1.subscriptions.cancel_async(subscription["id"])
-        await write_through(
-            start.conn, stripe_client=stripe_client, principal=principal, answer=canceled
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class NewSubscription:
     subscription: SubscriptionRecord
     # "payment_intent" (the first payment), "setup_intent" (a trial: nothing due now), or ""
@@ -177,7 +93,12 @@ def _intent(subscription: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _same_plan(subscription: dict[str, Any], price: PriceRecord, quantity: int) -> bool:
+def _handed_back(subscription: dict[str, Any], price: PriceRecord, quantity: int) -> bool:
+    """Whether an unfinished subscription is handed back to a start of this plan: the same
+    plan, with something for PaymentSheet to confirm (a trial's card is saved with its pending
+    SetupIntent; one without, its card detached since, is replaced)."""
+    if subscription["status"] == "trialing" and subscription.get("pending_setup_intent") is None:
+        return False
     items = subscription["items"]["data"]
     return len(items) == 1 and (reference(items[0]["price"]), items[0]["quantity"]) == (
         price.id,
@@ -230,15 +151,19 @@ async def create_subscription(
         customer=customer,
         idempotency=idempotency,
     ) as start:
-        # An unpaid one of the same plan is handed back, unless a code asks for a discount.
+        # An unfinished one of the same plan is handed back, unless a code asks for a discount.
         pending = start.own or next(
-            (s for s in start.incomplete if code is None and _same_plan(s, price_record, quantity)),
+            (
+                s
+                for s in start.unfinished
+                if code is None and _handed_back(s, price_record, quantity)
+            ),
             None,
         )
         if pending is None:
-            await cancel_incomplete(start, stripe_client=stripe_client, principal=principal)
+            await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
             answer = await _create(
-                start, stripe_client, principal, price_record, quantity, code, idempotency
+                start, stripe_client, rules, principal, price_record, quantity, code, idempotency
             )
         else:  # this request's, or the same plan started before and never paid: hand it back
             async with translated_stripe_errors("retrieve the subscription"):
@@ -271,6 +196,7 @@ async def create_subscription(
 async def _create(
     start: Start,
     stripe_client: stripe.StripeClient,
+    rules: BillingRules,
     principal: Principal,
     price: PriceRecord,
     quantity: int,
@@ -290,6 +216,9 @@ async def _create(
         params["discounts"] = [{"promotion_code": code.id}]
     if start.trial_days is not None:
         params["trial_period_days"] = start.trial_days
+        if rules.trial_requires_payment_method:
+            # Without a card saved by the trial's end, Stripe cancels instead of invoicing.
+            params["trial_settings"] = {"end_behavior": {"missing_payment_method": "cancel"}}
     async with translated_stripe_errors("create the subscription"):
         return await stripe_client.v1.subscriptions.create_async(
             params=params, options=stripe_options(idempotency, "subscription")

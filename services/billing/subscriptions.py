@@ -74,6 +74,22 @@ class SubscriptionRecord:
     discounts: tuple[DiscountRecord, ...] = ()
 
 
+def default_payment_method(owner: dict[str, Any]) -> str | None:
+    """What Stripe charges for a subscription, or a customer, by default: its default payment
+    method, else its default source (a subscription's comes before its customer's)."""
+    return optional(reference, owner.get("default_payment_method")) or optional(
+        reference, owner.get("default_source")
+    )
+
+
+def trial_missing_payment_method(subscription: dict[str, Any]) -> str | None:
+    """`trial_settings.end_behavior.missing_payment_method`: what ends a trial that has no
+    payment method (`cancel`, `create_invoice` or `pause`)."""
+    settings = optional(mapping, subscription.get("trial_settings")) or {}
+    end_behavior = optional(mapping, settings.get("end_behavior")) or {}
+    return optional(string, end_behavior.get("missing_payment_method"))
+
+
 def subscription_row(subscription: dict[str, Any]) -> Row:
     """The `billing.subscriptions` row for a Stripe subscription object at the pinned API version.
 
@@ -98,6 +114,8 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
         "created": unix_time(subscription["created"]),
         "metadata": string_map(subscription.get("metadata")),
         "latest_invoice_id": optional(reference, subscription.get("latest_invoice")),
+        "default_payment_method": default_payment_method(subscription),
+        "trial_missing_payment_method": trial_missing_payment_method(subscription),
         "discount_ids": discount_ids(subscription),
     }
 

@@ -42,9 +42,16 @@ async def test_a_retried_subscription_start_answers_its_first_answer_and_starts_
         params={"customer": user.customer_id, "status": "all"}
     )
     assert [s.id for s in listed.data] == [first.json()["subscription"]["id"]]
-    # Without the key, the same retry is a second start, refused as before.
+    # Without the key, the same retry is a second start: the trial still waits for its card,
+    # so it is handed back (with a new ephemeral key) rather than refused or started again.
     without = await client.post("/v1/subscriptions", json=body, headers=user.headers)
-    assert_error(without, 409, "live_subscription_exists")
+    assert without.status_code == 201, without.text
+    assert without.json()["subscription"]["id"] == first.json()["subscription"]["id"]
+    assert without.json()["ephemeral_key_secret"] != first.json()["ephemeral_key_secret"]
+    again_listed = await billing.stripe.v1.subscriptions.list_async(
+        params={"customer": user.customer_id, "status": "all"}
+    )
+    assert [s.id for s in again_listed.data] == [first.json()["subscription"]["id"]]
 
 
 async def test_a_retried_one_time_payment_charges_once_and_a_new_key_charges_again(

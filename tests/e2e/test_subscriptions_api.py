@@ -46,6 +46,10 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
     assert body["customer_id"] == user.customer_id
     assert body["ephemeral_key_secret"]
     assert body["subscription"]["status"] == "trialing"
+    # PaymentSheet saves the card the trial needs; until then another start would replace it.
+    await billing.stripe.v1.setup_intents.confirm_async(
+        payment_intent_id(body["client_secret"]), params={"payment_method": "pm_card_mastercard"}
+    )
 
     second = await client.post(
         "/v1/subscriptions", json={"price": "pro_monthly"}, headers=user.headers
@@ -93,9 +97,11 @@ async def test_mobile_flow_trial_first_then_a_paid_subscription_active_through_t
     methods = (await client.get("/v1/payment-methods", headers=user.headers)).json()[
         "payment_methods"
     ]
-    assert [m["card_last4"] for m in methods] == ["4242"]  # PaymentSheet's card was saved
+    # Both cards PaymentSheet saved: the trial's, and the paid subscription's.
+    assert sorted(m["card_last4"] for m in methods) == ["4242", "4444"]
+    visa = next(m for m in methods if m["card_last4"] == "4242")
     made_default = await client.post(
-        f"/v1/payment-methods/{methods[0]['id']}/default", headers=user.headers
+        f"/v1/payment-methods/{visa['id']}/default", headers=user.headers
     )
     assert made_default.status_code == 200
     assert made_default.json()["is_default"] is True
@@ -177,12 +183,19 @@ async def test_redirect_urls_off_the_allowed_origins_are_refused(client, new_use
     assert ok.json()["url"].startswith("https://")
 
 
-async def test_upgrade_downgrade_cancel_and_resume_show_in_entitlements(client, new_user) -> None:
+async def test_upgrade_downgrade_cancel_and_resume_show_in_entitlements(
+    client, new_user, billing: BillingHandle
+) -> None:
     user = await new_user()
     created = await client.post(
         "/v1/subscriptions", json={"price": "basic_monthly"}, headers=user.headers
     )
     subscription_id = created.json()["subscription"]["id"]
+    # PaymentSheet saves the card the trial needs (the mirror learns it with the next change).
+    await billing.stripe.v1.setup_intents.confirm_async(
+        payment_intent_id(created.json()["client_secret"]),
+        params={"payment_method": "pm_card_visa"},
+    )
     assert "video_library" not in await features(client, user)
 
     preview = await client.post(

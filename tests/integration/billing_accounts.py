@@ -82,16 +82,22 @@ class Account:
         return reply.customer.stripe_customer_id
 
     async def subscribe(self, lookup_key: str = "basic_monthly", **fields: Any) -> Any:
-        """CreateSubscription (PaymentSheet) and, when a first payment is due, pay it as the
-        app would (confirm with a test card) and apply what Stripe then sends."""
+        """CreateSubscription (PaymentSheet) and what the app does with the sheet: pay the first
+        payment, or save the card a trial needs, with a test card; then apply what Stripe sends."""
         created = await self.call(
             "CreateSubscription", price=lookup_key, email=self.email, name="Ana", **fields
         )
+        intent_id = created.client_secret.partition("_secret_")[0]
+        stripe = self.billing.stripe.v1
         if created.intent_type == "payment_intent":
-            intent_id = created.client_secret.partition("_secret_")[0]
-            await self.billing.stripe.v1.payment_intents.confirm_async(
+            await stripe.payment_intents.confirm_async(
                 intent_id, params={"payment_method": "pm_card_visa"}
             )
+        elif created.intent_type == "setup_intent":
+            await stripe.setup_intents.confirm_async(
+                intent_id, params={"payment_method": "pm_card_visa"}
+            )
+        if created.intent_type:
             await apply_events(self.billing, self.stub, created.subscription.id)
         return created
 

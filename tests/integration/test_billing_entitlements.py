@@ -6,6 +6,7 @@ import pytest
 from tatame.billing.v1 import billing_pb2
 
 from services.auth.service_credentials import ServiceCredentials
+from services.common.rpc import reason_of
 from tests.integration.billing_accounts import (
     BASIC_FEATURES,
     CLASSES,
@@ -14,6 +15,7 @@ from tests.integration.billing_accounts import (
     REPORTING,
     SECRETS,
     add_card,
+    apply_events,
     end_period,
     events_about,
 )
@@ -104,3 +106,22 @@ async def test_plans_carry_entitlements_default_price_and_one_time_prices_when_a
         1500,
         billing_pb2.INTERVAL_UNSPECIFIED,
     )
+
+
+async def test_a_card_less_trial_grants_once_its_customer_has_a_default_card(
+    billing, stub, account
+) -> None:
+    created = await account.call("CreateSubscription", price="pro_monthly", email=account.email)
+    assert created.subscription.status == "trialing"
+    assert await account.features() == set()
+    card = await add_card(billing, created.stripe_customer_id)
+
+    # Set in Stripe (the Dashboard, another app): Stripe would charge it when the trial ends.
+    await billing.stripe.v1.customers.update_async(
+        created.stripe_customer_id, params={"invoice_settings": {"default_payment_method": card}}
+    )
+    await apply_events(billing, stub, created.stripe_customer_id)
+
+    assert await account.features() == BASIC_FEATURES | PRO_ONLY
+    refused = await account.refused("CreateSubscription", price="basic_monthly")
+    assert reason_of(refused) == "live_subscription_exists"

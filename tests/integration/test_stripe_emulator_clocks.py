@@ -124,6 +124,71 @@ def test_a_trial_that_the_clock_passes_ends_with_its_first_paid_invoice(
     assert (first_paid.status, first_paid.amount_paid) == ("paid", 1900)
 
 
+def cardless_trial(
+    client: stripe.StripeClient, clock_id: str, missing_payment_method: str
+) -> stripe.Subscription:
+    """A 7-day trial of a customer with no payment method, ending as `missing_payment_method`
+    says when none is saved by then."""
+    customer = client.v1.customers.create(
+        params={"email": f"{unique('trial')}@example.com", "test_clock": clock_id}
+    )
+    return client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": monthly(client, 1900).id}],
+            "trial_period_days": 7,
+            "payment_behavior": "default_incomplete",
+            "trial_settings": {"end_behavior": {"missing_payment_method": missing_payment_method}},
+        }
+    )
+
+
+def test_a_trial_that_ends_without_a_payment_method_is_canceled_when_so_set(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    subscription = cardless_trial(client, clock.id, "cancel")
+    assert subscription.trial_settings is not None
+    assert subscription.trial_settings.end_behavior.missing_payment_method == "cancel"
+    assert subscription.trial_end is not None
+
+    advanced(client, clock.id, subscription.trial_end + 60)
+
+    after = client.v1.subscriptions.retrieve(subscription.id)
+    assert (after.status, after.ended_at) == ("canceled", subscription.trial_end)
+    assert [invoice.total for invoice in invoices_of(client, subscription.id)] == [0]
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
+
+
+def test_a_trial_whose_card_was_saved_or_set_to_invoice_anyway_is_invoiced_at_its_end(
+    client: stripe.StripeClient,
+) -> None:
+    clock = new_clock(client)
+    saved = cardless_trial(client, clock.id, "cancel")
+    assert isinstance(saved.pending_setup_intent, str)
+    client.v1.setup_intents.confirm(
+        saved.pending_setup_intent, params={"payment_method": "pm_card_visa"}
+    )
+    invoicing = cardless_trial(client, clock.id, "create_invoice")
+    assert invoicing.trial_end is not None
+
+    advanced(client, clock.id, invoicing.trial_end + 60)
+
+    paid = client.v1.subscriptions.retrieve(saved.id)
+    assert paid.status == "active"
+    assert invoices_of(client, saved.id)[-1].status == "paid"
+    unpaid = client.v1.subscriptions.retrieve(invoicing.id)
+    assert unpaid.status == "past_due"  # invoiced, and nothing to charge it to
+    assert invoices_of(client, invoicing.id)[-1].status == "open"
+
+
+def test_a_trial_end_behaviour_the_emulator_lacks_is_refused(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        cardless_trial(client, new_clock(client).id, "pause")
+
+    assert refused.value.param == "trial_settings[end_behavior][missing_payment_method]"
+
+
 def test_a_monthly_subscription_renews_when_the_clock_passes_its_period_end(
     client: stripe.StripeClient,
 ) -> None:

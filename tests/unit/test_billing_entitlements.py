@@ -18,6 +18,8 @@ def verdict(status: str, **times: datetime | None) -> Access:
         past_due_since=times.pop("past_due_since", None),
         current_period_end=times.pop("current_period_end", NOW - timedelta(days=1)),
         grace=GRACE,
+        trial_missing_payment_method=None,
+        payment_method=False,
     )
 
 
@@ -60,3 +62,29 @@ def test_a_planned_cancellation_ends_access_even_before_its_event_arrives() -> N
     assert verdict("active", cancel_at=ends) == Access(True)
     assert verdict("active", cancel_at=ends, now=ends) == Access(False)
     assert verdict("past_due", past_due_since=NOW, cancel_at=ends) == Access(True, grace_end=ends)
+
+
+def trial(*, end_behavior: str | None, payment_method: bool) -> Access:
+    return access(
+        status="trialing",
+        now=NOW,
+        cancel_at=None,
+        past_due_since=None,
+        current_period_end=NOW + timedelta(days=20),
+        grace=GRACE,
+        trial_missing_payment_method=end_behavior,
+        payment_method=payment_method,
+    )
+
+
+@pytest.mark.parametrize("end_behavior", ["cancel", "pause"])
+def test_a_trial_that_ends_unpaid_without_a_card_grants_only_once_one_is_saved(
+    end_behavior: str,
+) -> None:
+    assert trial(end_behavior=end_behavior, payment_method=False) == Access(granted=False)
+    assert trial(end_behavior=end_behavior, payment_method=True) == Access(granted=True)
+
+
+@pytest.mark.parametrize("end_behavior", ["create_invoice", None])
+def test_a_trial_that_invoices_at_its_end_grants_without_a_card(end_behavior: str | None) -> None:
+    assert trial(end_behavior=end_behavior, payment_method=False) == Access(granted=True)

@@ -32,13 +32,20 @@ def settings(**overrides: object) -> BillingSettings:
     return BillingSettings(**values)
 
 
-def test_defaults_give_a_30_day_trial_7_days_of_grace_and_the_gateway_alone() -> None:
+def test_defaults_give_a_30_day_trial_needing_a_card_7_days_of_grace_the_gateway() -> None:
     assert settings().rules == BillingRules(
         allowed_redirect_origins=frozenset(),
         trial_days=30,
+        trial_requires_payment_method=True,
         past_due_grace_days=7,
         entitlement_callers=frozenset({"gateway"}),
     )
+
+
+def test_a_trial_without_a_card_can_be_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_TRIAL_REQUIRES_PAYMENT_METHOD", "false")
+
+    assert settings().rules.trial_requires_payment_method is False
 
 
 def test_comma_separated_values_are_read_from_the_environment(

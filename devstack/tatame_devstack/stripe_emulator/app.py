@@ -56,7 +56,7 @@ from tatame_devstack.stripe_emulator.render import (
     extend_lists,
     list_newest_first,
 )
-from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
+from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule, cancel_subscription
 from tatame_devstack.stripe_emulator.setup_intents import (
     authenticate_setup_intent,
     confirm_setup_intent,
@@ -64,7 +64,7 @@ from tatame_devstack.stripe_emulator.setup_intents import (
 )
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
 from tatame_devstack.stripe_emulator.subscription_render import extend_subscription_items
-from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription, cancel_subscription
+from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 from tatame_devstack.stripe_emulator.webhook_endpoints import (

@@ -374,3 +374,16 @@ class SubscriptionSchedule(StripeObject):
             send_event("subscription_schedule.updated", self)
         elif self.phases[-1]["end_date"] <= at:
             self._release()
+
+
+def cancel_subscription(id: str, **params: Any) -> Subscription:
+    """`DELETE /v1/subscriptions/{id}`: canceled now, its schedule with it."""
+    ignored = ("invoice_now", "prorate", "cancellation_details")
+    reject_unknown({k: v for k, v in params.items() if k not in ignored})
+    subscription = subscription_named("id", id)
+    if subscription.status in ENDED_STATUSES:
+        raise UserError(400, f"The subscription is already {subscription.status}.")
+    if subscription.schedule is not None:
+        SubscriptionSchedule._api_retrieve(subscription.schedule)._cancel()
+    subscription.canceled_at = int(time.time())
+    return Subscription._api_delete(id)

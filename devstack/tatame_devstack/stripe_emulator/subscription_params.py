@@ -81,3 +81,28 @@ def saves_payment_method(value: Any) -> bool:
     )
     reject_unknown(settings, parent="payment_settings")
     return saves == "on_subscription"
+
+
+def missing_payment_method_of(trial_settings: Any) -> str:
+    """`trial_settings[end_behavior][missing_payment_method]`: what ends a trial without a
+    payment method, `create_invoice` (Stripe's default) or `cancel` (the emulator has no
+    paused subscriptions)."""
+    if trial_settings is None:
+        return "create_invoice"
+    if not isinstance(trial_settings, dict):
+        raise param_error("trial_settings", "Invalid trial_settings: expected a hash")
+    settings = dict(trial_settings)
+    end_behavior = settings.pop("end_behavior", None)
+    reject_unknown(settings, parent="trial_settings")
+    if not isinstance(end_behavior, dict):
+        raise param_error(
+            "trial_settings[end_behavior]", "Missing required param: trial_settings[end_behavior]."
+        )
+    behavior = dict(end_behavior)
+    missing = as_str(
+        "trial_settings[end_behavior][missing_payment_method]",
+        behavior.pop("missing_payment_method", None),
+        choices=("cancel", "create_invoice"),
+    )
+    reject_unknown(behavior, parent="trial_settings[end_behavior]")
+    return missing

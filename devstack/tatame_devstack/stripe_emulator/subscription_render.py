@@ -80,7 +80,8 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
     issuer = shape(SUBSCRIPTION.InvoiceSettings.Issuer, {"type": "self"})
     saves = "on_subscription" if subscription._saves_payment_method else "off"
     end_behavior = shape(
-        SUBSCRIPTION.TrialSettings.EndBehavior, {"missing_payment_method": "create_invoice"}
+        SUBSCRIPTION.TrialSettings.EndBehavior,
+        {"missing_payment_method": subscription._missing_payment_method},
     )
     values = {
         "id": subscription.id,

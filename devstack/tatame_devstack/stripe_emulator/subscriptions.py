@@ -41,6 +41,7 @@ from tatame_devstack.stripe_emulator.state import stored
 from tatame_devstack.stripe_emulator.subscription_params import (
     check_billing_mode,
     first_item,
+    missing_payment_method_of,
     saves_payment_method,
     trial_end_of,
 )
@@ -71,7 +72,8 @@ class PriceSubscription(Subscription):
     mode): one item of a recurring price; `payment_behavior=default_incomplete` (the first
     invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client);
     `payment_settings.save_default_payment_method`; a `default_payment_method` that collects its
-    invoices; a trial that starts `trialing` with its $0 paid invoice; item changes with
+    invoices; a trial that starts `trialing` with its $0 paid invoice and ends, without a
+    payment method, as `trial_settings` says (invoiced, or canceled); item changes with
     prorations (`proration_behavior`); cancellation at the period end; schedules; and periods
     that honour `interval_count` and trials. It uses localstripe's Subscription for storage,
     listing and its invoices' payment hooks, not for creating (localstripe's is a 2017 one)."""
@@ -86,6 +88,7 @@ class PriceSubscription(Subscription):
     _period_start: int | None = None
     _debited: int | None = None
     _discount_ids: tuple[str, ...] = ()
+    _missing_payment_method = "create_invoice"
 
     def __init__(
         self,
@@ -99,9 +102,11 @@ class PriceSubscription(Subscription):
         trial_end: Any = None,
         billing_mode: Any = None,
         discounts: Any = None,
+        trial_settings: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
+        missing_payment_method = missing_payment_method_of(trial_settings)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
         plan, quantity, item_metadata = first_item(items)
         redemptions = checked_discounts(
@@ -140,6 +145,7 @@ class PriceSubscription(Subscription):
         self._enable_incomplete_payments = True  # localstripe's payment hooks read it
         self._default_incomplete = behavior == "default_incomplete"
         self._saves_payment_method = saves
+        self._missing_payment_method = missing_payment_method
         self.items = List("/v1/subscription_items?subscription=" + self.id)
         self.items._list.append(
             SubscriptionItem(
@@ -369,15 +375,18 @@ class PriceSubscription(Subscription):
 
     def _end_period(self) -> "PriceSubscription":
         """The current period (or trial) ends now, as a test clock would make it: a planned
-        cancellation happens; otherwise the schedule's next phase starts, and the new period is
-        invoiced and charged (past_due when the charge fails)."""
+        cancellation happens, as does a trial's end without a payment method that is to cancel;
+        otherwise the schedule's next phase starts, and the new period is invoiced and charged
+        (past_due when the charge fails)."""
         if self.status in (*ENDED_STATUSES, "incomplete"):
             raise UserError(400, f"The subscription is {self.status}: it has no period to end.")
         end = self.current_period_end
         if self.cancel_at is not None and self.cancel_at <= end:
-            self.status, self.ended_at = "canceled", self.cancel_at
-            send_event("customer.subscription.deleted", self)
-            return self
+            return self._ended(self.cancel_at)
+        cancels = self.status == "trialing" and self._missing_payment_method == "cancel"
+        if cancels and self._payment_method() is None:
+            self.canceled_at = end
+            return self._ended(end)
         self._period_start = end
         if self.status == "trialing":
             self.status = "active"
@@ -387,21 +396,13 @@ class PriceSubscription(Subscription):
         send_event("customer.subscription.updated", self)
         return self
 
+    def _ended(self, when: int) -> "PriceSubscription":
+        self.status, self.ended_at = "canceled", when
+        send_event("customer.subscription.deleted", self)
+        return self
+
     def _export(self, expand: Any = None) -> dict[str, Any]:
         return render_subscription(self, expand or [])
-
-
-def cancel_subscription(id: str, **params: Any) -> Subscription:
-    """`DELETE /v1/subscriptions/{id}`: canceled now, its schedule with it."""
-    ignored = ("invoice_now", "prorate", "cancellation_details")
-    reject_unknown({k: v for k, v in params.items() if k not in ignored})
-    subscription = subscription_named("id", id)
-    if subscription.status in ENDED_STATUSES:
-        raise UserError(400, f"The subscription is already {subscription.status}.")
-    if subscription.schedule is not None:
-        _schedule(subscription.schedule)._cancel()
-    subscription.canceled_at = int(time.time())
-    return Subscription._api_delete(id)
 
 
 def _schedule(id: str) -> "SubscriptionSchedule":

@@ -23,10 +23,10 @@ from tatame_devstack.stripe_emulator.params import (
     reject_unknown,
 )
 from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.schedules import cancel_subscription
 from tatame_devstack.stripe_emulator.subscriptions import (
     ENDED_STATUSES,
     PriceSubscription,
-    cancel_subscription,
     price_subscriptions,
 )
 

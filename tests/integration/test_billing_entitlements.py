@@ -43,6 +43,8 @@ async def test_past_due_keeps_the_features_for_the_grace_period_from_when_it_beg
     created = await paying.subscribe("basic_monthly")
     failing = await add_card(billing, created.stripe_customer_id, "pm_card_chargeCustomerFail")
     await paying.call("SetDefaultPaymentMethod", id=failing)
+    known = await events_about(billing, {created.subscription.id})
+    before_renewal = max(event["created"] for event in known)
 
     await end_period(billing, no_trial, created.subscription.id)  # the renewal is declined
 
@@ -58,10 +60,10 @@ async def test_past_due_keeps_the_features_for_the_grace_period_from_when_it_beg
     assert reply.entitled is True
     assert reply.entitlement.subscription_status == "past_due"
     # The grace starts at the version of the first write that showed past_due: the event saying
-    # so, or an earlier event of the same second whose tie made billing fetch the subscription
-    # from Stripe (already past_due) — never before the event preceding the change.
+    # so, or an earlier event of the renewal whose same-second tie made billing fetch the
+    # subscription from Stripe (already past_due) — never before the renewal began.
     began = reply.entitlement.grace_end_time.seconds - 7 * 86400
-    assert events[first - 1]["created"] <= began <= events[first]["created"]
+    assert before_renewal <= began <= events[first]["created"]
 
 
 async def test_entitlements_are_open_to_the_configured_internal_services_only(

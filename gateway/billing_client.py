@@ -177,6 +177,11 @@ class BillingCalls:
     ) -> pb.DetachPaymentMethodResponse:
         return await self._call(self._stub.DetachPaymentMethod, request, None)
 
+    async def get_billing_overview(
+        self, request: pb.GetBillingOverviewRequest
+    ) -> pb.GetBillingOverviewResponse:
+        return await self._call(self._stub.GetBillingOverview, request, None)
+
     async def list_entitlements(
         self, request: pb.ListEntitlementsRequest
     ) -> pb.ListEntitlementsResponse:

@@ -99,6 +99,12 @@ class StripeTarget:
         made = await self._testing("get", f"ephemeral_keys/{secret}")
         return made["stripe_version"]
 
+    async def authenticate(self, payment_intent_id: str, outcome: str = "succeed") -> dict:
+        """The card holder's answer to the bank's 3-D Secure request for a payment."""
+        return await self._testing(
+            "post", f"payment_intents/{payment_intent_id}/authenticate", outcome=outcome
+        )
+
     async def _testing(self, method: str, path: str, **form: str) -> dict:
         if self.api_base is None:
             pytest.skip("needs the emulator: Stripe's test mode has a browser page instead")

@@ -16,7 +16,7 @@ from stripe.params import CustomerCreateParams
 
 from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument, NotFound, StripeRejected
-from services.billing.mirror import Mirror, Row, optional, string
+from services.billing.mirror import Mirror, Row, mapping, optional, reference, string
 from services.billing.models import customer_creations, customers
 from services.billing.stripe_errors import translated_stripe_errors
 from services.common.db import fetch_all
@@ -269,12 +269,15 @@ async def _made_before(
 
 
 def customer_row(customer: dict[str, Any]) -> Row:
-    """What events may change of a customer row: the contact details of its Stripe customer."""
+    """What events may change of a customer row: the contact details of its Stripe customer and
+    its default payment method."""
+    settings = optional(mapping, customer.get("invoice_settings")) or {}
     return {
         "stripe_customer_id": string(customer["id"]),
         "email": optional(string, customer.get("email")) or "",
         "name": optional(string, customer.get("name")) or "",
         "deleted_at": None,
+        "default_payment_method_id": optional(reference, settings.get("default_payment_method")),
     }
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.billing.catalog import PRICES, PRODUCTS
 from services.billing.customers import CUSTOMERS
 from services.billing.errors import InvalidArgument, StripeRejected
-from services.billing.invoices import INVOICES
+from services.billing.invoices import INVOICES, PaymentAction, with_payment_action
 from services.billing.mirror import (
     Mirror,
     Outcome,
@@ -63,6 +63,11 @@ _MIRRORED: Mapping[str, Mirror] = {
 }
 # Of those, the types that say Stripe deleted the object.
 _DELETIONS = frozenset({"customer.deleted", "product.deleted", "price.deleted"})
+# Of those, the types that say what an open invoice's payment waits for.
+_PAYMENT_ACTIONS: Mapping[str, PaymentAction] = {
+    "invoice.payment_action_required": "authenticate",
+    "invoice.payment_failed": "pay",
+}
 # CHECKOUT_COMPLETED: the session's subscription is fetched, then mirrored. Every type that billing
 # acts on is in BILLING_EVENT_TYPES; any other (`checkout.session.expired`, …) is recorded as IGNORED.
 
@@ -158,6 +163,8 @@ def plan_of(event: StripeEvent) -> Write | FetchSubscription | None:
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:
             row = mirror.retire(row, event.created)
+        if event.type in _PAYMENT_ACTIONS:
+            row = with_payment_action(row, _PAYMENT_ACTIONS[event.type])
         return Write(mirror, row)
     if event.type == CHECKOUT_COMPLETED:
         subscription_id = _read(

@@ -37,6 +37,7 @@ _GATEWAY_METHODS = (
     "ListPaymentMethods",
     "SetDefaultPaymentMethod",
     "DetachPaymentMethod",
+    "GetBillingOverview",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

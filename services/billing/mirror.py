@@ -128,6 +128,9 @@ class Mirror:
     retire: Callable[[Row, datetime], Row] = unchanged
     # False where rows are created elsewhere and events only refresh them (customers).
     adds_rows: bool = True
+    # Columns that an event (or billing's own answer) knows and the object does not: a fetch
+    # keeps the given row's (invoices' `payment_action`, which only the event type tells).
+    carried: tuple[str, ...] = ()
 
     async def current(self, stripe_client: stripe.StripeClient, object_id: str) -> Row | None:
         """Stripe's object as it is now, as a dict; None when Stripe no longer has it."""
@@ -229,7 +232,7 @@ async def apply_object(
     - `created` > V and the row holds an event's object: write `row`;
     - `created` == V (same second, order unknown), or the row holds fetched state (which may
       already include changes after `created`) and `row` is an event's: fetch the object from
-      Stripe and write that.
+      Stripe and write that (with `row`'s values of the mirror's `carried` columns).
     V becomes `created`. The row is marked `refetched` when what is written may be newer than
     `created`: fetched state that differs from the event's object, or `refetched=True` given
     (a `row` fetched by the caller, at least as new as any fetched state stored before it).
@@ -246,6 +249,7 @@ async def apply_object(
         case Ruling.FETCH:
             current = await mirror.current(stripe_client, object_id)
             fetched = mirror.retire(row, created) if current is None else mirror.row(current)
+            fetched |= {name: row[name] for name in mirror.carried}
             refetched = refetched or fetched != row
             row = fetched
     await mirror.write(conn, [versioned(row, created=created, refetched=refetched)])

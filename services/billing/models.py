@@ -65,6 +65,11 @@ customers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_at", DateTime(timezone=True), comment="when Stripe deleted the customer"),
+    Column(
+        "default_payment_method_id",
+        Text,
+        comment="the customer's invoice_settings.default_payment_method",
+    ),
     *_version_columns(first_written_by_events=False),
 )
 
@@ -168,6 +173,23 @@ subscriptions = Table(
         comment="`created` of the event (or time of the Stripe answer) that first showed it "
         "past_due; null unless past_due",
     ),
+    Column(
+        "pending_price_id",
+        Text,
+        comment="price of the first item of the pending update (a change waiting for its "
+        "invoice to be paid); null when none",
+    ),
+    Column("pending_quantity", BigInteger, comment="quantity of that item"),
+    Column(
+        "pending_update_expires_at",
+        DateTime(timezone=True),
+        comment="when Stripe discards the pending update (and voids its invoice) unless paid",
+    ),
+    Column(
+        "default_payment_method_id",
+        Text,
+        comment="the subscription's own default payment method (before the customer's)",
+    ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -223,6 +245,12 @@ invoices = Table(
         nullable=False,
         server_default="0",
         comment="minor units of currency taken off by discounts",
+    ),
+    Column(
+        "payment_action",
+        Text,
+        comment="while open: what its payment waits for, `authenticate` (the card holder) "
+        "or `pay` (declined: another card); null otherwise",
     ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -38,6 +38,17 @@ class ErrorReason(StrEnum):
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"
     INTERNAL = "internal"
+    # Paying: a payment declined (Stripe's decline codes, mapped by
+    # services/billing/payment_failures.py); the bank's authentication failed; a processing error.
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    INCORRECT_CARD_DETAILS = "incorrect_card_details"
+    PAYMENT_AUTHENTICATION_FAILED = "payment_authentication_failed"
+    PAYMENT_PROCESSING_ERROR = "payment_processing_error"
+    # A plan change waits for its payment (a pending update): no other change until it is paid
+    # or expires.
+    SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
 
 
 class ServiceError(Exception):
@@ -50,3 +61,16 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+
+
+# The reasons of a payment that failed (the card, the bank): the gateway answers them 402.
+PAYMENT_FAILURES = frozenset(
+    {
+        ErrorReason.CARD_DECLINED,
+        ErrorReason.INSUFFICIENT_FUNDS,
+        ErrorReason.EXPIRED_CARD,
+        ErrorReason.INCORRECT_CARD_DETAILS,
+        ErrorReason.PAYMENT_AUTHENTICATION_FAILED,
+        ErrorReason.PAYMENT_PROCESSING_ERROR,
+    }
+)

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.db import DATABASE_FAILURES
-from services.common.errors import ErrorReason, ServiceError
+from services.common.errors import PAYMENT_FAILURES, ErrorReason, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.APPLY_TIMED_OUT: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.INTERNAL: grpc.StatusCode.INTERNAL,
+    **dict.fromkeys(PAYMENT_FAILURES, grpc.StatusCode.FAILED_PRECONDITION),
+    ErrorReason.SUBSCRIPTION_UPDATE_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

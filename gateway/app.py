@@ -13,6 +13,7 @@ from gateway.billing_client import BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
 from gateway.errors import install_error_handlers
 from gateway.routes import (
+    billing,
     checkout,
     compat,
     customer,
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         subscriptions,
         payments,
         entitlements,
+        billing,
         compat,
     ):
         app.include_router(module.router)

@@ -182,6 +182,11 @@ class BillingCalls:
     ) -> pb.PayInvoiceResponse:
         return await self._call(self._stub.PayInvoice, request, idempotency_key)
 
+    async def get_billing_overview(
+        self, request: pb.GetBillingOverviewRequest
+    ) -> pb.GetBillingOverviewResponse:
+        return await self._call(self._stub.GetBillingOverview, request, None)
+
     async def list_entitlements(
         self, request: pb.ListEntitlementsRequest
     ) -> pb.ListEntitlementsResponse:

@@ -14,12 +14,22 @@ from gateway.schemas import (
     InvoiceOut,
     InvoicePaymentAttemptOut,
     PaymentMethodOut,
+    PendingPaymentOut,
+    PendingUpdateOut,
+    PlanOut,
     PriceOut,
     PriceTierOut,
     PurchaseOut,
     SubscriptionOut,
 )
 from services.common.timestamps import optional_datetime
+
+INTERVAL_NAMES = {
+    billing_pb2.INTERVAL_DAY: "day",
+    billing_pb2.INTERVAL_WEEK: "week",
+    billing_pb2.INTERVAL_MONTH: "month",
+    billing_pb2.INTERVAL_YEAR: "year",
+}
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -54,6 +64,24 @@ def subscription(message: billing_pb2.Subscription) -> SubscriptionOut:
         scheduled_price_id=message.scheduled_price_id or None,
         scheduled_change_at=optional_datetime(message, "scheduled_change_time"),
         discounts=[discount(d) for d in message.discounts],
+        pending_update=PendingUpdateOut(
+            price_id=message.pending_update.price_id,
+            quantity=message.pending_update.quantity,
+            expires_at=message.pending_update.expire_time.ToDatetime(tzinfo=UTC),
+        )
+        if message.HasField("pending_update")
+        else None,
+    )
+
+
+def pending_payment(message: billing_pb2.PendingPayment) -> PendingPaymentOut:
+    return PendingPaymentOut(
+        invoice_id=message.invoice_id,
+        action=message.action,
+        decline_reason=message.decline_reason or None,
+        client_secret=message.client_secret,
+        amount_due=message.amount_due,
+        currency=message.currency,
     )
 
 
@@ -104,6 +132,16 @@ def price(message: billing_pb2.Price, interval: str) -> PriceOut:
             }
         ),
         fixed_amount=message.fixed_amount,
+    )
+
+
+def plan(message: billing_pb2.Plan) -> PlanOut:
+    return PlanOut(
+        id=message.product_id,
+        name=message.name,
+        description=message.description,
+        features=list(message.features),
+        prices=[price(x, INTERVAL_NAMES.get(x.interval, "unknown")) for x in message.prices],
     )
 
 

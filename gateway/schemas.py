@@ -118,6 +118,12 @@ class DiscountOut(BaseModel):
     )
 
 
+class PendingUpdateOut(BaseModel):
+    price_id: str
+    quantity: int
+    expires_at: datetime
+
+
 class SubscriptionOut(BaseModel):
     id: str
     status: str = Field(description="Stripe's status: trialing, active, past_due, canceled, …")
@@ -136,6 +142,11 @@ class SubscriptionOut(BaseModel):
     scheduled_change_at: datetime | None
     discounts: list[DiscountOut] = Field(
         default_factory=list, description="Discounts applied (a scheduled downgrade keeps them)."
+    )
+    pending_update: PendingUpdateOut | None = Field(
+        default=None,
+        description="An upgrade waiting for its payment: not applied until its invoice is paid; "
+        "discarded (and the invoice voided) at `expires_at` otherwise.",
     )
 
 
@@ -252,10 +263,32 @@ class SubscriptionPreviewOut(BaseModel):
     takes_effect: str = Field(description="now (upgrade) or period_end (downgrade)")
 
 
+class PendingPaymentOut(BaseModel):
+    invoice_id: str
+    action: str = Field(
+        description="authenticate (the bank asks the card holder: confirm `client_secret` in "
+        "PaymentSheet) or pay (declined: confirm `client_secret` with another card)."
+    )
+    decline_reason: str | None = Field(
+        description="For pay: card_declined, insufficient_funds, expired_card, "
+        "incorrect_card_details, payment_authentication_failed or payment_processing_error."
+    )
+    client_secret: str
+    amount_due: int = Field(description="Integer minor units of `currency`.")
+    currency: str
+
+
 class SubscriptionUpdateOut(BaseModel):
     subscription: SubscriptionOut
-    takes_effect: str
+    takes_effect: str = Field(
+        description="now, period_end (a downgrade, scheduled), or after_payment (the upgrade's "
+        "payment did not go through: not applied until `payment` is made; the subscription "
+        "shows it as its `pending_update`)."
+    )
     effective_at: datetime | None
+    payment: PendingPaymentOut | None = Field(
+        default=None, description="Set for after_payment: what the payment waits for."
+    )
 
 
 class CancelIn(BaseModel):
@@ -407,3 +440,25 @@ class EntitlementOut(BaseModel):
 
 class EntitlementsOut(BaseModel):
     entitlements: list[EntitlementOut]
+
+
+class InvoiceActionOut(BaseModel):
+    invoice: InvoiceOut
+    action: str = Field(
+        description="authenticate (the bank asked for the card holder's authentication) or pay."
+    )
+
+
+class BillingOverviewOut(BaseModel):
+    subscription: SubscriptionOut | None = Field(
+        description="The live subscription (trial end, scheduled change or cancellation at the "
+        "period end, pending update), if any."
+    )
+    plan: PlanOut | None = Field(description="Its product, with its price.")
+    entitlements: list[EntitlementOut]
+    invoice_action: InvoiceActionOut | None = Field(
+        description="The open invoice whose payment waits for the customer, if any."
+    )
+    default_payment_method: PaymentMethodOut | None = Field(
+        description="The card that pays: brand, last4, expiry."
+    )

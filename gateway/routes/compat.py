@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from tatame.billing.v1 import billing_pb2
 
+from gateway import rendering
 from gateway.dependencies import (
     CurrentSession,
     ForCaller,
@@ -17,7 +18,6 @@ from gateway.dependencies import (
     PublicBilling,
     StripeVersionHeader,
 )
-from gateway.routes.plans import INTERVAL_NAMES
 from services.auth.clerk import Session
 from services.common.http import ApiError
 from services.common.stripe_sdk import STRIPE_API_VERSION
@@ -111,7 +111,7 @@ def legacy_subscription(
             "active": True,
             "amount": price[1].unit_amount,
             "currency": price[1].currency,
-            "interval": INTERVAL_NAMES.get(price[1].interval),
+            "interval": rendering.INTERVAL_NAMES.get(price[1].interval),
             "interval_count": price[1].interval_count,
             "product": price[0].product_id,
         },

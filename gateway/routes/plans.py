@@ -5,33 +5,13 @@ from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
 from gateway.dependencies import Plans, PublicBilling
-from gateway.schemas import PlanOut, PlansOut
+from gateway.schemas import PlansOut
 
 router = APIRouter(tags=["catalog"])
 
-INTERVAL_NAMES = {
-    billing_pb2.INTERVAL_DAY: "day",
-    billing_pb2.INTERVAL_WEEK: "week",
-    billing_pb2.INTERVAL_MONTH: "month",
-    billing_pb2.INTERVAL_YEAR: "year",
-}
-
 
 def render(reply: billing_pb2.ListPlansResponse) -> PlansOut:
-    return PlansOut(
-        plans=[
-            PlanOut(
-                id=p.product_id,
-                name=p.name,
-                description=p.description,
-                features=list(p.features),
-                prices=[
-                    rendering.price(x, INTERVAL_NAMES.get(x.interval, "unknown")) for x in p.prices
-                ],
-            )
-            for p in reply.plans
-        ]
-    )
+    return PlansOut(plans=[rendering.plan(p) for p in reply.plans])
 
 
 @router.get("/v1/plans", response_model=PlansOut, summary="Plans for sale (public)")

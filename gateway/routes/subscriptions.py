@@ -147,7 +147,7 @@ async def preview_change(
     "/v1/subscriptions/{subscription_id}",
     response_model=SubscriptionUpdateOut,
     responses=ERRORS,
-    summary="Change price and/or quantity: upgrades now, downgrades at period end",
+    summary="Change price and/or quantity: upgrades now (once paid), downgrades at period end",
 )
 async def update_subscription(
     subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
@@ -161,6 +161,7 @@ async def update_subscription(
             subscription=rendering.subscription(reply.subscription),
             takes_effect=reply.takes_effect,
             effective_at=optional_datetime(reply, "effective_time"),
+            payment=rendering.pending_payment(reply.payment) if reply.HasField("payment") else None,
         )
     )
 

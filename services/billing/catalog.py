@@ -315,3 +315,30 @@ async def find_price(*, engine: AsyncEngine, price: str) -> PriceRecord:
 
 def _price_record(row: RowMapping) -> PriceRecord:
     return PriceRecord(**{column.name: row[column.name] for column in _PRICE_COLUMNS})
+
+
+async def plan_of_price(conn: AsyncConnection, price_id: str) -> PlanRecord | None:
+    """The product of a price, with that price as its one price, whether or not either is still
+    for sale (a subscription keeps a price the catalog retired); None when not mirrored."""
+    query = select(
+        *_PRICE_COLUMNS,
+        products.c.name,
+        products.c.description,
+        products.c.features,
+        products.c.default_price_id,
+        products.c.metadata,
+    ).join(products, products.c.id == prices.c.product_id)
+    row = (await conn.execute(query.where(prices.c.id == price_id))).first()
+    if row is None:
+        return None
+    values = row._mapping
+    return PlanRecord(
+        product_id=values["product_id"],
+        name=values["name"],
+        description=values["description"],
+        features=list(values["features"]),
+        prices=[_price_record(values)],
+        default_price_id=values["default_price_id"],
+        metadata=dict(values["metadata"]),
+        entitlements=entitlement_keys(values["metadata"]),
+    )

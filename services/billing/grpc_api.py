@@ -15,7 +15,9 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
 from services.billing import (
+    cancellations,
     catalog,
+    change_previews,
     checkout,
     customers,
     entitlements,
@@ -23,6 +25,7 @@ from services.billing import (
     events,
     invoice_payments,
     invoices,
+    overview,
     payment_methods,
     payments,
     purchases,
@@ -285,7 +288,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def PreviewSubscriptionChange(
         self, request: billing_pb2.PreviewSubscriptionChangeRequest, context: Context
     ) -> billing_pb2.PreviewSubscriptionChangeResponse:
-        preview = await subscription_changes.preview_change(
+        preview = await change_previews.preview_change(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
@@ -320,7 +323,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def CancelSubscription(
         self, request: billing_pb2.CancelSubscriptionRequest, context: Context
     ) -> billing_pb2.CancelSubscriptionResponse:
-        record = await subscription_changes.cancel_subscription(
+        record = await cancellations.cancel_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
@@ -335,7 +338,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def ResumeSubscription(
         self, request: billing_pb2.ResumeSubscriptionRequest, context: Context
     ) -> billing_pb2.ResumeSubscriptionResponse:
-        record = await subscription_changes.resume_subscription(
+        record = await cancellations.resume_subscription(
             engine=self._engine,
             stripe_client=self._stripe,
             principal=await acting_principal(context),
@@ -454,6 +457,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             idempotency=idempotency,
         )
         return messages.pay_invoice_response(payment)
+
+    @rpc
+    async def GetBillingOverview(
+        self, request: billing_pb2.GetBillingOverviewRequest, context: Context
+    ) -> billing_pb2.GetBillingOverviewResponse:
+        summary = await overview.billing_overview(
+            engine=self._engine, principal=await acting_principal(context), grace=self._grace
+        )
+        return messages.overview_response(summary)
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
         return await events.apply_event(

@@ -7,6 +7,7 @@ from tatame.billing.v1 import billing_pb2
 
 from services.billing import (
     catalog,
+    change_previews,
     customers,
     discounts,
     entitlements,
@@ -14,12 +15,14 @@ from services.billing import (
     invoices,
     payment_methods,
     payments,
+    pending_payments,
     purchases,
     refunds,
     subscribe,
     subscription_changes,
     subscriptions,
 )
+from services.billing import overview as overview_
 from services.billing.mirror import Outcome
 from services.common.timestamps import timestamp
 
@@ -75,6 +78,13 @@ def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb
         scheduled_change_time=timestamp(record.scheduled_change_time),
         latest_invoice_id=record.latest_invoice_id or "",
         discounts=[discount_message(d) for d in record.discounts],
+        pending_update=None
+        if record.pending_price_id is None
+        else billing_pb2.PendingUpdate(
+            price_id=record.pending_price_id,
+            quantity=record.pending_quantity or 0,
+            expire_time=timestamp(record.pending_update_expires_at),
+        ),
     )
 
 
@@ -280,7 +290,7 @@ def payment_response(payment: payments.PaymentRecord) -> billing_pb2.CreatePayme
 
 
 def preview_response(
-    preview: subscription_changes.Preview,
+    preview: change_previews.Preview,
 ) -> billing_pb2.PreviewSubscriptionChangeResponse:
     return billing_pb2.PreviewSubscriptionChangeResponse(
         amount_due=preview.amount_due,
@@ -302,6 +312,42 @@ def update_response(
         subscription=subscription_message(updated.subscription),
         takes_effect=updated.takes_effect,
         effective_time=timestamp(updated.effective_time),
+        payment=None if updated.payment is None else pending_payment_message(updated.payment),
+    )
+
+
+def pending_payment_message(
+    payment: pending_payments.PendingPayment,
+) -> billing_pb2.PendingPayment:
+    return billing_pb2.PendingPayment(
+        invoice_id=payment.invoice_id,
+        action=payment.action,
+        decline_reason=payment.decline_reason or "",
+        client_secret=payment.client_secret,
+        amount_due=payment.amount_due,
+        currency=payment.currency,
+    )
+
+
+def overview_response(
+    overview: overview_.Overview,
+) -> billing_pb2.GetBillingOverviewResponse:
+    subscription, plan, waiting, card = (
+        overview.subscription,
+        overview.plan,
+        overview.invoice_action,
+        overview.default_payment_method,
+    )
+    return billing_pb2.GetBillingOverviewResponse(
+        subscription=None if subscription is None else subscription_message(subscription),
+        plan=None if plan is None else plan_message(plan),
+        entitlements=[entitlement_message(e) for e in overview.entitlements],
+        invoice_action=None
+        if waiting is None
+        else billing_pb2.InvoiceAction(
+            invoice=invoice_message(waiting.invoice), action=waiting.action
+        ),
+        default_payment_method=None if card is None else payment_method_message(card),
     )
 
 

@@ -44,6 +44,7 @@ _GATEWAY_METHODS = (
     "DetachPaymentMethod",
     "ListPurchases",
     "PayInvoice",
+    "GetBillingOverview",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import partial
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +29,15 @@ from services.billing.payment_failures import failure_reason
 from services.common.errors import ErrorReason
 
 MAX_LISTED = 100
+# What an open invoice's payment waits for: the card holder's authentication (3-D Secure), or
+# another card (the charge was declined).
+PaymentAction = Literal["authenticate", "pay"]
+
+
+def payment_action(attempt_status: str | None) -> PaymentAction:
+    """What an open invoice's payment waits for, by its last attempt's PaymentIntent status:
+    `authenticate` when the bank asked for the card holder (`requires_action`), else `pay`."""
+    return "authenticate" if attempt_status == "requires_action" else "pay"
 
 
 def _subscription_of(invoice: dict[str, Any]) -> object:
@@ -194,3 +203,20 @@ async def principal_invoice(
     if not found:
         raise NotFound(f"no invoice {invoice_id!r} for this account")
     return found[0]
+
+
+async def awaiting_payment(conn: AsyncConnection, principal: Principal) -> InvoiceRecord | None:
+    """The principal's newest open invoice with an amount left to pay (its `last_payment` says
+    what the payment waits for: `requires_action`, the card holder's authentication)."""
+    query = (
+        _select_records()
+        .where(
+            customers.c.principal == principal.key,
+            invoices.c.status == "open",
+            invoices.c.amount_remaining > 0,
+        )
+        .order_by(invoices.c.created.desc(), invoices.c.id.desc())
+        .limit(1)
+    )
+    found = await _records(conn, query)
+    return found[0] if found else None

@@ -200,6 +200,18 @@ subscriptions = Table(
         comment="`created` of the event (or time of the Stripe answer) that first showed it "
         "past_due; null unless past_due",
     ),
+    Column(
+        "pending_price_id",
+        Text,
+        comment="price of the first item of the pending update (a change waiting for its "
+        "invoice to be paid); null when none",
+    ),
+    Column("pending_quantity", BigInteger, comment="quantity of that item"),
+    Column(
+        "pending_update_expires_at",
+        DateTime(timezone=True),
+        comment="when Stripe discards the pending update (and voids its invoice) unless paid",
+    ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -9,7 +9,8 @@ from operator import attrgetter
 from typing import Any
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.customers import find_customer, require_customer
@@ -256,3 +257,28 @@ async def detach_payment_method(
     )
     async with translated_stripe_errors("detach the payment method"):
         await stripe_client.v1.payment_methods.detach_async(payment_method_id)
+
+
+# The card that pays a principal's subscription: its own default, else its customer's.
+_DEFAULT_CARD = text("""
+SELECT pm.id, pm.type, pm.card_brand, pm.card_last4, pm.card_exp_month, pm.card_exp_year
+FROM billing.customers c
+JOIN billing.payment_methods pm ON pm.id = COALESCE(
+    (SELECT s.default_payment_method FROM billing.subscriptions s
+     WHERE s.id = :subscription AND s.stripe_customer_id = c.stripe_customer_id),
+    c.default_payment_method)
+WHERE c.principal = :principal AND pm.attached AND pm.stripe_customer_id = c.stripe_customer_id
+""")
+
+
+async def default_card(
+    conn: AsyncConnection, principal: Principal, subscription_id: str | None
+) -> PaymentMethodRecord | None:
+    """From the mirror: the payment method that pays the principal's subscription (its default,
+    else the customer's), if it is mirrored and still attached."""
+    row = (
+        await conn.execute(
+            _DEFAULT_CARD, {"principal": principal.key, "subscription": subscription_id}
+        )
+    ).first()
+    return None if row is None else PaymentMethodRecord(**row._mapping, is_default=True)

@@ -1,10 +1,12 @@
-"""Changing a subscription: plan or quantity (previewed first), cancelling, resuming.
+"""Changing a subscription's plan or quantity (previewed in change_previews.py; cancelling and
+resuming are in cancellations.py).
 
 An upgrade — more per year, the price's amount times quantity normalised by its interval — takes
-effect now, billed as the caller chooses (`proration_behavior`). A downgrade waits for the end
-of the period in a subscription schedule (phase one: the current plan until the period ends,
-keeping a trial; phase two: the new plan, then the schedule releases the subscription; both
-phases keep the subscription's discounts), so the customer keeps what they have until then.
+effect now, billed as the caller chooses (`proration_behavior`); when it bills now, only once
+paid (see pending_payments.py). A downgrade waits for the end of the period in a subscription
+schedule (phase one: the current plan until the period ends, keeping a trial; phase two: the
+new plan, then the schedule releases the subscription; both phases keep the subscription's
+discounts), so the customer keeps what they have until then.
 
 Each change acts on Stripe's current state (never the mirror's, which may lag) of a subscription
 of the principal's customer, and writes Stripe's answer through the mirror.
@@ -20,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stripe.params import (
     SubscriptionScheduleUpdateParamsPhase,
     SubscriptionScheduleUpdateParamsPhaseDiscount,
-    SubscriptionUpdateParams,
 )
 
 from services.auth.principal import Principal
@@ -29,13 +30,17 @@ from services.billing.errors import Conflict, InvalidArgument
 from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
 from services.billing.ownership import Owned, owned
+from services.billing.pending_payments import (
+    PendingPayment,
+    pending_payment,
+    write_pending_invoice,
+)
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import checked_quantity, recurring_price
 from services.billing.subscriptions import SubscriptionRecord, write_through
 from services.common.errors import ErrorReason
-from services.common.subscription_statuses import LIVE_STATUSES
 
-TakesEffect = Literal["now", "period_end"]
+TakesEffect = Literal["now", "period_end", "after_payment"]
 PRORATION_BEHAVIORS = frozenset({"create_prorations", "always_invoice", "none"})
 # Statuses in which the plan of a subscription may change.
 _CHANGEABLE = frozenset({"trialing", "active", "past_due"})
@@ -94,7 +99,7 @@ def _current_terms(subscription: dict[str, Any]) -> tuple[str, Terms]:
     )
 
 
-async def _owned(
+async def owned_subscription(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
@@ -112,7 +117,7 @@ async def _owned(
 
 
 @dataclass(frozen=True, slots=True)
-class _Change:
+class Change:
     owned: Owned[stripe.Subscription]
     item_id: str
     current: Terms
@@ -120,7 +125,7 @@ class _Change:
     takes_effect: TakesEffect
 
 
-async def _change(
+async def requested_change(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
@@ -128,11 +133,11 @@ async def _change(
     subscription_id: str,
     price: str,
     quantity: int,
-) -> _Change:
+) -> Change:
     """The change a request asks for, checked against Stripe's subscription and the catalog."""
     if not price and not quantity:
         raise InvalidArgument("give a new price, a new quantity, or both")
-    owned = await _owned(
+    owned = await owned_subscription(
         engine=engine,
         stripe_client=stripe_client,
         principal=principal,
@@ -158,96 +163,20 @@ async def _change(
             interval=string(record.interval),
             interval_count=integer(record.interval_count),
         )
-    return _Change(owned, item_id, current, new, takes_effect(current=current, new=new))
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewLine:
-    description: str
-    amount: int
-    proration: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    amount_due: int
-    currency: str
-    lines: list[PreviewLine]
-    takes_effect: TakesEffect
-
-
-def _is_proration(line: dict[str, Any]) -> bool:
-    parent = line.get("parent") or {}
-    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
-    return bool(details.get("proration"))
-
-
-async def preview_change(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    principal: Principal,
-    subscription_id: str,
-    price: str,
-    quantity: int,
-    proration_behavior: str | None,
-) -> Preview:
-    """What a change would bill, from Stripe's invoice preview.
-
-    For an upgrade, the invoice its proration lands on; for a downgrade, the first invoice at the
-    new terms.
-    """
-    change = await _change(
-        engine=engine,
-        stripe_client=stripe_client,
-        principal=principal,
-        subscription_id=subscription_id,
-        price=price,
-        quantity=quantity,
-    )
-    if change.takes_effect == "period_end":
-        proration_behavior = "none"  # nothing is prorated at the period boundary
-    async with translated_stripe_errors("preview the change"):
-        invoice = await stripe_client.v1.invoices.create_preview_async(
-            params={
-                "customer": change.owned.customer.stripe_customer_id,
-                "subscription": change.owned.data["id"],
-                "subscription_details": {
-                    "items": [
-                        {
-                            "id": change.item_id,
-                            "price": change.new.price_id,
-                            "quantity": change.new.quantity,
-                        }
-                    ],
-                    "proration_behavior": proration_behavior or "create_prorations",
-                },
-            }
-        )
-    preview = invoice.to_dict()
-    return Preview(
-        amount_due=integer(preview["amount_due"]),
-        currency=string(preview["currency"]),
-        lines=[
-            PreviewLine(
-                description=line.get("description") or "",
-                amount=integer(line["amount"]),
-                proration=_is_proration(line),
-            )
-            for line in preview["lines"]["data"]
-        ],
-        takes_effect=change.takes_effect,
-    )
+    return Change(owned, item_id, current, new, takes_effect(current=current, new=new))
 
 
 @dataclass(frozen=True, slots=True)
 class Updated:
     subscription: SubscriptionRecord
     takes_effect: TakesEffect
-    effective_time: datetime
+    # When the change applies; None while it waits for its payment.
+    effective_time: datetime | None
+    # The payment an upgrade waits for (takes_effect "after_payment"), if it did not go through.
+    payment: PendingPayment | None = None
 
 
-async def _release_schedule(
+async def release_schedule(
     stripe_client: stripe.StripeClient, subscription: dict[str, Any]
 ) -> tuple[stripe.SubscriptionSchedule, ...]:
     """Release the subscription's schedule, if any (dropping a pending downgrade); the
@@ -259,6 +188,45 @@ async def _release_schedule(
             reference(subscription["schedule"])
         )
     return (released,)
+
+
+def _checked_pending(change: Change) -> bool:
+    """Whether the subscription's pending update (a change waiting for its payment) is the one
+    asked for again; Conflict for another change while one waits."""
+    pending = change.owned.data.get("pending_update")
+    if not pending:
+        return False
+    items = [mapping(item) for item in pending.get("subscription_items") or []]
+    if items and (reference(items[0]["price"]), items[0].get("quantity")) == (
+        change.new.price_id,
+        change.new.quantity,
+    ):
+        return True
+    raise Conflict(
+        "a plan change waits for its payment: pay or authenticate it, or let it expire, first",
+        reason=ErrorReason.SUBSCRIPTION_UPDATE_PENDING,
+    )
+
+
+async def _mark(
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
+    subscription: dict[str, Any],
+    idempotency: RequestKey | None,
+) -> None:
+    """Mark the subscription with the principal and the request about to change it (a change
+    made with pending_if_incomplete cannot carry metadata): a retry after a failure that had
+    already applied the change then finds its own mark (`made_by`)."""
+    wanted = {"tatame_principal": principal.key, **request_metadata(idempotency)}
+    metadata = subscription.get("metadata") or {}
+    if all(metadata.get(key) == value for key, value in wanted.items()):
+        return
+    async with translated_stripe_errors("mark the subscription"):
+        await stripe_client.v1.subscriptions.update_async(
+            subscription["id"],
+            params={"metadata": wanted},
+            options=stripe_options(idempotency, "subscription-mark"),
+        )
 
 
 async def update_subscription(
@@ -274,13 +242,17 @@ async def update_subscription(
 ) -> Updated:
     """Change the plan and/or quantity: upgrades now, downgrades at the period end.
 
-    Asking for the current terms drops a pending downgrade. An upgrade marks the subscription
-    with its request (`idempotency`), so that a run after a failed one that had already applied
-    it answers with the subscription instead of finding nothing to change.
+    An upgrade that bills now applies only once paid (`pending_if_incomplete`): when its payment
+    is declined or needs the card holder's authentication, the subscription keeps its plan and
+    the answer (takes_effect "after_payment") carries the payment; asking for the same change
+    again answers it again, another change waits (SUBSCRIPTION_UPDATE_PENDING). Asking for the
+    current terms drops a pending downgrade. An upgrade marks the subscription with its request
+    (`idempotency`), so that a run after a failed one that had already applied it answers with
+    the subscription instead of finding nothing to change.
     """
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidArgument("proration_behavior is required")
-    change = await _change(
+    change = await requested_change(
         engine=engine,
         stripe_client=stripe_client,
         principal=principal,
@@ -289,6 +261,7 @@ async def update_subscription(
         quantity=quantity,
     )
     subscription = change.owned.data
+    asked_again = _checked_pending(change)
     if (
         change.new == change.current
         and not subscription.get("schedule")
@@ -313,9 +286,10 @@ async def update_subscription(
                 schedules=(schedule,),
             )
         return Updated(record, "period_end", change_time)
-    released = await _release_schedule(stripe_client, subscription)
+    released = () if asked_again else await release_schedule(stripe_client, subscription)
     answer = change.owned.answer
-    if change.new != change.current:
+    if change.new != change.current and not asked_again:
+        await _mark(stripe_client, principal, subscription, idempotency)
         async with translated_stripe_errors("update the subscription"):
             answer = await stripe_client.v1.subscriptions.update_async(
                 subscription["id"],
@@ -328,13 +302,14 @@ async def update_subscription(
                         }
                     ],
                     "proration_behavior": proration_behavior,
-                    "metadata": {
-                        "tatame_principal": principal.key,
-                        **request_metadata(idempotency),
-                    },
+                    "payment_behavior": "pending_if_incomplete",
                 },
                 options=stripe_options(idempotency, "subscription-update"),
             )
+    updated = answer.to_dict()
+    pending = None
+    if updated.get("pending_update"):
+        pending = await pending_payment(stripe_client, updated)
     async with engine.begin() as conn:
         record = await write_through(
             conn,
@@ -343,13 +318,19 @@ async def update_subscription(
             answer=answer,
             schedules=released,
         )
+        if pending is not None:
+            payment, invoice = pending
+            await write_pending_invoice(
+                conn, stripe_client=stripe_client, payment=payment, invoice=invoice
+            )
+            return Updated(record, "after_payment", None, payment)
     return Updated(record, "now", answered_at(answer))
 
 
 async def _schedule_downgrade(
     stripe_client: stripe.StripeClient,
     principal: Principal,
-    change: _Change,
+    change: Change,
     idempotency: RequestKey | None,
 ) -> tuple[stripe.SubscriptionSchedule, datetime]:
     """Put the new terms in the phase after the current period, in the subscription's schedule
@@ -402,80 +383,3 @@ async def _schedule_downgrade(
             options=stripe_options(idempotency, "schedule-phases"),
         )
     return updated, unix_time(phase["end_date"])
-
-
-async def cancel_subscription(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    principal: Principal,
-    subscription_id: str,
-    immediately: bool,
-) -> SubscriptionRecord:
-    """Cancel at the end of the period (access until then), or now.
-
-    An `incomplete` subscription (never paid, no period to keep) is canceled now in any case. A
-    pending downgrade is dropped.
-    """
-    owned = await _owned(
-        engine=engine,
-        stripe_client=stripe_client,
-        principal=principal,
-        subscription_id=subscription_id,
-    )
-    subscription = owned.data
-    if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(
-            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
-        )
-    released = await _release_schedule(stripe_client, subscription)
-    async with translated_stripe_errors("cancel the subscription"):
-        if immediately or subscription["status"] == "incomplete":
-            answer = await stripe_client.v1.subscriptions.cancel_async(subscription["id"])
-        else:
-            answer = await stripe_client.v1.subscriptions.update_async(
-                subscription["id"], params={"cancel_at_period_end": True}
-            )
-    async with engine.begin() as conn:
-        return await write_through(
-            conn,
-            stripe_client=stripe_client,
-            principal=principal,
-            answer=answer,
-            schedules=released,
-        )
-
-
-async def resume_subscription(
-    *,
-    engine: AsyncEngine,
-    stripe_client: stripe.StripeClient,
-    principal: Principal,
-    subscription_id: str,
-) -> SubscriptionRecord:
-    """Undo a planned cancellation (`cancel_at_period_end` or `cancel_at`), if there is one."""
-    owned = await _owned(
-        engine=engine,
-        stripe_client=stripe_client,
-        principal=principal,
-        subscription_id=subscription_id,
-    )
-    subscription, answer = owned.data, owned.answer
-    if subscription["status"] not in LIVE_STATUSES:
-        raise Conflict(
-            f"the subscription is {subscription['status']}", reason=ErrorReason.SUBSCRIPTION_ENDED
-        )
-    params: SubscriptionUpdateParams | None = None
-    if subscription["cancel_at_period_end"]:
-        params = {"cancel_at_period_end": False}
-    elif subscription.get("cancel_at") is not None:
-        params = {"cancel_at": ""}
-    if params is not None:
-        async with translated_stripe_errors("resume the subscription"):
-            answer = await stripe_client.v1.subscriptions.update_async(
-                subscription["id"], params=params
-            )
-    async with engine.begin() as conn:
-        return await write_through(
-            conn, stripe_client=stripe_client, principal=principal, answer=answer
-        )

@@ -70,6 +70,10 @@ class SubscriptionRecord:
     scheduled_price_id: str | None
     scheduled_quantity: int | None
     scheduled_change_time: datetime | None
+    # A change waiting for its invoice to be paid (a pending update): price, quantity, expiry.
+    pending_price_id: str | None = None
+    pending_quantity: int | None = None
+    pending_update_expires_at: datetime | None = None
     # The discounts applied, in order (those whose details the mirror holds).
     discounts: tuple[DiscountRecord, ...] = ()
 
@@ -117,6 +121,20 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
         "default_payment_method": default_payment_method(subscription),
         "trial_missing_payment_method": trial_missing_payment_method(subscription),
         "discount_ids": discount_ids(subscription),
+        **_pending_update_of(subscription),
+    }
+
+
+def _pending_update_of(subscription: dict[str, Any]) -> Row:
+    """The change waiting for its invoice's payment (`pending_update`, made by an update with
+    `payment_behavior=pending_if_incomplete`): its first item's price and quantity, and when it
+    expires. Stripe clears it once the invoice is paid (the change applies) or it expires."""
+    pending = optional(mapping, subscription.get("pending_update"))
+    items = [mapping(item) for item in (pending or {}).get("subscription_items") or []]
+    return {
+        "pending_price_id": reference(items[0]["price"]) if items else None,
+        "pending_quantity": optional(integer, items[0].get("quantity")) if items else None,
+        "pending_update_expires_at": None if pending is None else unix_time(pending["expires_at"]),
     }
 
 

@@ -52,6 +52,9 @@ class ErrorReason(StrEnum):
     INCORRECT_CARD_DETAILS = "incorrect_card_details"
     PAYMENT_AUTHENTICATION_FAILED = "payment_authentication_failed"
     PAYMENT_PROCESSING_ERROR = "payment_processing_error"
+    # A plan change waits for its payment (a pending update): no other change until it is paid
+    # or expires.
+    SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
 
 
 class ServiceError(Exception):

@@ -56,6 +56,7 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.REFUND_EXCEEDS_PAYMENT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorReason.INVOICE_NOT_OPEN: grpc.StatusCode.FAILED_PRECONDITION,
     **dict.fromkeys(PAYMENT_FAILURES, grpc.StatusCode.FAILED_PRECONDITION),
+    ErrorReason.SUBSCRIPTION_UPDATE_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

@@ -6,7 +6,18 @@ PRODUCT_EVENTS = ("product.created", "product.updated", "product.deleted")
 PRICE_EVENTS = ("price.created", "price.updated", "price.deleted")
 SUBSCRIPTION_EVENTS = tuple(
     f"customer.subscription.{e}"
-    for e in ("created", "updated", "deleted", "paused", "resumed", "trial_will_end")
+    for e in (
+        "created",
+        "updated",
+        "deleted",
+        "paused",
+        "resumed",
+        "trial_will_end",
+        # A change waiting for its payment (payment_behavior=pending_if_incomplete) was
+        # applied once paid, or discarded at its expiry.
+        "pending_update_applied",
+        "pending_update_expired",
+    )
 )
 SCHEDULE_EVENTS = tuple(
     f"subscription_schedule.{e}"
@@ -21,6 +32,7 @@ INVOICE_EVENTS = tuple(
         "paid",
         "payment_succeeded",
         "payment_failed",
+        "payment_action_required",
         "voided",
         "marked_uncollectible",
         "payment_action_required",

@@ -455,6 +455,15 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
     for method, path, body in compat:
         response = await client.request(method, path, json=body, headers=h)
         assert response.status_code == 403, (method, path, response.status_code, response.text)
+    # The billing screen is the caller's own: the owner's shows the subscription, the other's
+    # shows nothing of the owner's.
+    owners = (await client.get("/v1/billing", headers=owner.headers)).json()
+    assert owners["subscription"]["id"] == subscription
+    others = (await client.get("/v1/billing", headers=h)).json()
+    assert others["subscription"] is None
+    assert others["invoice_action"] is None
+    assert others["default_payment_method"] is None
+    assert others["entitlements"] == []
     # Nothing of the owner's changed.
     still = await client.get(f"/v1/subscriptions/{subscription}", headers=owner.headers)
     assert still.json()["cancel_at_period_end"] is False

@@ -96,6 +96,25 @@ def test_a_subscription_takes_price_quantity_and_period_from_its_item() -> None:
     assert row["metadata"] == {"gym": "north"}
 
 
+def test_a_subscription_holds_the_change_waiting_for_its_payment_and_its_expiry() -> None:
+    waiting = stripe_objects.subscription(quantity=1, period=(T0, PERIOD_END))
+    waiting["pending_update"] = {
+        "expires_at": T0 + 3600,
+        "subscription_items": [
+            {**waiting["items"]["data"][0], "price": {"id": "price_pro"}, "quantity": 3}
+        ],
+    }
+    waiting["default_payment_method"] = "pm_1"
+
+    row = subscription_row(waiting)
+
+    assert (row["price_id"], row["quantity"]) == ("price_1", 1)
+    assert (row["pending_price_id"], row["pending_quantity"]) == ("price_pro", 3)
+    assert row["pending_update_expires_at"] == at(T0 + 3600)
+    assert row["default_payment_method"] == "pm_1"
+    assert subscription_row(stripe_objects.subscription())["pending_price_id"] is None
+
+
 def test_a_subscription_of_an_older_api_with_its_period_on_itself_is_malformed() -> None:
     legacy = stripe_objects.subscription()
     [item] = legacy["items"]["data"]
@@ -137,6 +156,14 @@ def test_a_detached_payment_method_has_no_customer() -> None:
 def test_a_customer_without_email_or_name_keeps_empty_contact_details() -> None:
     row = customer_row({"id": "cus_1", "email": None})
     assert (row["email"], row["name"], row["deleted_at"]) == ("", "", None)
+    assert row["default_payment_method"] is None
+
+
+def test_a_customer_pays_with_its_invoice_default_else_its_default_source() -> None:
+    row = customer_row({"id": "cus_1", "invoice_settings": {"default_payment_method": "pm_1"}})
+    assert row["default_payment_method"] == "pm_1"
+    legacy = customer_row({"id": "cus_1", "invoice_settings": None, "default_source": "card_1"})
+    assert legacy["default_payment_method"] == "card_1"
 
 
 def test_a_price_without_unit_amount_is_free_and_one_time_without_recurring() -> None:

@@ -17,7 +17,9 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
   `default_payment_method`, a trial that starts `trialing` (so says its created event) with its
   $0 paid invoice, item changes with prorations that credit what was debited
   (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end` with
-  `cancel_at`, periods (on the items) that honour `interval_count` and trials;
+  `cancel_at`, periods (on the items) that honour `interval_count` and trials; pending updates
+  (`payment_behavior=pending_if_incomplete`: a change whose invoice is not paid at once is held
+  as `pending_update` until paid, or voided at its expiry; `pending_updates`);
 - subscription schedules `from_subscription` (phases of one item; release), invoice previews
   (`POST /v1/invoices/create_preview`) of an item change;
 - Checkout Sessions (subscription mode, for an existing customer), Billing Portal sessions and
@@ -64,10 +66,10 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 `stripe-emulator listening on http://127.0.0.1:<port>`.
 
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
-`subscription_params`, `subscription_render` and `prorations`), `schedules`, `invoices` (with
-`previews`), `intents`, `setup_intents`, `payment_methods`, `charges`, `refunds`, `disputes`,
-`checkout`, `test_clocks`, `events`, `testing` (the `/_testing/*` endpoints), on `params`
-(parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
+`subscription_params`, `subscription_render`, `prorations` and `pending_updates`), `schedules`,
+`invoices` (with `previews`), `intents`, `setup_intents`, `payment_methods`, `charges`,
+`refunds`, `disputes`, `checkout`, `test_clocks`, `events`, `testing` (the `/_testing/*`
+endpoints), on `params` (parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against
 stripe-python's types, as in tests).
 """

@@ -9,6 +9,7 @@ from localstripe.resources import Plan, Subscription, SubscriptionItem
 
 from tatame_devstack.stripe_emulator.catalog import Price
 from tatame_devstack.stripe_emulator.discounts import live_discounts
+from tatame_devstack.stripe_emulator.pending_updates import render_pending_update
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 
 SUBSCRIPTION = stripe.Subscription
@@ -123,6 +124,7 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
             SUBSCRIPTION.PaymentSettings, {"save_default_payment_method": saves}
         ),
         "pending_setup_intent": subscription.pending_setup_intent,
+        "pending_update": render_pending_update(subscription),
         "schedule": subscription.schedule,
         "start_date": subscription.start_date,
         "status": subscription.status,

@@ -31,6 +31,14 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.pending_updates import (
+    PENDING_IF_INCOMPLETE,
+    Pending,
+    apply_if_paid,
+    change_once_paid,
+    check_params,
+    expire_if_due,
+)
 from tatame_devstack.stripe_emulator.prorations import (
     add_interval,
     interval_changes,
@@ -51,6 +59,7 @@ if TYPE_CHECKING:
     from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 
 PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete")
+UPDATE_PAYMENT_BEHAVIORS = ("allow_incomplete", PENDING_IF_INCOMPLETE)
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 
@@ -89,6 +98,8 @@ class PriceSubscription(Subscription):
     _debited: int | None = None
     _discount_ids: tuple[str, ...] = ()
     _missing_payment_method = "create_invoice"
+    _pending: Pending | None = None  # see pending_updates
+    _holds_unpaid_changes = False
 
     def __init__(
         self,
@@ -175,10 +186,28 @@ class PriceSubscription(Subscription):
         cancel_at_period_end: Any = None,
         cancel_at: Any = None,
         metadata: Any = None,
+        payment_behavior: Any = None,
         **unknown: Any,
     ) -> Subscription:
         reject_unknown(unknown)
         subscription = cls._api_retrieve(id)
+        pending = (
+            as_str(
+                "payment_behavior",
+                payment_behavior or "allow_incomplete",
+                choices=UPDATE_PAYMENT_BEHAVIORS,
+            )
+            == PENDING_IF_INCOMPLETE
+        )
+        if pending:
+            check_params(
+                {
+                    "cancel_at": cancel_at,
+                    "cancel_at_period_end": cancel_at_period_end,
+                    "default_payment_method": default_payment_method,
+                    "metadata": metadata,
+                }
+            )
         if subscription.status in ENDED_STATUSES:
             raise UserError(
                 400,
@@ -221,7 +250,9 @@ class PriceSubscription(Subscription):
             subscription._cancel_at(end, at_period_end=at_period_end)
         elif cancel_at is not None:
             subscription._cancel_at(cancel_time, at_period_end=False)
-        if terms is not None:
+        if terms is not None and pending:
+            change_once_paid(subscription, *terms, behavior=behavior)
+        elif terms is not None:
             subscription._change_terms(*terms, behavior=behavior)
         send_event("customer.subscription.updated", subscription)
         return subscription
@@ -348,13 +379,14 @@ class PriceSubscription(Subscription):
             send_event("invoice.payment_failed", invoice)
             if intent.status == "requires_action":  # the bank asks the card holder
                 send_event("invoice.payment_action_required", invoice)
-            if self.status in ("active", "trialing"):
+            if self.status in ("active", "trialing") and not self._holds_unpaid_changes:
                 self.status = "past_due"
 
     def _on_initial_payment_success(self, invoice: Invoice) -> None:
         """localstripe's hook, called for every paid invoice of the subscription."""
-        changed = self.status in ("incomplete", "past_due", "unpaid")
-        if changed:
+        changed = apply_if_paid(self, invoice)
+        if self.status in ("incomplete", "past_due", "unpaid"):
+            changed = True
             self.status = "active"
         intent = invoice.payment_intent and PaymentIntent._api_retrieve(invoice.payment_intent)
         if self._saves_payment_method and intent and intent.payment_method:
@@ -381,6 +413,7 @@ class PriceSubscription(Subscription):
         if self.status in (*ENDED_STATUSES, "incomplete"):
             raise UserError(400, f"The subscription is {self.status}: it has no period to end.")
         end = self.current_period_end
+        expire_if_due(self, end)
         if self.cancel_at is not None and self.cancel_at <= end:
             return self._ended(self.cancel_at)
         cancels = self.status == "trialing" and self._missing_payment_method == "cancel"

@@ -22,6 +22,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.pending_updates import expire_if_due
 from tatame_devstack.stripe_emulator.render import shape
 from tatame_devstack.stripe_emulator.schedules import cancel_subscription
 from tatame_devstack.stripe_emulator.subscriptions import (
@@ -94,7 +95,9 @@ def _next_boundary(subscription: PriceSubscription) -> int | None:
 
 
 def _pass_time(subscription: PriceSubscription, until: int) -> None:
-    """Every period end of `subscription` up to `until`, as Stripe's billing runs them."""
+    """Every period end of `subscription` up to `until`, as Stripe's billing runs them (and the
+    expiry of a pending update before them)."""
+    expire_if_due(subscription, until)
     boundary = _next_boundary(subscription)
     while boundary is not None and boundary <= until:
         subscription._end_period()

@@ -194,7 +194,7 @@ class CreateCustomerResponse(_message.Message):
     def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id", "scheduled_quantity", "discounts")
+    __slots__ = ("id", "stripe_customer_id", "status", "price_id", "quantity", "current_period_start", "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "create_time", "scheduled_price_id", "scheduled_change_time", "latest_invoice_id", "scheduled_quantity", "discounts", "pending_update")
     ID_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +214,7 @@ class Subscription(_message.Message):
     LATEST_INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_UPDATE_FIELD_NUMBER: _ClassVar[int]
     id: str
     stripe_customer_id: str
     status: str
@@ -233,7 +234,18 @@ class Subscription(_message.Message):
     latest_invoice_id: str
     scheduled_quantity: int
     discounts: _containers.RepeatedCompositeFieldContainer[Discount]
-    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ..., scheduled_quantity: _Optional[int] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ...) -> None: ...
+    pending_update: PendingUpdate
+    def __init__(self, id: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., status: _Optional[str] = ..., price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., cancel_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_price_id: _Optional[str] = ..., scheduled_change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_invoice_id: _Optional[str] = ..., scheduled_quantity: _Optional[int] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., pending_update: _Optional[_Union[PendingUpdate, _Mapping]] = ...) -> None: ...
+
+class PendingUpdate(_message.Message):
+    __slots__ = ("price_id", "quantity", "expire_time")
+    PRICE_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    price_id: str
+    quantity: int
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, price_id: _Optional[str] = ..., quantity: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSubscriptionsRequest(_message.Message):
     __slots__ = ()
@@ -522,14 +534,32 @@ class UpdateSubscriptionRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., price: _Optional[str] = ..., quantity: _Optional[int] = ..., proration_behavior: _Optional[_Union[ProrationBehavior, str]] = ...) -> None: ...
 
 class UpdateSubscriptionResponse(_message.Message):
-    __slots__ = ("subscription", "takes_effect", "effective_time")
+    __slots__ = ("subscription", "takes_effect", "effective_time", "payment")
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TAKES_EFFECT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
     subscription: Subscription
     takes_effect: str
     effective_time: _timestamp_pb2.Timestamp
-    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., takes_effect: _Optional[str] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    payment: PendingPayment
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., takes_effect: _Optional[str] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment: _Optional[_Union[PendingPayment, _Mapping]] = ...) -> None: ...
+
+class PendingPayment(_message.Message):
+    __slots__ = ("invoice_id", "action", "decline_reason", "client_secret", "amount_due", "currency")
+    INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    invoice_id: str
+    action: str
+    decline_reason: str
+    client_secret: str
+    amount_due: int
+    currency: str
+    def __init__(self, invoice_id: _Optional[str] = ..., action: _Optional[str] = ..., decline_reason: _Optional[str] = ..., client_secret: _Optional[str] = ..., amount_due: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CancelSubscriptionRequest(_message.Message):
     __slots__ = ("id", "immediately")
@@ -794,3 +824,29 @@ class PayInvoiceResponse(_message.Message):
     payment_intent_id: str
     client_secret: str
     def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., status: _Optional[str] = ..., payment_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
+
+class GetBillingOverviewRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetBillingOverviewResponse(_message.Message):
+    __slots__ = ("subscription", "plan", "entitlements", "invoice_action", "default_payment_method")
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_ACTION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    plan: Plan
+    entitlements: _containers.RepeatedCompositeFieldContainer[Entitlement]
+    invoice_action: InvoiceAction
+    default_payment_method: PaymentMethod
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., entitlements: _Optional[_Iterable[_Union[Entitlement, _Mapping]]] = ..., invoice_action: _Optional[_Union[InvoiceAction, _Mapping]] = ..., default_payment_method: _Optional[_Union[PaymentMethod, _Mapping]] = ...) -> None: ...
+
+class InvoiceAction(_message.Message):
+    __slots__ = ("invoice", "action")
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    invoice: Invoice
+    action: str
+    def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., action: _Optional[str] = ...) -> None: ...

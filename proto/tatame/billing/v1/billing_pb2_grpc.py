@@ -188,6 +188,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.FromString,
                 _registered_method=True)
+        self.GetBillingOverview = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/GetBillingOverview',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -342,7 +347,11 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSubscription(self, request, context):
-        """Upgrades take effect now; downgrades at period end (a subscription schedule).
+        """Upgrades take effect now; downgrades at period end (a subscription schedule). An upgrade
+        that bills now applies only once paid: when its payment is declined or needs the card
+        holder's authentication, the answer is takes_effect "after_payment" with the payment, and
+        the subscription keeps its plan (the change is its pending_update) until the invoice is
+        paid. FAILED_PRECONDITION `subscription_update_pending` for another change meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -416,6 +425,17 @@ class BillingServiceServicer:
         `payment_authentication_failed`, `payment_processing_error`. NOT_FOUND for an invoice or a
         payment method that is not the principal's; FAILED_PRECONDITION `invoice_not_open` for an
         invoice that is not open (paid, void, draft, uncollectible).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBillingOverview(self, request, context):
+        """--- The app's billing screen ---
+        Everything the billing screen draws, in one call answered from the mirror (no Stripe call):
+        the live subscription with its plan, trial end, scheduled change or cancellation and pending
+        update; the entitlements; the open invoice whose payment needs the customer, and how; the
+        default card.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -558,6 +578,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.PayInvoice,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.SerializeToString,
+            ),
+            'GetBillingOverview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBillingOverview,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1308,6 +1333,33 @@ class BillingService:
             '/tatame.billing.v1.BillingService/PayInvoice',
             tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.PayInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBillingOverview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/GetBillingOverview',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,68 @@
+"""The billing overview: what the app's billing screen draws, in one answer from the mirror
+(never Stripe per call).
+
+The principal's live subscription (the newest) with its plan, trial end, scheduled downgrade or
+cancellation, and pending update (an upgrade waiting for its payment); the entitlements it
+grants now; the open invoice whose payment waits for the customer, and how (`authenticate` when
+the bank asked for the card holder's authentication, else `pay`); and the card that pays.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth.principal import Principal
+from services.billing.catalog import PlanRecord, plan_of_price
+from services.billing.entitlements import EntitlementRecord, list_entitlements
+from services.billing.invoices import InvoiceRecord, PaymentAction, awaiting_payment, payment_action
+from services.billing.payment_methods import PaymentMethodRecord, default_card
+from services.billing.subscriptions import SubscriptionRecord, list_subscriptions
+from services.common.subscription_statuses import LIVE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceAction:
+    invoice: InvoiceRecord
+    action: PaymentAction
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    subscription: SubscriptionRecord | None
+    plan: PlanRecord | None
+    entitlements: list[EntitlementRecord]
+    invoice_action: InvoiceAction | None
+    default_payment_method: PaymentMethodRecord | None
+
+
+async def billing_overview(
+    *, engine: AsyncEngine, principal: Principal, grace: timedelta
+) -> Overview:
+    """The principal's billing overview, from the mirror."""
+    live = next(
+        (
+            subscription
+            for subscription in await list_subscriptions(engine=engine, principal=principal)
+            if subscription.status in LIVE_STATUSES
+        ),
+        None,
+    )
+    async with engine.connect() as conn:
+        plan = None
+        if live is not None and live.price_id is not None:
+            plan = await plan_of_price(conn, live.price_id)
+        waiting = await awaiting_payment(conn, principal)
+        card = await default_card(conn, principal, None if live is None else live.id)
+    return Overview(
+        subscription=live,
+        plan=plan,
+        entitlements=await list_entitlements(engine=engine, principal=principal, grace=grace),
+        invoice_action=None
+        if waiting is None
+        else InvoiceAction(
+            waiting,
+            payment_action(None if waiting.last_payment is None else waiting.last_payment.status),
+        ),
+        default_payment_method=card,
+    )

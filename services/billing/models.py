@@ -185,7 +185,7 @@ subscriptions = Table(
         "trial_missing_payment_method",
         Text,
         comment="trial_settings.end_behavior.missing_payment_method: cancel, create_invoice or "
-        "pause (what ends a trial without a payment method; null before migration 0006)",
+        "pause (what ends a trial without a payment method; null before migration 0008)",
     ),
     Column(
         "discount_ids",

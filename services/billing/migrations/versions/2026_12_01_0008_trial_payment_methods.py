@@ -46,7 +46,7 @@ def upgrade() -> None:
             "trial_missing_payment_method",
             sa.Text(),
             comment="trial_settings.end_behavior.missing_payment_method: cancel, create_invoice or "
-            "pause (what ends a trial without a payment method; null before migration 0006)",
+            "pause (what ends a trial without a payment method; null before migration 0008)",
         ),
         schema=SCHEMA,
     )

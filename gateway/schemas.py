@@ -457,7 +457,8 @@ class BillingOverviewOut(BaseModel):
     plan: PlanOut | None = Field(description="Its product, with its price.")
     entitlements: list[EntitlementOut]
     invoice_action: InvoiceActionOut | None = Field(
-        description="The open invoice whose payment waits for the customer, if any."
+        description="The live subscription's open invoice whose payment waits for the "
+        "customer, if any."
     )
     default_payment_method: PaymentMethodOut | None = Field(
         description="The card that pays: brand, last4, expiry."

@@ -205,13 +205,19 @@ async def principal_invoice(
     return found[0]
 
 
-async def awaiting_payment(conn: AsyncConnection, principal: Principal) -> InvoiceRecord | None:
-    """The principal's newest open invoice with an amount left to pay (its `last_payment` says
-    what the payment waits for: `requires_action`, the card holder's authentication)."""
+async def awaiting_payment(
+    conn: AsyncConnection, principal: Principal, subscription_id: str
+) -> InvoiceRecord | None:
+    """The newest open invoice of the principal's subscription `subscription_id` with an amount
+    left to pay (its `last_payment` says what the payment waits for: `requires_action`, the card
+    holder's authentication). An ended subscription's invoice is not one: Stripe leaves it open
+    when the subscription is canceled (an abandoned PaymentSheet's, one left past_due) but no
+    longer collects it, and paying it would give nothing back."""
     query = (
         _select_records()
         .where(
             customers.c.principal == principal.key,
+            invoices.c.subscription_id == subscription_id,
             invoices.c.status == "open",
             invoices.c.amount_remaining > 0,
         )

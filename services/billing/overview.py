@@ -3,8 +3,9 @@
 
 The principal's live subscription (the newest) with its plan, trial end, scheduled downgrade or
 cancellation, and pending update (an upgrade waiting for its payment); the entitlements it
-grants now; the open invoice whose payment waits for the customer, and how (`authenticate` when
-the bank asked for the card holder's authentication, else `pay`); and the card that pays.
+grants now; the open invoice of that subscription whose payment waits for the customer, and
+how (`authenticate` when the bank asked for the card holder's authentication, else `pay`); and
+the card that pays.
 """
 
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ async def billing_overview(
         plan = None
         if live is not None and live.price_id is not None:
             plan = await plan_of_price(conn, live.price_id)
-        waiting = await awaiting_payment(conn, principal)
+        waiting = None if live is None else await awaiting_payment(conn, principal, live.id)
         card = await default_card(conn, principal, None if live is None else live.id)
     return Overview(
         subscription=live,

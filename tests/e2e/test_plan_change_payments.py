@@ -239,7 +239,9 @@ async def test_the_billing_screen_in_each_state_of_a_subscription(
     assert ended["entitlements"] == []
 
 
-async def test_an_unpaid_first_invoice_is_the_invoice_to_pay(client, new_user) -> None:
+async def test_an_unpaid_first_invoice_is_the_invoice_to_pay_until_a_new_start_replaces_it(
+    client, new_user, billing: BillingHandle
+) -> None:
     user = await new_user()
     trial = await client.post(
         "/v1/subscriptions", json={"price": "basic_monthly"}, headers=user.headers
@@ -265,3 +267,24 @@ async def test_an_unpaid_first_invoice_is_the_invoice_to_pay(client, new_user) -
     assert waiting["action"] == "pay"
     assert waiting["invoice"]["subscription_id"] == subscription_id
     assert waiting["invoice"]["status"] == "open"
+
+    # The app starts again (another plan): the abandoned subscription is canceled, its invoice
+    # left open by Stripe, and the new one is paid. Nothing is left to pay on the screen.
+    again = await client.post(
+        "/v1/subscriptions", json={"price": "pro_monthly"}, headers=user.headers
+    )
+    assert again.status_code == 201, again.text
+    await billing.stripe.v1.payment_intents.confirm_async(
+        payment_intent_id(again.json()["client_secret"]), params={"payment_method": "pm_card_visa"}
+    )
+
+    async def active() -> bool:
+        shown = (await overview(client, user))["subscription"] or {}
+        return shown.get("status") == "active"
+
+    await eventually(active, within=60)
+    abandoned = await billing.stripe.v1.invoices.retrieve_async(waiting["invoice"]["id"])
+    assert abandoned.status == "open"
+    screen = await overview(client, user)
+    assert screen["subscription"]["id"] == again.json()["subscription"]["id"]
+    assert screen["invoice_action"] is None

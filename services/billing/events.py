@@ -171,8 +171,11 @@ class Fetch:
 
 @dataclass(frozen=True, slots=True)
 class RecordPaymentAttempt:
-    """Write the invoice the event carries; then, when that was newer than the mirror, fetch
-    how its payment attempt ended (its PaymentIntent) and record it beside it."""
+    """Write the invoice the event carries; then fetch how its payment attempt ended (its
+    PaymentIntent, Stripe's state now) and record it beside it. Also when the invoice the event
+    carries is older than the mirror's (STALE): the newer state came from an event that does not
+    fetch the attempt (`invoice.updated`, delivered first or retried later), and the attempt
+    would otherwise never be recorded."""
 
     write: Write
 
@@ -180,7 +183,7 @@ class RecordPaymentAttempt:
         self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
     ) -> Outcome:
         outcome = await self.write.apply(conn, stripe_client, event)
-        if outcome is Outcome.APPLIED:
+        if outcome in (Outcome.APPLIED, Outcome.STALE):
             invoice_id = self.write.row["id"]
             attempt = await payment_attempt(stripe_client, invoice_id)
             if attempt is not None:

@@ -302,3 +302,35 @@ async def test_a_failed_invoice_payment_in_a_batch_records_why_from_stripe(
     )
     alone = await xmins(billing, applied_events, applied_events.c.event_id, [failed["id"]])
     assert alone.isdisjoint(batched)
+
+
+async def test_a_failed_invoice_payment_older_than_the_mirror_still_records_why(
+    billing, stub, gateway
+) -> None:
+    user = new_user()
+    customer_id = await create_customer(stub, gateway, user)
+    card = await billing.stripe.v1.payment_methods.attach_async(
+        "pm_card_chargeCustomerFail", params={"customer": customer_id}
+    )
+    await billing.stripe.v1.customers.update_async(
+        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+    subscription = await billing.stripe.v1.subscriptions.create_async(
+        params={"customer": customer_id, "items": [{"price": await basic_monthly(billing)}]}
+    )
+    [invoice] = (
+        await billing.stripe.v1.invoices.list_async(params={"subscription": subscription.id})
+    ).data
+    failed = await stripe_event(billing, "invoice.payment_failed", invoice.id)
+    # A later state of the invoice (an `invoice.updated` of a later second) reached the mirror
+    # first; the failure, delivered after it (out of order, or retried), is older.
+    later = restamped(failed, created=failed["created"] + 60, event_type="invoice.updated")
+    assert await apply(stub, later) == Outcome.OUTCOME_APPLIED
+
+    assert await apply(stub, failed) == Outcome.OUTCOME_STALE
+
+    row = await mirrored(billing, invoices, invoice.id)
+    assert (row.payment_status, row.payment_decline_code) == (
+        "requires_payment_method",
+        "generic_decline",
+    )

@@ -35,7 +35,6 @@ INVOICE_EVENTS = tuple(
         "payment_action_required",
         "voided",
         "marked_uncollectible",
-        "payment_action_required",
     )
 )
 # Of those, the events that say an attempt to pay failed or waits for the card holder: billing

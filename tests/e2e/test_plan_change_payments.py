@@ -136,6 +136,35 @@ async def test_an_upgrade_whose_payment_is_declined_is_not_applied_until_paid(
     assert "video_library" in await features(client, user)
 
 
+async def test_an_unpaid_upgrade_expires_at_the_period_end_and_its_invoice_is_voided(
+    client, new_user, billing: BillingHandle
+) -> None:
+    user = await new_user()
+    subscription_id = await paying_with(client, user, billing, "pm_card_chargeCustomerFail")
+    body = (await upgrade(client, user, subscription_id)).json()
+    basic, unpaid = body["subscription"]["price_id"], body["payment"]["invoice_id"]
+    assert body["subscription"]["pending_update"] is not None
+
+    # Nobody pays: the period ends (the renewal is declined too, with the same card).
+    await billing.stripe_target.end_period(billing.stripe, subscription_id)
+
+    async def expired() -> bool:  # pending_update_expired, invoice.voided, the renewal's events
+        shown = await overview(client, user)
+        waiting = shown["invoice_action"] or {"invoice": {}}
+        listed = (await client.get("/v1/invoices", headers=user.headers)).json()["invoices"]
+        return (
+            shown["subscription"]["pending_update"] is None
+            and shown["subscription"]["status"] == "past_due"
+            and waiting["invoice"].get("id") not in (None, unpaid)
+            and {i["id"]: i["status"] for i in listed}[unpaid] == "void"
+        )
+
+    await eventually(expired, within=60)
+    screen = await overview(client, user)
+    assert screen["subscription"]["price_id"] == basic  # the upgrade was never applied
+    assert "video_library" not in await features(client, user)
+
+
 async def test_an_upgrade_that_needs_authentication_applies_through_the_webhook_once_answered(
     client, new_user, billing: BillingHandle
 ) -> None:

@@ -303,7 +303,7 @@ def running_stack(
             "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={credentials['ops-cli']}",
             "WEBHOOKS_ADMIN_TARGET": f"127.0.0.1:{admin_port}",
             "WEBHOOKS_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
-            "RELAY_METRICS_PORT": "0",
+            "METRICS_PORT": "0",
         }
         billing_env = {**env, "DATABASE_URL": database_urls["billing"]}
         webhooks_env = {**env, "DATABASE_URL": database_urls["webhooks"]}

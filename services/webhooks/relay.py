@@ -31,7 +31,15 @@ from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.rpc import reason_of
 from services.webhooks import inbox
-from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
+from services.webhooks.metrics import (
+    BACKLOG,
+    DEAD_LETTERED,
+    DEAD_LETTERS,
+    DELIVERED,
+    LAG,
+    OLDEST_PENDING_AGE,
+    RETRIED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +102,10 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not security)
 
 
+# How often the backlog gauges are refreshed: well inside Prometheus' usual scrape interval.
+BACKLOG_INTERVAL_SECONDS = 5.0
+
+
 class Relay:
     """Delivery batches over one connection pool and one channel to billing."""
 
@@ -143,14 +155,33 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; batches under way are finished, not abandoned."""
         await self._pool.open(wait=True, timeout=30)
-        listener = asyncio.create_task(self._listen(stop))
+        helpers = [
+            asyncio.create_task(self._listen(stop)),
+            asyncio.create_task(self._measure_backlog(stop)),
+        ]
         try:
             await asyncio.gather(*(self._work(stop) for _ in range(self._batches)))
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             await self._pool.close()
+
+    async def _measure_backlog(self, stop: asyncio.Event) -> None:
+        """Keep the backlog gauges current (every `BACKLOG_INTERVAL_SECONDS`)."""
+        while not stop.is_set():
+            try:
+                async with self._pool.connection() as conn:
+                    pending, oldest, dead = await inbox.backlog(conn)
+            except psycopg.Error:
+                log.warning("could not measure the backlog", exc_info=True)
+            else:
+                BACKLOG.set(pending)
+                OLDEST_PENDING_AGE.set(oldest)
+                DEAD_LETTERS.set(dead)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BACKLOG_INTERVAL_SECONDS)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the workers on every NOTIFY from the receiver (reconnecting after failures)."""

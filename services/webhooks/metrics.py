@@ -1,6 +1,6 @@
 """What the webhooks processes count (Prometheus); each process serves its own /metrics."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 RECEIVED = Counter("webhooks_events_received_total", "Events stored for the first time", ["source"])
 DUPLICATES = Counter("webhooks_events_duplicate_total", "Events received again and acknowledged")
@@ -17,12 +17,4 @@ LAG = Histogram(
     "webhooks_receive_to_applied_seconds",
     "From storing an event to billing's acknowledgement",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
-)
-# The relay's view of the inbox, refreshed every few seconds by one indexed query (inbox.backlog).
-BACKLOG = Gauge("webhooks_backlog_events", "Events stored and not yet delivered (pending)")
-OLDEST_PENDING_AGE = Gauge(
-    "webhooks_oldest_pending_age_seconds", "Age of the oldest pending event (0 when none)"
-)
-DEAD_LETTERS = Gauge(
-    "webhooks_dead_letter_events", "Events given up on and not replayed (operators list them)"
 )

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 import grpc
 import psycopg
+from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
@@ -31,15 +32,7 @@ from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.rpc import reason_of
 from services.webhooks import inbox
-from services.webhooks.metrics import (
-    BACKLOG,
-    DEAD_LETTERED,
-    DEAD_LETTERS,
-    DELIVERED,
-    LAG,
-    OLDEST_PENDING_AGE,
-    RETRIED,
-)
+from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +97,15 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
 
 # How often the backlog gauges are refreshed: well inside Prometheus' usual scrape interval.
 BACKLOG_INTERVAL_SECONDS = 5.0
+# The relay's view of the inbox, refreshed by one indexed query (inbox.backlog); here rather than
+# in services.webhooks.metrics, so that only the relay exports them (a gauge shows from creation).
+BACKLOG = Gauge("webhooks_backlog_events", "Events stored and not yet delivered (pending)")
+OLDEST_PENDING_AGE = Gauge(
+    "webhooks_oldest_pending_age_seconds", "Age of the oldest pending event (0 when none)"
+)
+DEAD_LETTERS = Gauge(
+    "webhooks_dead_letter_events", "Events given up on and not replayed (operators list them)"
+)
 
 
 class Relay:

@@ -52,11 +52,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # an unknown method: its name is the caller's, not a label
-            return handler
-        _, service, method = handler_call_details.method.split("/", 2)
-        request_id = next(
+        # grpc.aio serves each call in a task of its own, interceptors and handler alike: set
+        # here, the id is on every line logged for the call, the other interceptors' included.
+        given = next(
             (
                 value
                 for key, value in handler_call_details.invocation_metadata or ()
@@ -64,11 +62,16 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
             ),
             None,
         )
-        return _observed(handler, service, method, valid_request_id(request_id))
+        request_id_var.set(valid_request_id(given))
+        handler = await continuation(handler_call_details)
+        if handler is None:  # an unknown method: its name is the caller's, not a label
+            return handler
+        _, service, method = handler_call_details.method.split("/", 2)
+        return _observed(handler, service, method)
 
 
 def _observed(
-    handler: grpc.RpcMethodHandler[Any, Any], service: str, method: str, request_id: str | None
+    handler: grpc.RpcMethodHandler[Any, Any], service: str, method: str
 ) -> grpc.RpcMethodHandler[Any, Any]:
     attribute, factory = _SHAPES[handler.request_streaming, handler.response_streaming]
     behavior = getattr(handler, attribute)
@@ -83,7 +86,6 @@ def _observed(
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started, failed = time.perf_counter(), True
-            request_id_var.set(request_id)
             try:
                 async with aclosing(behavior(request, context)) as responses:
                     async for response in responses:
@@ -97,7 +99,6 @@ def _observed(
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started, failed = time.perf_counter(), True
-            request_id_var.set(request_id)  # each grpc.aio call runs in a task of its own
             try:
                 response = await behavior(request, context)
                 failed = False

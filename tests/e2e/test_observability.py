@@ -4,13 +4,17 @@ HTTP by a receiver in the test, one trace per request across processes."""
 
 import asyncio
 import gzip
+import json
 import os
+import re
 import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -75,15 +79,24 @@ async def collector() -> AsyncIterator[Collector]:
 
 
 @asynccontextmanager
-async def running(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
-    """`python <args>` as a child process, stopped (SIGTERM, then waited for) on exit; the wait
-    leaves the event loop free, so the collector takes the spans it flushes while stopping."""
-    process = await asyncio.create_subprocess_exec(sys.executable, *args, env={**os.environ, **env})
-    try:
-        yield
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 30)
+async def running(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[None]:
+    """`python <args>` as a child process logging to `log`, stopped (SIGTERM, then waited for)
+    on exit; the wait leaves the event loop free, so the collector takes the spans it flushes
+    while stopping."""
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, env={**os.environ, **env}, stderr=stderr
+        )
+        try:
+            yield
+        finally:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    """The JSON lines a process logged."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ class Stack:
     billing_target: str
     webhook_secret: str
     metrics: dict[str, str]  # deployable -> its /metrics URL
+    logs: Path  # <deployable>.log: what each process logged
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +116,7 @@ async def stack(
     billing_database_url: str,
     postgres_admin_url: str,
     stripe_emulator: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     """Gateway, billing, receiver and relay as processes, tracing to `collector` (spans exported
     every 100 ms) and each serving metrics on a port of its own."""
@@ -116,6 +131,7 @@ async def stack(
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
+    logs = tmp_path_factory.mktemp("observability")
     billing_target = f"127.0.0.1:{ports['billing']}"
     webhook_secret = "whsec_" + secrets.token_hex(16)
     webhooks_db = await asyncio.to_thread(migrated_database, postgres_admin_url, "webhooks")
@@ -141,6 +157,7 @@ async def stack(
                     "BILLING_GRPC_ADDRESS": billing_target,
                     "METRICS_PORT": str(metrics["billing"]),
                 },
+                logs / "billing.log",
             )
         )
         await stack.enter_async_context(
@@ -156,7 +173,9 @@ async def stack(
                     "CLERK_JWT_KEY": public_pem.decode(),
                     "CLERK_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
                     "METRICS_PORT": str(metrics["gateway"]),
+                    "LOG_LEVEL": "INFO",  # client errors' access lines
                 },
+                logs / "gateway.log",
             )
         )
         await stack.enter_async_context(
@@ -169,6 +188,7 @@ async def stack(
                     "WEBHOOKS_RECEIVER_PORT": str(ports["receiver"]),
                     "METRICS_PORT": str(metrics["webhooks-receiver"]),
                 },
+                logs / "webhooks-receiver.log",
             )
         )
         relay.start()
@@ -179,6 +199,7 @@ async def stack(
             billing_target=billing_target,
             webhook_secret=webhook_secret,
             metrics={name: f"http://127.0.0.1:{port}/metrics" for name, port in metrics.items()},
+            logs=logs,
         )
         async with httpx.AsyncClient(timeout=5) as client:
             ready = [
@@ -271,6 +292,7 @@ async def test_each_process_serves_its_metrics_on_its_own_port_after_traffic(
     stack: Stack, collector: Collector, issuer: TokenIssuer
 ) -> None:
     user = "user_" + secrets.token_hex(6)
+    request_id = "obs-" + secrets.token_hex(8)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
         headers = issuer.headers(user)
         before = await scrape(stack.metrics["gateway"])
@@ -278,7 +300,8 @@ async def test_each_process_serves_its_metrics_on_its_own_port_after_traffic(
             "/v1/customer", json={"email": f"{user}@example.com"}, headers=headers
         )
         assert created.status_code == 201, created.text
-        assert (await client.get("/v1/customer", headers={})).status_code == 401
+        unauthorized = await client.get("/v1/customer", headers={"X-Request-ID": request_id})
+        assert unauthorized.status_code == 401
         probe = "/v1/no-such-route-" + secrets.token_hex(4)
         assert (await client.get(probe)).status_code == 404
         # the public port serves no metrics
@@ -303,14 +326,29 @@ async def test_each_process_serves_its_metrics_on_its_own_port_after_traffic(
     assert value(gateway, "http_server_request_duration_seconds_count", **post) >= 1
     assert value(gateway, "http_server_request_duration_seconds_sum", **post) > 0
     assert not [key for key in gateway if probe in str(key)], "a raw path became a label"
+    # the gateway's access line of the 401 carries the request id and its trace's id
+    (access,) = [
+        line
+        for line in log_lines(stack.logs / "gateway.log")
+        if line.get("request_id") == request_id
+    ]
+    assert access["status"] == 401
+    assert re.fullmatch("[0-9a-f]{32}", access["trace_id"])
 
     # billing: per RPC and code (a refused call too), Stripe by endpoint and outcome, disputes
     async with grpc.aio.insecure_channel(stack.billing_target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await billing_pb2_grpc.BillingServiceStub(channel).ListPlans(
-                billing_pb2.ListPlansRequest(), timeout=5
+                billing_pb2.ListPlansRequest(), timeout=5, metadata=(("x-request-id", request_id),)
             )
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    # the caller's request id is on billing's log line about the call
+    refusals = [
+        line
+        for line in log_lines(stack.logs / "billing.log")
+        if line["message"].startswith("refused a call to")
+    ]
+    assert [line.get("request_id") for line in refusals] == [request_id]
     billing = await scrape(stack.metrics["billing"])
     handled = [
         (dict(labels), n)

@@ -53,5 +53,5 @@ ENV PATH=/app/.venv/bin:$PATH \
 WORKDIR /app
 # Numeric, so that Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-EXPOSE 8080 8081 50051 50052
+EXPOSE 8080 8081 50051 50052 9102
 CMD ["python", "-c", "raise SystemExit('choose a command: python -m gateway | python -m services.billing serve|migrate|sync-catalog | python -m services.webhooks …')"]

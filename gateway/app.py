@@ -28,6 +28,7 @@ from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
 from services.common.http import RequestContextMiddleware
 from services.common.logging import configure_logging
+from services.common.telemetry import configure_tracing, instrument_fastapi
 
 SERVICE_NAME = "gateway"
 
@@ -100,6 +101,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         compat,
     ):
         app.include_router(module.router)
+    instrument_fastapi(app)
     return app
 
 
@@ -107,6 +109,7 @@ def create_app_from_environment() -> FastAPI:
     """Entry point for the ASGI server: settings from the environment, JSON logs."""
     settings = GatewaySettings()
     configure_logging(service=SERVICE_NAME, level=settings.log_level)
+    configure_tracing(SERVICE_NAME)
     logging.getLogger(__name__).info(
         "gateway configured", extra={"fields": {"env": settings.tatame_env}}
     )

@@ -14,6 +14,7 @@ from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.idempotency import IDEMPOTENCY_METADATA
+from services.common.logging import REQUEST_ID_METADATA, request_id_var
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -74,6 +75,8 @@ class BillingCalls:
         idempotency_key: str | None,
     ) -> Resp:
         metadata = self._credentials.metadata(self._principal)
+        if (request_id := request_id_var.get()) is not None:
+            metadata += ((REQUEST_ID_METADATA, request_id),)
         if idempotency_key is not None:
             metadata += ((IDEMPOTENCY_METADATA, idempotency_key),)
         return await method(request, timeout=self._timeout, metadata=metadata)

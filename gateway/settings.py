@@ -5,16 +5,16 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import check_secret
+from services.common.metrics import MetricsSettings
 from services.common.settings import (
     DEV_ISSUER,
     DEV_KEY_MARKER,
-    BaseServiceSettings,
     CommaList,
     split_commas,
 )
 
 
-class GatewaySettings(BaseServiceSettings):
+class GatewaySettings(MetricsSettings):
     """Environment variables of the gateway (names are the field names, upper case)."""
 
     gateway_host: str = "127.0.0.1"

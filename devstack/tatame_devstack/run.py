@@ -35,6 +35,8 @@ BILLING_PROCESSES = int(os.environ.get("BILLING_PROCESSES", "1"))
 STRIPE_EMULATOR_PORT = int(os.environ.get("STRIPE_EMULATOR_PORT", "8420"))
 RECEIVER_PORT = int(os.environ.get("WEBHOOKS_RECEIVER_PORT", "8081"))
 WEBHOOKS_ADMIN_PORT = int(os.environ.get("WEBHOOKS_ADMIN_PORT", "50052"))
+# Prometheus metrics: the gateway on METRICS_PORT, then the receiver, the relay, each billing.
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "9102"))
 DEV_STRIPE_KEY = "sk_test_tatame_local_emulator"
 EMULATOR_START_TIMEOUT_SECONDS = 20
 EMULATOR_STOP_TIMEOUT_SECONDS = 10
@@ -245,6 +247,7 @@ class Stack:
     env: dict[str, str]
     database_urls: dict[str, str]
     processes: Processes
+    metrics: dict[str, str]  # process name -> its metrics URL (none when metrics are off)
 
 
 @contextmanager
@@ -256,6 +259,7 @@ def running_stack(
     stripe_port: int,
     receiver_port: int,
     admin_port: int,
+    metrics_port: int = 0,
     workers: int = 1,
     quiet: bool = False,
 ) -> Iterator[Stack]:
@@ -303,7 +307,7 @@ def running_stack(
             "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={credentials['ops-cli']}",
             "WEBHOOKS_ADMIN_TARGET": f"127.0.0.1:{admin_port}",
             "WEBHOOKS_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
-            "RELAY_METRICS_PORT": "0",
+            "METRICS_PORT": "0",
         }
         billing_env = {**env, "DATABASE_URL": database_urls["billing"]}
         webhooks_env = {**env, "DATABASE_URL": database_urls["webhooks"]}
@@ -319,12 +323,18 @@ def running_stack(
             )
             for n, port in enumerate(billing_ports, start=1)
         ]
-        for name, args, process_env in (
-            *billing,
-            ("gateway", ["-m", "gateway"], env),
-            ("webhooks-receiver", ["-m", "services.webhooks", "receiver"], webhooks_env),
-            ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
+        metrics: dict[str, str] = {}
+        for n, (name, args, process_env) in enumerate(
+            (
+                ("gateway", ["-m", "gateway"], env),
+                ("webhooks-receiver", ["-m", "services.webhooks", "receiver"], webhooks_env),
+                ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
+                *billing,
+            )
         ):
+            if metrics_port:  # one port per process, from `metrics_port` up
+                process_env = {**process_env, "METRICS_PORT": str(metrics_port + n)}
+                metrics[name] = f"http://127.0.0.1:{metrics_port + n}/metrics"
             output = stack.enter_context((directory / f"{name}.log").open("ab")) if quiet else None
             processes.start(name, args, process_env, stdout=output, stderr=output)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -334,7 +344,7 @@ def running_stack(
         )
         if "STRIPE_API_BASE" in stripe_env:
             register_emulator_webhook(stripe_env["STRIPE_API_BASE"], receiver_url, webhook_secret)
-        yield Stack(gateway_url, receiver_url, env, database_urls, processes)
+        yield Stack(gateway_url, receiver_url, env, database_urls, processes, metrics)
 
 
 def main() -> None:
@@ -353,6 +363,7 @@ def main() -> None:
         stripe_port=STRIPE_EMULATOR_PORT,
         receiver_port=RECEIVER_PORT,
         admin_port=WEBHOOKS_ADMIN_PORT,
+        metrics_port=METRICS_PORT,
     ) as stack:
         print(banner(stack), flush=True)
         while not stop:
@@ -371,6 +382,9 @@ def banner(stack: Stack) -> str:
         if env["CLERK_ISSUER"] == DEV_ISSUER
         else "a Clerk session token from your Clerk instance"
     )
+    metrics = "\n".join(
+        f"  metrics          {url}   ({name})" for name, url in stack.metrics.items()
+    )
     return f"""
 Tatame Billing is running (Ctrl-C stops everything).
   gateway (REST)   {gateway}        docs: {gateway}/docs
@@ -379,6 +393,7 @@ Tatame Billing is running (Ctrl-C stops everything).
   webhooks admin   {env["WEBHOOKS_ADMIN_TARGET"]}   (make events ARGS="list --state dead")
   Stripe           {stripe_line}
   token            {token_line}
+{metrics}
 
   curl {gateway}/v1/plans
   TOKEN=$(make -s token USER=user_123)

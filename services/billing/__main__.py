@@ -16,16 +16,20 @@ from services.billing.settings import AdminClientSettings, BillingSettings, Cata
 from services.common.db import create_engine
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
+from services.common.metrics import start_metrics_server
 from services.common.migrations import upgrade_to_head
 from services.common.rpc import cli_message
 from services.common.settings import DatabaseSettings
 from services.common.stripe_sdk import stripe_client_from
+from services.common.telemetry import configure_tracing
 
 log = logging.getLogger("services.billing")
 
 
 async def serve(settings: BillingSettings) -> None:
     """Serve until SIGTERM/SIGINT, then drain for the configured grace period."""
+    start_metrics_server(settings)
+    configure_tracing("billing")
     engine = create_engine(
         settings.database_url.get_secret_value(), pool_size=settings.billing_db_pool_size
     )

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import parse_service_secrets
+from services.common.metrics import MetricsSettings
 from services.common.settings import (
     BaseServiceSettings,
     CommaList,
@@ -61,7 +62,7 @@ class CatalogSyncSettings(DatabaseSettings, StripeSettings):
     """`python -m services.billing sync-catalog`: the database and Stripe, nothing else."""
 
 
-class BillingSettings(CatalogSyncSettings):
+class BillingSettings(CatalogSyncSettings, MetricsSettings):
     """Environment variables of the billing service (names are the field names, upper case)."""
 
     billing_grpc_address: str = "127.0.0.1:50051"

@@ -18,6 +18,8 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.grpc_observability import ObservingInterceptor
+
 log = logging.getLogger(__name__)
 
 # Client channels to our services: spread calls over every address the (headless) Service
@@ -61,12 +63,14 @@ async def start_grpc_server(
     readiness: ReadinessCheck | None = None,
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
 ) -> GrpcServer:
-    """Bind `address` ("host:port", port 0 for any), register servicers, health and reflection.
+    """Bind `address` ("host:port", port 0 for any), register servicers, health and reflection;
+    every call is counted and carries its request id (services.common.grpc_observability).
 
     With `readiness` (e.g. "the database answers"), health is SERVING only while it holds,
     checked every `readiness_interval` seconds, so probes and callers see an outage."""
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        # Outermost: counts the calls the other interceptors refuse.
+        interceptors=[ObservingInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ("grpc.so_reuseport", 0),

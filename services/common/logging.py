@@ -1,12 +1,24 @@
-"""One JSON log line per record, carrying the request id of the call being served."""
+"""One JSON log line per record, carrying the request id of the call being served and, when
+traces are on, the trace and span ids of the current span."""
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# How a request id travels from the gateway to the services it calls (gRPC metadata).
+REQUEST_ID_METADATA = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def valid_request_id(given: str | None) -> str | None:
+    """`given` when it is a well-formed request id (it goes into every log line), else None."""
+    return given if given is not None and _VALID_REQUEST_ID.match(given) else None
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +39,10 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         extra = getattr(record, "fields", None)
         if extra:
             entry.update(extra)

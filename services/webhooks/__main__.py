@@ -12,7 +12,6 @@ import grpc
 import stripe
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client import start_http_server
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2_grpc
@@ -22,10 +21,12 @@ from services.auth.service_credentials import ServiceCredentials, parse_service_
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.http import serve_asgi
 from services.common.logging import configure_logging
+from services.common.metrics import start_metrics_server
 from services.common.migrations import upgrade_to_head
 from services.common.rpc import cli_message
 from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
 from services.common.stripe_sdk import STRIPE_API_VERSION, stripe_client_from
+from services.common.telemetry import configure_tracing
 from services.common.timestamps import timestamp
 from services.webhooks import inbox
 from services.webhooks.backstop import poll_stripe_events
@@ -53,14 +54,16 @@ def receiver() -> None:
         port=settings.webhooks_receiver_port,
         workers=settings.webhooks_receiver_workers,
         grace_seconds=settings.webhooks_shutdown_grace_seconds,
+        metrics=settings,
     )
 
 
 async def relay(settings: RelaySettings) -> None:
     """Deliver until SIGTERM; serve the admin API and health beside it."""
     database_url = settings.database_url.get_secret_value()
-    if settings.relay_metrics_port:
-        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_host)
+    start_metrics_server(settings)
+    # Its deliveries to billing, not its polling queries, are what traces are for.
+    configure_tracing("webhooks-relay", database=False)
     admin_pool = AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False)
     await admin_pool.open(wait=True, timeout=30)
     admin = await start_admin_server(

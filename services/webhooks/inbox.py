@@ -400,3 +400,19 @@ async def write_cursor(conn: AsyncConnection, name: str, created: datetime) -> N
            SET created = greatest(webhooks.cursors.created, excluded.created), updated_at = now()""",
         (name, created),
     )
+
+
+_BACKLOG = """
+SELECT (SELECT count(*) FROM webhooks.events WHERE state = 'pending'),
+       (SELECT coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8
+        FROM webhooks.events WHERE state = 'pending'),
+       (SELECT count(*) FROM webhooks.events WHERE state = 'dead')
+"""
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, float, int]:
+    """Pending events, the oldest one's age in seconds (0 when none), dead-lettered events: index
+    scans of (state, received_at)."""
+    row = await (await conn.execute(_BACKLOG)).fetchone()
+    assert row is not None  # one row, always
+    return int(row[0]), float(row[1]), int(row[2])

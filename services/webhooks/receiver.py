@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 import psycopg
 import stripe
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -243,6 +242,7 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
         open=False,
     )
     endpoint = StripeWebhookEndpoint(settings)
+    webhook_route = Route(WEBHOOK_PATH, endpoint, methods=["POST"])
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -255,9 +255,6 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             raise ApiError(503, "database_unavailable", "the inbox database is unreachable") from e
         return JSONResponse({"status": "ready"})
 
-    async def metrics(_request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=30)
@@ -268,12 +265,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             await endpoint.inserter.close()
             await pool.close()
 
-    # Everything but the hot path (lifespan, probes, metrics) is an ordinary Starlette app.
+    # Everything but the hot path (lifespan, probes) is an ordinary Starlette app.
     rest = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
         ],
         # Starlette types a handler as taking any Exception; it passes the registered class.
         exception_handlers={HTTPException: http_error, Exception: internal_error},  # type: ignore[dict-item]
@@ -282,6 +278,7 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
 
     async def receiver(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH:
+            scope["route"] = webhook_route  # what the request metrics are labelled by
             await endpoint(scope, receive, send)
         else:
             await rest(scope, receive, send)

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 import grpc
 import psycopg
+from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
@@ -94,6 +95,19 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not security)
 
 
+# How often the backlog gauges are refreshed: well inside Prometheus' usual scrape interval.
+BACKLOG_INTERVAL_SECONDS = 5.0
+# The relay's view of the inbox, refreshed by one indexed query (inbox.backlog); here rather than
+# in services.webhooks.metrics, so that only the relay exports them (a gauge shows from creation).
+BACKLOG = Gauge("webhooks_backlog_events", "Events stored and not yet delivered (pending)")
+OLDEST_PENDING_AGE = Gauge(
+    "webhooks_oldest_pending_age_seconds", "Age of the oldest pending event (0 when none)"
+)
+DEAD_LETTERS = Gauge(
+    "webhooks_dead_letter_events", "Events given up on and not replayed (operators list them)"
+)
+
+
 class Relay:
     """Delivery batches over one connection pool and one channel to billing."""
 
@@ -143,14 +157,33 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; batches under way are finished, not abandoned."""
         await self._pool.open(wait=True, timeout=30)
-        listener = asyncio.create_task(self._listen(stop))
+        helpers = [
+            asyncio.create_task(self._listen(stop)),
+            asyncio.create_task(self._measure_backlog(stop)),
+        ]
         try:
             await asyncio.gather(*(self._work(stop) for _ in range(self._batches)))
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             await self._pool.close()
+
+    async def _measure_backlog(self, stop: asyncio.Event) -> None:
+        """Keep the backlog gauges current (every `BACKLOG_INTERVAL_SECONDS`)."""
+        while not stop.is_set():
+            try:
+                async with self._pool.connection() as conn:
+                    pending, oldest, dead = await inbox.backlog(conn)
+            except psycopg.Error:
+                log.warning("could not measure the backlog", exc_info=True)
+            else:
+                BACKLOG.set(pending)
+                OLDEST_PENDING_AGE.set(oldest)
+                DEAD_LETTERS.set(dead)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BACKLOG_INTERVAL_SECONDS)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the workers on every NOTIFY from the receiver (reconnecting after failures)."""

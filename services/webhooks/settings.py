@@ -3,6 +3,7 @@
 from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
+from services.common.metrics import MetricsSettings
 from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
 
 
@@ -17,7 +18,7 @@ def webhook_secrets(value: str) -> tuple[str, ...]:
     return secrets
 
 
-class ReceiverSettings(DatabaseSettings):
+class ReceiverSettings(DatabaseSettings, MetricsSettings):
     """`python -m services.webhooks receiver`: Stripe's door."""
 
     # One or more signing secrets, comma-separated, all accepted (rotation).
@@ -44,7 +45,7 @@ class ReceiverSettings(DatabaseSettings):
         return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
 
 
-class RelaySettings(DatabaseSettings):
+class RelaySettings(DatabaseSettings, MetricsSettings):
     """`python -m services.webhooks relay`: delivers stored events to billing; serves the admin API."""
 
     billing_target: str = "127.0.0.1:50051"
@@ -71,9 +72,6 @@ class RelaySettings(DatabaseSettings):
     # Who may use the admin API: `ops-cli=<secret>`.
     webhooks_admin_service_secrets: SecretStr
     relay_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
-    # Prometheus metrics over HTTP on 127.0.0.1 unless set (pods: 0.0.0.0); 0 turns them off.
-    relay_metrics_host: str = "127.0.0.1"
-    relay_metrics_port: int = Field(default=9102, ge=0, le=65535)
 
     @field_validator("webhooks_relay_service_secret")
     @classmethod

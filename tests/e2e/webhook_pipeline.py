@@ -33,7 +33,7 @@ class RelayProcess:
             "WEBHOOKS_RELAY_SERVICE_SECRET": relay_secret,
             "WEBHOOKS_ADMIN_GRPC_ADDRESS": "127.0.0.1:0",
             "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={secrets.token_urlsafe(32)}",
-            "RELAY_METRICS_PORT": "0",
+            "METRICS_PORT": "0",
             "RELAY_BACKOFF_BASE_SECONDS": "0.2",
             "RELAY_BACKOFF_MAX_SECONDS": "1",
             "RELAY_MAX_ATTEMPTS": "50",

@@ -9,7 +9,7 @@ from tatame_devstack import k8s_check
 from tatame_devstack.k8s_smoke import LoopbackNetwork
 
 ROOT = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "prod-monitoring")
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,34 @@ BREAKAGES = {
         "          envFrom:\n            - configMapRef:\n                name: tatame-env\n          env:\n",
         "dev",
         "Job/billing-migrate/migrate: reads a ConfigMap, which the prepare stage lacks",
+    ),
+    "pod_monitor_of_an_undeclared_port_is_caught": (
+        "components/monitoring/podmonitor.yaml",
+        "- port: metrics",
+        "- port: metric",
+        "prod-monitoring",
+        "PodMonitor/webhooks-relay: Deployment/webhooks-relay declares no port 'metric'",
+    ),
+    "service_monitor_of_a_port_the_service_lacks_is_caught": (
+        "components/monitoring/servicemonitors.yaml",
+        "- port: metrics",
+        "- port: metric",
+        "prod-monitoring",
+        "ServiceMonitor/gateway: port 'metric' is not a port of it",
+    ),
+    "scrape_port_no_policy_admits_is_caught": (
+        "base/common/networkpolicies.yaml",
+        "- {protocol: TCP, port: metrics}",
+        "- {protocol: TCP, port: 9999}",
+        "prod-monitoring",
+        "ServiceMonitor/billing: no NetworkPolicy lets a scraper reach Deployment/billing on port 'metrics'",
+    ),
+    "deployment_nobody_scrapes_is_caught": (
+        "components/monitoring/podmonitor.yaml",
+        "app.kubernetes.io/name: webhooks-relay",
+        "app.kubernetes.io/name: gateway",
+        "prod-monitoring",
+        "Deployment/webhooks-relay: no ServiceMonitor or PodMonitor scrapes it",
     ),
 }
 

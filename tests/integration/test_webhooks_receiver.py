@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
@@ -250,10 +251,12 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 async def test_health_readiness_and_metrics_count_what_this_receiver_saw(client) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
-    before = (await client.get("/metrics")).text
+    # The receiver counts into this process's registry; its own port serves it (test_observability).
+    assert (await client.get("/metrics")).status_code == 404  # never on the public port
+    before = generate_latest().decode()
     assert (await post(client, encode(stripe_event()))).status_code == 200
     assert (await post(client, encode(stripe_event()), secret=OLD_SECRET + "x")).status_code == 400
-    after = (await client.get("/metrics")).text
+    after = generate_latest().decode()
     received = ("webhooks_events_received_total", {"source": "webhook"})
     rejected = ("webhooks_requests_rejected_total", {"reason": "bad_signature"})
     for name, labels in (received, rejected):
@@ -356,6 +359,6 @@ async def test_an_event_of_another_api_version_is_stored_and_counted_once(
     for body in (encode(event), encode(event), encode(pinned)):  # the repeat is a duplicate
         assert (await post(client, body)).status_code == 200
     assert await stored(webhooks_database_url, event["id"]) == 1
-    metrics = (await client.get("/metrics")).text
+    metrics = generate_latest().decode()
     assert _other_version_count(metrics, version) == 1
     assert _other_version_count(metrics, pinned["api_version"]) == 0

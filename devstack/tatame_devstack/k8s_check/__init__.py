@@ -9,7 +9,8 @@ For every overlay (`<root>/overlays/<name>/kustomization.yaml`):
 3. cross-check what schemas cannot (`CROSS_CHECKS` below; one module per kind of check):
    `traffic` (Services, network policies, Ingress backends), `environment` (variables against the
    pydantic-settings classes, drain times), `pods` (images, resources, pod security, probes),
-   `rollout` (rollout, autoscaling, disruption budgets, the migration stage), `secret_values`.
+   `rollout` (rollout, autoscaling, disruption budgets, the migration stage), `secret_values`,
+   `monitoring` (the Prometheus Operator's monitors, which have no schema offline).
 
 Each container command is matched to the settings class it reads in `environment.ENTRYPOINTS`;
 a new deployable adds its folder under deploy/k8s/base and its entries there.
@@ -25,6 +26,7 @@ from tatame_devstack.k8s_check.environment import (
     parse_command,
     resolve_env,
 )
+from tatame_devstack.k8s_check.monitoring import check_monitors
 from tatame_devstack.k8s_check.pods import (
     check_images,
     check_pod_security,
@@ -91,6 +93,7 @@ CROSS_CHECKS: tuple[Check, ...] = (
     check_network_policies,
     check_ingresses,
     check_prepare_stage,
+    check_monitors,
 )
 
 

@@ -10,7 +10,8 @@ Takes `kubectl kustomize <root>/overlays/<overlay>` and, on this machine:
 4. polls every readiness probe (HTTP GET on its path and port, or a grpc.health.v1 Check for a
    `grpc` probe) until it passes, or fails the run after a timeout;
 5. runs each CronJob's command once (it must exit 0), then one request through the gateway that
-   crosses into billing with the gateway's service credential.
+   crosses into billing with the gateway's service credential, and a scrape of every
+   Deployment's `metrics` port.
 
 That proves the commands, ports, variable names and probe paths in the manifests are the real
 ones. A container whose module does not exist yet (`python -m services.webhooks …` before the
@@ -70,6 +71,8 @@ PROCESS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 # One request per Deployment that crosses a service boundary (not just a probe): the gateway's
 # plans come from billing over gRPC, with the gateway's service credential from its Secret.
 CROSSING_REQUESTS = {"gateway": "/v1/plans"}
+# The container port Prometheus scrapes (`GET /metrics`), which every Deployment declares.
+METRICS_PORT = "metrics"
 
 
 def smoke_only_env(env: Mapping[str, str], stripe_api_base: str) -> dict[str, str]:
@@ -390,6 +393,14 @@ def run_smoke(root: Path, overlay: str, timeout: float) -> Smoke:
                         f"GET {url}: no plans, though the catalog was seeded and synced"
                     )
                 smoke.ok(f"{owner.ref}: GET {url}: {response.status}, {len(plans)} plans")
+        for owner, c in probes:
+            if any(p.get("name") == METRICS_PORT for p in c.get("ports", [])):
+                url = f"http://127.0.0.1:{network.port(owner, c, METRICS_PORT)}/metrics"
+                with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback http)
+                    families = response.read().decode().count("# TYPE ")
+                if not families:
+                    raise RuntimeError(f"GET {url}: no metrics")
+                smoke.ok(f"{owner.ref}: GET {url}: {response.status}, {families} metric families")
         return smoke
 
 

@@ -31,6 +31,11 @@ class ReceiverSettings(DatabaseSettings):
     webhooks_signature_tolerance_seconds: int = Field(default=300, ge=1)
     webhooks_batch_max_events: int = Field(default=256, ge=1, le=5000)
     webhooks_db_pool_size: int = Field(default=4, ge=1, le=50)
+    # While the inbox database is down, how long an event waits for a connection before its
+    # request is answered 503 (Stripe then retries on its own schedule), and how long opening a
+    # connection may take.
+    webhooks_db_wait_seconds: float = Field(default=2.0, gt=0, le=30)
+    webhooks_db_connect_timeout_seconds: int = Field(default=2, ge=1, le=30)
     webhooks_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("stripe_webhook_secret")

@@ -90,7 +90,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         expose_headers=["X-Request-ID"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.gateway_max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        body_timeout_seconds=settings.http_body_read_timeout_seconds,
+    )
     routers = [
         module.router
         for module in (

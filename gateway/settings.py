@@ -8,13 +8,13 @@ from services.auth.service_credentials import check_secret
 from services.common.settings import (
     DEV_ISSUER,
     DEV_KEY_MARKER,
-    BaseServiceSettings,
     CommaList,
+    HttpServerSettings,
     split_commas,
 )
 
 
-class GatewaySettings(BaseServiceSettings):
+class GatewaySettings(HttpServerSettings):
     """Environment variables of the gateway (names are the field names, upper case)."""
 
     gateway_host: str = "127.0.0.1"

@@ -318,7 +318,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
         else:
             await rest(scope, receive, send)
 
-    return RequestContextMiddleware(receiver, max_body_bytes=settings.webhooks_max_body_bytes)
+    return RequestContextMiddleware(
+        receiver,
+        max_body_bytes=settings.webhooks_max_body_bytes,
+        body_timeout_seconds=settings.http_body_read_timeout_seconds,
+    )
 
 
 def create_receiver_app_from_environment() -> ASGIApp:

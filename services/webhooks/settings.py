@@ -3,7 +3,12 @@
 from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
-from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
+from services.common.settings import (
+    BaseServiceSettings,
+    DatabaseSettings,
+    HttpServerSettings,
+    StripeSettings,
+)
 
 
 def webhook_secrets(value: str) -> tuple[str, ...]:
@@ -17,7 +22,7 @@ def webhook_secrets(value: str) -> tuple[str, ...]:
     return secrets
 
 
-class ReceiverSettings(DatabaseSettings):
+class ReceiverSettings(DatabaseSettings, HttpServerSettings):
     """`python -m services.webhooks receiver`: Stripe's door."""
 
     # One or more signing secrets, comma-separated, all accepted (rotation).

@@ -136,3 +136,33 @@ async def test_while_the_database_is_down_events_are_answered_503_at_once_then_s
             server.should_exit = True
             await task
             await switch.off()
+
+
+async def test_a_body_slower_than_the_body_timeout_is_408_and_stores_nothing(
+    webhooks_database_url,
+) -> None:
+    settings = ReceiverSettings(
+        tatame_env="test",
+        database_url=webhooks_database_url,
+        stripe_webhook_secret=SECRET,
+        http_body_read_timeout_seconds=0.5,
+    )
+    server, task, port = await serve_on_loopback(create_receiver_app(settings))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        event = stripe_event()
+        body = encode(event)
+        writer.write(
+            b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Stripe-Signature: " + signature_header(body, SECRET).encode() + b"\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), timeout=10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b'"code":"request_timeout"' in answer
+        assert await stored_names(webhooks_database_url, [event["id"]]) == {}
+    finally:
+        server.should_exit = True
+        await task

@@ -25,7 +25,7 @@ from services.common.http import ApiError
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["payments"])
-ERRORS = error_responses(400, 401, 404, 503)
+ERRORS = error_responses(400, 401, 404, 409, 503)
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)

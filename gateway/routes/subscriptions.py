@@ -26,7 +26,7 @@ from gateway.validation import StripeId
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["subscriptions"])
-ERRORS = error_responses(400, 401, 404, 409, 503)
+ERRORS = error_responses(400, 401, 402, 404, 409, 503)
 
 PRORATION = {
     "create_prorations": billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS,

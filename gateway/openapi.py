@@ -9,10 +9,15 @@ from fastapi.openapi.utils import get_openapi
 # Every router documents its failures with ErrorOut (gateway.schemas.error_responses).
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_BODY_LIMITS = {
+    "408": "The body did not arrive within HTTP_BODY_READ_TIMEOUT_SECONDS (`request_timeout`)",
+    "413": "The body is larger than GATEWAY_MAX_BODY_BYTES (`payload_too_large`)",
+}
 
 
 def truthful_openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document with each operation's 422 replaced by a 400 in the one error body."""
+    """FastAPI's document with each operation's 422 replaced by a 400 in the one error body, and
+    the answers of RequestContextMiddleware (413, 408) on every operation that takes a body."""
     if app.openapi_schema is not None:
         return app.openapi_schema
     schema = get_openapi(
@@ -33,6 +38,15 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ERROR_REF}},
                     },
                 )
+            if "requestBody" in operation:
+                for status, what in _BODY_LIMITS.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": what,
+                            "content": {"application/json": {"schema": _ERROR_REF}},
+                        },
+                    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         components.pop(name, None)

@@ -82,6 +82,7 @@ _DOCUMENTED_CODES = ", ".join(
         "invalid_request",
         "invalid_json",
         "payload_too_large",
+        "request_timeout",
         "unavailable",
         "deadline_exceeded",
     )

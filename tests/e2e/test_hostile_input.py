@@ -129,3 +129,5 @@ async def test_openapi_documents_400_with_the_error_body_and_never_422(
             if operation.get("parameters") or operation.get("requestBody"):
                 error = responses["400"]["content"]["application/json"]["schema"]
                 assert error == {"$ref": "#/components/schemas/ErrorOut"}, (method, path)
+            if operation.get("requestBody"):
+                assert {"408", "413"} <= set(responses), (method, path)

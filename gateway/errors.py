@@ -14,7 +14,7 @@ from starlette.routing import Match
 from gateway.validation import PRINTABLE_MESSAGE, PRINTABLE_PATTERN
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import PAYMENT_FAILURES
-from services.common.http import error_response, http_error
+from services.common.http import ApiError, error_response, http_error
 from services.common.rpc import reason_of
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,10 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """HTTPException in the one error body; a 405's `Allow` lists every method of the path
-    (Starlette's names only those of the first route whose path matched)."""
+    (Starlette's names only those of the first route whose path matched). FastAPI's own 400 is a
+    body it could not parse (JSON nested too deeply, for one): `invalid_json`."""
+    if exc.status_code == 400 and not isinstance(exc, ApiError):
+        exc = ApiError(400, "invalid_json", "the body could not be parsed as JSON")
     if exc.status_code == 405:
         allowed = sorted(
             {

@@ -5,7 +5,15 @@ a baseline always runs under the same server and settings as what it is compared
 import sys
 
 from services.common.http import serve_asgi
+from services.common.settings import HttpServerSettings
 
 if __name__ == "__main__":
     factory, port, workers = sys.argv[1:]
-    serve_asgi(factory, host="127.0.0.1", port=int(port), workers=int(workers), grace_seconds=5)
+    serve_asgi(
+        factory,
+        host="127.0.0.1",
+        port=int(port),
+        workers=int(workers),
+        grace_seconds=5,
+        limits=HttpServerSettings(),
+    )

@@ -12,6 +12,7 @@ def main() -> None:
         port=settings.gateway_port,
         workers=settings.gateway_workers,
         grace_seconds=settings.gateway_shutdown_grace_seconds,
+        limits=settings,
         metrics=settings,
     )
 

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from gateway.billing_client import BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
 from gateway.errors import install_error_handlers
+from gateway.openapi import truthful_openapi
 from gateway.routes import (
     billing,
     checkout,
@@ -79,6 +81,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_allowed_origins),
@@ -88,20 +91,33 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         expose_headers=["X-Request-ID"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.gateway_max_body_bytes)
-    for module in (
-        health,
-        plans,
-        customer,
-        checkout,
-        subscriptions,
-        payments,
-        entitlements,
-        billing,
-        compat,
-    ):
-        app.include_router(module.router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        body_timeout_seconds=settings.http_body_read_timeout_seconds,
+    )
+    routers = [
+        module.router
+        for module in (
+            health,
+            plans,
+            customer,
+            checkout,
+            subscriptions,
+            payments,
+            entitlements,
+            billing,
+            compat,
+        )
+    ]
+    for router in routers:
+        app.include_router(router)
     instrument_fastapi(app)
+    # Every route with its full path, for a 405's `Allow` (FastAPI nests included routers).
+    app.state.flat_routes = [
+        *(route for route in app.router.routes if isinstance(route, Route)),
+        *(route for router in routers for route in router.routes if isinstance(route, Route)),
+    ]
     return app
 
 

@@ -6,6 +6,7 @@ from fastapi import Depends, Header, Request
 
 from gateway.billing_client import BillingCalls, BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
+from gateway.validation import PRINTABLE_PATTERN
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import ErrorReason
@@ -97,4 +98,6 @@ def idempotency_key(
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 # The mobile SDK's API version, sent as Stripe sends it (for ephemeral keys).
-StripeVersionHeader = Annotated[str | None, Header(alias="Stripe-Version", max_length=64)]
+StripeVersionHeader = Annotated[
+    str | None, Header(alias="Stripe-Version", max_length=64, pattern=PRINTABLE_PATTERN)
+]

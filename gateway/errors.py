@@ -9,10 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from gateway.validation import PRINTABLE_MESSAGE, PRINTABLE_PATTERN
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import PAYMENT_FAILURES
-from services.common.http import error_response, http_error
+from services.common.http import ApiError, error_response, http_error
 from services.common.rpc import reason_of
 
 log = logging.getLogger(__name__)
@@ -76,13 +78,37 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
     problems = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = err.get("msg", "invalid")
+        if err.get("ctx", {}).get("pattern") == PRINTABLE_PATTERN:
+            message = PRINTABLE_MESSAGE
+        problems.append(f"{where}: {message}")
     code = (
         "invalid_json"
         if any(e.get("type") == "json_invalid" for e in exc.errors())
         else "invalid_request"
     )
     return error_response(400, code, "; ".join(problems) or "invalid request")
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """HTTPException in the one error body; a 405's `Allow` lists every method of the path
+    (Starlette's names only those of the first route whose path matched). FastAPI's own 400 is a
+    body it could not parse (JSON nested too deeply, for one): `invalid_json`."""
+    if exc.status_code == 400 and not isinstance(exc, ApiError):
+        exc = ApiError(400, "invalid_json", "the body could not be parsed as JSON")
+    if exc.status_code == 405:
+        allowed = sorted(
+            {
+                method
+                for route in request.app.state.flat_routes
+                if route.matches(request.scope)[0] is not Match.NONE
+                for method in route.methods or ()
+            }
+        )
+        exc = StarletteHTTPException(
+            405, exc.detail, {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        )
+    return http_error(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,4 +118,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _rpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

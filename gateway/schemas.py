@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from gateway.validation import Text
 from services.auth.errors import AuthReason
 from services.common.errors import ErrorReason
 
@@ -60,8 +61,8 @@ class PlansOut(BaseModel):
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(default="", max_length=256)
+    email: Text = Field(min_length=3, max_length=254)
+    name: Text = Field(default="", max_length=256)
 
 
 class CustomerOut(BaseModel):
@@ -81,6 +82,7 @@ _DOCUMENTED_CODES = ", ".join(
         "invalid_request",
         "invalid_json",
         "payload_too_large",
+        "request_timeout",
         "unavailable",
         "deadline_exceeded",
     )
@@ -157,12 +159,12 @@ class SubscriptionsOut(BaseModel):
 class PriceChoice(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    price: str = Field(min_length=1, max_length=255, description="A price id or lookup_key.")
+    price: Text = Field(min_length=1, max_length=255, description="A price id or lookup_key.")
 
 
 class CheckoutSessionIn(PriceChoice):
-    success_url: str = Field(max_length=2048)
-    cancel_url: str = Field(max_length=2048)
+    success_url: Text = Field(min_length=1, max_length=2048)
+    cancel_url: Text = Field(min_length=1, max_length=2048)
 
 
 class CheckoutSessionOut(BaseModel):
@@ -178,7 +180,7 @@ class CheckoutConfirmationOut(BaseModel):
 class PortalSessionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    return_url: str = Field(max_length=2048)
+    return_url: Text = Field(min_length=1, max_length=2048)
 
 
 class PortalSessionOut(BaseModel):
@@ -186,7 +188,7 @@ class PortalSessionOut(BaseModel):
 
 
 class SubscriptionIn(PriceChoice):
-    quantity: int = Field(default=1, ge=1, le=10_000)
+    quantity: StrictInt = Field(default=1, ge=1, le=10_000)
     promotion_code: str | None = Field(
         default=None,
         min_length=1,
@@ -194,7 +196,7 @@ class SubscriptionIn(PriceChoice):
         pattern=r"^[A-Za-z0-9-]+$",
         description="A promotion code as the customer typed it (any case).",
     )
-    stripe_version: str | None = Field(
+    stripe_version: Text | None = Field(
         default=None,
         max_length=64,
         description="The mobile SDK's Stripe-Version, for an ephemeral key.",
@@ -223,7 +225,7 @@ class SetupIntentOut(BaseModel):
 class EphemeralKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stripe_version: str | None = Field(default=None, max_length=64)
+    stripe_version: Text | None = Field(default=None, max_length=64)
 
 
 class EphemeralKeyOut(BaseModel):
@@ -238,8 +240,8 @@ ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
 class SubscriptionChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    price: str | None = Field(default=None, min_length=1, max_length=255)
-    quantity: int | None = Field(default=None, ge=1, le=10_000)
+    price: Text | None = Field(default=None, min_length=1, max_length=255)
+    quantity: StrictInt | None = Field(default=None, ge=1, le=10_000)
 
 
 class SubscriptionPreviewIn(SubscriptionChangeIn):
@@ -294,7 +296,7 @@ class SubscriptionUpdateOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    immediately: bool = False
+    immediately: StrictBool = False
 
 
 class InvoicePaymentAttemptOut(BaseModel):
@@ -339,7 +341,7 @@ class InvoiceOut(BaseModel):
 class InvoicePayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    payment_method: str | None = Field(
+    payment_method: Text | None = Field(
         default=None,
         min_length=1,
         max_length=255,
@@ -360,7 +362,7 @@ class InvoicePaymentOut(BaseModel):
 
 
 class PromotionPreviewIn(PriceChoice):
-    quantity: int = Field(default=1, ge=1, le=10_000)
+    quantity: StrictInt = Field(default=1, ge=1, le=10_000)
     promotion_code: str = Field(
         min_length=1,
         max_length=200,
@@ -416,7 +418,7 @@ class PaymentMethodsOut(BaseModel):
 
 
 class PaymentIn(PriceChoice):
-    quantity: int = Field(default=1, ge=1, le=100)
+    quantity: StrictInt = Field(default=1, ge=1, le=100)
 
 
 class PaymentOut(BaseModel):

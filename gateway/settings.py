@@ -10,11 +10,12 @@ from services.common.settings import (
     DEV_ISSUER,
     DEV_KEY_MARKER,
     CommaList,
+    HttpServerSettings,
     split_commas,
 )
 
 
-class GatewaySettings(MetricsSettings):
+class GatewaySettings(HttpServerSettings, MetricsSettings):
     """Environment variables of the gateway (names are the field names, upper case)."""
 
     gateway_host: str = "127.0.0.1"

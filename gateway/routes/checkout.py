@@ -13,6 +13,7 @@ from gateway.schemas import (
     PortalSessionOut,
     error_responses,
 )
+from gateway.validation import StripeId
 
 router = APIRouter(tags=["web checkout"])
 ERRORS = error_responses(400, 401, 404, 409, 503)
@@ -43,7 +44,7 @@ async def create_checkout_session(
     responses=ERRORS,
     summary="For the return page: the session's subscription, synced from Stripe now",
 )
-async def confirm_checkout_session(session_id: str, billing: ForCaller) -> Response:
+async def confirm_checkout_session(session_id: StripeId, billing: ForCaller) -> Response:
     reply = await billing.confirm_checkout_session(
         billing_pb2.ConfirmCheckoutSessionRequest(session_id=session_id)
     )

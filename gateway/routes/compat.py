@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
@@ -18,12 +18,16 @@ from gateway.dependencies import (
     PublicBilling,
     StripeVersionHeader,
 )
+from gateway.schemas import error_responses
+from gateway.validation import StripeId, Text
 from services.auth.clerk import Session
 from services.common.http import ApiError
 from services.common.stripe_sdk import STRIPE_API_VERSION
 from services.common.subscription_statuses import LIVE_STATUSES
 
 router = APIRouter(prefix="/api/stripe", tags=["compatibility: existing Expo app"])
+# What billing may answer through these calls (402: a card refused; 403: an id not the caller's).
+ERRORS = error_responses(400, 401, 402, 403, 404, 409, 503)
 
 
 class LegacyIn(BaseModel):
@@ -31,17 +35,19 @@ class LegacyIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    user_id: int | str | None = Field(default=None, alias="userId")
-    customer_id: str | None = Field(default=None, alias="customerId", max_length=255)
+    user_id: StrictInt | Annotated[Text, Field(max_length=255)] | None = Field(
+        default=None, alias="userId"
+    )
+    customer_id: Text | None = Field(default=None, alias="customerId", max_length=255)
 
 
 class LegacyCustomerIn(LegacyIn):
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(default="", max_length=256)
+    email: Text = Field(min_length=3, max_length=254)
+    name: Text = Field(default="", max_length=256)
 
 
 class LegacySubscriptionIn(LegacyIn):
-    price_id: str = Field(alias="priceId", min_length=1, max_length=255)
+    price_id: Text = Field(alias="priceId", min_length=1, max_length=255)
     promotion_code: str | None = Field(
         default=None,
         alias="promotionCode",
@@ -52,9 +58,9 @@ class LegacySubscriptionIn(LegacyIn):
 
 
 class LegacyPaymentIn(LegacyIn):
-    amount: int | None = Field(default=None, ge=1)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    price_id: str | None = Field(default=None, alias="priceId", max_length=255)
+    amount: StrictInt | None = Field(default=None, ge=1)
+    currency: Text | None = Field(default=None, min_length=3, max_length=3)
+    price_id: Text | None = Field(default=None, alias="priceId", min_length=1, max_length=255)
 
 
 def envelope(data: Any, *, status_code: int = 200, **extra: Any) -> JSONResponse:
@@ -118,7 +124,11 @@ def legacy_subscription(
     }
 
 
-@router.get("/products", summary="Products with their default price (public)")
+@router.get(
+    "/products",
+    summary="Products with their default price (public)",
+    responses=error_responses(400, 503),
+)
 async def products(
     billing: PublicBilling,
     active: bool = True,
@@ -147,7 +157,11 @@ async def products(
     return JSONResponse({"data": data, "count": len(data)})
 
 
-@router.post("/customers", status_code=201)
+@router.post(
+    "/customers",
+    status_code=201,
+    responses={**ERRORS, 200: {"description": "The caller's customer existed already"}},
+)
 async def create_customer(
     body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
@@ -164,7 +178,7 @@ async def create_customer(
     return envelope(customer, status_code=201 if reply.created else 200, created=reply.created)
 
 
-@router.post("/subscriptions", status_code=201)
+@router.post("/subscriptions", status_code=201, responses=ERRORS)
 async def create_subscription(
     body: LegacySubscriptionIn,
     session: CurrentSession,
@@ -188,29 +202,33 @@ async def create_subscription(
     return envelope(data, status_code=201, created=True)
 
 
-@router.get("/subscriptions/customer/{customer_id}")
-async def current_subscription(customer_id: str, billing: ForCaller) -> JSONResponse:
+@router.get("/subscriptions/customer/{customer_id}", responses=ERRORS)
+async def current_subscription(customer_id: StripeId, billing: ForCaller) -> JSONResponse:
     await check_customer(customer_id, billing)
     reply = await billing.list_subscriptions(billing_pb2.ListSubscriptionsRequest())
     live = next((s for s in reply.subscriptions if s.status in LIVE_STATUSES), None)
     return envelope({} if live is None else legacy_subscription(live, await catalog(billing)))
 
 
-@router.get("/subscriptions/{subscription_id}")
-async def get_subscription(subscription_id: str, billing: ForCaller) -> JSONResponse:
+@router.get("/subscriptions/{subscription_id}", responses=ERRORS)
+async def get_subscription(subscription_id: StripeId, billing: ForCaller) -> JSONResponse:
     reply = await billing.get_subscription(billing_pb2.GetSubscriptionRequest(id=subscription_id))
     return envelope(legacy_subscription(reply.subscription, await catalog(billing)))
 
 
-@router.delete("/subscriptions/{subscription_id}", summary="Cancel at the end of the paid period")
-async def cancel_subscription(subscription_id: str, billing: ForCaller) -> JSONResponse:
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    summary="Cancel at the end of the paid period",
+    responses=ERRORS,
+)
+async def cancel_subscription(subscription_id: StripeId, billing: ForCaller) -> JSONResponse:
     reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(id=subscription_id)
     )
     return envelope(legacy_subscription(reply.subscription, await catalog(billing)), deleted=True)
 
 
-@router.post("/setup-intents", status_code=201)
+@router.post("/setup-intents", status_code=201, responses=ERRORS)
 async def create_setup_intent(
     body: LegacyIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:
@@ -226,7 +244,7 @@ async def create_setup_intent(
     )
 
 
-@router.post("/ephemeral-keys", status_code=201)
+@router.post("/ephemeral-keys", status_code=201, responses=ERRORS)
 async def create_ephemeral_key(
     body: LegacyIn,
     session: CurrentSession,
@@ -247,7 +265,12 @@ async def create_ephemeral_key(
     )
 
 
-@router.post("/payment-intents", status_code=201, summary="A one-time purchase of a catalog price")
+@router.post(
+    "/payment-intents",
+    status_code=201,
+    summary="A one-time purchase of a catalog price",
+    responses=ERRORS,
+)
 async def create_payment_intent(
     body: LegacyPaymentIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
 ) -> JSONResponse:

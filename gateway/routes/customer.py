@@ -9,7 +9,7 @@ from gateway.schemas import CustomerIn, CustomerOut, error_responses
 
 router = APIRouter(tags=["customer"])
 
-ERRORS = error_responses(401, 404, 503)
+ERRORS = error_responses(400, 401, 404, 409, 503)
 
 
 @router.get(

@@ -20,11 +20,12 @@ from gateway.schemas import (
     SetupIntentOut,
     error_responses,
 )
+from gateway.validation import StripeId
 from services.common.http import ApiError
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["payments"])
-ERRORS = error_responses(400, 401, 404, 503)
+ERRORS = error_responses(400, 401, 404, 409, 503)
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
@@ -90,7 +91,7 @@ async def list_payment_methods(billing: ForCaller) -> Response:
     responses=ERRORS,
     summary="Make a saved payment method the default for invoices",
 )
-async def set_default_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
+async def set_default_payment_method(payment_method_id: StripeId, billing: ForCaller) -> Response:
     reply = await billing.set_default_payment_method(
         billing_pb2.SetDefaultPaymentMethodRequest(id=payment_method_id)
     )
@@ -98,7 +99,7 @@ async def set_default_payment_method(payment_method_id: str, billing: ForCaller)
 
 
 @router.delete("/v1/payment-methods/{payment_method_id}", status_code=204, responses=ERRORS)
-async def detach_payment_method(payment_method_id: str, billing: ForCaller) -> Response:
+async def detach_payment_method(payment_method_id: StripeId, billing: ForCaller) -> Response:
     await billing.detach_payment_method(
         billing_pb2.DetachPaymentMethodRequest(id=payment_method_id)
     )
@@ -123,7 +124,7 @@ async def list_invoices(billing: ForCaller) -> Response:
     "payment_processing_error); an invoice that is not open is 400 `invoice_not_open`.",
 )
 async def pay_invoice(
-    invoice_id: str, billing: ForCaller, key: IdempotencyKey, body: InvoicePayIn | None = None
+    invoice_id: StripeId, billing: ForCaller, key: IdempotencyKey, body: InvoicePayIn | None = None
 ) -> Response:
     reply = await billing.pay_invoice(
         billing_pb2.PayInvoiceRequest(

@@ -22,10 +22,11 @@ from gateway.schemas import (
     SubscriptionUpdateOut,
     error_responses,
 )
+from gateway.validation import StripeId
 from services.common.timestamps import optional_datetime
 
 router = APIRouter(tags=["subscriptions"])
-ERRORS = error_responses(400, 401, 404, 409, 503)
+ERRORS = error_responses(400, 401, 402, 404, 409, 503)
 
 PRORATION = {
     "create_prorations": billing_pb2.PRORATION_BEHAVIOR_CREATE_PRORATIONS,
@@ -113,7 +114,7 @@ async def list_subscriptions(billing: ForCaller) -> Response:
 
 
 @router.get("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, responses=ERRORS)
-async def get_subscription(subscription_id: str, billing: ForCaller) -> Response:
+async def get_subscription(subscription_id: StripeId, billing: ForCaller) -> Response:
     reply = await billing.get_subscription(billing_pb2.GetSubscriptionRequest(id=subscription_id))
     return rendering.json_response(rendering.subscription(reply.subscription))
 
@@ -125,7 +126,7 @@ async def get_subscription(subscription_id: str, billing: ForCaller) -> Response
     summary="What a change of price and/or quantity would bill now (Stripe's invoice preview)",
 )
 async def preview_change(
-    subscription_id: str, body: SubscriptionPreviewIn, billing: ForCaller
+    subscription_id: StripeId, body: SubscriptionPreviewIn, billing: ForCaller
 ) -> Response:
     reply = await billing.preview_subscription_change(
         billing_pb2.PreviewSubscriptionChangeRequest(**change_fields(subscription_id, body)),
@@ -150,7 +151,7 @@ async def preview_change(
     summary="Change price and/or quantity: upgrades now (once paid), downgrades at period end",
 )
 async def update_subscription(
-    subscription_id: str, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
+    subscription_id: StripeId, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
 ) -> Response:
     reply = await billing.update_subscription(
         billing_pb2.UpdateSubscriptionRequest(**change_fields(subscription_id, body)),
@@ -173,7 +174,7 @@ async def update_subscription(
     summary="Cancel at the period end (default) or now",
 )
 async def cancel_subscription(
-    subscription_id: str, billing: ForCaller, body: CancelIn | None = None
+    subscription_id: StripeId, billing: ForCaller, body: CancelIn | None = None
 ) -> Response:
     reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(
@@ -189,7 +190,7 @@ async def cancel_subscription(
     responses=ERRORS,
     summary="Undo a cancellation at period end",
 )
-async def resume_subscription(subscription_id: str, billing: ForCaller) -> Response:
+async def resume_subscription(subscription_id: StripeId, billing: ForCaller) -> Response:
     reply = await billing.resume_subscription(
         billing_pb2.ResumeSubscriptionRequest(id=subscription_id)
     )

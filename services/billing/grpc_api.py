@@ -48,6 +48,7 @@ from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable
 from services.common.errors import ErrorReason
+from services.common.grpc_input import RefuseNulInterceptor
 from services.common.grpc_server import (
     READINESS_INTERVAL_SECONDS,
     GrpcServer,
@@ -554,7 +555,7 @@ async def start_billing_server(
         address=address,
         service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME],
         add_servicers=add_servicers,
-        interceptors=[ServiceAuthInterceptor(verifier, policy)],
+        interceptors=[ServiceAuthInterceptor(verifier, policy), RefuseNulInterceptor()],
         readiness=functools.partial(database_reachable, engine),
         readiness_interval=readiness_interval,
     )

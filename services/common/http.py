@@ -2,6 +2,7 @@
 context middleware (request id, body limit, access log, metrics, last-resort 500), and the server
 that runs them (`serve_asgi`, granian)."""
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -13,6 +14,7 @@ from http import HTTPStatus
 
 from fastapi.responses import JSONResponse
 from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +30,7 @@ from services.common.metrics import (
     MetricsSettings,
     start_metrics_server,
 )
+from services.common.settings import HttpServerSettings
 
 log = logging.getLogger("http.access")
 
@@ -49,7 +52,7 @@ def error_response(
 
 
 # Codes for statuses whose standard phrase makes a poor code.
-_HTTP_CODES = {413: "payload_too_large"}
+_HTTP_CODES = {408: "request_timeout", 413: "payload_too_large"}
 
 
 def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -84,12 +87,20 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
 
 
-class RequestContextMiddleware:
-    """Gives every request an id (the caller's `X-Request-ID` when well formed) and enforces limits."""
+def body_too_slow(seconds: float) -> ApiError:
+    return ApiError(408, "request_timeout", f"the request body did not arrive within {seconds} s")
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's `X-Request-ID` when well formed) and enforces limits:
+    the body's size, and the time its body may take to arrive (the server has no such timeout)."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 20.0
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,10 +123,21 @@ class RequestContextMiddleware:
             return
 
         received = 0
+        body_deadline = asyncio.get_running_loop().time() + self.body_timeout_seconds
+
+        body_complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete
+            if body_complete:  # later receives wait for the disconnect, as long as it takes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(body_deadline):
+                    message = await receive()
+            except TimeoutError:
+                # FastAPI passes HTTP exceptions raised while reading the body to the handlers.
+                raise body_too_slow(self.body_timeout_seconds) from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body")
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
@@ -204,11 +226,13 @@ def serve_asgi(
     port: int,
     workers: int,
     grace_seconds: float,
+    limits: HttpServerSettings,
     metrics: MetricsSettings | None = None,
 ) -> None:
     """Serve the app `factory` ("module:function") with granian: `workers` processes sharing the
     port (the kernel balances connections among them), uvloop, HTTP/1.1, no access log, our JSON
-    logs. On SIGTERM it stops accepting, lets in-flight requests finish, runs the app's shutdown,
+    logs, `limits` on headers (hyper's: a read timeout that also closes idle keep-alive
+    connections, a size, at most 100 headers). On SIGTERM it stops accepting, lets in-flight requests finish, runs the app's shutdown,
     and kills a worker still busy after `grace_seconds`.
 
     With `metrics` (and its port not 0) this main process serves the sum of what the workers count
@@ -225,13 +249,28 @@ def serve_asgi(
         multiprocessing.set_start_method("spawn", force=True)
         start_metrics_server(metrics, multiprocess_dir=directory)
     try:
-        _granian(factory, host=host, port=port, workers=workers, grace_seconds=grace_seconds)
+        _granian(
+            factory,
+            host=host,
+            port=port,
+            workers=workers,
+            grace_seconds=grace_seconds,
+            limits=limits,
+        )
     finally:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _granian(factory: str, *, host: str, port: int, workers: int, grace_seconds: float) -> None:
+def _granian(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    grace_seconds: float,
+    limits: HttpServerSettings,
+) -> None:
     Server(
         factory,
         address=host,
@@ -241,6 +280,10 @@ def _granian(factory: str, *, host: str, port: int, workers: int, grace_seconds:
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=limits.http_header_read_timeout_seconds * 1000,
+            max_buffer_size=limits.http_max_header_bytes,
+        ),
         log_level=LogLevels.info,
         log_dictconfig=_GRANIAN_LOGGING,
         log_access=False,

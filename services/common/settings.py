@@ -75,3 +75,17 @@ def split_commas(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+class HttpServerSettings(BaseServiceSettings):
+    """Limits of an HTTP deployable's server (the gateway, the webhooks receiver): see README,
+    "Limits and timeouts at the HTTP edge"."""
+
+    # A request's line and headers must arrive within this time of the connection opening or of
+    # the previous response: slow senders and idle keep-alive connections are disconnected.
+    # Keep the ingress controller's upstream-keepalive-timeout below it.
+    http_header_read_timeout_seconds: int = Field(default=20, ge=1, le=600)
+    # A request's body must arrive within this time of its headers (else 408).
+    http_body_read_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    # The request line and headers together (else 431; more than 100 headers is 431 as well).
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)

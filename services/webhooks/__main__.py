@@ -54,6 +54,7 @@ def receiver() -> None:
         port=settings.webhooks_receiver_port,
         workers=settings.webhooks_receiver_workers,
         grace_seconds=settings.webhooks_shutdown_grace_seconds,
+        limits=settings,
         metrics=settings,
     )
 

@@ -72,9 +72,17 @@ def verify_signature(
 class BatchInserter:
     """Group commit: events offered while a batch commits go together into the next one."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, max_batch: int, flushers: int = 2) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        max_batch: int,
+        connection_wait_seconds: float,
+        flushers: int = 2,
+    ) -> None:
         self._pool = pool
         self._max_batch = max_batch
+        self._wait = connection_wait_seconds
         self._queue: list[tuple[InboundEvent, asyncio.Future[bool]]] = []
         self._ready = asyncio.Event()
         self._tasks = [asyncio.create_task(self._flush_forever()) for _ in range(flushers)]
@@ -97,10 +105,26 @@ class BatchInserter:
 
     async def _flush(self, batch: list[tuple[InboundEvent, asyncio.Future[bool]]]) -> None:
         try:
-            async with self._pool.connection() as conn:
+            # A short wait: while the database is down, Stripe gets its 503 at once and retries.
+            async with self._pool.connection(timeout=self._wait) as conn:
                 inserted = await inbox.insert_events(
                     conn, [event for event, _ in batch], source="webhook"
                 )
+        except psycopg.DataError as e:
+            if len(batch) > 1:
+                # One event the database refuses must not fail its batch-mates: halve the batch
+                # until the refused one is alone (its request is then refused, theirs stored).
+                middle = len(batch) // 2
+                await self._flush(batch[:middle])
+                await self._flush(batch[middle:])
+                return
+            log.warning(
+                "the inbox refused an event",
+                extra={"fields": {"event": batch[0][0].id, "sqlstate": e.sqlstate}},
+            )
+            if not batch[0][1].done():
+                batch[0][1].set_exception(e)
+            return
         except Exception as e:
             log.exception("storing a batch of %d events failed", len(batch))
             for _, future in batch:
@@ -200,6 +224,9 @@ class StripeWebhookEndpoint:
             raise RuntimeError("the receiver stores events only while its app runs (lifespan)")
         try:
             new = await self.inserter.insert(event)
+        except psycopg.DataError as e:
+            # Deterministic: the same bytes would be refused again. Stripe retries all the same.
+            raise Rejected(400, "unstorable_event", "the inbox cannot store this event") from e
         except psycopg.Error as e:
             # Stripe retries any non-2xx: the event is not lost, only not yet stored.
             raise ApiError(503, "inbox_unavailable", "the event could not be stored") from e
@@ -239,6 +266,7 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
         settings.database_url.get_secret_value(),
         min_size=1,
         max_size=settings.webhooks_db_pool_size,
+        kwargs={"connect_timeout": settings.webhooks_db_connect_timeout_seconds},
         open=False,
     )
     endpoint = StripeWebhookEndpoint(settings)
@@ -258,7 +286,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=30)
-        endpoint.inserter = BatchInserter(pool, max_batch=settings.webhooks_batch_max_events)
+        endpoint.inserter = BatchInserter(
+            pool,
+            max_batch=settings.webhooks_batch_max_events,
+            connection_wait_seconds=settings.webhooks_db_wait_seconds,
+        )
         try:
             yield
         finally:
@@ -283,7 +315,11 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
         else:
             await rest(scope, receive, send)
 
-    return RequestContextMiddleware(receiver, max_body_bytes=settings.webhooks_max_body_bytes)
+    return RequestContextMiddleware(
+        receiver,
+        max_body_bytes=settings.webhooks_max_body_bytes,
+        body_timeout_seconds=settings.http_body_read_timeout_seconds,
+    )
 
 
 def create_receiver_app_from_environment() -> ASGIApp:

@@ -4,7 +4,12 @@ from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
 from services.common.metrics import MetricsSettings
-from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
+from services.common.settings import (
+    BaseServiceSettings,
+    DatabaseSettings,
+    HttpServerSettings,
+    StripeSettings,
+)
 
 
 def webhook_secrets(value: str) -> tuple[str, ...]:
@@ -18,7 +23,7 @@ def webhook_secrets(value: str) -> tuple[str, ...]:
     return secrets
 
 
-class ReceiverSettings(DatabaseSettings, MetricsSettings):
+class ReceiverSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
     """`python -m services.webhooks receiver`: Stripe's door."""
 
     # One or more signing secrets, comma-separated, all accepted (rotation).
@@ -32,6 +37,11 @@ class ReceiverSettings(DatabaseSettings, MetricsSettings):
     webhooks_signature_tolerance_seconds: int = Field(default=300, ge=1)
     webhooks_batch_max_events: int = Field(default=256, ge=1, le=5000)
     webhooks_db_pool_size: int = Field(default=4, ge=1, le=50)
+    # While the inbox database is down, how long an event waits for a connection before its
+    # request is answered 503 (Stripe then retries on its own schedule), and how long opening a
+    # connection may take.
+    webhooks_db_wait_seconds: float = Field(default=2.0, gt=0, le=30)
+    webhooks_db_connect_timeout_seconds: int = Field(default=2, ge=1, le=30)
     webhooks_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("stripe_webhook_secret")

@@ -1,8 +1,12 @@
 """Reading a Stripe event's envelope: the fields the inbox keeps beside the payload."""
 
 import json
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class MalformedEvent(ValueError):
@@ -46,11 +50,58 @@ def parse_event(payload: str) -> InboundEvent:
         event = json.loads(payload)
     except json.JSONDecodeError as e:
         raise MalformedEvent(f"body is not JSON: {e.msg}") from e
+    except ValueError as e:  # an integer of more digits than Python converts
+        raise MalformedEvent("body holds a number too large to read") from e
+    except RecursionError as e:
+        raise MalformedEvent("body is nested too deeply") from e
     return event_from_dict(event, payload)
 
 
+# What Postgres cannot hold: NUL in text or jsonb, and a lone UTF-16 surrogate (jsonb refuses
+# `\ud800` unpaired; as text it cannot even be encoded). In JSON text both can only come as
+# `\u` escapes, which Stripe writes only for control characters: this cheap test lets nearly
+# every event skip the walk below.
+_ESCAPES_POSTGRES_MAY_REFUSE = ("\\u0000", "\\ud", "\\uD")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(event: Any, payload: str) -> tuple[Any, str]:
+    """`event` and its JSON text as the inbox can store them: every NUL and lone surrogate in a
+    string or key replaced by U+FFFD (the payload is then re-serialized; nothing else changes).
+
+    Refusing such an event would make Stripe retry it for three days and then drop it, and one
+    in a batch would fail its batch-mates' commit; stored this way it is kept and delivered, and
+    billing (whose Postgres could not hold the character either) reads the replacement."""
+    if not any(escape in payload for escape in _ESCAPES_POSTGRES_MAY_REFUSE):
+        return event, payload
+    try:
+        cleaned = _replace_unstorable(event)
+        if cleaned == event:
+            return event, payload
+        event_id = cleaned.get("id") if isinstance(cleaned, dict) else None
+        log.warning(
+            "replaced characters Postgres cannot store in an event",
+            extra={"fields": {"event": event_id}},
+        )
+        return cleaned, json.dumps(cleaned, ensure_ascii=False)
+    except RecursionError as e:
+        raise MalformedEvent("body is nested too deeply") from e
+
+
+def _replace_unstorable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value)
+    if isinstance(value, list):
+        return [_replace_unstorable(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_unstorable(k): _replace_unstorable(v) for k, v in value.items()}
+    return value
+
+
 def event_from_dict(event: object, payload: str) -> InboundEvent:
-    """The envelope of an already-decoded event (`payload` is its JSON text)."""
+    """The envelope of an already-decoded event (`payload` is its JSON text), made storable."""
+    event, payload = storable(event, payload)
     if not isinstance(event, dict):
         raise MalformedEvent("an event is a JSON object")
     event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")

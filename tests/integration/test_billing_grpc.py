@@ -206,3 +206,30 @@ async def test_invalid_email_is_invalid_argument_and_creates_nothing(
             metadata=gateway_credentials.metadata(new_user()),
         )
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.usefixtures("billing")
+async def test_a_nul_character_is_invalid_argument_and_creates_nothing_at_stripe(
+    billing, stub, gateway_credentials
+) -> None:
+    email = f"nul-{secrets.token_hex(4)}@example.com"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.CreateCustomer(
+            billing_pb2.CreateCustomerRequest(email=email, name="Ana\x00Lima"),
+            metadata=gateway_credentials.metadata(new_user()),
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "name must not contain a NUL character"
+    assert await count_stripe_customers(billing, email) == 0
+
+
+@pytest.mark.usefixtures("billing")
+async def test_a_nul_character_in_a_lookup_is_invalid_argument_not_internal(
+    stub, gateway_credentials
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.GetSubscription(
+            billing_pb2.GetSubscriptionRequest(id="sub_\x00"),
+            metadata=gateway_credentials.metadata(new_user()),
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -46,6 +46,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 per_organization=settings.billing_per_organization,
                 http_client=http,
             )
+            app.state.billing_managers = settings.billing_managers()
             app.state.billing = BillingClient(
                 target=settings.billing_target,
                 credentials=ServiceCredentials(

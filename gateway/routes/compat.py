@@ -14,6 +14,7 @@ from gateway import rendering
 from gateway.dependencies import (
     CurrentSession,
     ForCaller,
+    ForManager,
     IdempotencyKey,
     PublicBilling,
     StripeVersionHeader,
@@ -149,7 +150,7 @@ async def products(
 
 @router.post("/customers", status_code=201)
 async def create_customer(
-    body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyCustomerIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     reply = await billing.create_customer(
@@ -168,7 +169,7 @@ async def create_customer(
 async def create_subscription(
     body: LegacySubscriptionIn,
     session: CurrentSession,
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
@@ -203,7 +204,7 @@ async def get_subscription(subscription_id: str, billing: ForCaller) -> JSONResp
 
 
 @router.delete("/subscriptions/{subscription_id}", summary="Cancel at the end of the paid period")
-async def cancel_subscription(subscription_id: str, billing: ForCaller) -> JSONResponse:
+async def cancel_subscription(subscription_id: str, billing: ForManager) -> JSONResponse:
     reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(id=subscription_id)
     )
@@ -212,7 +213,7 @@ async def cancel_subscription(subscription_id: str, billing: ForCaller) -> JSONR
 
 @router.post("/setup-intents", status_code=201)
 async def create_setup_intent(
-    body: LegacyIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
@@ -230,7 +231,7 @@ async def create_setup_intent(
 async def create_ephemeral_key(
     body: LegacyIn,
     session: CurrentSession,
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
@@ -249,7 +250,7 @@ async def create_ephemeral_key(
 
 @router.post("/payment-intents", status_code=201, summary="A one-time purchase of a catalog price")
 async def create_payment_intent(
-    body: LegacyPaymentIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyPaymentIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)

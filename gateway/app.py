@@ -55,6 +55,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     audience="billing",
                 ),
                 timeout=settings.gateway_rpc_timeout_seconds,
+                tls=settings,
             )
             app.state.plans_cache = PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (

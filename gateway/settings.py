@@ -6,16 +6,16 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.org_roles import DEFAULT_MANAGER_ROLES, BillingManagers
 from services.auth.service_credentials import check_secret
+from services.common.grpc_tls import GrpcTlsSettings
 from services.common.settings import (
     DEV_ISSUER,
     DEV_KEY_MARKER,
-    BaseServiceSettings,
     CommaList,
     split_commas,
 )
 
 
-class GatewaySettings(BaseServiceSettings):
+class GatewaySettings(GrpcTlsSettings):
     """Environment variables of the gateway (names are the field names, upper case)."""
 
     gateway_host: str = "127.0.0.1"

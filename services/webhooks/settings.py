@@ -3,7 +3,8 @@
 from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
-from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
+from services.common.grpc_tls import GrpcTlsSettings
+from services.common.settings import DatabaseSettings, StripeSettings
 
 
 def webhook_secrets(value: str) -> tuple[str, ...]:
@@ -44,7 +45,7 @@ class ReceiverSettings(DatabaseSettings):
         return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
 
 
-class RelaySettings(DatabaseSettings):
+class RelaySettings(DatabaseSettings, GrpcTlsSettings):
     """`python -m services.webhooks relay`: delivers stored events to billing; serves the admin API."""
 
     billing_target: str = "127.0.0.1:50051"
@@ -107,7 +108,7 @@ class RetentionSettings(DatabaseSettings):
     webhooks_retention_days: int = Field(default=30, ge=1)
 
 
-class AdminClientSettings(BaseServiceSettings):
+class AdminClientSettings(GrpcTlsSettings):
     """`python -m services.webhooks events …`: the operators' command line."""
 
     webhooks_admin_target: str = "127.0.0.1:50052"

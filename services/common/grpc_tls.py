@@ -39,23 +39,17 @@ class GrpcTlsSettings(BaseServiceSettings):
                 "GRPC_TLS_REQUIRE_CLIENT_CERT needs GRPC_TLS_CA_FILE and the server's own "
                 "GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE"
             )
-        for name in ("grpc_tls_cert_file", "grpc_tls_key_file", "grpc_tls_ca_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name.upper()} names no readable file")
         return self
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (or mutual TLS) for a server, None to serve plaintext."""
         if self.grpc_tls_cert_file is None or self.grpc_tls_key_file is None:
             return None
-        pair = (self.grpc_tls_key_file.read_bytes(), self.grpc_tls_cert_file.read_bytes())
+        pair = (_read(self.grpc_tls_key_file), _read(self.grpc_tls_cert_file))
         return grpc.ssl_server_credentials(
             [pair],
             root_certificates=(
-                self.grpc_tls_ca_file.read_bytes()
-                if self.grpc_tls_require_client_cert and self.grpc_tls_ca_file
-                else None
+                _read(self.grpc_tls_ca_file) if self.grpc_tls_require_client_cert else None
             ),
             require_client_auth=self.grpc_tls_require_client_cert,
         )
@@ -65,11 +59,9 @@ class GrpcTlsSettings(BaseServiceSettings):
         if self.grpc_tls_ca_file is None:
             return grpc.aio.insecure_channel(target, options=options)
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=self.grpc_tls_ca_file.read_bytes(),
-            private_key=self.grpc_tls_key_file.read_bytes() if self.grpc_tls_key_file else None,
-            certificate_chain=(
-                self.grpc_tls_cert_file.read_bytes() if self.grpc_tls_cert_file else None
-            ),
+            root_certificates=_read(self.grpc_tls_ca_file),
+            private_key=_read(self.grpc_tls_key_file) if self.grpc_tls_key_file else None,
+            certificate_chain=_read(self.grpc_tls_cert_file) if self.grpc_tls_cert_file else None,
         )
         if self.grpc_tls_server_name:
             options = [
@@ -77,3 +69,13 @@ class GrpcTlsSettings(BaseServiceSettings):
                 ("grpc.ssl_target_name_override", self.grpc_tls_server_name),
             ]
         return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+def _read(path: Path | None) -> bytes:
+    """A PEM file's bytes; one that cannot be read stops the start with its path, not a trace."""
+    if path is None:
+        raise ValueError("a GRPC_TLS_* file is required here")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"GRPC_TLS_* file {path} cannot be read: {e.strerror}") from None

@@ -255,9 +255,8 @@ async def test_the_gateways_billing_client_speaks_mutual_tls(
     [
         {"grpc_tls_cert_file": "server"},
         {"grpc_tls_require_client_cert": True, "grpc_tls_ca_file": "ca"},
-        {"grpc_tls_ca_file": "/nonexistent/ca.crt"},
     ],
-    ids=["cert-without-key", "mtls-without-own-cert", "missing-file"],
+    ids=["cert-without-key", "mtls-without-own-cert"],
 )
 def test_tls_settings_that_do_not_fit_together_are_refused_at_start(
     pki: Pki, fields: dict[str, Any]
@@ -266,3 +265,9 @@ def test_tls_settings_that_do_not_fit_together_are_refused_at_start(
     values = {name: files.get(value, value) for name, value in fields.items()}
     with pytest.raises(ValidationError, match="GRPC_TLS"):
         tls(**values)
+
+
+def test_a_tls_file_that_cannot_be_read_stops_the_start_naming_it() -> None:
+    settings = tls(grpc_tls_ca_file="/nonexistent/ca.crt")
+    with pytest.raises(ValueError, match=r"/nonexistent/ca\.crt cannot be read"):
+        settings.channel("127.0.0.1:1")

@@ -133,9 +133,9 @@ class ClerkVerifier:
 
         A token from the `__session` cookie must name one of the authorized parties (cookies
         travel with cross-site requests); one from the header may omit `azp` (native apps)."""
-        if not isinstance(token, str) or not token:
+        if not token:
             raise AuthError(AuthReason.MISSING_TOKEN)
-        if len(token) > MAX_TOKEN_LENGTH:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             raise AuthError(AuthReason.MALFORMED_TOKEN)
         session = self._verified.get(token) if self._verified is not None else None
         if session is None:

@@ -19,6 +19,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find proto -name '*.proto')
 PYTEST_ARGS ?=
 ORG ?=
+ROLE ?= org:admin
+PERMISSIONS ?=
 ARGS ?= list
 # `make token USER=…`: USER from the command line only (the environment's USER is the login name).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_123)
@@ -117,8 +119,8 @@ run: $(SYNCED) ## The whole system on loopback (embedded Postgres, Stripe emulat
 	$(PY) -m tatame_devstack.run
 
 .PHONY: token
-token: $(SYNCED) ## Print a dev session token: make token USER=user_123 [ORG=org_1]
-	@$(PY) -m tatame_devstack.dev_issuer --user "$(TOKEN_USER)" $(if $(ORG),--org "$(ORG)",)
+token: $(SYNCED) ## Print a dev session token: make token USER=user_123 [ORG=org_1 [ROLE=org:member] [PERMISSIONS=org:billing:manage]]
+	@$(PY) -m tatame_devstack.dev_issuer --user "$(TOKEN_USER)" $(if $(ORG),--org "$(ORG)" --role "$(ROLE)" --permissions "$(PERMISSIONS)",)
 
 .PHONY: events
 events: $(SYNCED) ## Operators' event CLI against `make run`: make events ARGS="list --state dead"

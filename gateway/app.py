@@ -49,6 +49,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 per_organization=settings.billing_per_organization,
                 http_client=http,
             )
+            app.state.billing_managers = settings.billing_managers()
             app.state.billing = BillingClient(
                 target=settings.billing_target,
                 credentials=ServiceCredentials(
@@ -57,6 +58,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     audience="billing",
                 ),
                 timeout=settings.gateway_rpc_timeout_seconds,
+                tls=settings,
             )
             app.state.plans_cache = PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (

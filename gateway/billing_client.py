@@ -13,6 +13,7 @@ from tatame.billing.v1 import billing_pb2_grpc
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
+from services.common.grpc_tls import GrpcTlsSettings
 from services.common.idempotency import IDEMPOTENCY_METADATA
 from services.common.logging import REQUEST_ID_METADATA, request_id_var
 
@@ -23,8 +24,19 @@ Resp = TypeVar("Resp", bound=Message)
 class BillingClient:
     """The channel to billing, its health, and calls acting for a principal."""
 
-    def __init__(self, *, target: str, credentials: ServiceCredentials, timeout: float) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    def __init__(
+        self,
+        *,
+        target: str,
+        credentials: ServiceCredentials,
+        timeout: float,
+        tls: GrpcTlsSettings | None = None,
+    ) -> None:
+        self._channel = (
+            tls.channel(target, options=CHANNEL_OPTIONS)
+            if tls is not None
+            else grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        )
         self._stub = billing_pb2_grpc.BillingServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._credentials = credentials

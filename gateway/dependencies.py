@@ -7,8 +7,9 @@ from fastapi import Depends, Header, Request
 from gateway.billing_client import BillingCalls, BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
 from gateway.validation import PRINTABLE_PATTERN
-from services.auth.clerk import ClerkVerifier, Session
+from services.auth.clerk import Carrier, ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
+from services.auth.org_roles import BillingManagers
 from services.common.errors import ErrorReason
 from services.common.http import ApiError
 from services.common.idempotency import INVALID_KEY_MESSAGE, valid_idempotency_key
@@ -16,24 +17,26 @@ from services.common.idempotency import INVALID_KEY_MESSAGE, valid_idempotency_k
 SESSION_COOKIE = "__session"
 
 
-def bearer_or_cookie(request: Request) -> str:
-    """The Clerk session token: `Authorization: Bearer …`, else the `__session` cookie."""
+def bearer_or_cookie(request: Request) -> tuple[str, Carrier]:
+    """The Clerk session token and where it was: `Authorization: Bearer …`, else the
+    `__session` cookie."""
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(AuthReason.MALFORMED_TOKEN, "Authorization must be 'Bearer <token>'")
-        return token.strip()
+        return token.strip(), "header"
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise AuthError(AuthReason.MISSING_TOKEN, "a session token is required")
-    return cookie
+    return cookie, "cookie"
 
 
 async def current_session(request: Request) -> Session:
     """The verified Clerk session of the caller (async: no thread hop per request)."""
     verifier: ClerkVerifier = request.app.state.verifier
-    return await verifier.verify(bearer_or_cookie(request))
+    token, carrier = bearer_or_cookie(request)
+    return await verifier.verify(token, carrier=carrier)
 
 
 async def billing_client(request: Request) -> BillingClient:
@@ -50,12 +53,31 @@ async def billing_for_caller(session: CurrentSession, billing: Billing) -> Billi
     return billing.acting_for(session.principal)
 
 
+async def billing_manager_session(request: Request, session: CurrentSession) -> Session:
+    """The caller's session, when it may change its principal's billing: 403
+    `org_role_required` for an organization member without BILLING_ORG_MANAGER_ROLES (or
+    _PERMISSIONS); a user billed as themself always may."""
+    managers: BillingManagers = request.app.state.billing_managers
+    managers.check(session)
+    return session
+
+
+ManagerSession = Annotated[Session, Depends(billing_manager_session)]
+
+
+async def billing_for_manager(session: ManagerSession, billing: Billing) -> BillingCalls:
+    """Billing acting for the caller's principal, for a route that changes it (every POST, PUT,
+    PATCH and DELETE route): subscribe, change, cancel, pay, manage cards, …"""
+    return billing.acting_for(session.principal)
+
+
 async def billing_for_anyone(billing: Billing) -> BillingCalls:
     """Billing acting for nobody: public data only (the plans)."""
     return billing.acting_for(None)
 
 
 ForCaller = Annotated[BillingCalls, Depends(billing_for_caller)]
+ForManager = Annotated[BillingCalls, Depends(billing_for_manager)]
 PublicBilling = Annotated[BillingCalls, Depends(billing_for_anyone)]
 
 

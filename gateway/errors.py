@@ -54,6 +54,8 @@ def _auth_error(_request: Request, exc: AuthError) -> JSONResponse:
     ):  # our outage (Clerk's keys unreachable), not theirs
         log.warning("session keys unavailable", exc_info=exc)
         return error_response(503, exc.reason.value, exc.message, {"Retry-After": "5"})
+    if exc.reason is AuthReason.ORG_ROLE_REQUIRED:  # authenticated, not allowed
+        return error_response(403, exc.reason.value, exc.message)
     return error_response(401, exc.reason.value, exc.message, {"WWW-Authenticate": "Bearer"})
 
 

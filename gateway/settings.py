@@ -4,7 +4,9 @@ from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from services.auth.org_roles import DEFAULT_MANAGER_ROLES, BillingManagers
 from services.auth.service_credentials import check_secret
+from services.common.grpc_tls import GrpcTlsSettings
 from services.common.metrics import MetricsSettings
 from services.common.settings import (
     DEV_ISSUER,
@@ -15,7 +17,7 @@ from services.common.settings import (
 )
 
 
-class GatewaySettings(HttpServerSettings, MetricsSettings):
+class GatewaySettings(HttpServerSettings, MetricsSettings, GrpcTlsSettings):
     """Environment variables of the gateway (names are the field names, upper case)."""
 
     gateway_host: str = "127.0.0.1"
@@ -38,8 +40,18 @@ class GatewaySettings(HttpServerSettings, MetricsSettings):
     clerk_jwt_key: str | None = None
     clerk_authorized_parties: CommaList = ()
     billing_per_organization: bool = False
+    # With billing per organization: the members who may change it (subscribe, pay, cards, …),
+    # by Clerk role or permission; the other members only read.
+    billing_org_manager_roles: CommaList = tuple(DEFAULT_MANAGER_ROLES)
+    billing_org_manager_permissions: CommaList = ()
 
-    @field_validator("cors_allowed_origins", "clerk_authorized_parties", mode="before")
+    @field_validator(
+        "cors_allowed_origins",
+        "clerk_authorized_parties",
+        "billing_org_manager_roles",
+        "billing_org_manager_permissions",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         return split_commas(value)
@@ -56,6 +68,7 @@ class GatewaySettings(HttpServerSettings, MetricsSettings):
         if (self.clerk_jwks_url is None) == (self.clerk_jwt_key is None):
             raise ValueError("set exactly one of CLERK_JWKS_URL and CLERK_JWT_KEY")
         check_secret("GATEWAY_SERVICE_SECRET", self.gateway_service_secret.get_secret_value())
+        self.billing_managers()  # refuses an empty or unprefixed role and permission list
         if self.is_production:
             if self.clerk_issuer == DEV_ISSUER:
                 raise ValueError("CLERK_ISSUER is the dev token issuer; refused in prod")
@@ -66,3 +79,10 @@ class GatewaySettings(HttpServerSettings, MetricsSettings):
             if self.clerk_jwks_url is not None and urlparse(self.clerk_jwks_url).scheme != "https":
                 raise ValueError("CLERK_JWKS_URL must be an https URL in prod")
         return self
+
+    def billing_managers(self) -> BillingManagers:
+        """BILLING_ORG_MANAGER_ROLES and BILLING_ORG_MANAGER_PERMISSIONS as the rule."""
+        return BillingManagers(
+            roles=frozenset(self.billing_org_manager_roles),
+            permissions=frozenset(self.billing_org_manager_permissions),
+        )

@@ -226,7 +226,12 @@ def stripe(directory: Path, env: dict[str, str], port: int) -> Iterator[dict[str
 def clerk(directory: Path) -> dict[str, str]:
     if os.environ.get("CLERK_ISSUER"):
         return {}
-    return {"CLERK_ISSUER": DEV_ISSUER, "CLERK_JWT_KEY": dev_issuer.public_key_pem(directory)}
+    return {
+        "CLERK_ISSUER": DEV_ISSUER,
+        "CLERK_JWT_KEY": dev_issuer.public_key_pem(directory),
+        # The dev tokens' `azp`: a token sent as the `__session` cookie must name a listed party.
+        "CLERK_AUTHORIZED_PARTIES": dev_issuer.AUTHORIZED_PARTY,
+    }
 
 
 def billing_target(ports: Sequence[int]) -> str:

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller, IdempotencyKey
+from gateway.dependencies import ForManager, IdempotencyKey
 from gateway.schemas import (
     CheckoutConfirmationOut,
     CheckoutSessionIn,
@@ -27,7 +27,7 @@ ERRORS = error_responses(400, 401, 404, 409, 503)
     summary="A subscription Checkout Session for the caller (409 when one is live already)",
 )
 async def create_checkout_session(
-    body: CheckoutSessionIn, billing: ForCaller, key: IdempotencyKey
+    body: CheckoutSessionIn, billing: ForManager, key: IdempotencyKey
 ) -> Response:
     reply = await billing.create_checkout_session(
         billing_pb2.CreateCheckoutSessionRequest(
@@ -44,7 +44,7 @@ async def create_checkout_session(
     responses=ERRORS,
     summary="For the return page: the session's subscription, synced from Stripe now",
 )
-async def confirm_checkout_session(session_id: StripeId, billing: ForCaller) -> Response:
+async def confirm_checkout_session(session_id: StripeId, billing: ForManager) -> Response:
     reply = await billing.confirm_checkout_session(
         billing_pb2.ConfirmCheckoutSessionRequest(session_id=session_id)
     )
@@ -64,7 +64,7 @@ async def confirm_checkout_session(session_id: StripeId, billing: ForCaller) -> 
     summary="A Billing Portal URL for the caller",
 )
 async def create_portal_session(
-    body: PortalSessionIn, billing: ForCaller, key: IdempotencyKey
+    body: PortalSessionIn, billing: ForManager, key: IdempotencyKey
 ) -> Response:
     reply = await billing.create_portal_session(
         billing_pb2.CreatePortalSessionRequest(return_url=body.return_url),

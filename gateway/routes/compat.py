@@ -14,6 +14,7 @@ from gateway import rendering
 from gateway.dependencies import (
     CurrentSession,
     ForCaller,
+    ForManager,
     IdempotencyKey,
     PublicBilling,
     StripeVersionHeader,
@@ -163,7 +164,7 @@ async def products(
     responses={**ERRORS, 200: {"description": "The caller's customer existed already"}},
 )
 async def create_customer(
-    body: LegacyCustomerIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyCustomerIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     reply = await billing.create_customer(
@@ -182,7 +183,7 @@ async def create_customer(
 async def create_subscription(
     body: LegacySubscriptionIn,
     session: CurrentSession,
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
@@ -221,7 +222,7 @@ async def get_subscription(subscription_id: StripeId, billing: ForCaller) -> JSO
     summary="Cancel at the end of the paid period",
     responses=ERRORS,
 )
-async def cancel_subscription(subscription_id: StripeId, billing: ForCaller) -> JSONResponse:
+async def cancel_subscription(subscription_id: StripeId, billing: ForManager) -> JSONResponse:
     reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(id=subscription_id)
     )
@@ -230,7 +231,7 @@ async def cancel_subscription(subscription_id: StripeId, billing: ForCaller) -> 
 
 @router.post("/setup-intents", status_code=201, responses=ERRORS)
 async def create_setup_intent(
-    body: LegacyIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)
@@ -248,7 +249,7 @@ async def create_setup_intent(
 async def create_ephemeral_key(
     body: LegacyIn,
     session: CurrentSession,
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> JSONResponse:
@@ -272,7 +273,7 @@ async def create_ephemeral_key(
     responses=ERRORS,
 )
 async def create_payment_intent(
-    body: LegacyPaymentIn, session: CurrentSession, billing: ForCaller, key: IdempotencyKey
+    body: LegacyPaymentIn, session: CurrentSession, billing: ForManager, key: IdempotencyKey
 ) -> JSONResponse:
     check_user(body.user_id, session)
     await check_customer(body.customer_id, billing)

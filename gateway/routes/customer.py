@@ -4,7 +4,13 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import CurrentSession, CustomerCache, ForCaller, IdempotencyKey
+from gateway.dependencies import (
+    CurrentSession,
+    CustomerCache,
+    ForCaller,
+    ForManager,
+    IdempotencyKey,
+)
 from gateway.schemas import CustomerIn, CustomerOut, error_responses
 
 router = APIRouter(tags=["customer"])
@@ -38,7 +44,7 @@ async def get_customer(
 async def create_customer(
     body: CustomerIn,
     session: CurrentSession,
-    billing: ForCaller,
+    billing: ForManager,
     cache: CustomerCache,
     key: IdempotencyKey,
 ) -> Response:

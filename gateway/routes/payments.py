@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
+from gateway.dependencies import ForCaller, ForManager, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     EphemeralKeyIn,
     EphemeralKeyOut,
@@ -29,7 +29,7 @@ ERRORS = error_responses(400, 401, 404, 409, 503)
 
 
 @router.post("/v1/setup-intents", response_model=SetupIntentOut, status_code=201, responses=ERRORS)
-async def create_setup_intent(billing: ForCaller, key: IdempotencyKey) -> Response:
+async def create_setup_intent(billing: ForManager, key: IdempotencyKey) -> Response:
     reply = await billing.create_setup_intent(
         billing_pb2.CreateSetupIntentRequest(), idempotency_key=key
     )
@@ -51,7 +51,7 @@ async def create_setup_intent(billing: ForCaller, key: IdempotencyKey) -> Respon
     summary="An ephemeral key for the mobile SDK (its Stripe-Version in the body or header)",
 )
 async def create_ephemeral_key(
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     body: EphemeralKeyIn | None = None,
     stripe_version: StripeVersionHeader = None,
@@ -91,7 +91,7 @@ async def list_payment_methods(billing: ForCaller) -> Response:
     responses=ERRORS,
     summary="Make a saved payment method the default for invoices",
 )
-async def set_default_payment_method(payment_method_id: StripeId, billing: ForCaller) -> Response:
+async def set_default_payment_method(payment_method_id: StripeId, billing: ForManager) -> Response:
     reply = await billing.set_default_payment_method(
         billing_pb2.SetDefaultPaymentMethodRequest(id=payment_method_id)
     )
@@ -99,7 +99,7 @@ async def set_default_payment_method(payment_method_id: StripeId, billing: ForCa
 
 
 @router.delete("/v1/payment-methods/{payment_method_id}", status_code=204, responses=ERRORS)
-async def detach_payment_method(payment_method_id: StripeId, billing: ForCaller) -> Response:
+async def detach_payment_method(payment_method_id: StripeId, billing: ForManager) -> Response:
     await billing.detach_payment_method(
         billing_pb2.DetachPaymentMethodRequest(id=payment_method_id)
     )
@@ -124,7 +124,7 @@ async def list_invoices(billing: ForCaller) -> Response:
     "payment_processing_error); an invoice that is not open is 400 `invoice_not_open`.",
 )
 async def pay_invoice(
-    invoice_id: StripeId, billing: ForCaller, key: IdempotencyKey, body: InvoicePayIn | None = None
+    invoice_id: StripeId, billing: ForManager, key: IdempotencyKey, body: InvoicePayIn | None = None
 ) -> Response:
     reply = await billing.pay_invoice(
         billing_pb2.PayInvoiceRequest(
@@ -149,7 +149,7 @@ async def pay_invoice(
     responses=ERRORS,
     summary="A one-time purchase of a catalog price; the amount comes from the catalog",
 )
-async def create_payment(body: PaymentIn, billing: ForCaller, key: IdempotencyKey) -> Response:
+async def create_payment(body: PaymentIn, billing: ForManager, key: IdempotencyKey) -> Response:
     reply = await billing.create_payment(
         billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity),
         idempotency_key=key,

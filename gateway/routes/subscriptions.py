@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
-from gateway.dependencies import ForCaller, IdempotencyKey, StripeVersionHeader
+from gateway.dependencies import ForCaller, ForManager, IdempotencyKey, StripeVersionHeader
 from gateway.schemas import (
     CancelIn,
     InvoiceLineOut,
@@ -57,7 +57,7 @@ def change_fields(
 )
 async def create_subscription(
     body: SubscriptionIn,
-    billing: ForCaller,
+    billing: ForManager,
     key: IdempotencyKey,
     stripe_version: StripeVersionHeader = None,
 ) -> Response:
@@ -89,7 +89,7 @@ async def create_subscription(
     responses=ERRORS,
     summary="What a promotion code takes off a new subscription, and its first invoice's total",
 )
-async def preview_promotion_code(body: PromotionPreviewIn, billing: ForCaller) -> Response:
+async def preview_promotion_code(body: PromotionPreviewIn, billing: ForManager) -> Response:
     reply = await billing.preview_promotion_code(
         billing_pb2.PreviewPromotionCodeRequest(
             price=body.price, quantity=body.quantity, promotion_code=body.promotion_code
@@ -126,7 +126,7 @@ async def get_subscription(subscription_id: StripeId, billing: ForCaller) -> Res
     summary="What a change of price and/or quantity would bill now (Stripe's invoice preview)",
 )
 async def preview_change(
-    subscription_id: StripeId, body: SubscriptionPreviewIn, billing: ForCaller
+    subscription_id: StripeId, body: SubscriptionPreviewIn, billing: ForManager
 ) -> Response:
     reply = await billing.preview_subscription_change(
         billing_pb2.PreviewSubscriptionChangeRequest(**change_fields(subscription_id, body)),
@@ -151,7 +151,7 @@ async def preview_change(
     summary="Change price and/or quantity: upgrades now (once paid), downgrades at period end",
 )
 async def update_subscription(
-    subscription_id: StripeId, body: SubscriptionUpdateIn, billing: ForCaller, key: IdempotencyKey
+    subscription_id: StripeId, body: SubscriptionUpdateIn, billing: ForManager, key: IdempotencyKey
 ) -> Response:
     reply = await billing.update_subscription(
         billing_pb2.UpdateSubscriptionRequest(**change_fields(subscription_id, body)),
@@ -174,7 +174,7 @@ async def update_subscription(
     summary="Cancel at the period end (default) or now",
 )
 async def cancel_subscription(
-    subscription_id: StripeId, billing: ForCaller, body: CancelIn | None = None
+    subscription_id: StripeId, billing: ForManager, body: CancelIn | None = None
 ) -> Response:
     reply = await billing.cancel_subscription(
         billing_pb2.CancelSubscriptionRequest(
@@ -190,7 +190,7 @@ async def cancel_subscription(
     responses=ERRORS,
     summary="Undo a cancellation at period end",
 )
-async def resume_subscription(subscription_id: StripeId, billing: ForCaller) -> Response:
+async def resume_subscription(subscription_id: StripeId, billing: ForManager) -> Response:
     reply = await billing.resume_subscription(
         billing_pb2.ResumeSubscriptionRequest(id=subscription_id)
     )

@@ -1,4 +1,6 @@
-"""Clerk session-token verification: RS256 with keys from a cached JWKS or a networkless PEM key."""
+"""Clerk session-token verification: RS256 with keys from a cached JWKS or a networkless PEM key.
+
+Whatever arrives, however malformed, ends as a Session or an AuthError: never another exception."""
 
 import asyncio
 import json
@@ -7,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import cachetools
@@ -19,12 +21,20 @@ from jwt.utils import base64url_decode
 
 from services.auth.errors import AuthError, AuthReason
 from services.auth.principal import Principal
+from services.auth.session_claims import (
+    active_membership,
+    check_session_claims,
+    check_session_header,
+    optional_str,
+    refuse_machine_token,
+)
 
 logger = logging.getLogger(__name__)
 
 _ALGORITHM = "RS256"
-_REQUIRED_CLAIMS = ["sub", "exp", "iat", "iss"]
-_MAX_TOKEN_LENGTH = 16 * 1024
+_REQUIRED_CLAIMS = ["sub", "exp", "iat", "iss"]  # and `sid`: check_session_claims
+# Clerk's session tokens are 1-3 KiB; nothing longer is parsed (also bounds JSON nesting).
+MAX_TOKEN_LENGTH = 16 * 1024
 _MIN_KEY_BITS = 2048
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _PEM_HEADER = "-----BEGIN PUBLIC KEY-----"
@@ -43,16 +53,23 @@ class Clock(Protocol):
         ...
 
 
+# Where the token came from: the `Authorization` header, or the `__session` cookie.
+Carrier = Literal["header", "cookie"]
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A verified Clerk session: who signed in, in which organization, billed as which principal."""
+    """A verified Clerk session: who signed in, in which organization with which role and
+    permissions, billed as which principal, and for which authorized party (`azp`)."""
 
     user_id: str
-    session_id: str | None
+    session_id: str
     org_id: str | None
     org_role: str | None
     principal: Principal
     expires_at: datetime
+    org_permissions: frozenset[str] = frozenset()
+    authorized_party: str | None = None
 
 
 class ClerkVerifier:
@@ -111,15 +128,32 @@ class ClerkVerifier:
         """Release the HTTP client if this verifier created it."""
         await self._key_source.aclose()
 
-    async def verify(self, token: str) -> Session:
-        """Verify a session token and return its session, or raise AuthError with the reason."""
-        if self._verified is not None:
-            session = self._verified.get(token)
-            if session is not None:
-                if session.expires_at.timestamp() + self._leeway > self._clock.time():
-                    return session
-                raise AuthError(AuthReason.EXPIRED)
+    async def verify(self, token: str, *, carrier: Carrier = "header") -> Session:
+        """Verify a session token and return its session, or raise AuthError with the reason.
+
+        A token from the `__session` cookie must name one of the authorized parties (cookies
+        travel with cross-site requests); one from the header may omit `azp` (native apps)."""
+        if not token:
+            raise AuthError(AuthReason.MISSING_TOKEN)
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthError(AuthReason.MALFORMED_TOKEN)
+        session = self._verified.get(token) if self._verified is not None else None
+        if session is None:
+            session = await self._verify_uncached(token)
+        elif session.expires_at.timestamp() + self._leeway <= self._clock.time():
+            raise AuthError(AuthReason.EXPIRED)
+        if carrier == "cookie" and session.authorized_party not in self._authorized_parties:
+            raise AuthError(
+                AuthReason.WRONG_PARTY,
+                "A session token sent as a cookie must name an authorized party (azp).",
+            )
+        return session
+
+    async def _verify_uncached(self, token: str) -> Session:
+        """The full check: header, key, signature and time window, then the session claims."""
+        refuse_machine_token(token)
         header = _unverified_header(token)
+        check_session_header(header)
         key = await self._key_source.key_for(header)
         claims = self._decode(token, key)
         self._check_session_claims(claims)
@@ -150,38 +184,32 @@ class ClerkVerifier:
             raise AuthError(AuthReason.MALFORMED_TOKEN) from e
 
     def _check_session_claims(self, claims: Mapping[str, Any]) -> None:
-        """Refuse tokens for another party and sessions that are still pending."""
-        azp = _optional_str(claims, "azp")
+        """Refuse non-session tokens, tokens for another party and pending sessions."""
+        check_session_claims(claims)
+        azp = optional_str(claims, "azp")
         if azp and self._authorized_parties and azp not in self._authorized_parties:
             raise AuthError(AuthReason.WRONG_PARTY)
-        if _optional_str(claims, "sts") == "pending":
+        if optional_str(claims, "sts") == "pending":
             raise AuthError(AuthReason.PENDING_SESSION)
 
     def _session(self, claims: Mapping[str, Any]) -> Session:
         """Build the session from verified claims, reading v2 (`o`) or v1 (`org_*`) org claims."""
-        if claims.get("v") == 2:
-            organization = claims.get("o") or {}
-            if not isinstance(organization, Mapping):
-                raise AuthError(AuthReason.MALFORMED_TOKEN, "The 'o' claim must be an object.")
-            org_id = _optional_str(organization, "id")
-            role = _optional_str(organization, "rol")
-            org_role = f"org:{role}" if role else None
-        else:
-            org_id = _optional_str(claims, "org_id")
-            org_role = _optional_str(claims, "org_role")
+        membership = active_membership(claims)
         try:
             user = Principal("user", claims["sub"])
-            org = Principal("org", org_id) if org_id else None
-            expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+            org = Principal("org", membership.org_id) if membership else None
+            expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
         except (ValueError, OverflowError, OSError) as e:
             raise AuthError(AuthReason.MALFORMED_TOKEN) from e
         return Session(
             user_id=user.id,
-            session_id=_optional_str(claims, "sid"),
+            session_id=claims["sid"],
             org_id=org.id if org else None,
-            org_role=org_role if org else None,
+            org_role=membership.role if membership else None,
             principal=org if org and self._per_organization else user,
             expires_at=expires_at,
+            org_permissions=membership.permissions if membership else frozenset(),
+            authorized_party=optional_str(claims, "azp"),
         )
 
 
@@ -280,29 +308,19 @@ class _JwksKeys:
 
 def _unverified_header(token: str) -> dict[str, Any]:
     """Read the JOSE header and refuse anything but RS256 before any key is looked up."""
-    if not token:
-        raise AuthError(AuthReason.MISSING_TOKEN)
-    if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
+    if token.count(".") != 2:
         raise AuthError(AuthReason.MALFORMED_TOKEN)
     # Only routes to a key: PyJWT re-reads the header strictly when it checks the signature. This
     # avoids a second full strict parse, which would cost about half of the verification time.
     try:
         header = json.loads(base64url_decode(token.partition(".")[0]))
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, RecursionError) as e:  # RecursionError: deep nesting
         raise AuthError(AuthReason.MALFORMED_TOKEN) from e
     if not isinstance(header, dict):
         raise AuthError(AuthReason.MALFORMED_TOKEN)
     if header.get("alg") != _ALGORITHM:
         raise AuthError(AuthReason.UNSUPPORTED_ALGORITHM)
     return header
-
-
-def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
-    """Return a string claim, None when absent, and refuse any other type."""
-    value = claims.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise AuthError(AuthReason.MALFORMED_TOKEN, f"The '{name}' claim must be a string.")
 
 
 def _parse_jwks(document: object) -> dict[str, RSAPublicKey]:

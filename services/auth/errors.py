@@ -15,11 +15,13 @@ class AuthReason(StrEnum):
     WRONG_ISSUER = "wrong_issuer"
     WRONG_PARTY = "wrong_party"
     PENDING_SESSION = "pending_session"
+    NOT_A_SESSION_TOKEN = "not_a_session_token"  # noqa: S105 - an error code, not a secret
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
     KEYS_UNAVAILABLE = "keys_unavailable"
     MISSING_CREDENTIALS = "missing_credentials"
     INVALID_CREDENTIALS = "invalid_credentials"
     PERMISSION_DENIED = "permission_denied"
+    ORG_ROLE_REQUIRED = "org_role_required"
 
 
 _MESSAGES: dict[AuthReason, str] = {
@@ -32,11 +34,13 @@ _MESSAGES: dict[AuthReason, str] = {
     AuthReason.WRONG_ISSUER: "The session token was issued by an untrusted issuer.",
     AuthReason.WRONG_PARTY: "The session token was issued to an unauthorized party.",
     AuthReason.PENDING_SESSION: "The session is pending and cannot be used yet.",
+    AuthReason.NOT_A_SESSION_TOKEN: "The token is not a Clerk session token.",
     AuthReason.UNSUPPORTED_ALGORITHM: "The session token uses an unsupported algorithm.",
     AuthReason.KEYS_UNAVAILABLE: "The signing keys are temporarily unavailable.",
     AuthReason.MISSING_CREDENTIALS: "No service credentials were sent.",
     AuthReason.INVALID_CREDENTIALS: "The credentials are invalid.",
     AuthReason.PERMISSION_DENIED: "The caller is not allowed to perform this operation.",
+    AuthReason.ORG_ROLE_REQUIRED: "Only the organization's billing managers may do this.",
 }
 
 

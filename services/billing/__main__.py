@@ -39,6 +39,8 @@ async def serve(settings: BillingSettings) -> None:
         stripe_client=stripe_client_from(settings),
         service_secrets=settings.service_secrets,
         rules=settings.rules,
+        credentials=settings.server_credentials(),
+        health_address=settings.grpc_health_address,
     )
     log.info("billing gRPC serving", extra={"fields": {"port": server.port}})
     try:
@@ -72,7 +74,7 @@ async def refund(args: argparse.Namespace) -> int:
         reason=args.reason or "",
         idempotency_key=args.idempotency_key or "",
     )
-    async with grpc.aio.insecure_channel(settings.billing_target) as channel:
+    async with settings.channel(settings.billing_target) as channel:
         admin = billing_pb2_grpc.BillingAdminServiceStub(channel)
         try:
             reply = await admin.RefundPayment(

@@ -539,9 +539,12 @@ async def start_billing_server(
     service_secrets: Mapping[str, str],
     rules: BillingRules = BillingRules(),  # noqa: B008 - immutable
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
+    credentials: grpc.ServerCredentials | None = None,
+    health_address: str | None = None,
 ) -> GrpcServer:
     """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
-    picks one) with caller checks on; its health is SERVING while its database answers."""
+    picks one) with caller checks on; its health is SERVING while its database answers. With
+    `credentials` it serves TLS, and plaintext health on `health_address`."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
     servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
@@ -558,4 +561,6 @@ async def start_billing_server(
         interceptors=[ServiceAuthInterceptor(verifier, policy), RefuseNulInterceptor()],
         readiness=functools.partial(database_reachable, engine),
         readiness_interval=readiness_interval,
+        credentials=credentials,
+        health_address=health_address,
     )

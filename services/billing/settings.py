@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import parse_service_secrets
+from services.common.grpc_tls import GrpcTlsSettings
 from services.common.metrics import MetricsSettings
 from services.common.settings import (
-    BaseServiceSettings,
     CommaList,
     DatabaseSettings,
     StripeSettings,
@@ -62,7 +62,7 @@ class CatalogSyncSettings(DatabaseSettings, StripeSettings):
     """`python -m services.billing sync-catalog`: the database and Stripe, nothing else."""
 
 
-class BillingSettings(CatalogSyncSettings, MetricsSettings):
+class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     """Environment variables of the billing service (names are the field names, upper case)."""
 
     billing_grpc_address: str = "127.0.0.1:50051"
@@ -150,7 +150,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings):
         )
 
 
-class AdminClientSettings(BaseServiceSettings):
+class AdminClientSettings(GrpcTlsSettings):
     """`python -m services.billing refund …`: the operators' command line over
     BillingAdminService (billing lists the client in BILLING_SERVICE_SECRETS)."""
 

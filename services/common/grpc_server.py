@@ -37,12 +37,15 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 @dataclass
 class GrpcServer:
-    """A started server, the port it bound, its health servicer and its readiness watch."""
+    """A started server, the port it bound, its health servicer and its readiness watch, and
+    the plaintext health-only server beside a TLS one, if any."""
 
     server: grpc.aio.Server
     port: int
     health: health_aio.HealthServicer
     watch: asyncio.Task[None] | None = field(default=None)
+    health_server: grpc.aio.Server | None = field(default=None)
+    health_port: int | None = field(default=None)
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, let in-flight calls finish for up to `grace` seconds, then stop."""
@@ -52,6 +55,8 @@ class GrpcServer:
                 await self.watch
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
 
 
 async def start_grpc_server(
@@ -62,12 +67,16 @@ async def start_grpc_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     readiness: ReadinessCheck | None = None,
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
+    credentials: grpc.ServerCredentials | None = None,
+    health_address: str | None = None,
 ) -> GrpcServer:
     """Bind `address` ("host:port", port 0 for any), register servicers, health and reflection;
     every call is counted and carries its request id (services.common.grpc_observability).
 
     With `readiness` (e.g. "the database answers"), health is SERVING only while it holds,
-    checked every `readiness_interval` seconds, so probes and callers see an outage."""
+    checked every `readiness_interval` seconds, so probes and callers see an outage. With
+    `credentials` the port serves TLS; `health_address` then serves the same health service in
+    plaintext for kubelet's gRPC probes, which cannot speak TLS."""
     server = grpc.aio.server(
         # Outermost: counts the calls the other interceptors refuse.
         interceptors=[ObservingInterceptor(), *interceptors],
@@ -85,21 +94,37 @@ async def start_grpc_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"could not bind gRPC server to {address}")
+    port = _bind(server, address, credentials)
     await server.start()
+    started = GrpcServer(server=server, port=port, health=health_servicer)
+    if health_address is not None:
+        started.health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, started.health_server)
+        started.health_port = _bind(started.health_server, health_address, None)
+        await started.health_server.start()
     names = (*service_names, "")
     if readiness is None:
         await _report(health_servicer, names, serving=True)
-        return GrpcServer(server=server, port=port, health=health_servicer)
+        return started
     serving = await readiness()
     await _report(health_servicer, names, serving=serving)
-    watch = asyncio.create_task(
+    started.watch = asyncio.create_task(
         _watch(health_servicer, names, readiness, readiness_interval, serving=serving),
         name="readiness watch",
     )
-    return GrpcServer(server=server, port=port, health=health_servicer, watch=watch)
+    return started
+
+
+def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Add a plaintext or TLS port; return the port bound."""
+    port = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
+    if port == 0:
+        raise OSError(f"could not bind gRPC server to {address}")
+    return port
 
 
 async def _report(

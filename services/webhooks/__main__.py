@@ -73,10 +73,10 @@ async def relay(settings: RelaySettings) -> None:
         service_secrets=parse_service_secrets(
             settings.webhooks_admin_service_secrets.get_secret_value()
         ),
+        credentials=settings.server_credentials(),
+        health_address=settings.grpc_health_address,
     )
-    async with grpc.aio.insecure_channel(
-        settings.billing_target, options=RELAY_CHANNEL_OPTIONS
-    ) as channel:
+    async with settings.channel(settings.billing_target, options=RELAY_CHANNEL_OPTIONS) as channel:
         worker = Relay(
             database_url=database_url,
             billing=billing_pb2_grpc.BillingServiceStub(channel),
@@ -150,7 +150,7 @@ async def events_cli(args: argparse.Namespace) -> int:
         settings.webhooks_admin_client_secret.get_secret_value(),
         audience="webhooks",
     )
-    async with grpc.aio.insecure_channel(settings.webhooks_admin_target) as channel:
+    async with settings.channel(settings.webhooks_admin_target) as channel:
         admin = webhooks_pb2_grpc.WebhooksAdminServiceStub(channel)
         metadata = credentials.metadata(None)
         try:

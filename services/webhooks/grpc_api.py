@@ -5,6 +5,7 @@ import binascii
 from collections.abc import Mapping
 from datetime import datetime
 
+import grpc
 from psycopg_pool import AsyncConnectionPool
 from tatame.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
@@ -125,9 +126,15 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
 
 
 async def start_admin_server(
-    *, address: str, pool: AsyncConnectionPool, service_secrets: Mapping[str, str]
+    *,
+    address: str,
+    pool: AsyncConnectionPool,
+    service_secrets: Mapping[str, str],
+    credentials: grpc.ServerCredentials | None = None,
+    health_address: str | None = None,
 ) -> GrpcServer:
-    """The admin API (plus health and reflection) with caller checks on."""
+    """The admin API (plus health and reflection) with caller checks on; TLS with
+    `credentials`, and then plaintext health on `health_address`."""
     servicer = WebhooksAdminServicer(pool)
     return await start_grpc_server(
         address=address,
@@ -140,4 +147,6 @@ async def start_admin_server(
                 ServiceTokenVerifier(secrets=service_secrets, audience="webhooks"), METHOD_POLICY
             )
         ],
+        credentials=credentials,
+        health_address=health_address,
     )

@@ -3,9 +3,9 @@
 from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
+from services.common.grpc_tls import GrpcTlsSettings
 from services.common.metrics import MetricsSettings
 from services.common.settings import (
-    BaseServiceSettings,
     DatabaseSettings,
     HttpServerSettings,
     StripeSettings,
@@ -55,7 +55,7 @@ class ReceiverSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
         return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
 
 
-class RelaySettings(DatabaseSettings, MetricsSettings):
+class RelaySettings(DatabaseSettings, MetricsSettings, GrpcTlsSettings):
     """`python -m services.webhooks relay`: delivers stored events to billing; serves the admin API."""
 
     billing_target: str = "127.0.0.1:50051"
@@ -115,7 +115,7 @@ class RetentionSettings(DatabaseSettings):
     webhooks_retention_days: int = Field(default=30, ge=1)
 
 
-class AdminClientSettings(BaseServiceSettings):
+class AdminClientSettings(GrpcTlsSettings):
     """`python -m services.webhooks events …`: the operators' command line."""
 
     webhooks_admin_target: str = "127.0.0.1:50052"

@@ -70,6 +70,27 @@ async def test_session_cookie_authenticates_like_the_bearer_header(
     assert_error(response, 404, "not_found")  # authenticated, no customer yet
 
 
+async def test_a_cookie_token_must_name_an_authorized_party_a_bearer_token_need_not(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """Cookies travel with cross-site requests; a native app's bearer token may lack `azp`."""
+    token = issuer.token(new_user_id(), azp=None)
+    refused = await client.get("/v1/customer", headers={"Cookie": f"__session={token}"})
+    assert_error(refused, 401, "wrong_party")
+    bearer = await client.get("/v1/customer", headers={"Authorization": f"Bearer {token}"})
+    assert_error(bearer, 404, "not_found")  # authenticated, no customer yet
+
+
+@pytest.mark.parametrize("header", [{"typ": "at+jwt"}, {"cat": "cl_B7d4PD222AAA"}])
+async def test_an_oauth_or_template_token_signed_by_the_instance_is_not_a_session(
+    client: httpx.AsyncClient, issuer: TokenIssuer, header: dict[str, str]
+) -> None:
+    claims = jwt.decode(issuer.token(new_user_id()), options={"verify_signature": False})
+    token = jwt.encode(claims, issuer.key, algorithm="RS256", headers={"kid": "test-1", **header})
+    response = await client.get("/v1/customer", headers={"Authorization": f"Bearer {token}"})
+    assert_error(response, 401, "not_a_session_token")
+
+
 async def test_twenty_concurrent_creates_make_exactly_one_stripe_customer(
     client: httpx.AsyncClient, issuer: TokenIssuer, billing
 ) -> None:

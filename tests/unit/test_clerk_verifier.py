@@ -100,6 +100,7 @@ async def test_valid_token_yields_the_user_session() -> None:
         org_role=None,
         principal=session.principal,
         expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
+        authorized_party=APP,
     )
     assert session.principal.key == "user:user_123"
 

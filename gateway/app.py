@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 
 from gateway.billing_client import BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
 from gateway.errors import install_error_handlers
+from gateway.rate_limits import ClientRateLimitMiddleware, RateLimiter
 from gateway.routes import (
     billing,
     checkout,
@@ -78,6 +80,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Innermost of the middleware: a 429 still gets its request id and CORS headers.
+    app.state.rate_limiter = _rate_limiter(settings)
+    if app.state.rate_limiter is not None:
+        app.add_middleware(ClientRateLimitMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_allowed_origins),
@@ -88,6 +94,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.gateway_max_body_bytes)
+    if settings.gateway_trusted_proxies:
+        # Outermost: the client address is the one these proxies name in X-Forwarded-For
+        # (the rightmost address that is not one of them), for every layer below.
+        app.add_middleware(
+            wrap_asgi_with_proxy_headers, trusted_hosts=list(settings.gateway_trusted_proxies)
+        )
     for module in (
         health,
         plans,
@@ -101,6 +113,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     ):
         app.include_router(module.router)
     return app
+
+
+def _rate_limiter(settings: GatewaySettings) -> RateLimiter | None:
+    if not settings.rate_limit_enabled:
+        return None
+    url = settings.rate_limit_storage_url
+    return RateLimiter.from_settings(
+        ip=settings.rate_limit_ip,
+        read=settings.rate_limit_read,
+        write=settings.rate_limit_write,
+        storage_url=url.get_secret_value() if url is not None else None,
+        storage_timeout=settings.rate_limit_storage_timeout_seconds,
+    )
 
 
 def create_app_from_environment() -> FastAPI:

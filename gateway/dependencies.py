@@ -6,6 +6,7 @@ from fastapi import Depends, Header, Request
 
 from gateway.billing_client import BillingCalls, BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
+from gateway.rate_limits import RateLimiter, route_budget
 from services.auth.clerk import ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import ErrorReason
@@ -30,9 +31,15 @@ def bearer_or_cookie(request: Request) -> str:
 
 
 async def current_session(request: Request) -> Session:
-    """The verified Clerk session of the caller (async: no thread hop per request)."""
+    """The verified Clerk session of the caller (async: no thread hop per request), once its
+    principal's rate limit allows the request (429 `rate_limited` when it does not)."""
     verifier: ClerkVerifier = request.app.state.verifier
-    return await verifier.verify(bearer_or_cookie(request))
+    session = await verifier.verify(bearer_or_cookie(request))
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        budget = route_budget(request.method, request.scope["route"].path)
+        await limiter.check(budget, session.principal.key)
+    return session
 
 
 async def billing_client(request: Request) -> BillingClient:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.rate_limits import RateLimited, rate_limited_response
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import PAYMENT_FAILURES
 from services.common.http import error_response, http_error
@@ -85,11 +86,16 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
     return error_response(400, code, "; ".join(problems) or "invalid request")
 
 
+def _rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
+    return rate_limited_response(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Expected failures leave in the one error body; RequestContextMiddleware covers the rest."""
     # Starlette types a handler as taking any Exception; it calls each with the class it is
     # registered for, so these narrower handlers are sound.
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _rpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]

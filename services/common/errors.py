@@ -34,6 +34,9 @@ class ErrorReason(StrEnum):
     # The state does not allow the request (Stripe refused it, or no more precise reason).
     FAILED_PRECONDITION = "failed_precondition"
     STRIPE_UNAVAILABLE = "stripe_unavailable"
+    # A rate limit: the gateway's (429), or Stripe's, which billing answers UNAVAILABLE with a
+    # retry delay (503) while it backs off.
+    RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"

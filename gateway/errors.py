@@ -14,7 +14,7 @@ from gateway.rate_limits import RateLimited, rate_limited_response
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import PAYMENT_FAILURES
 from services.common.http import error_response, http_error
-from services.common.rpc import reason_of
+from services.common.rpc import reason_of, retry_delay_of
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,12 @@ def _rpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
                 "fields": {"grpc_code": exc.code().name, "reason": reason, "details": exc.details()}
             },
         )
+        delay = retry_delay_of(exc)
         return error_response(
-            status, exc.code().name.lower(), _FIXED_MESSAGE.get(status, "internal error")
+            status,
+            exc.code().name.lower(),
+            _FIXED_MESSAGE.get(status, "internal error"),
+            {"Retry-After": str(delay)} if delay is not None else None,
         )
     message = exc.details() or HTTPStatus(status).phrase
     return error_response(status, reason or exc.code().name.lower(), message)

@@ -66,10 +66,14 @@ class ServiceError(Exception):
 
     default_reason: ClassVar[ErrorReason] = ErrorReason.INTERNAL
 
-    def __init__(self, message: str, *, reason: ErrorReason | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: ErrorReason | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+        # When the same call may succeed again (seconds), for a failure that knows it.
+        self.retry_after = retry_after
 
 
 # The reasons of a payment that failed (the card, the bank): the gateway answers them 402.

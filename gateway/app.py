@@ -4,6 +4,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from gateway.routes import (
     plans,
     subscriptions,
 )
+from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
@@ -111,8 +113,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         billing,
         compat,
     ):
-        app.include_router(module.router)
+        # Every route but the probes may be refused 429 by the rate limits (gateway/rate_limits.py).
+        limited = module is not health and settings.rate_limit_enabled
+        app.include_router(module.router, responses=RATE_LIMITED_RESPONSE if limited else None)
     return app
+
+
+RATE_LIMITED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorOut,
+        "description": "A rate limit is spent (`rate_limited`); retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
 
 
 def _rate_limiter(settings: GatewaySettings) -> RateLimiter | None:

@@ -49,6 +49,10 @@ def test_every_route_that_can_call_stripe_spends_the_write_budget() -> None:
         reads_the_mirror = method == "GET" and path not in STRIPE_READS
         assert budget is (Budget.READ if reads_the_mirror else Budget.WRITE), (method, path)
     assert budgets["GET", "/v1/payment-methods"] is Budget.WRITE
+    for path, operations in paths.items():
+        for operation in operations.values():
+            limited = path not in ("/healthz", "/readyz")
+            assert ("429" in operation["responses"]) is limited, (path, "documents its 429")
     assert budgets["POST", "/v1/subscriptions/{subscription_id}/preview"] is Budget.WRITE
 
 

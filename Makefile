@@ -86,8 +86,14 @@ fmt: $(SYNCED) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The e2e tests start a private redis-server of their own (a free port, nothing on disk): Debian's,
+# installed here when missing (as root, as on CI), never the machine's running one.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server; }
+
 .PHONY: test
-test: $(SYNCED) ## Every test, in a random order (PYTEST_ARGS=--randomly-seed=N repeats one)
+test: $(SYNCED) redis-server ## Every test, in a random order (PYTEST_ARGS=--randomly-seed=N repeats one)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -99,14 +105,14 @@ test-integration: $(SYNCED) ## Integration tests only (real Postgres, gRPC serve
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: $(SYNCED) ## End-to-end tests only (HTTP through a real gateway to the whole stack)
+test-e2e: $(SYNCED) redis-server ## End-to-end tests only (HTTP through a real gateway to the whole stack)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Stripe's test mode instead of the emulator: needs the network and STRIPE_SECRET_KEY=sk_test_…
 # (never run by CI). Tests that only the emulator can run (its own, webhooks sent to loopback,
 # Checkout's hosted page) are skipped; the run's test clocks are deleted at the end.
 .PHONY: test-stripe
-test-stripe: $(SYNCED) ## Billing's integration and e2e tests against Stripe test mode (STRIPE_SECRET_KEY=sk_test_…)
+test-stripe: $(SYNCED) redis-server ## Billing's integration and e2e tests against Stripe test mode (STRIPE_SECRET_KEY=sk_test_…)
 	@if [ -z "$${STRIPE_SECRET_KEY:-}" ]; then \
 		echo "test-stripe skipped: set STRIPE_SECRET_KEY=sk_test_… (a Stripe test-mode key) to run it"; \
 	else \

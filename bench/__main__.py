@@ -6,6 +6,9 @@ webhook handler) on the gateway's HTTP server and settings. In order:
 
 1. reads: wrk at 64 connections on the bare app, `GET /v1/plans`, `GET /v1/customer` with the
    gateway's customer cache on and off;
+   then the rate limiter's cost per request: a cached `GET /v1/customer` on gateways with the
+   limiter off, on in memory, on in Redis (bench/rate_limits.py; alone: `python -m
+   bench.rate_limits`);
 2. webhook ingest: the naive handler and the receiver, the relay paused (bench/webhooks.py);
 3. per billing process count (most first; the others are stopped in between): the
    receive-to-applied lag at 200 and at 1,000 events/s, and the relay draining a backlog, with
@@ -16,12 +19,9 @@ BENCH_SECONDS (default 10), BENCH_WORKERS (HTTP server workers of the gateway, t
 the baselines, default 1), BENCH_BILLING_PROCESSES (comma-separated counts, default "1,2").
 """
 
-import json
 import os
-import socket
 import subprocess
 import tempfile
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,37 +31,22 @@ from tatame_devstack.run import Stack, http_ok, running_stack, wait_until
 
 from bench import report
 from bench.delivery import Drain, Lag, measure_drain, measure_lag
+from bench.local import create_customer, free_port
+from bench.rate_limits import bench_rate_limits
+from bench.rate_limits import header as rate_limits_header
 from bench.stripe_mix import LIFE, EventMix
 from bench.webhooks import bench_ingest, prepare_naive_table
-from bench.wrk import WrkResult, run_wrk
+from bench.wrk import CONNECTIONS, measure
 
-CONNECTIONS = 64
 DRAIN_EVENTS = 5040  # two lives of 7 events of each customer
 CUSTOMERS = 360
 LAG_RATES = {200: 10, 1000: 5}  # events/s: seconds of sending
 SEED_CONCURRENCY = 8
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve_app_args(factory: str, url: str, workers: int) -> list[str]:
     """A baseline app on the gateway's HTTP server and settings (bench/serve_app.py)."""
     return ["-m", "bench.serve_app", factory, url.rsplit(":", 1)[1], str(workers)]
-
-
-def create_customer(gateway_url: str, token: str, email: str) -> None:
-    request = urllib.request.Request(  # noqa: S310 (loopback URL)
-        f"{gateway_url}/v1/customer",
-        data=json.dumps({"email": email, "name": "Bench"}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        assert response.status in (200, 201)
 
 
 def seed_customers(stack: Stack, directory: Path, count: int) -> list[str]:
@@ -83,11 +68,6 @@ def seed_customers(stack: Stack, directory: Path, count: int) -> list[str]:
     if len(rows) != count:
         raise RuntimeError(f"seeding made {len(rows)} of {count} customers")
     return [row[0] for row in rows]
-
-
-def measure(url: str, seconds: int, headers: dict[str, str] | None = None) -> WrkResult:
-    run_wrk(url, connections=CONNECTIONS, seconds=2, headers=headers)  # warm-up
-    return run_wrk(url, connections=CONNECTIONS, seconds=seconds, headers=headers)
 
 
 def start_baselines(stack: Stack, workers: int) -> tuple[str, str, str]:
@@ -163,6 +143,7 @@ def main() -> None:
             ):
                 load = report.phase(name)
                 reads[name] = (measure(url, seconds, headers), load)
+            limits = bench_rate_limits(stack, directory, seconds=seconds)
             ingest_load = report.phase("webhook ingest: naive handler, then the receiver")
             ingest = bench_ingest(
                 stack, directory, naive_url=naive_url, seconds=seconds, connections=CONNECTIONS
@@ -195,6 +176,7 @@ def main() -> None:
         f"reads: wrk {CONNECTIONS} connections, {seconds} s each, HTTP workers={workers}, "
         f"{os.cpu_count()} cores, billing processes {counts[0]}",
     )
+    report.print_rate_limits(limits, rate_limits_header(seconds, workers, CONNECTIONS))
     report.print_ingest(
         ingest,
         ingest_load,

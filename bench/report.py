@@ -22,6 +22,9 @@ READ_TARGETS = {
     "GET /v1/customer (cache off: gRPC+Postgres)": (0.15, None),
 }
 BARE = "bare FastAPI GET (ceiling)"
+RATE_LIMITER_OFF = "limiter off"
+# A figure by name: the wrk result and the load average when its phase began.
+Figures = dict[str, tuple[WrkResult, str]]
 
 
 def load_average() -> str:
@@ -122,3 +125,19 @@ def print_drain(drain: Drain, processes: int, load: str, naive: float) -> None:
         f"{sum(drain.billing_cpu_ms):.2f} ms ({per_process} by process), relay "
         f"{drain.relay_cpu_ms:.2f} ms; billing's answers: {o.describe()}{left}"
     )
+
+
+def print_rate_limits(figures: Figures, header: str) -> None:
+    off = figures[RATE_LIMITER_OFF][0]
+    print(f"\n{header}")
+    print(
+        f"{'GET /v1/customer (cached)':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs off':>7} {'µs/request':>11} {'errors':>7} {'load':>15}"
+    )
+    for name, (r, load) in figures.items():
+        cost = (1 / r.requests_per_second - 1 / off.requests_per_second) * 1e6
+        print(
+            f"{name:34} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.requests_per_second / off.requests_per_second:7.2f} "
+            f"{'' if r is off else f'{cost:+.0f}':>11} {r.non_2xx + r.errors:7d} {load:>15}"
+        )

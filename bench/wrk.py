@@ -66,3 +66,11 @@ def run_wrk(
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return WrkResult(rps, p50, p99, non_2xx, errors)
+
+
+CONNECTIONS = 64
+
+
+def measure(url: str, seconds: int, headers: dict[str, str] | None = None) -> WrkResult:
+    run_wrk(url, connections=CONNECTIONS, seconds=2, headers=headers)  # warm-up
+    return run_wrk(url, connections=CONNECTIONS, seconds=seconds, headers=headers)

@@ -4,16 +4,19 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from starlette.routing import Route
 
 from gateway.billing_client import BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
 from gateway.errors import install_error_handlers
 from gateway.openapi import truthful_openapi
+from gateway.rate_limits import ClientRateLimitMiddleware, RateLimiter
 from gateway.routes import (
     billing,
     checkout,
@@ -25,6 +28,7 @@ from gateway.routes import (
     plans,
     subscriptions,
 )
+from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
@@ -84,6 +88,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     install_error_handlers(app)
     app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
+    # Innermost of the middleware: a 429 still gets its request id and CORS headers.
+    app.state.rate_limiter = _rate_limiter(settings)
+    if app.state.rate_limiter is not None:
+        app.add_middleware(ClientRateLimitMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_allowed_origins),
@@ -98,6 +106,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_body_bytes=settings.gateway_max_body_bytes,
         body_timeout_seconds=settings.http_body_read_timeout_seconds,
     )
+    if settings.gateway_trusted_proxies:
+        # Outermost: the client address is the one these proxies name in X-Forwarded-For
+        # (the rightmost address that is not one of them), for every layer below.
+        app.add_middleware(
+            wrap_asgi_with_proxy_headers, trusted_hosts=list(settings.gateway_trusted_proxies)
+        )
     routers = [
         module.router
         for module in (
@@ -113,7 +127,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
     ]
     for router in routers:
-        app.include_router(router)
+        # Every route but the probes may be refused 429 by the rate limits (gateway/rate_limits.py).
+        limited = router is not health.router and settings.rate_limit_enabled
+        app.include_router(router, responses=RATE_LIMITED_RESPONSE if limited else None)
     instrument_fastapi(app)
     # Every route with its full path, for a 405's `Allow` (FastAPI nests included routers).
     app.state.flat_routes = [
@@ -121,6 +137,28 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         *(route for router in routers for route in router.routes if isinstance(route, Route)),
     ]
     return app
+
+
+RATE_LIMITED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorOut,
+        "description": "A rate limit is spent (`rate_limited`); retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
+
+
+def _rate_limiter(settings: GatewaySettings) -> RateLimiter | None:
+    if not settings.rate_limit_enabled:
+        return None
+    url = settings.rate_limit_storage_url
+    return RateLimiter.from_settings(
+        ip=settings.rate_limit_ip,
+        read=settings.rate_limit_read,
+        write=settings.rate_limit_write,
+        storage_url=url.get_secret_value() if url is not None else None,
+        storage_timeout=settings.rate_limit_storage_timeout_seconds,
+    )
 
 
 def create_app_from_environment() -> FastAPI:

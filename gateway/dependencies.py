@@ -6,6 +6,7 @@ from fastapi import Depends, Header, Request
 
 from gateway.billing_client import BillingCalls, BillingClient
 from gateway.caches import PlansCache, RenderedCustomers
+from gateway.rate_limits import RateLimiter, route_budget
 from gateway.validation import PRINTABLE_PATTERN
 from services.auth.clerk import Carrier, ClerkVerifier, Session
 from services.auth.errors import AuthError, AuthReason
@@ -33,10 +34,16 @@ def bearer_or_cookie(request: Request) -> tuple[str, Carrier]:
 
 
 async def current_session(request: Request) -> Session:
-    """The verified Clerk session of the caller (async: no thread hop per request)."""
+    """The verified Clerk session of the caller (async: no thread hop per request), once its
+    principal's rate limit allows the request (429 `rate_limited` when it does not)."""
     verifier: ClerkVerifier = request.app.state.verifier
     token, carrier = bearer_or_cookie(request)
-    return await verifier.verify(token, carrier=carrier)
+    session = await verifier.verify(token, carrier=carrier)
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        budget = route_budget(request.method, request.scope["route"].path)
+        await limiter.check(budget, session.principal.key)
+    return session
 
 
 async def billing_client(request: Request) -> BillingClient:

@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from gateway.rate_limits import RateLimited, rate_limited_response
 from gateway.validation import PRINTABLE_MESSAGE, PRINTABLE_PATTERN
 from services.auth.errors import AuthError, AuthReason
 from services.common.errors import PAYMENT_FAILURES
 from services.common.http import ApiError, error_response, http_error
-from services.common.rpc import reason_of
+from services.common.rpc import reason_of, retry_delay_of
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,12 @@ def _rpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
                 "fields": {"grpc_code": exc.code().name, "reason": reason, "details": exc.details()}
             },
         )
+        delay = retry_delay_of(exc)
         return error_response(
-            status, exc.code().name.lower(), _FIXED_MESSAGE.get(status, "internal error")
+            status,
+            exc.code().name.lower(),
+            _FIXED_MESSAGE.get(status, "internal error"),
+            {"Retry-After": str(delay)} if delay is not None else None,
         )
     message = exc.details() or HTTPStatus(status).phrase
     return error_response(status, reason or exc.code().name.lower(), message)
@@ -113,11 +118,16 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return http_error(request, exc)
 
 
+def _rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
+    return rate_limited_response(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Expected failures leave in the one error body; RequestContextMiddleware covers the rest."""
     # Starlette types a handler as taking any Exception; it calls each with the class it is
     # registered for, so these narrower handlers are sound.
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _rpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

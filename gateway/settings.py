@@ -1,9 +1,11 @@
 """Gateway settings, read once from the environment and validated at start."""
 
+import ipaddress
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from gateway.rate_limits import REDIS_SCHEMES, parse_limits
 from services.auth.org_roles import DEFAULT_MANAGER_ROLES, BillingManagers
 from services.auth.service_credentials import check_secret
 from services.common.grpc_tls import GrpcTlsSettings
@@ -45,11 +47,25 @@ class GatewaySettings(HttpServerSettings, MetricsSettings, GrpcTlsSettings):
     billing_org_manager_roles: CommaList = tuple(DEFAULT_MANAGER_ROLES)
     billing_org_manager_permissions: CommaList = ()
 
+    # Rate limits (gateway/rate_limits.py), in the `limits` string syntax ("30/minute",
+    # "5/second;100/minute"): per client IP on every route but the probes; per principal on
+    # authenticated routes, WRITE where billing calls Stripe, READ elsewhere.
+    rate_limit_enabled: bool = True
+    rate_limit_ip: str = "600/minute"
+    rate_limit_read: str = "300/minute"
+    rate_limit_write: str = "30/minute"
+    # redis:// or rediss:// (one budget for every replica); unset: each process's memory (dev).
+    rate_limit_storage_url: SecretStr | None = None
+    rate_limit_storage_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    # Peers (IPs or CIDRs: the Ingress controller's pods) whose X-Forwarded-For names the client.
+    gateway_trusted_proxies: CommaList = ()
+
     @field_validator(
         "cors_allowed_origins",
         "clerk_authorized_parties",
         "billing_org_manager_roles",
         "billing_org_manager_permissions",
+        "gateway_trusted_proxies",
         mode="before",
     )
     @classmethod
@@ -63,6 +79,31 @@ class GatewaySettings(HttpServerSettings, MetricsSettings, GrpcTlsSettings):
             raise ValueError("CORS_ALLOWED_ORIGINS takes explicit origins, not '*'")
         return value
 
+    @field_validator("rate_limit_ip", "rate_limit_read", "rate_limit_write")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlparse(value.get_secret_value()).scheme not in REDIS_SCHEMES:
+            raise ValueError("RATE_LIMIT_STORAGE_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("gateway_trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as e:
+                raise ValueError(
+                    "GATEWAY_TRUSTED_PROXIES takes IP addresses and CIDR networks"
+                ) from e
+        return value
+
     @model_validator(mode="after")
     def _key_source_and_production_rules(self) -> "GatewaySettings":
         if (self.clerk_jwks_url is None) == (self.clerk_jwt_key is None):
@@ -74,6 +115,10 @@ class GatewaySettings(HttpServerSettings, MetricsSettings, GrpcTlsSettings):
                 raise ValueError("CLERK_ISSUER is the dev token issuer; refused in prod")
             if self.clerk_jwt_key is not None and DEV_KEY_MARKER in self.clerk_jwt_key:
                 raise ValueError("CLERK_JWT_KEY is the dev issuer's key; refused in prod")
+            if self.rate_limit_enabled and self.rate_limit_storage_url is None:
+                raise ValueError(
+                    "RATE_LIMIT_STORAGE_URL is required in prod (replicas share one budget)"
+                )
             if urlparse(self.clerk_issuer).scheme != "https":
                 raise ValueError("CLERK_ISSUER must be an https URL in prod")
             if self.clerk_jwks_url is not None and urlparse(self.clerk_jwks_url).scheme != "https":

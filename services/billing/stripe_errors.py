@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 import stripe
 
 from services.billing.errors import StripeRejected, StripeUnavailable
+from services.common.errors import ErrorReason
+from services.common.stripe_sdk import StripeBackingOff
 
 T = TypeVar("T")
 
@@ -16,7 +18,15 @@ async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
     """Turn SDK exceptions raised inside the block into billing's domain errors."""
     try:
         yield
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as e:
+    except StripeBackingOff as e:
+        raise StripeUnavailable(
+            f"Stripe is rate limiting us ({action}); try again",
+            reason=ErrorReason.RATE_LIMITED,
+            retry_after=e.retry_after,
+        ) from e
+    except stripe.RateLimitError as e:  # one object busy (a lock timeout), still after retries
+        raise StripeUnavailable(f"Stripe is busy ({action}); try again", retry_after=1) from e
+    except (stripe.APIConnectionError, stripe.APIError) as e:
         raise StripeUnavailable(f"Stripe is unavailable ({action}); try again") from e
     except stripe.IdempotencyError as e:
         raise StripeUnavailable(f"a concurrent {action} is in progress; try again") from e

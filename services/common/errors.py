@@ -34,6 +34,9 @@ class ErrorReason(StrEnum):
     # The state does not allow the request (Stripe refused it, or no more precise reason).
     FAILED_PRECONDITION = "failed_precondition"
     STRIPE_UNAVAILABLE = "stripe_unavailable"
+    # A rate limit: the gateway's (429), or Stripe's, which billing answers UNAVAILABLE with a
+    # retry delay (503) while it backs off.
+    RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"
@@ -63,10 +66,14 @@ class ServiceError(Exception):
 
     default_reason: ClassVar[ErrorReason] = ErrorReason.INTERNAL
 
-    def __init__(self, message: str, *, reason: ErrorReason | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: ErrorReason | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+        # When the same call may succeed again (seconds), for a failure that knows it.
+        self.retry_after = retry_after
 
 
 # The reasons of a payment that failed (the card, the bank): the gateway answers them 402.

@@ -3,11 +3,13 @@
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
+from google.protobuf import duration_pb2
 from google.protobuf.any_pb2 import Any as AnyDetail
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -48,6 +50,7 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.PROMOTION_CODE_MINIMUM_AMOUNT: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.STRIPE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorReason.RATE_LIMITED: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.APPLY_TIMED_OUT: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.INTERNAL: grpc.StatusCode.INTERNAL,
@@ -67,13 +70,15 @@ class Failure:
     code: grpc.StatusCode
     reason: ErrorReason
     message: str
+    # Sent as a google.rpc.RetryInfo detail: when the same call may succeed.
+    retry_after: float | None = None
 
 
 def failure_of(error: BaseException, where: str) -> Failure:
     """A reported error's own reason; a database outage is `database_unavailable`; anything
     else is INTERNAL (logged, and never described to the caller)."""
     if isinstance(error, ServiceError):
-        return Failure(STATUS_OF[error.reason], error.reason, error.message)
+        return Failure(STATUS_OF[error.reason], error.reason, error.message, error.retry_after)
     if isinstance(error, DATABASE_FAILURES):
         log.warning("database unavailable in %s", where, exc_info=error)
         return Failure(
@@ -86,11 +91,18 @@ def failure_of(error: BaseException, where: str) -> Failure:
 
 
 def rich_status(failure: Failure) -> grpc.Status:
-    """The status of `failure` with its reason as an ErrorInfo detail."""
+    """The status of `failure` with its reason as an ErrorInfo detail (and its retry delay as a
+    RetryInfo detail, when it has one)."""
     detail = AnyDetail()
     detail.Pack(error_details_pb2.ErrorInfo(reason=failure.reason.value, domain=ERROR_DOMAIN))
+    details = [detail]
+    if failure.retry_after is not None:
+        retry = AnyDetail()
+        delay = duration_pb2.Duration(seconds=max(1, math.ceil(failure.retry_after)))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
     return rpc_status.to_status(
-        status_pb2.Status(code=failure.code.value[0], message=failure.message, details=[detail])
+        status_pb2.Status(code=failure.code.value[0], message=failure.message, details=details)
     )
 
 
@@ -122,18 +134,30 @@ def rpc(method: Handler[Servicer, Req, Resp]) -> Handler[Servicer, Req, Resp]:
     return wrapper
 
 
-def reason_of(error: grpc.RpcError) -> str | None:
-    """The reason a server sent with a failed call (its ErrorInfo), or None when it sent none."""
+def _details(error: grpc.RpcError) -> list[AnyDetail]:
     try:
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except ValueError:  # a detail that does not match the status: not ours
-        return None
-    if status is None:
-        return None
-    for detail in status.details:
+        return []
+    return [] if status is None else list(status.details)
+
+
+def reason_of(error: grpc.RpcError) -> str | None:
+    """The reason a server sent with a failed call (its ErrorInfo), or None when it sent none."""
+    for detail in _details(error):
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
             return str(info.reason)
+    return None
+
+
+def retry_delay_of(error: grpc.RpcError) -> int | None:
+    """The whole seconds after which a server said the call may succeed (its RetryInfo)."""
+    for detail in _details(error):
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info) and info.HasField("retry_delay"):
+            seconds: float = info.retry_delay.ToTimedelta().total_seconds()
+            return max(1, math.ceil(seconds))
     return None
 
 

@@ -53,6 +53,10 @@ class StripeSettings(BaseServiceSettings):
     # Only for the local Stripe emulator; refused in production.
     stripe_api_base: str | None = None
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    # After Stripe's rate limit answers 429, send it nothing for this long (doubling while 429s
+    # continue, up to the max); calls meanwhile answer UNAVAILABLE with the time left.
+    stripe_rate_limit_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    stripe_rate_limit_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _stripe_production_rules(self) -> "StripeSettings":

@@ -1,6 +1,16 @@
-"""The official Stripe SDK, configured one way for every service: one pinned API version, and
-every HTTP request to Stripe counted (Prometheus) by endpoint and outcome."""
+"""The official Stripe SDK, configured one way for every service: one pinned API version, every
+HTTP request to Stripe counted (Prometheus) by endpoint and outcome, and a backoff when Stripe's
+rate limiter answers 429.
 
+The SDK retries a 429 only when Stripe says `Stripe-Should-Retry: true` (a lock timeout on one
+object); its rate limiter's 429 (`code: rate_limit`) is raised at once, and nothing stops the
+next call from hitting Stripe again. `StripeBackoff` does: after such a 429, this process sends
+Stripe nothing for a window (`STRIPE_RATE_LIMIT_BACKOFF_SECONDS`, doubling while 429s continue,
+up to `STRIPE_RATE_LIMIT_BACKOFF_MAX_SECONDS`, or Stripe's `Retry-After` when longer) and every
+call in it fails fast with `StripeBackingOff`, which says when to try again.
+"""
+
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -46,26 +56,99 @@ def _outcome(status: int) -> str:
     return "client_error" if status < 500 else "server_error"
 
 
-class CountedHTTPXClient(stripe.HTTPXClient):
-    """stripe's httpx client, counting each request it sends (retries included)."""
+RATE_LIMITED = Counter("stripe_rate_limited_total", "Stripe's 429 answers, by error code", ["code"])
+HELD_BACK = Counter(
+    "stripe_requests_held_back_total", "Requests not sent to Stripe while backing off its 429"
+)
+
+
+class StripeBackingOff(stripe.RateLimitError):
+    """Stripe's rate limiter refused us: no request goes to Stripe for `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("Stripe's rate limit: backing off", http_status=429, code="rate_limit")
+        self.retry_after = retry_after
+
+
+class StripeBackoff:
+    """The backoff window of one process's Stripe client."""
+
+    def __init__(self, *, base_seconds: float, max_seconds: float) -> None:
+        self._base = base_seconds
+        self._max = max_seconds
+        self._window = 0.0  # the last window's length; 0 after a success
+        self._until = 0.0  # monotonic
+
+    def check(self) -> None:
+        """Raise StripeBackingOff inside the window."""
+        left = self._until - time.monotonic()
+        if left > 0:
+            HELD_BACK.inc()
+            raise StripeBackingOff(left)
+
+    def refused(self, retry_after_header: str | None) -> StripeBackingOff:
+        """Open a window after a 429 (twice the last one, within bounds); its error."""
+        self._window = min(self._max, self._window * 2 if self._window else self._base)
+        stated = (
+            float(retry_after_header)
+            if retry_after_header and retry_after_header.isdigit()
+            else 0.0
+        )
+        window = max(self._window, min(stated, self._max))
+        self._until = time.monotonic() + window
+        return StripeBackingOff(window)
+
+    def succeeded(self) -> None:
+        self._window = 0.0
+
+
+def _error_code(content: bytes) -> str | None:
+    try:
+        error = json.loads(content)["error"]
+        return str(error["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class StripeHTTPXClient(stripe.HTTPXClient):
+    """The SDK's HTTPX client, counting each request it sends (retries included), behind a
+    StripeBackoff."""
+
+    def __init__(self, *, backoff: StripeBackoff, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.backoff = backoff
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
+        self.backoff.check()
         endpoint, started, outcome = stripe_endpoint(url), time.perf_counter(), "network_error"
         try:
             content, status, response_headers = await super().request_async(
                 method, url, headers, post_data
             )
             outcome = _outcome(status)
-            return content, status, response_headers
         finally:
             STRIPE_REQUESTS.labels(method.upper(), endpoint, outcome).inc()
             STRIPE_DURATION.labels(method.upper(), endpoint).observe(time.perf_counter() - started)
+        if status == 429:
+            code = _error_code(content) or "unknown"
+            RATE_LIMITED.labels(code).inc()
+            # A lock timeout is one object's contention, not our rate: the SDK retries it.
+            if code != "lock_timeout":
+                raise self.backoff.refused(response_headers.get("retry-after"))
+        elif status < 500:
+            self.backoff.succeeded()
+        return content, status, response_headers
 
 
 def create_stripe_client(
-    *, secret_key: str, api_base: str | None, max_network_retries: int
+    *,
+    secret_key: str,
+    api_base: str | None,
+    max_network_retries: int,
+    backoff_seconds: float = 1.0,
+    backoff_max_seconds: float = 30.0,
 ) -> stripe.StripeClient:
     """A client for async calls; `api_base` redirects it to the local emulator in dev and tests."""
     return stripe.StripeClient(
@@ -73,7 +156,10 @@ def create_stripe_client(
         stripe_version=STRIPE_API_VERSION,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=max_network_retries,
-        http_client=CountedHTTPXClient(timeout=20),
+        http_client=StripeHTTPXClient(
+            backoff=StripeBackoff(base_seconds=backoff_seconds, max_seconds=backoff_max_seconds),
+            timeout=20,
+        ),
     )
 
 
@@ -83,4 +169,6 @@ def stripe_client_from(settings: StripeSettings) -> stripe.StripeClient:
         secret_key=settings.stripe_secret_key.get_secret_value(),
         api_base=settings.stripe_api_base,
         max_network_retries=settings.stripe_max_network_retries,
+        backoff_seconds=settings.stripe_rate_limit_backoff_seconds,
+        backoff_max_seconds=settings.stripe_rate_limit_backoff_max_seconds,
     )

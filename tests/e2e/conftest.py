@@ -3,10 +3,14 @@ the webhook pipeline (receiver + relay process) fed by the Stripe emulator."""
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -25,6 +29,37 @@ from tests.e2e.gateway_client import (
 )
 from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline, free_port
 from tests.harness import BillingHandle, migrated_database, serve_on_loopback
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server (Debian's, which `make test` installs when missing) on a free
+    loopback port for the session, keeping nothing on disk."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: `make test` installs it", pytrace=False)
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    command = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
+    process = subprocess.Popen(
+        [*command, "no", "--dir", str(workdir), "--logfile", str(workdir / "redis.log")]
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, f"redis-server exited; see {workdir / 'redis.log'}"
+            try:
+                with redis.Redis.from_url(url, socket_timeout=1) as client:
+                    client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +82,11 @@ async def gateway(billing: BillingHandle, issuer: TokenIssuer) -> AsyncIterator[
         cors_allowed_origins=(ALLOWED_ORIGIN,),
         gateway_max_body_bytes=MAX_BODY_BYTES,
         gateway_plans_cache_seconds=0,
+        # Limits (in process memory) that the whole suite, all from 127.0.0.1, stays under;
+        # tests/e2e/test_rate_limits.py runs gateways of its own to meet them.
+        rate_limit_ip="100000/minute",
+        rate_limit_read="100000/minute",
+        rate_limit_write="100000/minute",
     )
     server, task, port = await serve_on_loopback(create_app(settings))
     yield GatewayHandle(f"http://127.0.0.1:{port}", settings)

@@ -19,6 +19,7 @@ def gateway(**overrides: object) -> GatewaySettings:
         "gateway_service_secret": secrets.token_urlsafe(32),
         "clerk_issuer": "https://clerk.tatame.example",
         "clerk_jwks_url": "https://clerk.tatame.example/.well-known/jwks.json",
+        "rate_limit_storage_url": "redis://redis:6379/0",
     }
     values.update(overrides)
     return GatewaySettings(**values)
@@ -41,6 +42,7 @@ def test_production_is_the_default_environment(monkeypatch: pytest.MonkeyPatch) 
         "gateway_service_secret": "s" * 32,
         "clerk_issuer": "https://c.example",
         "clerk_jwt_key": PEM,
+        "rate_limit_storage_url": "redis://redis:6379/0",
     }
     assert GatewaySettings(**values).is_production
 
@@ -115,3 +117,35 @@ def test_billing_refuses_a_key_that_is_not_a_stripe_secret_key() -> None:
 def test_billing_refuses_malformed_service_secrets() -> None:
     with pytest.raises(ValidationError):
         billing(billing_service_secrets="gateway")
+
+
+def test_production_refuses_rate_limits_in_process_memory() -> None:
+    with pytest.raises(ValidationError, match="RATE_LIMIT_STORAGE_URL is required"):
+        gateway(rate_limit_storage_url=None)
+    assert gateway(rate_limit_storage_url=None, rate_limit_enabled=False).is_production
+    assert gateway(tatame_env="dev", rate_limit_storage_url=None).rate_limit_enabled
+
+
+@pytest.mark.parametrize("field", ["rate_limit_ip", "rate_limit_read", "rate_limit_write"])
+@pytest.mark.parametrize("value", ["", "lots", "10 per fortnight", "-1/minute"])
+def test_rate_limits_must_be_in_the_limits_syntax(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match="rate limit such as"):
+        gateway(**{field: value})
+
+
+def test_rate_limits_take_several_windows() -> None:
+    assert gateway(rate_limit_write="5/second;100/minute").rate_limit_write == "5/second;100/minute"
+
+
+@pytest.mark.parametrize("url", ["memory://", "http://redis:6379", "redis-sentinel://r:26379"])
+def test_rate_limit_storage_is_redis(url: str) -> None:
+    with pytest.raises(ValidationError, match=r"redis:// or rediss://"):
+        gateway(rate_limit_storage_url=url)
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = gateway(gateway_trusted_proxies="10.0.0.0/8, 192.0.2.7, fd00::/8")
+    assert settings.gateway_trusted_proxies == ("10.0.0.0/8", "192.0.2.7", "fd00::/8")
+    for refused in ("*", "ingress-nginx", "10.0.0.0/33"):
+        with pytest.raises(ValidationError, match="IP addresses and CIDR networks"):
+            gateway(gateway_trusted_proxies=refused)

@@ -25,6 +25,9 @@ class SecretTestValues:
             return self.database_urls.get(secret)
         return {
             ("gateway-secrets", "GATEWAY_SERVICE_SECRET"): self.gateway_secret,
+            # The smoke run's gateway uses the machine's Redis when one listens there, and
+            # fails open to its own memory when none does (gateway/rate_limits.py).
+            ("gateway-secrets", "RATE_LIMIT_STORAGE_URL"): "redis://127.0.0.1:6379/0",
             ("billing-secrets", "BILLING_SERVICE_SECRETS"): (
                 f"gateway={self.gateway_secret},webhooks-relay={self.relay_secret}"
             ),

@@ -67,6 +67,7 @@ from tatame_devstack.stripe_emulator.subscription_render import extend_subscript
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
+from tatame_devstack.stripe_emulator.testing import rate_limit_middleware
 from tatame_devstack.stripe_emulator.webhook_endpoints import (
     add_routes as add_webhook_endpoint_routes,
 )
@@ -217,7 +218,9 @@ def build_app(
         _check_deliveries(_recorder(violations))
     if state_file is not None:
         app.middlewares.insert(0, state_file.middleware)
-    app.middlewares.extend([idempotency.middleware, _override_middleware(overrides)])
+    app.middlewares.extend(
+        [rate_limit_middleware, idempotency.middleware, _override_middleware(overrides)]
+    )
     return app
 
 

@@ -12,6 +12,7 @@ from localstripe.resources import Subscription
 from tatame_devstack.stripe_conformance import Violation
 from tatame_devstack.stripe_emulator.checkout import CheckoutSession, EphemeralKey
 from tatame_devstack.stripe_emulator.params import reject_unknown
+from tatame_devstack.stripe_emulator.render import Handler, error_response
 from tatame_devstack.stripe_emulator.state import stored
 from tatame_devstack.stripe_emulator.subscriptions import subscription_named
 
@@ -31,6 +32,71 @@ async def _ephemeral_key_version(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": key.id, "stripe_version": key._stripe_version})
 
 
+# Stripe's 429 bodies (docs.stripe.com/error-codes): its rate limiter's, and a lock timeout's
+# (another request holds the object), which alone says Stripe-Should-Retry: true.
+_TOO_MANY = {
+    "rate_limit": (
+        "Request rate limit exceeded. Learn more about rate limits here "
+        "https://docs.stripe.com/rate-limits.",
+        {},
+    ),
+    "lock_timeout": (
+        "This object cannot be accessed right now because another API request or Stripe "
+        "process is currently accessing it. If you see this error intermittently, retry the "
+        "request. If you see this error frequently and are making multiple concurrent requests "
+        "to a single object, make your requests serially or at a lower rate.",
+        {"Stripe-Should-Retry": "true"},
+    ),
+}
+
+
+@dataclasses.dataclass
+class _RateLimit:
+    remaining: int = 0
+    code: str = "rate_limit"
+
+
+_rate_limit = _RateLimit()
+
+
+async def _set_rate_limit(request: web.Request) -> web.StreamResponse:
+    """`POST /_testing/rate_limit` with `count=N` (`code=rate_limit|lock_timeout`): the next N
+    API requests are answered 429 as Stripe answers them; `count=0` stops it."""
+    params = await localstripe_server.get_post_data(request) or {}
+    code = params.pop("code", "rate_limit")
+    count = params.pop("count", None)
+    reject_unknown(params)
+    if code not in _TOO_MANY or count is None or not str(count).isdigit():
+        raise UserError(400, "count (a whole number) and code (rate_limit|lock_timeout) expected")
+    _rate_limit.remaining, _rate_limit.code = int(count), code
+    return web.json_response(dataclasses.asdict(_rate_limit))
+
+
+async def _get_rate_limit(_request: web.Request) -> web.StreamResponse:
+    """`GET /_testing/rate_limit`: how many API requests are still to be answered 429."""
+    return web.json_response(dataclasses.asdict(_rate_limit))
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer API requests 429 while `POST /_testing/rate_limit` says so."""
+    if _rate_limit.remaining > 0 and request.path.startswith("/v1/"):
+        _rate_limit.remaining -= 1
+        message, headers = _TOO_MANY[_rate_limit.code]
+        slug = _rate_limit.code.replace("_", "-")
+        return error_response(
+            429,
+            {
+                "code": _rate_limit.code,
+                "doc_url": f"https://docs.stripe.com/error-codes/{slug}",
+                "message": message,
+                "type": "invalid_request_error",
+            },
+            headers=headers,
+        )
+    return await handler(request)
+
+
 def add_routes(app: web.Application, violations: list[Violation] | None) -> None:
     """Add the `/_testing/*` endpoints to `app`; `GET /_testing/conformance` lists `violations`
     when the conformance check runs."""
@@ -41,6 +107,8 @@ def add_routes(app: web.Application, violations: list[Violation] | None) -> None
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     app.router.add_get("/_testing/ephemeral_keys/{secret}", _ephemeral_key_version)
+    app.router.add_post("/_testing/rate_limit", _set_rate_limit)
+    app.router.add_get("/_testing/rate_limit", _get_rate_limit)
     if violations is not None:
 
         async def conformance(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,8 @@ class ErrorReason(StrEnum):
     FAILED_PRECONDITION = "failed_precondition"
     STRIPE_UNAVAILABLE = "stripe_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # Billing could not reach the webhooks inbox (an erasure or an export): try again.
+    INBOX_UNAVAILABLE = "inbox_unavailable"
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"
     INTERNAL = "internal"

@@ -4,6 +4,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
 from services.common.settings import BaseServiceSettings, DatabaseSettings, StripeSettings
+from services.webhooks.clerk_events import clerk_webhooks
 
 
 def webhook_secrets(value: str) -> tuple[str, ...]:
@@ -15,6 +16,10 @@ def webhook_secrets(value: str) -> tuple[str, ...]:
         if not secret.startswith("whsec_") or len(secret) < 16:
             raise ValueError("each STRIPE_WEBHOOK_SECRET entry must be a whsec_… signing secret")
     return secrets
+
+
+def _commas(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 class ReceiverSettings(DatabaseSettings):
@@ -32,6 +37,9 @@ class ReceiverSettings(DatabaseSettings):
     webhooks_batch_max_events: int = Field(default=256, ge=1, le=5000)
     webhooks_db_pool_size: int = Field(default=4, ge=1, le=50)
     webhooks_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Clerk's Svix signing secrets, comma-separated (whsec_…, all accepted: rotation). Unset: no
+    # Clerk endpoint; never an endpoint that skips the check.
+    clerk_webhook_secrets: SecretStr | None = None
 
     @field_validator("stripe_webhook_secret")
     @classmethod
@@ -42,6 +50,20 @@ class ReceiverSettings(DatabaseSettings):
     @property
     def signing_secrets(self) -> tuple[str, ...]:
         return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
+
+    @field_validator("clerk_webhook_secrets")
+    @classmethod
+    def _clerk_secrets_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            clerk_webhooks(_commas(value.get_secret_value()))
+        return value
+
+    @property
+    def clerk_signing_secrets(self) -> tuple[str, ...]:
+        """Empty: no Clerk endpoint (POST /webhooks/clerk answers 404)."""
+        if self.clerk_webhook_secrets is None:
+            return ()
+        return _commas(self.clerk_webhook_secrets.get_secret_value())
 
 
 class RelaySettings(DatabaseSettings):

@@ -119,6 +119,9 @@ async def billing(
         address="127.0.0.1:0", pool=inbox_pool, service_secrets={INBOX_CALLER: inbox_secret}
     )
     inbox_channel = grpc.aio.insecure_channel(f"127.0.0.1:{inbox_server.port}")
+    inbox = InboxClient(
+        inbox_channel, ServiceCredentials(INBOX_CALLER, inbox_secret, audience="webhooks")
+    )
     seed_demo_catalog(stripe_target.client(synchronous=True))
     stripe_client = stripe_target.client()
     engine = create_engine(billing_database_url, pool_size=5)
@@ -136,12 +139,10 @@ async def billing(
             allowed_redirect_origins=frozenset({APP_ORIGIN}),
             test_clock_prefix=stripe_target.test_clock_prefix,
         ),
-        inbox=InboxClient(
-            inbox_channel, ServiceCredentials(INBOX_CALLER, inbox_secret, audience="webhooks")
-        ),
+        inbox=inbox,
     )
     yield BillingHandle(
-        f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets, stripe_target
+        f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets, stripe_target, inbox
     )
     await server.stop(0)
     await engine.dispose()

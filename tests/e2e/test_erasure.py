@@ -11,11 +11,11 @@ import psycopg
 import pytest
 import stripe
 
-from tests.e2e.clerk_webhooks import clerk_event, clerk_user, post_clerk
 from tests.e2e.gateway_client import TokenIssuer, User
 from tests.e2e.test_purchases import buy
 from tests.e2e.webhook_pipeline import WebhookPipeline, eventually, scalar
 from tests.harness import BillingHandle, OneTimeProduct
+from tests.integration.clerk_signing import clerk_event, clerk_user, post_clerk
 
 pytestmark = pytest.mark.usefixtures("stripe_emulator")
 

@@ -74,9 +74,11 @@ async def _update_customer(
     if customer is None:  # never a customer, billed per organization, or erased
         return Outcome.IGNORED
     email, name = _contact(user)
-    params: dict[str, str] = {"name": name}
+    params: dict[str, str] = {"name": name} if name else {}
     if email is not None:
         params["email"] = validate_contact(email=email, name=name)[0]
+    if not params:  # nothing Stripe's customer shows
+        return Outcome.IGNORED
     async with translated_stripe_errors("update the customer's contact details"):
         answer = await stripe_client.v1.customers.update_async(customer, params=params)  # type: ignore[arg-type]
     async with engine.begin() as conn:

@@ -24,6 +24,7 @@ from gateway.routes import (
     customer,
     entitlements,
     health,
+    me,
     payments,
     plans,
     subscriptions,
@@ -123,6 +124,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             payments,
             entitlements,
             billing,
+            me,
             compat,
         )
     ]

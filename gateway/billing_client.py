@@ -214,3 +214,9 @@ class BillingCalls:
 
     async def list_purchases(self, request: pb.ListPurchasesRequest) -> pb.ListPurchasesResponse:
         return await self._call(self._stub.ListPurchases, request, None)
+
+    async def erase_account(self, request: pb.EraseAccountRequest) -> pb.EraseAccountResponse:
+        return await self._call(self._stub.EraseAccount, request, None)
+
+    async def export_account(self, request: pb.ExportAccountRequest) -> pb.ExportAccountResponse:
+        return await self._call(self._stub.ExportAccount, request, None)

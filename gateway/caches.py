@@ -68,3 +68,7 @@ class RenderedCustomers:
 
     def put(self, key: str, body: bytes) -> None:
         self._rendered[key] = body
+
+    def drop(self, key: str) -> None:
+        """Forget the principal's customer (erased)."""
+        self._rendered.pop(key, None)

@@ -72,6 +72,23 @@ class CustomerOut(BaseModel):
     created_at: datetime
 
 
+class ErasureOut(BaseModel):
+    state: str = Field(
+        description="`done`; an erasure that stopped part way answers 503 and resumes when "
+        "asked again."
+    )
+    requested_by: str = Field(description="`api`, or the Clerk event that asked for it.")
+    requested_at: datetime
+    completed_at: datetime | None
+    stripe_customer_id: str | None = Field(
+        description="The Stripe customer deleted (its id stays in accounting's records)."
+    )
+    canceled_subscription_ids: list[str]
+    inbox_events_scrubbed: int = Field(
+        description="Stored webhook events blanked of personal data by this erasure."
+    )
+
+
 # What a client may branch on: billing's reasons (400/404/409), the session's (401/503), and the
 # request's own (400/413); other statuses carry the gRPC status name (`unavailable`, …).
 _DOCUMENTED_CODES = ", ".join(

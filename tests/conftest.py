@@ -6,17 +6,23 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from tatame_devstack.catalog_seed import seed_demo_catalog
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
 from tatame_devstack.run import emulator_conformance_violations, running_stripe_emulator
 
+from services.auth.service_credentials import ServiceCredentials
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
 from services.billing.grpc_policy import GATEWAY, OPS_CLI, WEBHOOKS_RELAY
+from services.billing.privacy.inbox import CALLER as INBOX_CALLER
+from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.migrations import upgrade_to_head
+from services.webhooks.grpc_api import start_admin_server
 from tests.harness import APP_ORIGIN, BillingHandle, OddPrices, OneTimeProduct, migrated_database
 from tests.integration.stripe_emulator_helpers import unique
 from tests.stripe_target import EMULATOR_KEY, StripeTarget, stripe_test_mode, test_mode_requested
@@ -93,11 +99,29 @@ async def stripe_target(request: pytest.FixtureRequest) -> AsyncIterator[StripeT
 
 
 @pytest.fixture(scope="session")
+def inbox_database_url(postgres_admin_url: str) -> str:
+    """Schema `webhooks` in its own database: the inbox that billing's erasures and exports ask
+    (through the webhooks privacy API), which the e2e webhook pipeline fills."""
+    return migrated_database(postgres_admin_url, "webhooks")
+
+
+@pytest.fixture(scope="session")
 async def billing(
-    billing_database_url: str, stripe_target: StripeTarget
+    billing_database_url: str, stripe_target: StripeTarget, inbox_database_url: str
 ) -> AsyncIterator[BillingHandle]:
     """Billing on a loopback port, its catalog mirror filled from the seeded Stripe; the
-    customers it creates sit on the run's test clocks."""
+    customers it creates sit on the run's test clocks. It asks the inbox of
+    `inbox_database_url` through the webhooks privacy API, served here as the relay serves it."""
+    inbox_pool = AsyncConnectionPool(inbox_database_url, min_size=1, max_size=2, open=False)
+    await inbox_pool.open(wait=True)
+    inbox_secret = secrets.token_urlsafe(32)
+    inbox_server = await start_admin_server(
+        address="127.0.0.1:0", pool=inbox_pool, service_secrets={INBOX_CALLER: inbox_secret}
+    )
+    inbox_channel = grpc.aio.insecure_channel(f"127.0.0.1:{inbox_server.port}")
+    inbox = InboxClient(
+        inbox_channel, ServiceCredentials(INBOX_CALLER, inbox_secret, audience="webhooks")
+    )
     seed_demo_catalog(stripe_target.client(synchronous=True))
     stripe_client = stripe_target.client()
     engine = create_engine(billing_database_url, pool_size=5)
@@ -115,12 +139,16 @@ async def billing(
             allowed_redirect_origins=frozenset({APP_ORIGIN}),
             test_clock_prefix=stripe_target.test_clock_prefix,
         ),
+        inbox=inbox,
     )
     yield BillingHandle(
-        f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets, stripe_target
+        f"127.0.0.1:{server.port}", engine, stripe_client, service_secrets, stripe_target, inbox
     )
     await server.stop(0)
     await engine.dispose()
+    await inbox_channel.close(None)
+    await inbox_server.stop(0)
+    await inbox_pool.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame_devstack.postgres import create_database, provision_service_role
 
 from services.billing.grpc_policy import GATEWAY
+from services.billing.privacy.inbox import InboxClient
 from services.common.migrations import upgrade_to_head
 from tests.stripe_target import StripeTarget
 
@@ -28,6 +29,8 @@ class BillingHandle:
     stripe: stripe.StripeClient
     service_secrets: dict[str, str]
     stripe_target: StripeTarget
+    # Its client of the webhooks inbox (the privacy API), for servers of tests on the same inbox.
+    inbox: InboxClient | None = None
 
     @property
     def gateway_secret(self) -> str:

@@ -8,6 +8,7 @@ the gateway and the relay reach as one target of several addresses, as they reac
 behind billing's headless Service in Kubernetes (`billing_target`).
 """
 
+import base64
 import json
 import os
 import re
@@ -43,7 +44,8 @@ EMULATOR_STOP_TIMEOUT_SECONDS = 10
 EMULATOR_LISTENING = re.compile(r"stripe-emulator listening on (http://127\.0\.0\.1:\d+)")
 
 
-SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli")
+# "billing" is billing's credential toward the webhooks inbox (erasures and exports).
+SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli", "billing")
 
 
 def dev_secrets(directory: Path) -> dict[str, str]:
@@ -279,6 +281,10 @@ def running_stack(
     }
     credentials = dev_secrets(directory)
     webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_dev" + secrets.token_hex(16)
+    # Clerk's webhooks are Svix-signed: a Svix secret is base64 after its prefix.
+    clerk_secrets = os.environ.get("CLERK_WEBHOOK_SECRETS") or (
+        "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    )
     receiver_url = f"http://127.0.0.1:{receiver_port}/webhooks/stripe"
     with ExitStack() as stack:
         stack.callback(processes.stop)
@@ -309,7 +315,12 @@ def running_stack(
             "WEBHOOKS_RECEIVER_PORT": str(receiver_port),
             "WEBHOOKS_RELAY_SERVICE_SECRET": credentials["webhooks-relay"],
             "WEBHOOKS_ADMIN_GRPC_ADDRESS": f"127.0.0.1:{admin_port}",
-            "WEBHOOKS_ADMIN_SERVICE_SECRETS": f"ops-cli={credentials['ops-cli']}",
+            "WEBHOOKS_ADMIN_SERVICE_SECRETS": (
+                f"ops-cli={credentials['ops-cli']},billing={credentials['billing']}"
+            ),
+            "CLERK_WEBHOOK_SECRETS": clerk_secrets,
+            "BILLING_WEBHOOKS_TARGET": f"127.0.0.1:{admin_port}",
+            "BILLING_WEBHOOKS_SERVICE_SECRET": credentials["billing"],
             "WEBHOOKS_ADMIN_TARGET": f"127.0.0.1:{admin_port}",
             "WEBHOOKS_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
             "METRICS_PORT": "0",
@@ -395,6 +406,7 @@ Tatame Billing is running (Ctrl-C stops everything).
   gateway (REST)   {gateway}        docs: {gateway}/docs
   billing (gRPC)   {env["BILLING_TARGET"]}
   webhooks         {stack.receiver_url}   (signing secret {env["STRIPE_WEBHOOK_SECRET"]})
+  clerk webhooks   {stack.receiver_url.removesuffix("/stripe")}/clerk   (Svix secret {env["CLERK_WEBHOOK_SECRETS"]})
   webhooks admin   {env["WEBHOOKS_ADMIN_TARGET"]}   (make events ARGS="list --state dead")
   Stripe           {stripe_line}
   token            {token_line}
@@ -405,6 +417,8 @@ Tatame Billing is running (Ctrl-C stops everything).
   curl -X POST {gateway}/v1/customer -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"email": "ana@example.com", "name": "Ana"}}'
   curl {gateway}/v1/customer -H "Authorization: Bearer $TOKEN"
+  curl {gateway}/v1/me/export -H "Authorization: Bearer $TOKEN"      (all billing holds)
+  curl -X DELETE {gateway}/v1/me -H "Authorization: Bearer $TOKEN"   (erase it)
 """
 
 

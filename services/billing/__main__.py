@@ -11,10 +11,12 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
+from services.billing.privacy.inbox import CALLER as INBOX_CALLER
+from services.billing.privacy.inbox import InboxClient
 from services.billing.refunds import REASONS
 from services.billing.settings import AdminClientSettings, BillingSettings, CatalogSyncSettings
 from services.common.db import create_engine
-from services.common.grpc_server import wait_for_termination_signal
+from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.metrics import start_metrics_server
 from services.common.migrations import upgrade_to_head
@@ -33,6 +35,8 @@ async def serve(settings: BillingSettings) -> None:
     engine = create_engine(
         settings.database_url.get_secret_value(), pool_size=settings.billing_db_pool_size
     )
+    webhooks = settings.channel(settings.billing_webhooks_target, options=CHANNEL_OPTIONS)
+    secret = settings.billing_webhooks_service_secret
     server = await start_billing_server(
         address=settings.billing_grpc_address,
         engine=engine,
@@ -41,12 +45,19 @@ async def serve(settings: BillingSettings) -> None:
         rules=settings.rules,
         credentials=settings.server_credentials(),
         health_address=settings.grpc_health_address,
+        inbox=None
+        if secret is None
+        else InboxClient(
+            webhooks,
+            ServiceCredentials(INBOX_CALLER, secret.get_secret_value(), audience="webhooks"),
+        ),
     )
     log.info("billing gRPC serving", extra={"fields": {"port": server.port}})
     try:
         await wait_for_termination_signal()
     finally:
         await server.stop(settings.billing_shutdown_grace_seconds)
+        await webhooks.close(None)
         await engine.dispose()
         log.info("billing stopped")
 

@@ -36,10 +36,13 @@ class CustomerRecord:
     created_at: datetime
 
 
-def idempotency_key(*, principal: Principal, email: str, name: str) -> str:
+def idempotency_key(*, principal: Principal, email: str, name: str, erasures: int = 0) -> str:
     """Stripe idempotency key of a customer creation: one per principal and contact details, so
-    Stripe never sees one key with other parameters (its `idempotency_error`)."""
-    digest = hashlib.sha256("\0".join((principal.key, email, name)).encode()).hexdigest()
+    Stripe never sees one key with other parameters (its `idempotency_error`); and one per
+    erasure of the principal, so that a principal erased and back (privacy/erasure.py) gets a new
+    customer, not the deleted one's answer."""
+    parts = (principal.key, email, name, *((str(erasures),) if erasures else ()))
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return f"tatame-customer-v2:{digest}"
 
 
@@ -189,7 +192,15 @@ async def _create_once(
         ).one()
         made = None if first else await _made_before(stripe_client, principal, attempt.email)
         if made is None:
-            key = idempotency_key(principal=principal, email=attempt.email, name=attempt.name)
+            erasures = (
+                await conn.execute(
+                    text("SELECT count(*) FROM billing.erasures WHERE principal = :principal"),
+                    {"principal": principal.key},
+                )
+            ).scalar_one()
+            key = idempotency_key(
+                principal=principal, email=attempt.email, name=attempt.name, erasures=erasures
+            )
             params: CustomerCreateParams = {
                 "email": attempt.email,
                 "name": attempt.name,

@@ -2,6 +2,7 @@
 grpc_policy.py, messages are converted in grpc_messages.py, and failures become statuses in
 services/common/rpc.py."""
 
+import asyncio
 import functools
 import logging
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for c
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.mirror import Outcome
+from services.billing.privacy import clerk_events, erasure, export
+from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable
 from services.common.errors import ErrorReason
@@ -66,11 +69,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     """tatame.billing.v1.BillingService over the use cases of billing."""
 
     def __init__(
-        self, *, engine: AsyncEngine, stripe_client: stripe.StripeClient, rules: BillingRules
+        self,
+        *,
+        engine: AsyncEngine,
+        stripe_client: stripe.StripeClient,
+        rules: BillingRules,
+        inbox: InboxClient | None = None,
     ) -> None:
         self._engine = engine
         self._stripe = stripe_client
         self._rules = rules
+        self._inbox = inbox
         self._grace = timedelta(days=rules.past_due_grace_days)
 
     @rpc
@@ -468,7 +477,31 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
         return messages.overview_response(summary)
 
+    @rpc
+    async def EraseAccount(
+        self, request: billing_pb2.EraseAccountRequest, context: Context
+    ) -> billing_pb2.EraseAccountResponse:
+        record = await erasure.erase(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            inbox=self._inbox,
+            principal=await acting_principal(context),
+            requested_by=erasure.API,
+        )
+        return billing_pb2.EraseAccountResponse(erasure=messages.erasure_message(record))
+
+    @rpc
+    async def ExportAccount(
+        self, request: billing_pb2.ExportAccountRequest, context: Context
+    ) -> billing_pb2.ExportAccountResponse:
+        document = await export.export_account(
+            engine=self._engine, inbox=self._inbox, principal=await acting_principal(context)
+        )
+        return billing_pb2.ExportAccountResponse(document=document)
+
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
+        if request.provider == clerk_events.PROVIDER:
+            return await self._apply_clerk(request)
         return await events.apply_event(
             engine=self._engine,
             stripe_client=self._stripe,
@@ -494,20 +527,48 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         # grpc-stubs says float; grpcio answers None for a call without a deadline.
         remaining: float | None = context.time_remaining()
         limit = None if remaining is None else max(0.0, remaining - _ANSWER_MARGIN_SECONDS)
-        results = await event_batch.apply_events(
-            engine=self._engine,
-            stripe_client=self._stripe,
-            deliveries=[
-                event_batch.Delivery(event.event_id, event.type, event.payload)
-                for event in request.events
-            ],
-            limit=limit,
+        # Clerk's events (rare) are applied each on its own, beside Stripe's batch.
+        clerk = [e for e in request.events if e.provider == clerk_events.PROVIDER]
+        stripe_events = [e for e in request.events if e.provider != clerk_events.PROVIDER]
+        batch, alone = await asyncio.gather(
+            event_batch.apply_events(
+                engine=self._engine,
+                stripe_client=self._stripe,
+                deliveries=[
+                    event_batch.Delivery(event.event_id, event.type, event.payload)
+                    for event in stripe_events
+                ],
+                limit=limit,
+            ),
+            asyncio.gather(
+                *(asyncio.wait_for(self._apply_clerk(event), limit) for event in clerk),
+                return_exceptions=True,
+            ),
         )
+        # Each event's own result, in the request's order (an id may repeat).
+        stripe_results, clerk_results = iter(batch), iter(alone)
+        results: list[event_batch.Result] = []
+        for event in request.events:
+            if event.provider == clerk_events.PROVIDER:
+                result = next(clerk_results)
+                results.append(result if isinstance(result, Outcome | Exception) else Exception())
+            else:
+                results.append(next(stripe_results))
         return billing_pb2.ApplyStripeEventsResponse(
             results=[
                 _event_result(event.event_id, result)
                 for event, result in zip(request.events, results, strict=True)
             ]
+        )
+
+    async def _apply_clerk(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
+        return await clerk_events.apply_clerk_event(
+            engine=self._engine,
+            stripe_client=self._stripe,
+            inbox=self._inbox,
+            event_id=request.event_id,
+            event_type=request.type,
+            payload=request.payload,
         )
 
 
@@ -541,12 +602,13 @@ async def start_billing_server(
     readiness_interval: float = READINESS_INTERVAL_SECONDS,
     credentials: grpc.ServerCredentials | None = None,
     health_address: str | None = None,
+    inbox: InboxClient | None = None,
 ) -> GrpcServer:
     """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
     picks one) with caller checks on; its health is SERVING while its database answers. With
     `credentials` it serves TLS, and plaintext health on `health_address`."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
-    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
+    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules, inbox=inbox)
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
     policy = method_policy(rules.entitlement_callers)
 

@@ -24,6 +24,7 @@ from services.billing import (
 )
 from services.billing import overview as overview_
 from services.billing.mirror import Outcome
+from services.billing.privacy.erasure import ErasureRecord
 from services.common.timestamps import timestamp
 
 PRORATION_BEHAVIORS: Mapping[int, str] = {
@@ -359,4 +360,17 @@ def promotion_preview_response(
         subtotal=preview.subtotal,
         total=preview.total,
         currency=preview.currency,
+    )
+
+
+def erasure_message(record: ErasureRecord) -> billing_pb2.Erasure:
+    return billing_pb2.Erasure(
+        principal=record.principal,
+        requested_by=record.requested_by,
+        request_time=timestamp(record.requested_at),
+        complete_time=timestamp(record.completed_at),
+        state=record.state,
+        stripe_customer_id=record.stripe_customer_id or "",
+        canceled_subscription_ids=record.canceled_subscription_ids,
+        inbox_events_scrubbed=record.inbox_events_scrubbed,
     )

@@ -45,6 +45,8 @@ _GATEWAY_METHODS = (
     "ListPurchases",
     "PayInvoice",
     "GetBillingOverview",
+    "EraseAccount",
+    "ExportAccount",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -8,6 +8,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -401,3 +402,59 @@ disputes = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index(None, disputes.c.charge_id)
+
+# Erasures on request (services/billing/privacy/erasure.py): one row per erasure of a principal,
+# its steps recorded as they are done so that an interrupted one resumes where it stopped.
+ERASURE_STATES = (
+    "started",
+    "subscriptions_canceled",
+    "customer_deleted",
+    "mirror_scrubbed",
+    "done",
+)
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("principal", Text, nullable=False, comment="user:<id> or org:<id>"),
+    Column(
+        "requested_by",
+        Text,
+        nullable=False,
+        comment="api (DELETE /v1/me) or the Clerk event type (user.deleted, …)",
+    ),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True)),
+    Column(
+        "state",
+        Text,
+        nullable=False,
+        comment="the last step done: started, subscriptions_canceled, customer_deleted, "
+        "mirror_scrubbed, done",
+    ),
+    Column(
+        "stripe_customer_id",
+        Text,
+        comment="the Stripe customer erased (accounting's records name it)",
+    ),
+    Column("canceled_subscription_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column(
+        "payment_method_ids",
+        ARRAY(Text),
+        nullable=False,
+        server_default="{}",
+        comment="the customer's payment methods, whose inbox events are erased too",
+    ),
+    Column("inbox_events_scrubbed", BigInteger, nullable=False, server_default="0"),
+    Column("last_error", Text, comment="why the last attempt stopped"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(f"state IN {ERASURE_STATES!r}", name="state"),
+)
+Index("ix_erasures_principal", erasures.c.principal, erasures.c.requested_at)
+Index(
+    "uq_erasures_unfinished_principal",
+    erasures.c.principal,
+    unique=True,
+    postgresql_where=erasures.c.state != "done",
+)
+Index("ix_erasures_stripe_customer_id", erasures.c.stripe_customer_id)

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.auth.service_credentials import parse_service_secrets
+from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
 from services.common.grpc_tls import GrpcTlsSettings
 from services.common.metrics import MetricsSettings
 from services.common.settings import (
@@ -82,6 +82,12 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_stripe_test_clocks: bool = False
     # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
     billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
+    # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
+    # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
+    # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
+    # production.
+    billing_webhooks_target: str = "127.0.0.1:50052"
+    billing_webhooks_service_secret: SecretStr | None = None
 
     @field_validator(
         "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
@@ -128,6 +134,20 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             raise ValueError(
                 "BILLING_STRIPE_TEST_CLOCKS is for Stripe test mode: refused in production "
                 "and with a live key"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _inbox_credential_in_production(self) -> "BillingSettings":
+        secret = self.billing_webhooks_service_secret
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"BILLING_WEBHOOKS_SERVICE_SECRET must be ≥ {MIN_SECRET_LENGTH} characters"
+            )
+        if self.is_production and secret is None:
+            raise ValueError(
+                "BILLING_WEBHOOKS_SERVICE_SECRET is required in production: erasures and exports "
+                "ask the webhooks inbox"
             )
         return self
 

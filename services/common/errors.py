@@ -38,6 +38,8 @@ class ErrorReason(StrEnum):
     # retry delay (503) while it backs off.
     RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # Billing could not reach the webhooks inbox (an erasure or an export): try again.
+    INBOX_UNAVAILABLE = "inbox_unavailable"
     # One event of a batch (ApplyStripeEvents) ran out of the call's time.
     APPLY_TIMED_OUT = "apply_timed_out"
     INTERNAL = "internal"

@@ -52,6 +52,7 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.STRIPE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.RATE_LIMITED: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorReason.INBOX_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.APPLY_TIMED_OUT: grpc.StatusCode.UNAVAILABLE,
     ErrorReason.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorReason.PAYMENT_NOT_REFUNDABLE: grpc.StatusCode.FAILED_PRECONDITION,

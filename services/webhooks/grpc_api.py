@@ -1,4 +1,5 @@
-"""tatame.webhooks.v1.WebhooksAdminService: list, show and replay inbox events."""
+"""tatame.webhooks.v1.WebhooksAdminService (list, show and replay inbox events) and
+WebhooksPrivacyService (the events about a person, and their erasure, for billing)."""
 
 import base64
 import binascii
@@ -15,14 +16,24 @@ from services.common.errors import ErrorReason, ServiceError
 from services.common.grpc_server import GrpcServer, start_grpc_server
 from services.common.rpc import Context, rpc
 from services.common.timestamps import optional_datetime, timestamp
-from services.webhooks import inbox
+from services.webhooks import inbox, privacy
+from services.webhooks.clerk_events import PROVIDER as CLERK
 
 SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksAdminService"].full_name
+PRIVACY_SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksPrivacyService"].full_name
 OPS_CLI = "ops-cli"
+BILLING = "billing"
 METHOD_POLICY: Mapping[str, frozenset[str]] = {
-    f"/{SERVICE_NAME}/{method}": frozenset({OPS_CLI})
-    for method in ("ListEvents", "GetEvent", "ReplayEvents")
+    **{
+        f"/{SERVICE_NAME}/{method}": frozenset({OPS_CLI})
+        for method in ("ListEvents", "GetEvent", "ReplayEvents")
+    },
+    **{
+        f"/{PRIVACY_SERVICE_NAME}/{method}": frozenset({BILLING})
+        for method in ("ListSubjectEvents", "EraseSubjects")
+    },
 }
+MAX_SUBJECTS = 1000
 
 STATE_NAMES = {
     webhooks_pb2.DELIVERY_STATE_PENDING: "pending",
@@ -125,6 +136,52 @@ class WebhooksAdminServicer(webhooks_pb2_grpc.WebhooksAdminServiceServicer):
         return webhooks_pb2.ReplayEventsResponse(replayed_ids=replayed)
 
 
+def subject_keys(subjects: webhooks_pb2.Subjects) -> list[str]:
+    """The inbox's ordering keys of `subjects` (privacy.py)."""
+    ids = [*subjects.stripe_ids, *subjects.clerk_ids]
+    if not ids or len(ids) > MAX_SUBJECTS:
+        raise ServiceError(f"name 1..{MAX_SUBJECTS} subjects", reason=INVALID)
+    if not all(0 < len(i) <= 255 and i.isascii() and i.isprintable() for i in ids):
+        raise ServiceError("a subject id is empty, too long or not printable", reason=INVALID)
+    return [*subjects.stripe_ids, *(f"{CLERK}:{i}" for i in subjects.clerk_ids)]
+
+
+class WebhooksPrivacyServicer(webhooks_pb2_grpc.WebhooksPrivacyServiceServicer):
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @rpc
+    async def ListSubjectEvents(
+        self, request: webhooks_pb2.ListSubjectEventsRequest, context: Context
+    ) -> webhooks_pb2.ListSubjectEventsResponse:
+        keys = subject_keys(request.subjects)
+        async with self._pool.connection() as conn:
+            events = await privacy.subject_events(conn, keys)
+        return webhooks_pb2.ListSubjectEventsResponse(
+            events=[
+                webhooks_pb2.SubjectEvent(
+                    id=e.id,
+                    provider=e.provider,
+                    type=e.type,
+                    create_time=timestamp(e.created),
+                    receive_time=timestamp(e.received_at),
+                    state=STATE_VALUES[e.state],
+                    payload=e.payload or "",
+                )
+                for e in events
+            ]
+        )
+
+    @rpc
+    async def EraseSubjects(
+        self, request: webhooks_pb2.EraseSubjectsRequest, context: Context
+    ) -> webhooks_pb2.EraseSubjectsResponse:
+        keys = subject_keys(request.subjects)
+        async with self._pool.connection() as conn:
+            scrubbed = await privacy.erase_subjects(conn, keys)
+        return webhooks_pb2.EraseSubjectsResponse(scrubbed=scrubbed)
+
+
 async def start_admin_server(
     *,
     address: str,
@@ -133,15 +190,19 @@ async def start_admin_server(
     credentials: grpc.ServerCredentials | None = None,
     health_address: str | None = None,
 ) -> GrpcServer:
-    """The admin API (plus health and reflection) with caller checks on; TLS with
+    """The admin and privacy APIs (plus health and reflection) with caller checks on; TLS with
     `credentials`, and then plaintext health on `health_address`."""
-    servicer = WebhooksAdminServicer(pool)
+    admin = WebhooksAdminServicer(pool)
+    privacy_servicer = WebhooksPrivacyServicer(pool)
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        webhooks_pb2_grpc.add_WebhooksAdminServiceServicer_to_server(admin, server)
+        webhooks_pb2_grpc.add_WebhooksPrivacyServiceServicer_to_server(privacy_servicer, server)
+
     return await start_grpc_server(
         address=address,
-        service_names=[SERVICE_NAME],
-        add_servicers=lambda server: webhooks_pb2_grpc.add_WebhooksAdminServiceServicer_to_server(
-            servicer, server
-        ),
+        service_names=[SERVICE_NAME, PRIVACY_SERVICE_NAME],
+        add_servicers=add_servicers,
         interceptors=[
             ServiceAuthInterceptor(
                 ServiceTokenVerifier(secrets=service_secrets, audience="webhooks"), METHOD_POLICY

@@ -51,13 +51,15 @@ _INSERT = (
     """
 WITH added AS (
 INSERT INTO webhooks.events
-    (id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload, source)
+    (id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload, source,
+     provider)
 SELECT id, type, to_timestamp(created), api_version, livemode, object_id, customer_id,
-       ordering_key, payload::jsonb, %(source)s
+       ordering_key, payload::jsonb, %(source)s, provider
 FROM unnest(%(ids)b::text[], %(types)b::text[], %(created)b::bigint[], %(api_versions)b::text[],
             %(livemodes)b::boolean[], %(object_ids)b::text[], %(customer_ids)b::text[],
-            %(ordering_keys)b::text[], %(payloads)b::text[])
-     AS e(id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload)
+            %(ordering_keys)b::text[], %(payloads)b::text[], %(providers)b::text[])
+     AS e(id, type, created, api_version, livemode, object_id, customer_id, ordering_key, payload,
+          provider)
 ON CONFLICT (id) DO NOTHING
 RETURNING id, ordering_key, created, next_attempt_at),
 """
@@ -87,6 +89,7 @@ async def insert_events(
                 "customer_ids": [e.customer_id for e in events],
                 "ordering_keys": [e.ordering_key for e in events],
                 "payloads": [e.payload for e in events],
+                "providers": [e.provider for e in events],
             },
         )
         inserted = {row[0] for row in await cursor.fetchall()}
@@ -101,6 +104,8 @@ class ClaimedEvent:
     type: str
     payload: str
     attempts: int
+    provider: str
+    ordering_key: str
 
 
 # The heads that are due, in due order, each key's one deliverable event: per customer, one at a
@@ -120,7 +125,7 @@ CLAIM_PLAN_SETTINGS = (
     "SET LOCAL enable_seqscan = off"
 )
 CLAIM_SQL = """
-SELECT e.id, e.type, e.payload::text AS payload, e.attempts
+SELECT e.id, e.type, e.payload::text AS payload, e.attempts, e.provider, e.ordering_key
 FROM webhooks.heads h JOIN webhooks.events e ON e.id = h.event_id
 WHERE h.due_at <= now() AND e.state = 'pending' AND e.payload IS NOT NULL
 ORDER BY h.due_at

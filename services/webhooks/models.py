@@ -1,4 +1,5 @@
-"""Schema `webhooks`: every Stripe event received (the inbox and audit trail) and its delivery."""
+"""Schema `webhooks`: every Stripe and Clerk event received (the inbox and audit trail) and its
+delivery."""
 
 from sqlalchemy import (
     Boolean,
@@ -30,6 +31,7 @@ metadata = MetaData(
 # Delivery states: pending (due at next_attempt_at), delivered (billing applied or acknowledged
 # it), dead (given up: permanent failure or too many attempts; an operator can replay it).
 STATES = ("pending", "delivered", "dead")
+PROVIDERS = ("stripe", "clerk")
 
 events = Table(
     "events",
@@ -57,8 +59,16 @@ events = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("outcome", Text, comment="billing's answer: applied, duplicate, stale, ignored"),
     Column("payload_dropped_at", DateTime(timezone=True)),
+    Column(
+        "provider",
+        Text,
+        nullable=False,
+        server_default="stripe",
+        comment="who sent the event: stripe or clerk",
+    ),
     CheckConstraint(f"state IN {STATES!r}", name="state"),
     CheckConstraint("source IN ('webhook', 'backstop')", name="source"),
+    CheckConstraint(f"provider IN {PROVIDERS!r}", name="provider"),
     Index(
         "ix_events_pending_order",
         "ordering_key",
@@ -68,6 +78,7 @@ events = Table(
     ),
     Index("ix_events_type_received", "type", "received_at"),
     Index("ix_events_state_received", "state", "received_at"),
+    Index("ix_events_ordering_key_created", "ordering_key", "created"),
 )
 
 # Head of line: one row per ordering key with pending events, kept exact by every writer of
@@ -96,4 +107,14 @@ cursors = Table(
     Column("name", Text, primary_key=True),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Subjects (ordering keys) erased on request: the relay blanks personal data from their events
+# delivered afterwards (services/webhooks/inbox.py, privacy section).
+erased_keys = Table(
+    "erased_keys",
+    metadata,
+    Column("ordering_key", Text, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="subjects erased on request: their events' payloads are kept without personal data",
 )

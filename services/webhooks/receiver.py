@@ -1,4 +1,5 @@
-"""Stripe's door: verify the signature on the raw bytes, store the event durably, answer fast.
+"""Stripe's door (and Clerk's, `POST /webhooks/clerk`): verify the signature on the raw bytes,
+store the event durably, answer fast.
 
 Concurrent requests are committed together (group commit): each request waits for the commit of
 the batch that holds its event, so every 2xx means the event is on disk.
@@ -29,7 +30,7 @@ from services.common.http import (
 )
 from services.common.logging import configure_logging
 from services.common.stripe_sdk import STRIPE_API_VERSION
-from services.webhooks import inbox
+from services.webhooks import clerk_events, inbox
 from services.webhooks.metrics import DUPLICATES, OTHER_API_VERSION, RECEIVED, REJECTED
 from services.webhooks.settings import ReceiverSettings
 from services.webhooks.stripe_events import InboundEvent, MalformedEvent, parse_event
@@ -144,6 +145,7 @@ class BatchInserter:
 
 
 WEBHOOK_PATH = "/webhooks/stripe"
+CLERK_WEBHOOK_PATH = "/webhooks/clerk"
 # The 2xx bodies, by whether the event was new.
 _ACKNOWLEDGED = {
     True: b'{"received":true,"duplicate":false}',
@@ -283,6 +285,38 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
             raise ApiError(503, "database_unavailable", "the inbox database is unreachable") from e
         return JSONResponse({"status": "ready"})
 
+    clerk_secrets = clerk_events.clerk_webhooks(settings.clerk_signing_secrets)
+
+    async def clerk_webhook(request: Request) -> Response:
+        """`POST /webhooks/clerk`: Clerk's events (Svix-signed), into the same inbox. Low volume:
+        an ordinary route, its events committed with the Stripe ones (group commit)."""
+        if not clerk_secrets:
+            raise ApiError(404, "not_found", "no Clerk webhook secret is configured")
+        if not _is_json(request.headers.get("content-type", "").encode("latin-1")):
+            raise Rejected(415, "unsupported_media_type", "Clerk events are application/json")
+        try:
+            payload = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Rejected(400, "malformed_json", "the body is not UTF-8") from e
+        try:
+            message_id = clerk_events.verify(payload, request.headers, clerk_secrets)
+        except clerk_events.BadSignature as e:
+            raise Rejected(400, "bad_signature", str(e)) from e
+        try:
+            event = clerk_events.parse_clerk_event(
+                message_id, payload, livemode=settings.stripe_livemode
+            )
+        except MalformedEvent as e:
+            raise Rejected(400, "malformed_event", str(e)) from e
+        if endpoint.inserter is None:
+            raise RuntimeError("the receiver stores events only while its app runs (lifespan)")
+        try:
+            new = await endpoint.inserter.insert(event)
+        except psycopg.Error as e:
+            raise ApiError(503, "inbox_unavailable", "the event could not be stored") from e
+        (RECEIVED.labels("webhook") if new else DUPLICATES).inc()
+        return Response(_ACKNOWLEDGED[new], media_type="application/json")
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=30)
@@ -302,6 +336,7 @@ def create_receiver_app(settings: ReceiverSettings) -> ASGIApp:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route(CLERK_WEBHOOK_PATH, clerk_webhook, methods=["POST"]),
         ],
         # Starlette types a handler as taking any Exception; it passes the registered class.
         exception_handlers={HTTPException: http_error, Exception: internal_error},  # type: ignore[dict-item]

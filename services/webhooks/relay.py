@@ -1,4 +1,6 @@
 """The relay: claims due events and delivers them to billing's ApplyStripeEvents, with retries.
+Clerk's events take the same path (the request names its provider); after a batch, the payloads
+of events about a subject erased on request are blanked (privacy.redact_erased).
 
 Several relays (and several batches in each) share the inbox. A batch is one transaction: one
 query claims up to `batch_size` due events, at most one per Stripe customer, with row locks held
@@ -31,7 +33,7 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.service_credentials import ServiceCredentials
 from services.common.grpc_server import CHANNEL_OPTIONS
 from services.common.rpc import reason_of
-from services.webhooks import inbox
+from services.webhooks import inbox, privacy
 from services.webhooks.metrics import DEAD_LETTERED, DELIVERED, LAG, RETRIED
 
 log = logging.getLogger(__name__)
@@ -229,6 +231,7 @@ class Relay:
                 return 0
             deliveries = await self._apply(events)
             lags = await inbox.record(conn, deliveries)
+            await privacy.redact_erased(conn, events)
         # Flagged once the held events are committed, so that a release cannot miss them.
         if any(d.call_failed for d in deliveries):
             self._outage = True
@@ -280,7 +283,10 @@ class Relay:
         """ApplyStripeEvents for the batch (in calls that fit billing's message limit)."""
         requests = [
             billing_pb2.ApplyStripeEventRequest(
-                event_id=event.id, type=event.type, payload=event.payload.encode()
+                event_id=event.id,
+                type=event.type,
+                payload=event.payload.encode(),
+                provider=event.provider,
             )
             for event in events
         ]

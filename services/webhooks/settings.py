@@ -10,6 +10,7 @@ from services.common.settings import (
     HttpServerSettings,
     StripeSettings,
 )
+from services.webhooks.clerk_events import clerk_webhooks
 
 
 def webhook_secrets(value: str) -> tuple[str, ...]:
@@ -21,6 +22,10 @@ def webhook_secrets(value: str) -> tuple[str, ...]:
         if not secret.startswith("whsec_") or len(secret) < 16:
             raise ValueError("each STRIPE_WEBHOOK_SECRET entry must be a whsec_… signing secret")
     return secrets
+
+
+def _commas(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 class ReceiverSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
@@ -43,6 +48,9 @@ class ReceiverSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
     webhooks_db_wait_seconds: float = Field(default=2.0, gt=0, le=30)
     webhooks_db_connect_timeout_seconds: int = Field(default=2, ge=1, le=30)
     webhooks_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Clerk's Svix signing secrets, comma-separated (whsec_…, all accepted: rotation). Unset: no
+    # Clerk endpoint; never an endpoint that skips the check.
+    clerk_webhook_secrets: SecretStr | None = None
 
     @field_validator("stripe_webhook_secret")
     @classmethod
@@ -53,6 +61,20 @@ class ReceiverSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
     @property
     def signing_secrets(self) -> tuple[str, ...]:
         return webhook_secrets(self.stripe_webhook_secret.get_secret_value())
+
+    @field_validator("clerk_webhook_secrets")
+    @classmethod
+    def _clerk_secrets_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            clerk_webhooks(_commas(value.get_secret_value()))
+        return value
+
+    @property
+    def clerk_signing_secrets(self) -> tuple[str, ...]:
+        """Empty: no Clerk endpoint (POST /webhooks/clerk answers 404)."""
+        if self.clerk_webhook_secrets is None:
+            return ()
+        return _commas(self.clerk_webhook_secrets.get_secret_value())
 
 
 class RelaySettings(DatabaseSettings, MetricsSettings, GrpcTlsSettings):

@@ -1,4 +1,5 @@
-"""Reading a Stripe event's envelope: the fields the inbox keeps beside the payload."""
+"""Reading a Stripe event's envelope: the fields the inbox keeps beside the payload (the inbox's
+row for any provider's event is an InboundEvent)."""
 
 import json
 import logging
@@ -25,10 +26,16 @@ class InboundEvent:
     object_id: str | None
     customer_id: str | None
     payload: str
+    # Who sent it: "stripe", or "clerk" (services/webhooks/clerk_events.py).
+    provider: str = "stripe"
 
     @property
     def ordering_key(self) -> str:
-        """Events with one key are delivered one at a time, in `created` order."""
+        """Events with one key are delivered one at a time, in `created` order: Stripe's per
+        customer (else per object), another provider's per subject, under its own prefix
+        (`clerk:user_…`), so that it never shares a key with a Stripe id."""
+        if self.provider != "stripe":
+            return f"{self.provider}:{self.object_id or self.id}"
         return self.customer_id or self.object_id or self.id
 
 

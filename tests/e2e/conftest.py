@@ -1,7 +1,7 @@
 """The gateway as a real HTTP server on a loopback port in front of the real billing server, and
 the webhook pipeline (receiver + relay process) fed by the Stripe emulator."""
 
-import asyncio
+import base64
 import secrets
 import shutil
 import subprocess
@@ -28,7 +28,7 @@ from tests.e2e.gateway_client import (
     User,
 )
 from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline, free_port
-from tests.harness import BillingHandle, migrated_database, serve_on_loopback
+from tests.harness import BillingHandle, serve_on_loopback
 
 
 @pytest.fixture(scope="session")
@@ -118,10 +118,12 @@ async def new_user(client: httpx.AsyncClient, issuer: TokenIssuer):
 
 @pytest.fixture(scope="session")
 async def webhook_pipeline_server(
-    billing: BillingHandle, postgres_admin_url: str, stripe_emulator: str
+    billing: BillingHandle, inbox_database_url: str, stripe_emulator: str
 ) -> AsyncIterator[tuple[WebhookPipeline, str]]:
     """Receiver and relay in front of the session's billing, behind a Stripe webhook endpoint
-    (disabled until `webhook_pipeline` enables it); yields the pipeline and the endpoint's id."""
+    (disabled until `webhook_pipeline` enables it) and a Clerk one (signed with the pipeline's
+    `clerk_secret`), storing into the inbox that billing asks; yields the pipeline and the Stripe
+    endpoint's id."""
     del stripe_emulator  # asked for so that a run against Stripe's test mode skips its tests
     port = free_port()
     receiver_url = f"http://127.0.0.1:{port}/webhooks/stripe"
@@ -131,9 +133,13 @@ async def webhook_pipeline_server(
     await _deliver(billing, endpoint.id, enabled=False)
     secret = endpoint.secret
     assert secret is not None  # Stripe shows it in the answer to the create only
-    webhooks_db = await asyncio.to_thread(migrated_database, postgres_admin_url, "webhooks")
+    webhooks_db = inbox_database_url
+    clerk_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     settings = ReceiverSettings(
-        tatame_env="test", database_url=webhooks_db, stripe_webhook_secret=secret
+        tatame_env="test",
+        database_url=webhooks_db,
+        stripe_webhook_secret=secret,
+        clerk_webhook_secrets=clerk_secret,
     )
     server, task, _ = await serve_on_loopback(create_receiver_app(settings), port=port)
     relay = RelayProcess(
@@ -142,7 +148,7 @@ async def webhook_pipeline_server(
         relay_secret=billing.service_secrets["webhooks-relay"],
     )
     relay.start()
-    yield WebhookPipeline(receiver_url, webhooks_db, secret), endpoint.id
+    yield WebhookPipeline(receiver_url, webhooks_db, secret, clerk_secret), endpoint.id
     relay.stop()
     server.should_exit = True
     await task

@@ -464,6 +464,18 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
     assert others["invoice_action"] is None
     assert others["default_payment_method"] is None
     assert others["entitlements"] == []
+    # The export and the erasure are the caller's own: the other's export holds nothing of the
+    # owner's, and erasing the other leaves the owner's customer, subscription and card alone.
+    exported = await client.get("/v1/me/export", headers=h)
+    assert exported.status_code == 200, exported.text
+    for owners_id in (owner.id, owner.customer_id, subscription, card.id, owners_invoice.id):
+        assert owners_id not in exported.text
+    erased = await client.delete("/v1/me", headers=h)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["stripe_customer_id"] == other.customer_id
+    assert (await client.get("/v1/customer", headers=owner.headers)).json()[
+        "stripe_customer_id"
+    ] == owner.customer_id
     # Nothing of the owner's changed.
     still = await client.get(f"/v1/subscriptions/{subscription}", headers=owner.headers)
     assert still.json()["cancel_at_period_end"] is False

@@ -78,3 +78,8 @@ class WebhookPipeline:
     receiver_url: str
     webhooks_db: str
     secret: str
+    clerk_secret: str
+
+    @property
+    def clerk_url(self) -> str:
+        return self.receiver_url.removesuffix("/stripe") + "/clerk"

@@ -10,11 +10,13 @@ from typing import Any
 
 import grpc
 import pytest
+import stripe
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
+from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules, DisputePolicy
 from tests.harness import APP_ORIGIN, BillingHandle
 
@@ -31,15 +33,22 @@ Stub = billing_pb2_grpc.BillingServiceStub
 
 @asynccontextmanager
 async def billing_server(
-    billing: BillingHandle, *, trial_days: int, dispute_policy: DisputePolicy = "keep"
+    billing: BillingHandle,
+    *,
+    trial_days: int,
+    dispute_policy: DisputePolicy = "keep",
+    stripe_client: stripe.StripeClient | None = None,
+    inbox: InboxClient | None = None,
 ) -> AsyncIterator[Stub]:
     """Billing on the session's database and emulator, with these rules: redirects to the app's
     origin, a trial of `trial_days`, entitlements readable by the `classes` service too, the
-    `dispute_policy` for subscriptions."""
+    `dispute_policy` for subscriptions; on the session's inbox (or `inbox`) and Stripe (or
+    `stripe_client`)."""
     server = await start_billing_server(
         address="127.0.0.1:0",
         engine=billing.engine,
-        stripe_client=billing.stripe,
+        stripe_client=stripe_client or billing.stripe,
+        inbox=inbox or billing.inbox,
         service_secrets={**billing.service_secrets, **SECRETS},
         rules=BillingRules(
             allowed_redirect_origins=frozenset({APP_ORIGIN}),

@@ -27,6 +27,7 @@ def settings(**overrides: object) -> BillingSettings:
             f"gateway={secrets.token_urlsafe(32)},classes={secrets.token_urlsafe(32)}"
         ),
         "stripe_secret_key": "sk_live_abc",
+        "billing_webhooks_service_secret": secrets.token_urlsafe(32),
     }
     values.update(overrides)
     return BillingSettings(**values)
@@ -124,3 +125,11 @@ def test_test_clocks_in_test_mode_name_each_customers_clock_tatame() -> None:
     )
     assert dev.rules.test_clock_prefix == "tatame"
     assert settings().rules.test_clock_prefix is None
+
+
+def test_production_needs_billings_credential_toward_the_inbox() -> None:
+    with pytest.raises(ValidationError, match="BILLING_WEBHOOKS_SERVICE_SECRET is required"):
+        settings(billing_webhooks_service_secret=None)
+    with pytest.raises(ValidationError, match="BILLING_WEBHOOKS_SERVICE_SECRET must be"):
+        settings(billing_webhooks_service_secret="short")
+    assert settings(tatame_env="dev", billing_webhooks_service_secret=None)

@@ -31,6 +31,7 @@ def billing(**overrides: object) -> BillingSettings:
         "database_url": "postgresql://billing@db/tatame",
         "billing_service_secrets": f"gateway={secrets.token_urlsafe(32)}",
         "stripe_secret_key": "sk_live_abc",
+        "billing_webhooks_service_secret": secrets.token_urlsafe(32),
     }
     values.update(overrides)
     return BillingSettings(**values)

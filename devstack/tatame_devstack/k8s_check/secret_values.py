@@ -19,6 +19,7 @@ class SecretTestValues:
     gateway_secret: str = "k8s-check-gateway-" + "g" * 32
     relay_secret: str = "k8s-check-relay-" + "r" * 32
     ops_secret: str = "k8s-check-ops-" + "o" * 32
+    billing_secret: str = "k8s-check-billing-" + "b" * 32
 
     def value(self, secret: str, key: str) -> str | None:
         if key == "DATABASE_URL":
@@ -35,7 +36,11 @@ class SecretTestValues:
             ("webhooks-secrets", "STRIPE_SECRET_KEY"): TEST_STRIPE_KEY,
             ("webhooks-secrets", "STRIPE_WEBHOOK_SECRET"): "whsec_k8s_check_" + "w" * 24,
             ("webhooks-secrets", "WEBHOOKS_RELAY_SERVICE_SECRET"): self.relay_secret,
-            ("webhooks-secrets", "WEBHOOKS_ADMIN_SERVICE_SECRETS"): f"ops-cli={self.ops_secret}",
+            ("billing-secrets", "BILLING_WEBHOOKS_SERVICE_SECRET"): self.billing_secret,
+            ("webhooks-secrets", "WEBHOOKS_ADMIN_SERVICE_SECRETS"): (
+                f"ops-cli={self.ops_secret},billing={self.billing_secret}"
+            ),
+            ("webhooks-secrets", "CLERK_WEBHOOK_SECRETS"): "whsec_" + "Y2xlcmstazhzLWNoZWNr" * 2,
         }.get((secret, key))
 
 

@@ -20,6 +20,7 @@ from tatame_devstack.stripe_emulator.checkout import (
     CheckoutSession,
     create_ephemeral_key,
 )
+from tatame_devstack.stripe_emulator.customer_deletion import delete_customer
 from tatame_devstack.stripe_emulator.customers import (
     ClockCustomer,
     customer_payment_methods,
@@ -200,6 +201,7 @@ def build_app(
         overrides["POST", one] = localstripe_server.api_update(resource, one)
     for method, path, func in (
         ("DELETE", "/v1/subscriptions/{id}", cancel_subscription),
+        ("DELETE", "/v1/customers/{id}", delete_customer),
         ("POST", "/v1/customers/{id}", update_customer),
         ("POST", "/v1/payment_methods/{id}/attach", attach_payment_method),
         ("POST", "/v1/payment_methods/{id}/detach", detach_payment_method),

@@ -258,14 +258,16 @@ class ListSubscriptionsResponse(_message.Message):
     def __init__(self, subscriptions: _Optional[_Iterable[_Union[Subscription, _Mapping]]] = ...) -> None: ...
 
 class ApplyStripeEventRequest(_message.Message):
-    __slots__ = ("event_id", "type", "payload")
+    __slots__ = ("event_id", "type", "payload", "provider")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: str
     payload: bytes
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
+    provider: str
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., payload: _Optional[bytes] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class ApplyStripeEventResponse(_message.Message):
     __slots__ = ("outcome",)
@@ -850,3 +852,43 @@ class InvoiceAction(_message.Message):
     invoice: Invoice
     action: str
     def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., action: _Optional[str] = ...) -> None: ...
+
+class EraseAccountRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EraseAccountResponse(_message.Message):
+    __slots__ = ("erasure",)
+    ERASURE_FIELD_NUMBER: _ClassVar[int]
+    erasure: Erasure
+    def __init__(self, erasure: _Optional[_Union[Erasure, _Mapping]] = ...) -> None: ...
+
+class Erasure(_message.Message):
+    __slots__ = ("principal", "requested_by", "request_time", "complete_time", "state", "stripe_customer_id", "canceled_subscription_ids", "inbox_events_scrubbed")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCELED_SUBSCRIPTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    INBOX_EVENTS_SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    requested_by: str
+    request_time: _timestamp_pb2.Timestamp
+    complete_time: _timestamp_pb2.Timestamp
+    state: str
+    stripe_customer_id: str
+    canceled_subscription_ids: _containers.RepeatedScalarFieldContainer[str]
+    inbox_events_scrubbed: int
+    def __init__(self, principal: _Optional[str] = ..., requested_by: _Optional[str] = ..., request_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., canceled_subscription_ids: _Optional[_Iterable[str]] = ..., inbox_events_scrubbed: _Optional[int] = ...) -> None: ...
+
+class ExportAccountRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExportAccountResponse(_message.Message):
+    __slots__ = ("document",)
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    document: str
+    def __init__(self, document: _Optional[str] = ...) -> None: ...

@@ -193,6 +193,16 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.FromString,
                 _registered_method=True)
+        self.EraseAccount = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/EraseAccount',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountResponse.FromString,
+                _registered_method=True)
+        self.ExportAccount = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/ExportAccount',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -441,6 +451,26 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseAccount(self, request, context):
+        """--- Erasure and export on request (services/billing/privacy) ---
+        Erase the principal's billing: cancel its live subscriptions at once, delete its Stripe
+        customer, blank its personal data (email, name, card details) from billing's mirror and from
+        the webhooks inbox's payloads, keeping ids, amounts and dates; recorded in
+        billing.erasures. Idempotent: an erasure left unfinished (Stripe or the inbox unavailable:
+        UNAVAILABLE) resumes where it stopped; a principal with nothing left answers its last
+        erasure. The principal may become a customer again afterwards (a new Stripe customer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAccount(self, request, context):
+        """Everything billing and the webhooks inbox hold about the principal, as one JSON document.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -583,6 +613,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.GetBillingOverview,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.SerializeToString,
+            ),
+            'EraseAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseAccount,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountResponse.SerializeToString,
+            ),
+            'ExportAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAccount,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1360,6 +1400,60 @@ class BillingService:
             '/tatame.billing.v1.BillingService/GetBillingOverview',
             tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.GetBillingOverviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/EraseAccount',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.EraseAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/ExportAccount',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

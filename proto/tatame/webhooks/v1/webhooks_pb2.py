@@ -25,33 +25,47 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tatame/webhooks/v1/webhooks.proto\x12\x12tatame.webhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x03\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x04 \x01(\x08\x12\x11\n\tobject_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x30\n\x0creceive_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x05state\x18\t \x01(\x0e\x32!.tatame.webhooks.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0c \x01(\t\x12\x30\n\x0c\x64\x65liver_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x0f\n\x07payload\x18\x0f \x01(\t\"\xb9\x01\n\x0e\x45ventSelection\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.tatame.webhooks.v1.DeliveryState\x12\x32\n\x0ereceived_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0freceived_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x11ListEventsRequest\x12\x35\n\tselection\x18\x01 \x01(\x0b\x32\".tatame.webhooks.v1.EventSelection\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.tatame.webhooks.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1d\n\x0fGetEventRequest\x12\n\n\x02id\x18\x01 \x01(\t\"<\n\x10GetEventResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.tatame.webhooks.v1.Event\"\x17\n\x08\x45ventIds\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\x99\x01\n\x13ReplayEventsRequest\x12+\n\x03ids\x18\x01 \x01(\x0b\x32\x1c.tatame.webhooks.v1.EventIdsH\x00\x12\x37\n\tselection\x18\x02 \x01(\x0b\x32\".tatame.webhooks.v1.EventSelectionH\x00\x12\x12\n\x08\x61ll_dead\x18\x03 \x01(\x08H\x00\x42\x08\n\x06target\",\n\x14ReplayEventsResponse\x12\x14\n\x0creplayed_ids\x18\x01 \x03(\t*\x82\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x03\x32\xad\x02\n\x14WebhooksAdminService\x12[\n\nListEvents\x12%.tatame.webhooks.v1.ListEventsRequest\x1a&.tatame.webhooks.v1.ListEventsResponse\x12U\n\x08GetEvent\x12#.tatame.webhooks.v1.GetEventRequest\x1a$.tatame.webhooks.v1.GetEventResponse\x12\x61\n\x0cReplayEvents\x12\'.tatame.webhooks.v1.ReplayEventsRequest\x1a(.tatame.webhooks.v1.ReplayEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tatame/webhooks/v1/webhooks.proto\x12\x12tatame.webhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x08Subjects\x12\x12\n\nstripe_ids\x18\x01 \x03(\t\x12\x11\n\tclerk_ids\x18\x02 \x03(\t\"\xe0\x01\n\x0cSubjectEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x05state\x18\x06 \x01(\x0e\x32!.tatame.webhooks.v1.DeliveryState\x12\x0f\n\x07payload\x18\x07 \x01(\t\"J\n\x18ListSubjectEventsRequest\x12.\n\x08subjects\x18\x01 \x01(\x0b\x32\x1c.tatame.webhooks.v1.Subjects\"M\n\x19ListSubjectEventsResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .tatame.webhooks.v1.SubjectEvent\"F\n\x14\x45raseSubjectsRequest\x12.\n\x08subjects\x18\x01 \x01(\x0b\x32\x1c.tatame.webhooks.v1.Subjects\")\n\x15\x45raseSubjectsResponse\x12\x10\n\x08scrubbed\x18\x01 \x01(\x03\"\xb1\x03\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x04 \x01(\x08\x12\x11\n\tobject_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x30\n\x0creceive_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x05state\x18\t \x01(\x0e\x32!.tatame.webhooks.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0c \x01(\t\x12\x30\n\x0c\x64\x65liver_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x0f\n\x07payload\x18\x0f \x01(\t\"\xb9\x01\n\x0e\x45ventSelection\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.tatame.webhooks.v1.DeliveryState\x12\x32\n\x0ereceived_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0freceived_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x11ListEventsRequest\x12\x35\n\tselection\x18\x01 \x01(\x0b\x32\".tatame.webhooks.v1.EventSelection\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.tatame.webhooks.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1d\n\x0fGetEventRequest\x12\n\n\x02id\x18\x01 \x01(\t\"<\n\x10GetEventResponse\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.tatame.webhooks.v1.Event\"\x17\n\x08\x45ventIds\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\x99\x01\n\x13ReplayEventsRequest\x12+\n\x03ids\x18\x01 \x01(\x0b\x32\x1c.tatame.webhooks.v1.EventIdsH\x00\x12\x37\n\tselection\x18\x02 \x01(\x0b\x32\".tatame.webhooks.v1.EventSelectionH\x00\x12\x12\n\x08\x61ll_dead\x18\x03 \x01(\x08H\x00\x42\x08\n\x06target\",\n\x14ReplayEventsResponse\x12\x14\n\x0creplayed_ids\x18\x01 \x03(\t*\x82\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x03\x32\xad\x02\n\x14WebhooksAdminService\x12[\n\nListEvents\x12%.tatame.webhooks.v1.ListEventsRequest\x1a&.tatame.webhooks.v1.ListEventsResponse\x12U\n\x08GetEvent\x12#.tatame.webhooks.v1.GetEventRequest\x1a$.tatame.webhooks.v1.GetEventResponse\x12\x61\n\x0cReplayEvents\x12\'.tatame.webhooks.v1.ReplayEventsRequest\x1a(.tatame.webhooks.v1.ReplayEventsResponse2\xf0\x01\n\x16WebhooksPrivacyService\x12p\n\x11ListSubjectEvents\x12,.tatame.webhooks.v1.ListSubjectEventsRequest\x1a-.tatame.webhooks.v1.ListSubjectEventsResponse\x12\x64\n\rEraseSubjects\x12(.tatame.webhooks.v1.EraseSubjectsRequest\x1a).tatame.webhooks.v1.EraseSubjectsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tatame.webhooks.v1.webhooks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=1240
-  _globals['_DELIVERYSTATE']._serialized_end=1370
-  _globals['_EVENT']._serialized_start=91
-  _globals['_EVENT']._serialized_end=524
-  _globals['_EVENTSELECTION']._serialized_start=527
-  _globals['_EVENTSELECTION']._serialized_end=712
-  _globals['_LISTEVENTSREQUEST']._serialized_start=714
-  _globals['_LISTEVENTSREQUEST']._serialized_end=827
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=829
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=917
-  _globals['_GETEVENTREQUEST']._serialized_start=919
-  _globals['_GETEVENTREQUEST']._serialized_end=948
-  _globals['_GETEVENTRESPONSE']._serialized_start=950
-  _globals['_GETEVENTRESPONSE']._serialized_end=1010
-  _globals['_EVENTIDS']._serialized_start=1012
-  _globals['_EVENTIDS']._serialized_end=1035
-  _globals['_REPLAYEVENTSREQUEST']._serialized_start=1038
-  _globals['_REPLAYEVENTSREQUEST']._serialized_end=1191
-  _globals['_REPLAYEVENTSRESPONSE']._serialized_start=1193
-  _globals['_REPLAYEVENTSRESPONSE']._serialized_end=1237
-  _globals['_WEBHOOKSADMINSERVICE']._serialized_start=1373
-  _globals['_WEBHOOKSADMINSERVICE']._serialized_end=1674
+  _globals['_DELIVERYSTATE']._serialized_start=1788
+  _globals['_DELIVERYSTATE']._serialized_end=1918
+  _globals['_SUBJECTS']._serialized_start=90
+  _globals['_SUBJECTS']._serialized_end=139
+  _globals['_SUBJECTEVENT']._serialized_start=142
+  _globals['_SUBJECTEVENT']._serialized_end=366
+  _globals['_LISTSUBJECTEVENTSREQUEST']._serialized_start=368
+  _globals['_LISTSUBJECTEVENTSREQUEST']._serialized_end=442
+  _globals['_LISTSUBJECTEVENTSRESPONSE']._serialized_start=444
+  _globals['_LISTSUBJECTEVENTSRESPONSE']._serialized_end=521
+  _globals['_ERASESUBJECTSREQUEST']._serialized_start=523
+  _globals['_ERASESUBJECTSREQUEST']._serialized_end=593
+  _globals['_ERASESUBJECTSRESPONSE']._serialized_start=595
+  _globals['_ERASESUBJECTSRESPONSE']._serialized_end=636
+  _globals['_EVENT']._serialized_start=639
+  _globals['_EVENT']._serialized_end=1072
+  _globals['_EVENTSELECTION']._serialized_start=1075
+  _globals['_EVENTSELECTION']._serialized_end=1260
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1262
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1375
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1377
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1465
+  _globals['_GETEVENTREQUEST']._serialized_start=1467
+  _globals['_GETEVENTREQUEST']._serialized_end=1496
+  _globals['_GETEVENTRESPONSE']._serialized_start=1498
+  _globals['_GETEVENTRESPONSE']._serialized_end=1558
+  _globals['_EVENTIDS']._serialized_start=1560
+  _globals['_EVENTIDS']._serialized_end=1583
+  _globals['_REPLAYEVENTSREQUEST']._serialized_start=1586
+  _globals['_REPLAYEVENTSREQUEST']._serialized_end=1739
+  _globals['_REPLAYEVENTSRESPONSE']._serialized_start=1741
+  _globals['_REPLAYEVENTSRESPONSE']._serialized_end=1785
+  _globals['_WEBHOOKSADMINSERVICE']._serialized_start=1921
+  _globals['_WEBHOOKSADMINSERVICE']._serialized_end=2222
+  _globals['_WEBHOOKSPRIVACYSERVICE']._serialized_start=2225
+  _globals['_WEBHOOKSPRIVACYSERVICE']._serialized_end=2465
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,56 @@ DELIVERY_STATE_PENDING: DeliveryState
 DELIVERY_STATE_DELIVERED: DeliveryState
 DELIVERY_STATE_DEAD: DeliveryState
 
+class Subjects(_message.Message):
+    __slots__ = ("stripe_ids", "clerk_ids")
+    STRIPE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CLERK_IDS_FIELD_NUMBER: _ClassVar[int]
+    stripe_ids: _containers.RepeatedScalarFieldContainer[str]
+    clerk_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stripe_ids: _Optional[_Iterable[str]] = ..., clerk_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubjectEvent(_message.Message):
+    __slots__ = ("id", "provider", "type", "create_time", "receive_time", "state", "payload")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    provider: str
+    type: str
+    create_time: _timestamp_pb2.Timestamp
+    receive_time: _timestamp_pb2.Timestamp
+    state: DeliveryState
+    payload: str
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., type: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[DeliveryState, str]] = ..., payload: _Optional[str] = ...) -> None: ...
+
+class ListSubjectEventsRequest(_message.Message):
+    __slots__ = ("subjects",)
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    subjects: Subjects
+    def __init__(self, subjects: _Optional[_Union[Subjects, _Mapping]] = ...) -> None: ...
+
+class ListSubjectEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[SubjectEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[SubjectEvent, _Mapping]]] = ...) -> None: ...
+
+class EraseSubjectsRequest(_message.Message):
+    __slots__ = ("subjects",)
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    subjects: Subjects
+    def __init__(self, subjects: _Optional[_Union[Subjects, _Mapping]] = ...) -> None: ...
+
+class EraseSubjectsResponse(_message.Message):
+    __slots__ = ("scrubbed",)
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    scrubbed: int
+    def __init__(self, scrubbed: _Optional[int] = ...) -> None: ...
+
 class Event(_message.Message):
     __slots__ = ("id", "type", "create_time", "livemode", "object_id", "customer_id", "source", "receive_time", "state", "attempts", "next_attempt_time", "last_error", "deliver_time", "outcome", "payload")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -191,3 +191,132 @@ class WebhooksAdminService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WebhooksPrivacyServiceStub:
+    """Requests about one person, from billing (its own service credential): the events about them
+    for an export, and the erasure of the personal data in those events' payloads. Served by the
+    relay beside the admin API.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListSubjectEvents = channel.unary_unary(
+                '/tatame.webhooks.v1.WebhooksPrivacyService/ListSubjectEvents',
+                request_serializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsRequest.SerializeToString,
+                response_deserializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsResponse.FromString,
+                _registered_method=True)
+        self.EraseSubjects = channel.unary_unary(
+                '/tatame.webhooks.v1.WebhooksPrivacyService/EraseSubjects',
+                request_serializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsRequest.SerializeToString,
+                response_deserializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsResponse.FromString,
+                _registered_method=True)
+
+
+class WebhooksPrivacyServiceServicer:
+    """Requests about one person, from billing (its own service credential): the events about them
+    for an export, and the erasure of the personal data in those events' payloads. Served by the
+    relay beside the admin API.
+    """
+
+    def ListSubjectEvents(self, request, context):
+        """Every event about the subjects, oldest first, with its payload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseSubjects(self, request, context):
+        """Record the subjects as erased and blank personal data (email, name, addresses, card
+        details) from their events' payloads, keeping ids, amounts and dates; events about them
+        delivered afterwards are blanked by the relay. Idempotent. UNAVAILABLE while one of the
+        events is being delivered: try again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebhooksPrivacyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListSubjectEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubjectEvents,
+                    request_deserializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsRequest.FromString,
+                    response_serializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsResponse.SerializeToString,
+            ),
+            'EraseSubjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubjects,
+                    request_deserializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsRequest.FromString,
+                    response_serializer=tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tatame.webhooks.v1.WebhooksPrivacyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tatame.webhooks.v1.WebhooksPrivacyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WebhooksPrivacyService:
+    """Requests about one person, from billing (its own service credential): the events about them
+    for an export, and the erasure of the personal data in those events' payloads. Served by the
+    relay beside the admin API.
+    """
+
+    @staticmethod
+    def ListSubjectEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.webhooks.v1.WebhooksPrivacyService/ListSubjectEvents',
+            tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsRequest.SerializeToString,
+            tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.ListSubjectEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.webhooks.v1.WebhooksPrivacyService/EraseSubjects',
+            tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsRequest.SerializeToString,
+            tatame_dot_webhooks_dot_v1_dot_webhooks__pb2.EraseSubjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -15,7 +15,7 @@ import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.errors import UserError
-from localstripe.resources import List, StripeObject
+from localstripe.resources import List, StripeObject, store
 
 from tatame_devstack.stripe_conformance import INCLUDABLE
 
@@ -123,8 +123,9 @@ def extend_lists() -> None:
 
 
 def list_newest_first(*classes: type[StripeObject]) -> None:
-    """List these localstripe classes' objects newest first, as Stripe lists (localstripe lists
-    them in the order they were made)."""
+    """List these localstripe classes' objects newest first, as Stripe lists: the last made
+    first (localstripe lists most in the order they were made, and invoices by their date, so
+    two made a second apart could come out oldest first)."""
     for cls in classes:
         listed = cls._api_list_all.__func__
 
@@ -132,7 +133,8 @@ def list_newest_first(*classes: type[StripeObject]) -> None:
             cls: type[StripeObject], /, url: str, *, _listed: Any = listed, **params: Any
         ) -> Any:
             page = _listed(cls, url, **params)
-            page._list.reverse()
+            made = {key: position for position, key in enumerate(store)}
+            page._list.sort(key=lambda obj: made[f"{obj.object}:{obj.id}"], reverse=True)
             return page
 
         cls._api_list_all = classmethod(newest_first)

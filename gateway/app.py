@@ -19,6 +19,7 @@ from gateway.routes import (
     customer,
     entitlements,
     health,
+    notifications,
     payments,
     plans,
     subscriptions,
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         payments,
         entitlements,
         billing,
+        notifications,
         compat,
     ):
         app.include_router(module.router)

@@ -33,6 +33,8 @@ class SecretTestValues:
             ("webhooks-secrets", "STRIPE_WEBHOOK_SECRET"): "whsec_k8s_check_" + "w" * 24,
             ("webhooks-secrets", "WEBHOOKS_RELAY_SERVICE_SECRET"): self.relay_secret,
             ("webhooks-secrets", "WEBHOOKS_ADMIN_SERVICE_SECRETS"): f"ops-cli={self.ops_secret}",
+            ("billing-notifier-secrets", "NOTIFY_SMTP_PASSWORD"): "k8s-check-smtp-" + "s" * 16,
+            ("billing-notifier-secrets", "NOTIFY_EXPO_ACCESS_TOKEN"): "k8s-check-expo-" + "e" * 16,
         }.get((secret, key))
 
 

@@ -107,7 +107,10 @@ def notifier_env(database_url: str, sinks: Sinks) -> dict[str, str]:
         "NOTIFY_RECEIPT_DELAY_SECONDS": "0",
         "NOTIFY_METRICS_PORT": "0",
         "NOTIFY_POLL_SECONDS": "0.1",
-        "NOTIFY_LEASE_SECONDS": "1",
+        # A notifier killed holds its notifications this long (more than one send's timeouts).
+        "NOTIFY_LEASE_SECONDS": "4",
+        "NOTIFY_SMTP_TIMEOUT_SECONDS": "1.5",
+        "NOTIFY_EXPO_TIMEOUT_SECONDS": "1.5",
     }
 
 

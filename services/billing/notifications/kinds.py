@@ -40,11 +40,13 @@ class Fact:
     charge_id: str | None = None
 
 
-def _subscription_started(obj: dict[str, Any], previous: dict[str, Any]) -> bool:
-    """Created active or trialing, or became so from incomplete (its first payment)."""
+def _subscription_started(event_type: str, obj: dict[str, Any], previous: dict[str, Any]) -> bool:
+    """Created active or trialing, or updated to that from incomplete (its first payment)."""
     if string(obj["status"]) not in _STARTED:
         return False
-    return "status" not in previous or previous["status"] in ("incomplete", None)
+    if event_type == "customer.subscription.created":
+        return True
+    return previous.get("status") == "incomplete"
 
 
 def _subscription(kind: Kind, obj: dict[str, Any]) -> Fact:
@@ -73,7 +75,7 @@ def _invoice(kind: Kind, obj: dict[str, Any], amount_field: str) -> Fact:
 def _by_type(event_type: str, obj: dict[str, Any], previous: dict[str, Any]) -> Fact | None:
     match event_type:
         case "customer.subscription.created" | "customer.subscription.updated":
-            if _subscription_started(obj, previous):
+            if _subscription_started(event_type, obj, previous):
                 return _subscription(Kind.SUBSCRIPTION_STARTED, obj)
         case "customer.subscription.trial_will_end":
             return _subscription(Kind.TRIAL_ENDING, obj)

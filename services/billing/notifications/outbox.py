@@ -149,6 +149,23 @@ def _held(item: Claimed) -> Any:
     return (notifications.c.id == item.id) & (notifications.c.attempt_id == item.attempt_id)
 
 
+async def renew(engine: AsyncEngine, item: Claimed, *, lease_seconds: float) -> bool:
+    """Extend this attempt's lease right before its sends (a batch is sent one notification
+    after another); False when the row is no longer this attempt's."""
+    async with engine.begin() as conn:
+        renewed = await conn.execute(
+            update(notifications)
+            .where(_held(item))
+            .where(notifications.c.state == State.SENDING.value)
+            .values(
+                lease_until=text("now() + make_interval(secs => :lease)").bindparams(
+                    lease=lease_seconds
+                )
+            )
+        )
+    return renewed.rowcount == 1
+
+
 async def record_channel(engine: AsyncEngine, item: Claimed, *, channel: str, result: str) -> None:
     """Commit one channel's result the moment it is known (the crash window ends here)."""
     column = {"email": "email_result", "push": "push_result"}[channel]

@@ -78,6 +78,9 @@ class Sender:
         return len(claimed)
 
     async def _deliver(self, item: outbox.Claimed) -> None:
+        lease = self._settings.notify_lease_seconds
+        if not await outbox.renew(self._engine, item, lease_seconds=lease):
+            return  # this sender was too slow: another took the notification
         off = set()
         if item.principal is not None:
             off = set(await devices.disabled_kinds(self._engine, item.principal)) - MANDATORY

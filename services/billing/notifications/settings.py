@@ -36,14 +36,14 @@ class NotifierSettings(DatabaseSettings):
     notify_smtp_security: SmtpSecurity = "starttls"
     notify_smtp_username: str | None = None
     notify_smtp_password: SecretStr | None = None
-    notify_smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    notify_smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     # The From header, e.g. "Tatame <billing@tatame.example>"; its domain names Message-IDs.
     notify_email_from: str = "Tatame <billing@tatame.invalid>"
     notify_expo_push: bool = False
     notify_expo_push_url: str = EXPO_PUSH_URL
     notify_expo_receipts_url: str = EXPO_RECEIPTS_URL
     notify_expo_access_token: SecretStr | None = None
-    notify_expo_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    notify_expo_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     notify_batch_size: int = Field(default=20, ge=1, le=100)
     notify_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # How long a claimed notification is this sender's; a sender that died loses it after this.
@@ -78,6 +78,19 @@ class NotifierSettings(DatabaseSettings):
                 parts = urlsplit(url)
                 if parts.scheme != "https" or _is_loopback(parts.hostname or ""):
                     raise ValueError(f"{name} must be an https URL of a real host in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> "NotifierSettings":
+        # A notification's lease is renewed right before its sends; were they to outlast it,
+        # another notifier could take it and send it again.
+        if self.notify_lease_seconds <= (
+            self.notify_smtp_timeout_seconds + self.notify_expo_timeout_seconds
+        ):
+            raise ValueError(
+                "NOTIFY_LEASE_SECONDS must exceed NOTIFY_SMTP_TIMEOUT_SECONDS + "
+                "NOTIFY_EXPO_TIMEOUT_SECONDS (the longest one notification's sends can take)"
+            )
         return self
 
     @model_validator(mode="after")

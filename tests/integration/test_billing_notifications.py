@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2
 from tatame_devstack.notification_sinks import Sinks
@@ -392,6 +392,27 @@ async def test_a_failing_smtp_server_is_retried_then_dead_lettered_then_replayed
             notifications_pb2.ReplayNotificationRequest(id=str(row.id)), metadata=operator
         )
     assert not_dead.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_notification_that_cannot_be_made_is_dead_at_once_not_retried(
+    billing, stub, engine, sinks, sender
+) -> None:
+    user = User(billing, stub)
+    subscription = await trialing(billing, await user.customer())
+    await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
+    async with engine.begin() as conn:  # an amount without its currency: no template renders it
+        await conn.execute(
+            update(notifications)
+            .where(notifications.c.object_id == subscription["id"])
+            .values(data={"amount": 100})
+        )
+
+    await drain(sender)
+
+    [row] = await outbox_rows(engine, subscription["id"])
+    assert (row.state, row.attempts) == ("dead", 1)
+    assert "KeyError" in row.last_error
+    assert not [m for m in sinks.mail if user.email in m.to]
 
 
 def closed_port() -> int:

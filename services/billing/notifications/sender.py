@@ -25,6 +25,7 @@ from services.billing.notifications.messages import Message, render
 from services.billing.notifications.push import DEVICE_NOT_REGISTERED, PushChannel, PushFailed
 from services.billing.notifications.settings import NotifierSettings
 from services.billing.notifications.tables import notifications, push_tickets
+from services.common.db import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,16 @@ class Sender:
         lease = self._settings.notify_lease_seconds
         if not await outbox.renew(self._engine, item, lease_seconds=lease):
             return  # this sender was too slow: another took the notification
-        off = set()
-        if item.principal is not None:
-            off = set(await devices.disabled_kinds(self._engine, item.principal)) - MANDATORY
-        wanted = item.kind not in off
-        message = render(kind=item.kind, data=item.data, name=item.name, preferred=item.locales)
+        if item.attempts > self._settings.notify_max_attempts:  # notifiers died holding it
+            await self._failed(item, "claim", "claimed more than NOTIFY_MAX_ATTEMPTS times", True)
+            return
         channel = "email"
         try:
+            off = set()
+            if item.principal is not None:
+                off = set(await devices.disabled_kinds(self._engine, item.principal)) - MANDATORY
+            wanted = item.kind not in off
+            message = render(kind=item.kind, data=item.data, name=item.name, preferred=item.locales)
             if item.email_result is None:
                 result = "off" if not wanted else await self._send_email(item, message)
                 await outbox.record_channel(self._engine, item, channel="email", result=result)
@@ -98,32 +102,44 @@ class Sender:
                 await outbox.record_channel(self._engine, item, channel="push", result=result)
                 metrics.SENT.labels("push", result).inc()
         except (EmailFailed, PushFailed) as e:
-            metrics.FAILED.labels(channel).inc()
-            dead = item.attempts >= self._settings.notify_max_attempts
-            delay = None
-            if not dead:
-                delay = backoff(
-                    item.attempts,
-                    base=self._settings.notify_backoff_base_seconds,
-                    cap=self._settings.notify_backoff_max_seconds,
-                )
-            else:
-                metrics.DEAD_LETTERED.inc()
-            log.warning(
-                "notification not sent",
-                extra={
-                    "fields": {
-                        "notification": str(item.id),
-                        "channel": channel,
-                        "attempts": item.attempts,
-                        "dead": dead,
-                        "error": str(e)[:200],
-                    }
-                },
-            )
-            await outbox.retry(self._engine, item, error=f"{channel}: {e}", delay_seconds=delay)
+            await self._failed(item, channel, str(e), False)
+            return
+        except DATABASE_FAILURES:
+            raise  # the round fails; the lease runs out and the notification is taken again
+        except Exception as e:  # the message cannot be made (a template, a header): no retry helps
+            log.exception("notification cannot be sent", extra={"fields": {"id": str(item.id)}})
+            await self._failed(item, channel, f"{type(e).__name__}: {e}", True)
             return
         await outbox.finish(self._engine, item)
+
+    async def _failed(
+        self, item: outbox.Claimed, channel: str, error: str, permanent: bool
+    ) -> None:
+        """Pending again after a backoff, or dead (after the last attempt, or `permanent`)."""
+        metrics.FAILED.labels(channel).inc()
+        dead = permanent or item.attempts >= self._settings.notify_max_attempts
+        delay = None
+        if dead:
+            metrics.DEAD_LETTERED.inc()
+        else:
+            delay = backoff(
+                item.attempts,
+                base=self._settings.notify_backoff_base_seconds,
+                cap=self._settings.notify_backoff_max_seconds,
+            )
+        log.warning(
+            "notification not sent",
+            extra={
+                "fields": {
+                    "notification": str(item.id),
+                    "channel": channel,
+                    "attempts": item.attempts,
+                    "dead": dead,
+                    "error": error[:200],
+                }
+            },
+        )
+        await outbox.retry(self._engine, item, error=f"{channel}: {error}", delay_seconds=delay)
 
     async def _send_email(self, item: outbox.Claimed, message: Message) -> str:
         if self._email is None:

@@ -25,6 +25,7 @@ from tatame_devstack.notification_sinks import Sinks
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
+from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
 from services.billing.grpc_policy import OPS_CLI
 from services.billing.notifications.sender import Sender
@@ -34,6 +35,7 @@ from services.billing.settings import BillingRules
 from services.common.db import create_engine
 from services.common.stripe_sdk import STRIPE_API_VERSION
 from tests.harness import BillingHandle, migrated_database
+from tests.integration.billing_accounts import events_about
 
 SECRETS = {name: secrets.token_urlsafe(32) for name in (GATEWAY, WEBHOOKS_RELAY, OPS_CLI)}
 OPERATOR = ServiceCredentials(OPS_CLI, SECRETS[OPS_CLI], audience="billing")
@@ -49,8 +51,9 @@ def database_url(postgres_admin_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(database_url: str, billing: BillingHandle) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, pool_size=4)
+    await sync_catalog(engine=engine, stripe_client=billing.stripe)  # the session's catalog
     yield engine
     await engine.dispose()
 
@@ -236,6 +239,38 @@ async def test_a_replayed_trial_will_end_sends_one_email_in_the_customers_langua
     assert mail[0].subject == "Seu período de teste do Tatame termina em breve"
     assert "Olá Ana" in mail[0].part("text/plain")
     assert "<p>Olá Ana,</p>" in mail[0].part("text/html")
+
+
+async def test_a_trial_waiting_for_its_card_is_welcomed_once_the_app_saved_the_card(
+    billing, stub, engine, sinks, sender
+) -> None:
+    user = User(billing, stub)
+    created = await stub.CreateSubscription(
+        billing_pb2.CreateSubscriptionRequest(price="basic_monthly", email=user.email, name="Ana"),
+        metadata=user.metadata,
+    )
+    subscription_id = created.subscription.id
+    await apply_all(billing, stub, subscription_id)
+    await drain(sender)
+    assert await outbox_rows(engine, subscription_id) == []  # no card yet: not started
+    intent = created.client_secret.partition("_secret_")[0]
+    await billing.stripe.v1.setup_intents.confirm_async(
+        intent, params={"payment_method": "pm_card_visa"}
+    )  # what PaymentSheet does
+
+    await apply_all(billing, stub, subscription_id)
+    await apply_all(billing, stub, subscription_id)  # every event again: duplicates
+    await drain(sender)
+
+    [row] = await outbox_rows(engine, subscription_id)
+    assert (row.kind, row.state, row.email_result) == ("subscription_started", "sent", "sent")
+    assert [m.subject for m in sinks.mail if user.email in m.to] == ["Welcome to Tatame"]
+
+
+async def apply_all(billing: BillingHandle, stub: Stub, subscription_id: str) -> None:
+    """Every event the emulator sent about the subscription, oldest first, as the relay would."""
+    for event in await events_about(billing, {subscription_id}):
+        await apply(stub, event)
 
 
 async def test_a_payment_failure_sends_one_email_and_one_push_to_the_registered_device(

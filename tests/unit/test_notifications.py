@@ -46,6 +46,27 @@ def test_a_subscription_starts_when_created_active_or_when_its_first_payment_act
     assert fact("customer.subscription.updated", SUBSCRIPTION, quantity=2) is None
 
 
+def test_a_trial_waiting_for_its_card_starts_when_the_card_is_saved() -> None:
+    waiting = {
+        **SUBSCRIPTION,
+        "status": "trialing",
+        "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}},
+        "default_payment_method": None,
+    }
+    assert fact("customer.subscription.created", waiting) is None
+    saved = {**waiting, "default_payment_method": "pm_1"}
+    started = fact("customer.subscription.updated", saved, default_payment_method=None)
+    assert started is not None
+    assert started.kind is Kind.SUBSCRIPTION_STARTED
+    # A card changed later is no new start; nor is a trial Stripe invoices anyway a wait.
+    assert fact("customer.subscription.updated", saved, default_payment_method="pm_0") is None
+    invoiced = {
+        **waiting,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+    }
+    assert fact("customer.subscription.created", invoiced) is not None
+
+
 def test_receipts_are_for_money_received_and_stale_failures_are_not_told() -> None:
     receipt = fact("invoice.paid", INVOICE)
     assert receipt is not None

@@ -40,13 +40,28 @@ class Fact:
     charge_id: str | None = None
 
 
+def _waits_for_a_card(obj: dict[str, Any]) -> bool:
+    """A trial that Stripe cancels at its end unless a card is saved, with none saved yet (the
+    app's PaymentSheet saves it as the subscription's default): not started yet."""
+    end = ((obj.get("trial_settings") or {}).get("end_behavior") or {}).get(
+        "missing_payment_method"
+    )
+    return (
+        obj["status"] == "trialing"
+        and end in ("cancel", "pause")
+        and obj.get("default_payment_method") is None
+    )
+
+
 def _subscription_started(event_type: str, obj: dict[str, Any], previous: dict[str, Any]) -> bool:
-    """Created active or trialing, or updated to that from incomplete (its first payment)."""
-    if string(obj["status"]) not in _STARTED:
+    """Created active or trialing (a trial: with its card), or updated to that from incomplete
+    (its first payment), or a trial's card saved."""
+    if string(obj["status"]) not in _STARTED or _waits_for_a_card(obj):
         return False
     if event_type == "customer.subscription.created":
         return True
-    return previous.get("status") == "incomplete"
+    card_saved = "default_payment_method" in previous and previous["default_payment_method"] is None
+    return previous.get("status") == "incomplete" or (obj["status"] == "trialing" and card_saved)
 
 
 def _subscription(kind: Kind, obj: dict[str, Any]) -> Fact:

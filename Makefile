@@ -132,6 +132,10 @@ token: $(SYNCED) ## Print a dev session token: make token USER=user_123 [ORG=org
 events: $(SYNCED) ## Operators' event CLI against `make run`: make events ARGS="list --state dead"
 	$(PY) -m tatame_devstack.events $(ARGS)
 
+.PHONY: notifications
+notifications: $(SYNCED) ## Operators' notifications CLI against `make run`: make notifications ARGS="list --state dead"
+	$(PY) -m tatame_devstack.notifications $(ARGS)
+
 .PHONY: bench
 bench: $(SYNCED) ## Load benchmarks (~3-4 min; wrk, installed if missing): each figure beside its target, MET or MISSED
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

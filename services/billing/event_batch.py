@@ -20,7 +20,8 @@ one durable commit instead of a transaction of about six round trips per event:
    savepoint is rolled back and the writes run again each behind its own savepoint: the failing
    event is its own error, the claim of its id is withdrawn, and the rest commit. The common case
    thus pays two statements for its isolation, not two per event.
-4. The outcomes other than APPLIED, and the withdrawn claims, are settled in two statements;
+4. The notifications the applied events tell are written (`notifications.outbox.record`); the
+   outcomes other than APPLIED, and the withdrawn claims, are settled in two statements;
    one commit.
 
 An event whose apply needs Stripe is never applied inside the batch, so that its transaction,
@@ -58,6 +59,7 @@ from services.billing.mirror import (
     ruling,
     versioned,
 )
+from services.billing.notifications import outbox
 from services.common.db import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,14 @@ async def _apply_in_one_transaction(
                 key = item.write.row[item.write.mirror.key.name]
                 writes.append(_Writing(item.index, item.event, item.write, key))
         fates |= await _write(conn, writes)
+        await outbox.record(
+            conn,
+            (
+                (item.event, fate)
+                for item in batched
+                if isinstance(fate := fates[item.index], Outcome)
+            ),
+        )
         await _settle(conn, batched, fates)
     return fates
 

@@ -4,7 +4,8 @@ The webhooks relay delivers every event Stripe sends. Billing mirrors the object
 types in `_MIRRORED` (where the mirror wants it: payment intents only of purchases), fetches the
 subscription a completed Checkout created and the charge a refund changed (`_FETCHED`), and how a
 failed or waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as
-IGNORED. The ordering rule is `mirror.ruling`'s. `apply_event` applies one event in a transaction
+IGNORED. The ordering rule is `mirror.ruling`'s; the notifications an applied event tells are
+written in its transaction (`notifications.outbox.record`). `apply_event` applies one event in a transaction
 of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which reads events and
 plans their writes with `parse_event` and `plan_of` and applies here, alone, those that need Stripe.
 """
@@ -12,7 +13,7 @@ plans their writes with `parse_event` and `plan_of` and applies here, alone, tho
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from services.billing.mirror import (
     unix_time,
 )
 from services.billing.models import applied_events
+from services.billing.notifications import outbox
 from services.billing.payment_methods import PAYMENT_METHODS
 from services.billing.purchases import CHARGES, DISPUTES, PURCHASES
 from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS
@@ -100,6 +102,8 @@ class StripeEvent:
     type: str
     created: datetime
     object: dict[str, Any]
+    # `data.previous_attributes`: the fields an `*.updated` event changed, as they were.
+    previous: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_event(*, event_id: str, event_type: str, payload: bytes) -> StripeEvent:
@@ -122,7 +126,14 @@ def parse_event(*, event_id: str, event_type: str, payload: bytes) -> StripeEven
         created = unix_time(event.get("created"))
     except (TypeError, ValueError) as e:
         raise InvalidArgument("the payload's created is not a Unix time") from e
-    return StripeEvent(id=event_id, type=event_type, created=created, object=obj)
+    previous = data.get("previous_attributes") if isinstance(data, dict) else None
+    return StripeEvent(
+        id=event_id,
+        type=event_type,
+        created=created,
+        object=obj,
+        previous=previous if isinstance(previous, dict) else {},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +267,7 @@ async def apply_event(
             outcome = (
                 Outcome.IGNORED if plan is None else await plan.apply(conn, stripe_client, event)
             )
+            await outbox.record(conn, [(event, outcome)])
             if outcome is not Outcome.APPLIED:
                 await conn.execute(
                     update(applied_events)

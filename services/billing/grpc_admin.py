@@ -1,13 +1,16 @@
-"""tatame.billing.v1.BillingAdminService: operators' actions (refunds), served beside
+"""tatame.billing.v1.BillingAdminService: operators' actions (refunds, the notifications'
+outbox), served beside
 BillingService by the same server; only the operators' CLI may call it (grpc_policy.py)."""
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2
 
 from services.auth.grpc_interceptor import current_caller
 from services.billing import grpc_messages as messages
 from services.billing import refunds
+from services.billing.notifications import outbox
+from services.billing.notifications import rpc_messages as notification_messages
 from services.common.rpc import Context, rpc
 
 
@@ -30,3 +33,21 @@ class BillingAdminServicer(billing_pb2_grpc.BillingAdminServiceServicer):
             refunded_by=current_caller().service,
         )
         return messages.refund_response(record)
+
+    @rpc
+    async def ListNotifications(
+        self, request: notifications_pb2.ListNotificationsRequest, context: Context
+    ) -> notifications_pb2.ListNotificationsResponse:
+        listed = await outbox.list_notifications(
+            engine=self._engine, state=request.state or None, limit=request.limit or 50
+        )
+        return notifications_pb2.ListNotificationsResponse(
+            notifications=[notification_messages.notification(item) for item in listed]
+        )
+
+    @rpc
+    async def ReplayNotification(
+        self, request: notifications_pb2.ReplayNotificationRequest, context: Context
+    ) -> notifications_pb2.ReplayNotificationResponse:
+        await outbox.replay(engine=self._engine, notification_id=request.id)
+        return notifications_pb2.ReplayNotificationResponse()

@@ -11,7 +11,7 @@ from datetime import timedelta
 import grpc
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
@@ -46,6 +46,8 @@ from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for c
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.mirror import Outcome
+from services.billing.notifications import devices
+from services.billing.notifications import rpc_messages as notification_messages
 from services.billing.privacy import clerk_events, erasure, export
 from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules
@@ -498,6 +500,51 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             engine=self._engine, inbox=self._inbox, principal=await acting_principal(context)
         )
         return billing_pb2.ExportAccountResponse(document=document)
+
+    @rpc
+    async def RegisterDevice(
+        self, request: notifications_pb2.RegisterDeviceRequest, context: Context
+    ) -> notifications_pb2.RegisterDeviceResponse:
+        await devices.register_device(
+            engine=self._engine,
+            principal=await acting_principal(context),
+            token=request.token,
+            platform=request.platform,
+        )
+        return notifications_pb2.RegisterDeviceResponse()
+
+    @rpc
+    async def UnregisterDevice(
+        self, request: notifications_pb2.UnregisterDeviceRequest, context: Context
+    ) -> notifications_pb2.UnregisterDeviceResponse:
+        await devices.unregister_device(
+            engine=self._engine, principal=await acting_principal(context), token=request.token
+        )
+        return notifications_pb2.UnregisterDeviceResponse()
+
+    @rpc
+    async def GetNotificationPreferences(
+        self, request: notifications_pb2.GetNotificationPreferencesRequest, context: Context
+    ) -> notifications_pb2.GetNotificationPreferencesResponse:
+        enabled = await devices.preferences(
+            engine=self._engine, principal=await acting_principal(context)
+        )
+        return notifications_pb2.GetNotificationPreferencesResponse(
+            preferences=notification_messages.preferences(enabled)
+        )
+
+    @rpc
+    async def UpdateNotificationPreferences(
+        self, request: notifications_pb2.UpdateNotificationPreferencesRequest, context: Context
+    ) -> notifications_pb2.UpdateNotificationPreferencesResponse:
+        enabled = await devices.update_preferences(
+            engine=self._engine,
+            principal=await acting_principal(context),
+            enabled=notification_messages.wanted(request.preferences),
+        )
+        return notifications_pb2.UpdateNotificationPreferencesResponse(
+            preferences=notification_messages.preferences(enabled)
+        )
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
         if request.provider == clerk_events.PROVIDER:

@@ -47,6 +47,10 @@ _GATEWAY_METHODS = (
     "GetBillingOverview",
     "EraseAccount",
     "ExportAccount",
+    "RegisterDevice",
+    "UnregisterDevice",
+    "GetNotificationPreferences",
+    "UpdateNotificationPreferences",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
@@ -59,7 +63,8 @@ def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
     for name in _ENTITLEMENT_METHODS:
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
-    policy[f"/{ADMIN_SERVICE_NAME}/RefundPayment"] = frozenset({OPS_CLI})
+    for name in ("RefundPayment", "ListNotifications", "ReplayNotification"):
+        policy[f"/{ADMIN_SERVICE_NAME}/{name}"] = frozenset({OPS_CLI})
     return policy
 
 

@@ -87,6 +87,13 @@ customers = Table(
         Text,
         comment="the Stripe customer's invoice default payment method (or default source)",
     ),
+    Column(
+        "preferred_locales",
+        ARRAY(Text),
+        nullable=False,
+        server_default="{}",
+        comment="the Stripe customer's preferred_locales, in order (notifications' language)",
+    ),
     *_version_columns(first_written_by_events=False),
 )
 

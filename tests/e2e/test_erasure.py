@@ -61,6 +61,17 @@ async def test_a_clerk_user_deleted_twice_erases_once_and_leaves_no_email_or_nam
     )
     assert created.status_code == 201, created.text
     customer_id = created.json()["stripe_customer_id"]
+    device = f"ExponentPushToken[erase{token}]"
+    registered = await client.post(
+        "/v1/devices", json={"token": device, "platform": "ios"}, headers=headers
+    )
+    assert registered.status_code == 201, registered.text
+    preferred = await client.put(
+        "/v1/notification-preferences",
+        json={"preferences": {"trial_ending": False}},
+        headers=headers,
+    )
+    assert preferred.status_code == 200, preferred.text
     subscribed = await client.post(
         "/v1/subscriptions", json={"price": "basic_monthly"}, headers=headers
     )
@@ -115,6 +126,9 @@ async def test_a_clerk_user_deleted_twice_erases_once_and_leaves_no_email_or_nam
     created_events = [e for e in document["events"] if e["type"] == "customer.created"]
     assert created_events[0]["payload"]["data"]["object"]["email"] == email
     assert document["erasures"] == []
+    assert [d["token"] for d in document["devices"]] == [device]
+    assert document["notification_preferences"][0]["disabled_kinds"] == ["trial_ending"]
+    assert all(n["stripe_customer_id"] == customer_id for n in document["notifications"])
 
     # Clerk deletes the user; Svix delivers the message twice.
     deleted = clerk_event("user.deleted", {"id": user_id, "object": "user", "deleted": True})
@@ -150,7 +164,7 @@ async def test_a_clerk_user_deleted_twice_erases_once_and_leaves_no_email_or_nam
 
     await eventually(stripe_reported_the_deletion, within=60)
 
-    needles = [email, new_email, name, new_name, f"Renamed{token}", f"Erasable{token}"]
+    needles = [email, new_email, name, new_name, f"Renamed{token}", f"Erasable{token}", device]
     assert await _holding(billing_url, "billing", needles) == []
     assert await _holding(webhook_pipeline.webhooks_db, "webhooks", needles) == []
     # Erased once: one record, the user.deleted applied once, the live subscription canceled.

@@ -35,6 +35,11 @@ ENTRYPOINTS: tuple[Entrypoint, ...] = (
     Entrypoint("services.billing", "serve", "services.billing.settings:BillingSettings"),
     Entrypoint("services.billing", "sync-catalog", "services.billing.settings:CatalogSyncSettings"),
     Entrypoint("services.billing", "migrate", DATABASE_SETTINGS),
+    Entrypoint(
+        "services.billing",
+        "notifier",
+        "services.billing.notifications.settings:NotifierSettings",
+    ),
     Entrypoint("services.webhooks", "receiver", "services.webhooks.settings:ReceiverSettings"),
     Entrypoint("services.webhooks", "relay", "services.webhooks.settings:RelaySettings"),
     Entrypoint("services.webhooks", "backstop", "services.webhooks.settings:BackstopSettings"),

@@ -41,6 +41,8 @@ class SecretTestValues:
                 f"ops-cli={self.ops_secret},billing={self.billing_secret}"
             ),
             ("webhooks-secrets", "CLERK_WEBHOOK_SECRETS"): "whsec_" + "Y2xlcmstazhzLWNoZWNr" * 2,
+            ("billing-notifier-secrets", "NOTIFY_SMTP_PASSWORD"): "k8s-check-smtp-" + "s" * 16,
+            ("billing-notifier-secrets", "NOTIFY_EXPO_ACCESS_TOKEN"): "k8s-check-expo-" + "e" * 16,
         }.get((secret, key))
 
 

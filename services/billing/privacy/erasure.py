@@ -62,13 +62,16 @@ _COLUMNS = (
 )
 
 # Billing's personal data of an erased principal (`:principal`, `:customer`, `:payment_methods`).
-# The one place to extend when a table holding personal data is added (billing.notifications:
-# its recipients and rendered texts belong here).
+# The one place to extend when a table holding personal data is added. Notifications keep no
+# recipient (the notifier reads the customer row at send time, gone here) and no text: their
+# rows (kind, object, amounts) stay; the devices' push tokens and the preferences go.
 _MIRROR_SCRUBS = (
     "DELETE FROM billing.customers WHERE principal = :principal",
     "DELETE FROM billing.customer_creations WHERE principal = :principal",
     # Kept answers may repeat the customer's email and name (CreateCustomer's).
     "DELETE FROM billing.idempotent_requests WHERE principal = :principal",
+    "DELETE FROM billing.notification_devices WHERE principal = :principal",
+    "DELETE FROM billing.notification_preferences WHERE principal = :principal",
     "UPDATE billing.payment_methods SET card_brand = NULL, card_last4 = NULL,"
     " card_exp_month = NULL, card_exp_year = NULL, updated_at = now()"
     " WHERE (stripe_customer_id = :customer OR id = ANY(CAST(:payment_methods AS text[])))"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,8 +17,8 @@ from services.billing.privacy.inbox import InboxClient, InboxUnavailable, Subjec
 from services.common.timestamps import optional_datetime
 
 # The document's sections of mirror rows, each the rows of a table about the principal's Stripe
-# customers (`:customers`), oldest first. The one place to add a section: billing.notifications
-# joins here (by principal, once it exists).
+# customers (`:customers`) or the principal itself (`:principal`), oldest first. The one place
+# to add a section.
 _SECTIONS: Sequence[tuple[str, str]] = (
     (
         "subscriptions",
@@ -46,6 +47,22 @@ _SECTIONS: Sequence[tuple[str, str]] = (
         " WHERE stripe_customer_id = ANY(CAST(:customers AS text[]))"
         " OR id = ANY(CAST(:payment_methods AS text[])) ORDER BY id",
     ),
+    (
+        "notifications",
+        "SELECT id, kind, object_id, stripe_customer_id, event_id, data, state, attempts,"
+        " email_result, push_result, created_at, sent_at FROM billing.notifications"
+        " WHERE stripe_customer_id = ANY(CAST(:customers AS text[])) ORDER BY created_at, id",
+    ),
+    (
+        "devices",
+        "SELECT token, platform, created_at FROM billing.notification_devices"
+        " WHERE principal = :principal ORDER BY created_at, token",
+    ),
+    (
+        "notification_preferences",
+        "SELECT disabled_kinds, updated_at FROM billing.notification_preferences"
+        " WHERE principal = :principal",
+    ),
 )
 
 
@@ -59,6 +76,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return None
+    if isinstance(value, UUID):
+        return str(value)
     return value
 
 
@@ -94,7 +113,11 @@ async def export_account(
             c["stripe_customer_id"] for c in customer + erasures if c["stripe_customer_id"]
         ]
         payment_methods = [pm for e in erasures for pm in e["payment_method_ids"]]
-        params = {"customers": customers, "payment_methods": payment_methods}
+        params = {
+            "customers": customers,
+            "payment_methods": payment_methods,
+            "principal": principal.key,
+        }
         document: dict[str, Any] = {
             "principal": principal.key,
             "exported_at": datetime.now(UTC).isoformat(),

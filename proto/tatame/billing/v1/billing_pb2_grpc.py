@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from tatame.billing.v1 import billing_pb2 as tatame_dot_billing_dot_v1_dot_billing__pb2
+from tatame.billing.v1 import notifications_pb2 as tatame_dot_billing_dot_v1_dot_notifications__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -202,6 +203,26 @@ class BillingServiceStub:
                 '/tatame.billing.v1.BillingService/ExportAccount',
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountResponse.FromString,
+                _registered_method=True)
+        self.RegisterDevice = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/RegisterDevice',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceResponse.FromString,
+                _registered_method=True)
+        self.UnregisterDevice = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/UnregisterDevice',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceResponse.FromString,
+                _registered_method=True)
+        self.GetNotificationPreferences = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/GetNotificationPreferences',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesResponse.FromString,
+                _registered_method=True)
+        self.UpdateNotificationPreferences = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/UpdateNotificationPreferences',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.FromString,
                 _registered_method=True)
 
 
@@ -471,6 +492,33 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterDevice(self, request, context):
+        """--- Notifications (messages in notifications.proto) ---
+        The principal's app receives pushes at this Expo push token (registering it again is fine).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnregisterDevice(self, request, context):
+        """NOT_FOUND for a token that is not the principal's device.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNotificationPreferences(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateNotificationPreferences(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -623,6 +671,26 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ExportAccount,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.ExportAccountResponse.SerializeToString,
+            ),
+            'RegisterDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDevice,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceResponse.SerializeToString,
+            ),
+            'UnregisterDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnregisterDevice,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceResponse.SerializeToString,
+            ),
+            'GetNotificationPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotificationPreferences,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesResponse.SerializeToString,
+            ),
+            'UpdateNotificationPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNotificationPreferences,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1464,6 +1532,114 @@ class BillingService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def RegisterDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/RegisterDevice',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.RegisterDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnregisterDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/UnregisterDevice',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.UnregisterDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotificationPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/GetNotificationPreferences',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.GetNotificationPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNotificationPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/UpdateNotificationPreferences',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class BillingAdminServiceStub:
     """Operators' actions (the ops CLI, `python -m services.billing refund …`, with its own service
@@ -1480,6 +1656,16 @@ class BillingAdminServiceStub:
                 '/tatame.billing.v1.BillingAdminService/RefundPayment',
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.FromString,
+                _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/tatame.billing.v1.BillingAdminService/ListNotifications',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
+        self.ReplayNotification = channel.unary_unary(
+                '/tatame.billing.v1.BillingAdminService/ReplayNotification',
+                request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.FromString,
                 _registered_method=True)
 
 
@@ -1500,6 +1686,21 @@ class BillingAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNotifications(self, request, context):
+        """The notifications of the outbox, newest first, in one state or all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayNotification(self, request, context):
+        """Send a dead notification again (the channels it has not sent yet). NOT_FOUND for an unknown
+        id; INVALID_ARGUMENT for one that is not dead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1507,6 +1708,16 @@ def add_BillingAdminServiceServicer_to_server(servicer, server):
                     servicer.RefundPayment,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'ReplayNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayNotification,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1538,6 +1749,60 @@ class BillingAdminService:
             '/tatame.billing.v1.BillingAdminService/RefundPayment',
             tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.RefundPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingAdminService/ListNotifications',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingAdminService/ReplayNotification',
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,6 +1,6 @@
 """events from more than Stripe (provider), lookups by subject, and erased subjects
 
-Revision ID: 0004
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01 17:10:00.000000
 
@@ -13,7 +13,7 @@ that the relay blanks personal data from their events that arrive afterwards.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -4,7 +4,7 @@ services/common/rpc.py."""
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
 import grpc
@@ -44,16 +44,18 @@ from services.billing.grpc_policy import (
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
+from services.billing.live.feed import ChangeFeed
+from services.billing.live.watch import watch_billing
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
-from services.common.db import database_reachable
+from services.common.db import database_reachable, psycopg_conninfo
 from services.common.errors import ErrorReason
 from services.common.grpc_server import (
     READINESS_INTERVAL_SECONDS,
     GrpcServer,
     start_grpc_server,
 )
-from services.common.rpc import Context, Failure, failure_of, rpc
+from services.common.rpc import Context, Failure, failure_of, rpc, stream_rpc
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     """tatame.billing.v1.BillingService over the use cases of billing."""
 
     def __init__(
-        self, *, engine: AsyncEngine, stripe_client: stripe.StripeClient, rules: BillingRules
+        self,
+        *,
+        engine: AsyncEngine,
+        stripe_client: stripe.StripeClient,
+        rules: BillingRules,
+        feed: ChangeFeed,
     ) -> None:
         self._engine = engine
+        self._feed = feed
         self._stripe = stripe_client
         self._rules = rules
         self._grace = timedelta(days=rules.past_due_grace_days)
@@ -467,6 +475,23 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         )
         return messages.overview_response(summary)
 
+    @stream_rpc
+    async def WatchBilling(
+        self, request: billing_pb2.WatchBillingRequest, context: Context
+    ) -> AsyncIterator[billing_pb2.WatchBillingResponse]:
+        principal = await acting_principal(context)
+        if self._feed.closed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "billing is shutting down")
+        changes = watch_billing(
+            engine=self._engine,
+            feed=self._feed,
+            principal=principal,
+            grace=self._grace,
+            since_version=request.since_version if request.HasField("since_version") else None,
+        )
+        async for change in changes:
+            yield messages.watch_response(change)
+
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
         return await events.apply_event(
             engine=self._engine,
@@ -542,7 +567,9 @@ async def start_billing_server(
     """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
     picks one) with caller checks on; its health is SERVING while its database answers."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
-    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules)
+    feed = ChangeFeed(psycopg_conninfo(engine))
+    await feed.start()
+    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules, feed=feed)
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
     policy = method_policy(rules.entitlement_callers)
 
@@ -550,7 +577,7 @@ async def start_billing_server(
         billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
         billing_pb2_grpc.add_BillingAdminServiceServicer_to_server(admin, server)
 
-    return await start_grpc_server(
+    server = await start_grpc_server(
         address=address,
         service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME],
         add_servicers=add_servicers,
@@ -558,3 +585,5 @@ async def start_billing_server(
         readiness=functools.partial(database_reachable, engine),
         readiness_interval=readiness_interval,
     )
+    server.closers.append(feed.close)
+    return server

@@ -45,6 +45,7 @@ _GATEWAY_METHODS = (
     "ListPurchases",
     "PayInvoice",
     "GetBillingOverview",
+    "WatchBilling",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -401,3 +401,20 @@ disputes = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index(None, disputes.c.charge_id)
+
+# Each principal's version of its billing state, bumped (and NOTIFY billing_changes sent) by
+# triggers on the tables above in the transaction that writes them (migration 0011); the event
+# id of GET /v1/billing/stream (services/billing/live/).
+live_versions = Table(
+    "live_versions",
+    metadata,
+    Column("principal", Text, primary_key=True, comment="user:<id> or org:<id>"),
+    Column(
+        "version",
+        BigInteger,
+        nullable=False,
+        comment="bumped by every statement that changes the principal's billing state; "
+        "the stream's event id",
+    ),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,93 @@
+"""Each billing process hears every committed change to any principal's billing state on one
+dedicated connection (`LISTEN billing_changes`, outside the engine's pool) and wakes the
+WatchBilling streams of that principal in this process.
+
+The triggers of migration 0011 send the principal as the payload from the writing transaction, so
+a notification arrives only once that transaction has committed, at every billing replica. While
+the connection is down, changes are missed: when it is back, every stream is woken and re-reads
+its principal's version, so what changed meanwhile is still sent (as the current state)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import psycopg
+
+from services.common.db import DATABASE_FAILURES
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "billing_changes"  # the triggers' (migration 0011)
+
+
+class ChangeFeed:
+    """The LISTEN connection of one billing process and the streams it wakes, by principal."""
+
+    def __init__(self, conninfo: str, *, retry_seconds: float = 1.0) -> None:
+        self._conninfo = conninfo
+        self._retry_seconds = retry_seconds
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self.closed = False
+
+    async def start(self, *, wait_seconds: float = 5.0) -> None:
+        """Start listening; return once the first LISTEN holds (or after `wait_seconds`:
+        the feed keeps trying, and streams started meanwhile are woken when it holds)."""
+        self._task = asyncio.create_task(self._listen(), name="billing change feed")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_seconds):
+                await self._listening.wait()
+
+    async def close(self) -> None:
+        """Stop listening and end every stream (each sees `closed` when woken)."""
+        self.closed = True
+        self._wake_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.contextmanager
+    def watching(self, principal_key: str) -> Iterator[asyncio.Event]:
+        """An event set whenever `principal_key`'s billing state may have changed (and on
+        close), for as long as the block runs."""
+        event = asyncio.Event()
+        watchers = self._watchers.setdefault(principal_key, set())
+        watchers.add(event)
+        try:
+            yield event
+        finally:
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[principal_key]
+
+    @property
+    def streams(self) -> int:
+        return sum(len(events) for events in self._watchers.values())
+
+    async def _listen(self) -> None:
+        while not self.closed:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    self._wake_all()  # changes made while nobody listened
+                    async for notification in conn.notifies():
+                        for event in self._watchers.get(notification.payload, ()):
+                            event.set()
+            except DATABASE_FAILURES as e:
+                log.warning(
+                    "billing change feed lost its connection; reconnecting",
+                    extra={"fields": {"error": type(e).__name__}},
+                )
+            self._listening.clear()
+            await asyncio.sleep(self._retry_seconds)
+
+    def _wake_all(self) -> None:
+        for events in self._watchers.values():
+            for event in events:
+                event.set()

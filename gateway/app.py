@@ -21,15 +21,19 @@ from gateway.routes import (
     health,
     payments,
     plans,
+    stream,
     subscriptions,
 )
 from gateway.settings import GatewaySettings
+from gateway.streams import Streams, close_on_termination
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
 from services.common.http import RequestContextMiddleware
 from services.common.logging import configure_logging
 
 SERVICE_NAME = "gateway"
+# On shutdown, how long the open billing streams get to end their responses.
+_STREAMS_CLOSE_SECONDS = 2.0
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -55,6 +59,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 ),
                 timeout=settings.gateway_rpc_timeout_seconds,
             )
+            app.state.settings = settings
+            app.state.streams = Streams(
+                max_per_principal=settings.gateway_stream_max_per_principal,
+                max_per_process=settings.gateway_stream_max_per_process,
+            )
+            close_on_termination(app.state.streams)
             app.state.plans_cache = PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (
                 RenderedCustomers(settings.gateway_customer_cache_seconds)
@@ -68,6 +78,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             try:
                 yield
             finally:
+                # Streams first: each ends its response cleanly (the client reconnects to
+                # another replica) while the server drains, then the channel they read closes.
+                await app.state.streams.close(within=_STREAMS_CLOSE_SECONDS)
                 await app.state.billing.close()
 
     app = FastAPI(
@@ -97,6 +110,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         payments,
         entitlements,
         billing,
+        stream,
         compat,
     ):
         app.include_router(module.router)

@@ -4,6 +4,7 @@ average the machine had when the figure's phase began, so that a noisy run shows
 import os
 import time
 
+from bench import streams
 from bench.delivery import Drain, Lag
 from bench.webhooks import IngestFigures
 from bench.wrk import WrkResult
@@ -22,6 +23,8 @@ READ_TARGETS = {
     "GET /v1/customer (cache off: gRPC+Postgres)": (0.15, None),
 }
 BARE = "bare FastAPI GET (ceiling)"
+# Issue 13: a change reaches the app within one second.
+STREAM_ARRIVAL_P99_MS = 1000.0
 
 
 def load_average() -> str:
@@ -122,3 +125,17 @@ def print_drain(drain: Drain, processes: int, load: str, naive: float) -> None:
         f"{sum(drain.billing_cpu_ms):.2f} ms ({per_process} by process), relay "
         f"{drain.relay_cpu_ms:.2f} ms; billing's answers: {o.describe()}{left}"
     )
+
+
+def print_streams(figures: streams.StreamFigures, load: str) -> None:
+    lines = streams.describe(figures)
+    arrival = figures.arrival_ms
+    met = (
+        len(arrival) == figures.expected_arrivals
+        and streams.percentile(arrival, 0.99) < STREAM_ARRIVAL_P99_MS
+    )
+    print(f"\nbilling streams (GET /v1/billing/stream), one gateway process (load average {load})")
+    print(f"  {lines[0]}")
+    print(f"  {lines[1]}  target p99 < {STREAM_ARRIVAL_P99_MS:.0f} ms, all arrived: {verdict(met)}")
+    for line in lines[2:]:
+        print(f"  {line}")

@@ -176,7 +176,15 @@ _GRANIAN_LOGGING = {
 }
 
 
-def serve_asgi(factory: str, *, host: str, port: int, workers: int, grace_seconds: float) -> None:
+def serve_asgi(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    grace_seconds: float,
+    backpressure: int | None = None,
+) -> None:
     """Serve the app `factory` ("module:function") with granian: `workers` processes sharing the
     port (the kernel balances connections among them), uvloop, HTTP/1.1, no access log, our JSON
     logs. On SIGTERM it stops accepting, lets in-flight requests finish, runs the app's shutdown,
@@ -184,13 +192,17 @@ def serve_asgi(factory: str, *, host: str, port: int, workers: int, grace_second
 
     Granian rather than uvicorn: in the same runs (wrk, 64 connections, one worker each) it served
     the bare endpoint and the gateway's cached reads faster and with p99 tails several times
-    shorter; uvicorn with several workers can also leave every keep-alive connection on one."""
+    shorter; uvicorn with several workers can also leave every keep-alive connection on one.
+
+    `backpressure`: requests each worker serves at once (others wait to be accepted); granian's
+    default is 1024 / workers, which long-lived responses (the gateway's streams) would use up."""
     Server(
         factory,
         address=host,
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        backpressure=backpressure,
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         websockets=False,

@@ -96,7 +96,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         allow_origins=list(settings.cors_allowed_origins),
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=["X-Request-ID"],
         max_age=600,
     )

@@ -45,7 +45,7 @@ from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for c
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.live.feed import ChangeFeed
-from services.billing.live.watch import watch_billing
+from services.billing.live.watch import Watchers
 from services.billing.mirror import Outcome
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable, psycopg_conninfo
@@ -72,10 +72,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         engine: AsyncEngine,
         stripe_client: stripe.StripeClient,
         rules: BillingRules,
-        feed: ChangeFeed,
+        watchers: Watchers,
     ) -> None:
         self._engine = engine
-        self._feed = feed
+        self._watchers = watchers
         self._stripe = stripe_client
         self._rules = rules
         self._grace = timedelta(days=rules.past_due_grace_days)
@@ -480,16 +480,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: billing_pb2.WatchBillingRequest, context: Context
     ) -> AsyncIterator[billing_pb2.WatchBillingResponse]:
         principal = await acting_principal(context)
-        if self._feed.closed:
+        if self._watchers.closed:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "billing is shutting down")
-        changes = watch_billing(
-            engine=self._engine,
-            feed=self._feed,
-            principal=principal,
-            grace=self._grace,
-            since_version=request.since_version if request.HasField("since_version") else None,
-        )
-        async for change in changes:
+        since = request.since_version if request.HasField("since_version") else None
+        async for change in self._watchers.watch(principal, since):
             yield messages.watch_response(change)
 
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
@@ -567,9 +561,12 @@ async def start_billing_server(
     """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
     picks one) with caller checks on; its health is SERVING while its database answers."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
-    feed = ChangeFeed(psycopg_conninfo(engine))
+    watchers = Watchers(engine=engine, grace=timedelta(days=rules.past_due_grace_days))
+    feed = ChangeFeed(psycopg_conninfo(engine), watchers)
     await feed.start()
-    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules, feed=feed)
+    servicer = BillingServicer(
+        engine=engine, stripe_client=stripe_client, rules=rules, watchers=watchers
+    )
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
     policy = method_policy(rules.entitlement_callers)
 

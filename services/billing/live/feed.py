@@ -1,6 +1,6 @@
 """Each billing process hears every committed change to any principal's billing state on one
-dedicated connection (`LISTEN billing_changes`, outside the engine's pool) and wakes the
-WatchBilling streams of that principal in this process.
+dedicated connection (`LISTEN billing_changes`, outside the engine's pool) and tells the
+WatchBilling streams of this process (`watch.Watchers`).
 
 The triggers of migration 0011 send the principal as the payload from the writing transaction, so
 a notification arrives only once that transaction has committed, at every billing replica. While
@@ -10,10 +10,10 @@ its principal's version, so what changed meanwhile is still sent (as the current
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
 
 import psycopg
 
+from services.billing.live.watch import Watchers
 from services.common.db import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
@@ -22,15 +22,14 @@ CHANNEL = "billing_changes"  # the triggers' (migration 0011)
 
 
 class ChangeFeed:
-    """The LISTEN connection of one billing process and the streams it wakes, by principal."""
+    """The LISTEN connection of one billing process, telling its `watchers`."""
 
-    def __init__(self, conninfo: str, *, retry_seconds: float = 1.0) -> None:
+    def __init__(self, conninfo: str, watchers: Watchers, *, retry_seconds: float = 1.0) -> None:
         self._conninfo = conninfo
+        self._watchers = watchers
         self._retry_seconds = retry_seconds
-        self._watchers: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self.closed = False
 
     async def start(self, *, wait_seconds: float = 5.0) -> None:
         """Start listening; return once the first LISTEN holds (or after `wait_seconds`:
@@ -41,44 +40,24 @@ class ChangeFeed:
                 await self._listening.wait()
 
     async def close(self) -> None:
-        """Stop listening and end every stream (each sees `closed` when woken)."""
-        self.closed = True
-        self._wake_all()
+        """Stop listening and end every stream."""
+        self._watchers.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    @contextlib.contextmanager
-    def watching(self, principal_key: str) -> Iterator[asyncio.Event]:
-        """An event set whenever `principal_key`'s billing state may have changed (and on
-        close), for as long as the block runs."""
-        event = asyncio.Event()
-        watchers = self._watchers.setdefault(principal_key, set())
-        watchers.add(event)
-        try:
-            yield event
-        finally:
-            watchers.discard(event)
-            if not watchers:
-                del self._watchers[principal_key]
-
-    @property
-    def streams(self) -> int:
-        return sum(len(events) for events in self._watchers.values())
-
     async def _listen(self) -> None:
-        while not self.closed:
+        while not self._watchers.closed:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
-                    self._wake_all()  # changes made while nobody listened
+                    self._watchers.all_changed()  # changes made while nobody listened
                     async for notification in conn.notifies():
-                        for event in self._watchers.get(notification.payload, ()):
-                            event.set()
+                        self._watchers.changed(notification.payload)
             except DATABASE_FAILURES as e:
                 log.warning(
                     "billing change feed lost its connection; reconnecting",
@@ -86,8 +65,3 @@ class ChangeFeed:
                 )
             self._listening.clear()
             await asyncio.sleep(self._retry_seconds)
-
-    def _wake_all(self) -> None:
-        for events in self._watchers.values():
-            for event in events:
-                event.set()

@@ -149,8 +149,16 @@ def streams_only() -> None:
             admin_port=free_port(),
             quiet=True,
         ) as stack:
-            report.phase(f"seeding {STREAMS // PER_PRINCIPAL} customers through the gateway")
-            seed_customers(stack, directory, STREAMS // PER_PRINCIPAL)
+            # Their rows alone: a stream reads billing's mirror, never Stripe.
+            with psycopg.connect(stack.database_urls["billing"]) as conn:
+                conn.cursor().executemany(
+                    "INSERT INTO billing.customers (principal, stripe_customer_id, email, name)"
+                    " VALUES (%s, %s, %s, 'Bench')",
+                    [
+                        (f"user:user_bench_{n}", f"cus_bench_{n}", f"user_bench_{n}@example.com")
+                        for n in range(STREAMS // PER_PRINCIPAL)
+                    ],
+                )
             load = report.phase(f"{STREAMS} billing streams")
             figures = stream_figures(stack, directory)
     report.print_streams(figures, load)

@@ -13,10 +13,13 @@ webhook handler) on the gateway's HTTP server and settings. In order:
 3. per billing process count (most first; the others are stopped in between): the
    receive-to-applied lag at 200 and at 1,000 events/s, and the relay draining a backlog, with
    the CPU that billing and the relay spent per event (bench/delivery.py), all with the realistic
-   event mix of bench/stripe_mix.py for customers created through the gateway beforehand.
+   event mix of bench/stripe_mix.py for customers created through the gateway beforehand;
+4. billing streams: 1,000 open GET /v1/billing/stream on the gateway, change-to-arrival time
+   beside a bare LISTEN's, memory per stream (bench/streams.py; under a minute).
 
 BENCH_SECONDS (default 10), BENCH_WORKERS (HTTP server workers of the gateway, the receiver and
-the baselines, default 1), BENCH_BILLING_PROCESSES (comma-separated counts, default "1,2").
+the baselines, default 1), BENCH_BILLING_PROCESSES (comma-separated counts, default "1,2"),
+BENCH_ONLY=streams (section 4 alone, on a stack of its own with one billing process).
 """
 
 import os
@@ -34,6 +37,7 @@ from bench.delivery import Drain, Lag, measure_drain, measure_lag
 from bench.local import create_customer, free_port
 from bench.rate_limits import bench_rate_limits
 from bench.rate_limits import header as rate_limits_header
+from bench.streams import PER_PRINCIPAL, STREAMS, StreamFigures, measure_streams
 from bench.stripe_mix import LIFE, EventMix
 from bench.webhooks import bench_ingest, prepare_naive_table
 from bench.wrk import CONNECTIONS, measure
@@ -100,7 +104,50 @@ def start_baselines(stack: Stack, workers: int) -> tuple[str, str, str]:
     return bare_url, uncached_url, naive_url
 
 
+def stream_figures(stack: Stack, directory: Path) -> StreamFigures:
+    """Section 4 on `stack`, whose first customers (user_bench_N) exist."""
+    users = [f"user_bench_{n}" for n in range(STREAMS // PER_PRINCIPAL)]
+    return measure_streams(
+        stack.gateway_url,
+        stack.database_urls["billing"],
+        {f"user:{user}": dev_issuer.mint_token(user, directory=directory) for user in users},
+        gateway_pid=stack.processes.child("gateway").pid,
+        billing_pids=[process.pid for process in stack.processes.named("billing-")],
+    )
+
+
+def streams_only() -> None:
+    """BENCH_ONLY=streams: section 4 on a stack of its own."""
+    with tempfile.TemporaryDirectory(prefix="tatame-bench-") as tmp:
+        directory = Path(tmp)
+        with running_stack(
+            directory=directory,
+            gateway_port=free_port(),
+            billing_ports=[free_port()],
+            stripe_port=0,
+            receiver_port=free_port(),
+            admin_port=free_port(),
+            quiet=True,
+        ) as stack:
+            # Their rows alone: a stream reads billing's mirror, never Stripe.
+            with psycopg.connect(stack.database_urls["billing"]) as conn:
+                conn.cursor().executemany(
+                    "INSERT INTO billing.customers (principal, stripe_customer_id, email, name)"
+                    " VALUES (%s, %s, %s, 'Bench')",
+                    [
+                        (f"user:user_bench_{n}", f"cus_bench_{n}", f"user_bench_{n}@example.com")
+                        for n in range(STREAMS // PER_PRINCIPAL)
+                    ],
+                )
+            load = report.phase(f"{STREAMS} billing streams")
+            figures = stream_figures(stack, directory)
+    report.print_streams(figures, load)
+
+
 def main() -> None:
+    if os.environ.get("BENCH_ONLY") == "streams":
+        streams_only()
+        return
     seconds = int(os.environ.get("BENCH_SECONDS", "10"))
     workers = int(os.environ.get("BENCH_WORKERS", "1"))
     counts = sorted(
@@ -171,6 +218,8 @@ def main() -> None:
                 )
                 drain.outcomes.check("drain")
                 drains[count] = (drain, load)
+            stream_load = report.phase(f"{STREAMS} billing streams")
+            stream_results = stream_figures(stack, directory)
     report.print_reads(
         reads,
         f"reads: wrk {CONNECTIONS} connections, {seconds} s each, HTTP workers={workers}, "
@@ -189,6 +238,7 @@ def main() -> None:
             report.print_lag(lag, count, load)
         drain, load = drains[count]
         report.print_drain(drain, count, load, naive)
+    report.print_streams(stream_results, stream_load)
 
 
 def plan_price_id(stack: Stack) -> str:

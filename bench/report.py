@@ -4,6 +4,7 @@ average the machine had when the figure's phase began, so that a noisy run shows
 import os
 import time
 
+from bench import streams
 from bench.delivery import Drain, Lag
 from bench.webhooks import IngestFigures
 from bench.wrk import WrkResult
@@ -25,6 +26,8 @@ BARE = "bare FastAPI GET (ceiling)"
 RATE_LIMITER_OFF = "limiter off"
 # A figure by name: the wrk result and the load average when its phase began.
 Figures = dict[str, tuple[WrkResult, str]]
+# Issue 13: a change reaches the app within one second.
+STREAM_ARRIVAL_P99_MS = 1000.0
 
 
 def load_average() -> str:
@@ -141,3 +144,17 @@ def print_rate_limits(figures: Figures, header: str) -> None:
             f"{r.requests_per_second / off.requests_per_second:7.2f} "
             f"{'' if r is off else f'{cost:+.0f}':>11} {r.non_2xx + r.errors:7d} {load:>15}"
         )
+
+
+def print_streams(figures: streams.StreamFigures, load: str) -> None:
+    lines = streams.describe(figures)
+    arrival = figures.arrival_ms
+    met = (
+        len(arrival) == figures.expected_arrivals
+        and streams.percentile(arrival, 0.99) < STREAM_ARRIVAL_P99_MS
+    )
+    print(f"\nbilling streams (GET /v1/billing/stream), one gateway process (load average {load})")
+    print(f"  {lines[0]}")
+    print(f"  {lines[1]}  target p99 < {STREAM_ARRIVAL_P99_MS:.0f} ms, all arrived: {verdict(met)}")
+    for line in lines[2:]:
+        print(f"  {line}")

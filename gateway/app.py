@@ -28,10 +28,12 @@ from gateway.routes import (
     notifications,
     payments,
     plans,
+    stream,
     subscriptions,
 )
 from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
+from gateway.streams import Streams, close_on_termination
 from services.auth.clerk import ClerkVerifier
 from services.auth.service_credentials import ServiceCredentials
 from services.common.http import RequestContextMiddleware
@@ -39,6 +41,8 @@ from services.common.logging import configure_logging
 from services.common.telemetry import configure_tracing, instrument_fastapi
 
 SERVICE_NAME = "gateway"
+# On shutdown, how long the open billing streams get to end their responses.
+_STREAMS_CLOSE_SECONDS = 2.0
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -66,6 +70,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 timeout=settings.gateway_rpc_timeout_seconds,
                 tls=settings,
             )
+            app.state.settings = settings
+            app.state.streams = Streams(
+                max_per_principal=settings.gateway_stream_max_per_principal,
+                max_per_process=settings.gateway_stream_max_per_process,
+            )
+            close_on_termination(app.state.streams)
             app.state.plans_cache = PlansCache(settings.gateway_plans_cache_seconds)
             app.state.customer_cache = (
                 RenderedCustomers(settings.gateway_customer_cache_seconds)
@@ -79,6 +89,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             try:
                 yield
             finally:
+                # Streams first: each ends its response cleanly (the client reconnects to
+                # another replica) while the server drains, then the channel they read closes.
+                await app.state.streams.close(within=_STREAMS_CLOSE_SECONDS)
                 await app.state.billing.close()
 
     app = FastAPI(
@@ -99,7 +112,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         allow_origins=list(settings.cors_allowed_origins),
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=["X-Request-ID"],
         max_age=600,
     )
@@ -127,6 +140,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             billing,
             me,
             notifications,
+            stream,
             compat,
         )
     ]

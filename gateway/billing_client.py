@@ -203,6 +203,18 @@ class BillingCalls:
     ) -> pb.GetBillingOverviewResponse:
         return await self._call(self._stub.GetBillingOverview, request, None)
 
+    def watch_billing(
+        self, request: pb.WatchBillingRequest, *, timeout: float
+    ) -> "grpc.aio.UnaryStreamCall[pb.WatchBillingRequest, pb.WatchBillingResponse]":
+        """The principal's billing overview as it changes, for up to `timeout` seconds (a
+        stream: no default deadline)."""
+        call: grpc.aio.UnaryStreamCall[pb.WatchBillingRequest, pb.WatchBillingResponse] = (
+            self._stub.WatchBilling(
+                request, timeout=timeout, metadata=self._credentials.metadata(self._principal)
+            )
+        )
+        return call
+
     async def list_entitlements(
         self, request: pb.ListEntitlementsRequest
     ) -> pb.ListEntitlementsResponse:

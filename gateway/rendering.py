@@ -7,10 +7,12 @@ from pydantic import BaseModel
 from tatame.billing.v1 import billing_pb2
 
 from gateway.schemas import (
+    BillingOverviewOut,
     CustomerOut,
     CustomUnitAmountOut,
     DiscountOut,
     EntitlementOut,
+    InvoiceActionOut,
     InvoiceOut,
     InvoicePaymentAttemptOut,
     PaymentMethodOut,
@@ -210,4 +212,22 @@ def purchase(message: billing_pb2.Purchase) -> PurchaseOut:
         amount_refunded=message.amount_refunded,
         receipt_url=message.receipt_url or None,
         paid_at=optional_datetime(message, "paid_time"),
+    )
+
+
+def overview(message: billing_pb2.GetBillingOverviewResponse) -> BillingOverviewOut:
+    """The billing screen (GET /v1/billing, and each `billing.updated` of its stream)."""
+    waiting = message.invoice_action
+    return BillingOverviewOut(
+        subscription=subscription(message.subscription)
+        if message.HasField("subscription")
+        else None,
+        plan=plan(message.plan) if message.HasField("plan") else None,
+        entitlements=[entitlement(e) for e in message.entitlements],
+        invoice_action=InvoiceActionOut(invoice=invoice(waiting.invoice), action=waiting.action)
+        if message.HasField("invoice_action")
+        else None,
+        default_payment_method=payment_method(message.default_payment_method)
+        if message.HasField("default_payment_method")
+        else None,
     )

@@ -32,6 +32,11 @@ class GatewaySettings(HttpServerSettings, MetricsSettings, GrpcTlsSettings):
     # process refreshes it at once; changes made elsewhere show within this many seconds.
     gateway_customer_cache_seconds: float = Field(default=5.0, ge=0)
     gateway_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # GET /v1/billing/stream: open streams allowed per principal and per worker process (past
+    # either, 429 / 503), and the seconds between heartbeats (SSE comments) on an idle stream.
+    gateway_stream_max_per_principal: int = Field(default=5, ge=1, le=1000)
+    gateway_stream_max_per_process: int = Field(default=2_000, ge=1, le=100_000)
+    gateway_stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Origins allowed to call from a browser, comma-separated ("https://app.tatame.example").
     cors_allowed_origins: CommaList = ()
     billing_target: str = "127.0.0.1:50051"

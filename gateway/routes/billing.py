@@ -5,7 +5,7 @@ from tatame.billing.v1 import billing_pb2
 
 from gateway import rendering
 from gateway.dependencies import ForCaller
-from gateway.schemas import BillingOverviewOut, InvoiceActionOut, error_responses
+from gateway.schemas import BillingOverviewOut, error_responses
 
 router = APIRouter(tags=["billing"])
 
@@ -19,21 +19,4 @@ router = APIRouter(tags=["billing"])
 )
 async def billing_overview(billing: ForCaller) -> Response:
     reply = await billing.get_billing_overview(billing_pb2.GetBillingOverviewRequest())
-    waiting = reply.invoice_action
-    return rendering.json_response(
-        BillingOverviewOut(
-            subscription=rendering.subscription(reply.subscription)
-            if reply.HasField("subscription")
-            else None,
-            plan=rendering.plan(reply.plan) if reply.HasField("plan") else None,
-            entitlements=[rendering.entitlement(e) for e in reply.entitlements],
-            invoice_action=InvoiceActionOut(
-                invoice=rendering.invoice(waiting.invoice), action=waiting.action
-            )
-            if reply.HasField("invoice_action")
-            else None,
-            default_payment_method=rendering.payment_method(reply.default_payment_method)
-            if reply.HasField("default_payment_method")
-            else None,
-        )
-    )
+    return rendering.json_response(rendering.overview(reply))

@@ -5,7 +5,7 @@ services/common/rpc.py."""
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
 import grpc
@@ -45,13 +45,15 @@ from services.billing.grpc_policy import (
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
+from services.billing.live.feed import ChangeFeed
+from services.billing.live.watch import Watchers
 from services.billing.mirror import Outcome
 from services.billing.notifications import devices
 from services.billing.notifications import rpc_messages as notification_messages
 from services.billing.privacy import clerk_events, erasure, export
 from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules
-from services.common.db import database_reachable
+from services.common.db import database_reachable, psycopg_conninfo
 from services.common.errors import ErrorReason
 from services.common.grpc_input import RefuseNulInterceptor
 from services.common.grpc_server import (
@@ -59,7 +61,7 @@ from services.common.grpc_server import (
     GrpcServer,
     start_grpc_server,
 )
-from services.common.rpc import Context, Failure, failure_of, rpc
+from services.common.rpc import Context, Failure, failure_of, rpc, stream_rpc
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         engine: AsyncEngine,
         stripe_client: stripe.StripeClient,
         rules: BillingRules,
+        watchers: Watchers,
         inbox: InboxClient | None = None,
     ) -> None:
         self._engine = engine
+        self._watchers = watchers
         self._stripe = stripe_client
         self._rules = rules
         self._inbox = inbox
@@ -546,6 +550,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             preferences=notification_messages.preferences(enabled)
         )
 
+    @stream_rpc
+    async def WatchBilling(
+        self, request: billing_pb2.WatchBillingRequest, context: Context
+    ) -> AsyncIterator[billing_pb2.WatchBillingResponse]:
+        principal = await acting_principal(context)
+        if self._watchers.closed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "billing is shutting down")
+        since = request.since_version if request.HasField("since_version") else None
+        async for change in self._watchers.watch(principal, since):
+            yield messages.watch_response(change)
+
     async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
         if request.provider == clerk_events.PROVIDER:
             return await self._apply_clerk(request)
@@ -655,7 +670,12 @@ async def start_billing_server(
     picks one) with caller checks on; its health is SERVING while its database answers. With
     `credentials` it serves TLS, and plaintext health on `health_address`."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
-    servicer = BillingServicer(engine=engine, stripe_client=stripe_client, rules=rules, inbox=inbox)
+    watchers = Watchers(engine=engine, grace=timedelta(days=rules.past_due_grace_days))
+    feed = ChangeFeed(psycopg_conninfo(engine), watchers)
+    await feed.start()
+    servicer = BillingServicer(
+        engine=engine, stripe_client=stripe_client, rules=rules, watchers=watchers, inbox=inbox
+    )
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
     policy = method_policy(rules.entitlement_callers)
 
@@ -663,7 +683,7 @@ async def start_billing_server(
         billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
         billing_pb2_grpc.add_BillingAdminServiceServicer_to_server(admin, server)
 
-    return await start_grpc_server(
+    server = await start_grpc_server(
         address=address,
         service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME],
         add_servicers=add_servicers,
@@ -673,3 +693,5 @@ async def start_billing_server(
         credentials=credentials,
         health_address=health_address,
     )
+    server.closers.append(feed.close)
+    return server

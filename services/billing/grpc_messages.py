@@ -23,6 +23,7 @@ from services.billing import (
     subscriptions,
 )
 from services.billing import overview as overview_
+from services.billing.live.watch import Change
 from services.billing.mirror import Outcome
 from services.billing.privacy.erasure import ErasureRecord
 from services.common.timestamps import timestamp
@@ -349,6 +350,13 @@ def overview_response(
             invoice=invoice_message(waiting.invoice), action=waiting.action
         ),
         default_payment_method=None if card is None else payment_method_message(card),
+    )
+
+
+def watch_response(change: Change) -> billing_pb2.WatchBillingResponse:
+    return billing_pb2.WatchBillingResponse(
+        version=change.version,
+        overview=None if change.overview is None else overview_response(change.overview),
     )
 
 

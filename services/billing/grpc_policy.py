@@ -51,6 +51,7 @@ _GATEWAY_METHODS = (
     "UnregisterDevice",
     "GetNotificationPreferences",
     "UpdateNotificationPreferences",
+    "WatchBilling",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -465,3 +465,21 @@ Index(
     postgresql_where=erasures.c.state != "done",
 )
 Index("ix_erasures_stripe_customer_id", erasures.c.stripe_customer_id)
+
+
+# Each principal's version of its billing state, bumped (and NOTIFY billing_changes sent) by
+# triggers on the tables above in the transaction that writes them (migration 0012); the event
+# id of GET /v1/billing/stream (services/billing/live/).
+live_versions = Table(
+    "live_versions",
+    metadata,
+    Column("principal", Text, primary_key=True, comment="user:<id> or org:<id>"),
+    Column(
+        "version",
+        BigInteger,
+        nullable=False,
+        comment="bumped by every statement that changes the principal's billing state; "
+        "the stream's event id",
+    ),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

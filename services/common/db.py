@@ -35,6 +35,12 @@ def sqlalchemy_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def psycopg_conninfo(engine: AsyncEngine) -> str:
+    """The URL of `engine`'s database as psycopg takes it, for a connection of its own outside
+    the pool (a LISTEN)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine with a bounded pool. No liveness check on checkout (it would cost a round
     trip per transaction): a connection lost with its server fails its transaction with one of

@@ -46,9 +46,15 @@ class GrpcServer:
     watch: asyncio.Task[None] | None = field(default=None)
     health_server: grpc.aio.Server | None = field(default=None)
     health_port: int | None = field(default=None)
+    # Run first on stop: what ends long-lived calls (billing's WatchBilling streams), so that
+    # the drain does not wait out its grace for them.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self, grace: float) -> None:
-        """Report NOT_SERVING, let in-flight calls finish for up to `grace` seconds, then stop."""
+        """End long-lived calls (`closers`), report NOT_SERVING, let in-flight calls finish for
+        up to `grace` seconds, then stop."""
+        for close in self.closers:
+            await close()
         if self.watch is not None:
             self.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -228,6 +228,7 @@ def serve_asgi(
     grace_seconds: float,
     limits: HttpServerSettings,
     metrics: MetricsSettings | None = None,
+    backpressure: int | None = None,
 ) -> None:
     """Serve the app `factory` ("module:function") with granian: `workers` processes sharing the
     port (the kernel balances connections among them), uvloop, HTTP/1.1, no access log, our JSON
@@ -241,7 +242,10 @@ def serve_asgi(
 
     Granian rather than uvicorn: in the same runs (wrk, 64 connections, one worker each) it served
     the bare endpoint and the gateway's cached reads faster and with p99 tails several times
-    shorter; uvicorn with several workers can also leave every keep-alive connection on one."""
+    shorter; uvicorn with several workers can also leave every keep-alive connection on one.
+
+    `backpressure`: requests each worker serves at once (others wait to be accepted); granian's
+    default is 1024 / workers, which long-lived responses (the gateway's streams) would use up."""
     directory = None
     if metrics is not None and metrics.metrics_port:
         directory = tempfile.mkdtemp(prefix="tatame-metrics-")
@@ -256,6 +260,7 @@ def serve_asgi(
             workers=workers,
             grace_seconds=grace_seconds,
             limits=limits,
+            backpressure=backpressure,
         )
     finally:
         if directory is not None:
@@ -270,6 +275,7 @@ def _granian(
     workers: int,
     grace_seconds: float,
     limits: HttpServerSettings,
+    backpressure: int | None,
 ) -> None:
     Server(
         factory,
@@ -277,6 +283,7 @@ def _granian(
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        backpressure=backpressure,
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         websockets=False,

@@ -4,7 +4,7 @@
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -130,6 +130,26 @@ def rpc(method: Handler[Servicer, Req, Resp]) -> Handler[Servicer, Req, Resp]:
         except grpc.aio.AbortError:
             raise  # the method (or the caller check) chose its status itself
         except Exception as e:  # every other failure becomes a status
+            await abort(context, failure_of(e, method.__name__))
+
+    return wrapper
+
+
+StreamHandler = Callable[[Servicer, Req, Context], AsyncIterator[Resp]]
+
+
+def stream_rpc(method: StreamHandler[Servicer, Req, Resp]) -> StreamHandler[Servicer, Req, Resp]:
+    """`rpc` for a server-streaming method: a failure ends the stream with its status and
+    reason."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Servicer, request: Req, context: Context) -> AsyncIterator[Resp]:
+        try:
+            async for reply in method(self, request, context):
+                yield reply
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
             await abort(context, failure_of(e, method.__name__))
 
     return wrapper

@@ -893,3 +893,17 @@ class ExportAccountResponse(_message.Message):
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     document: str
     def __init__(self, document: _Optional[str] = ...) -> None: ...
+
+class WatchBillingRequest(_message.Message):
+    __slots__ = ("since_version",)
+    SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    since_version: int
+    def __init__(self, since_version: _Optional[int] = ...) -> None: ...
+
+class WatchBillingResponse(_message.Message):
+    __slots__ = ("version", "overview")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    OVERVIEW_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    overview: GetBillingOverviewResponse
+    def __init__(self, version: _Optional[int] = ..., overview: _Optional[_Union[GetBillingOverviewResponse, _Mapping]] = ...) -> None: ...

@@ -224,6 +224,11 @@ class BillingServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.FromString,
                 _registered_method=True)
+        self.WatchBilling = channel.unary_stream(
+                '/tatame.billing.v1.BillingService/WatchBilling',
+                request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -519,6 +524,17 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBilling(self, request, context):
+        """The principal's billing overview as it changes (GET /v1/billing/stream): first the current
+        state (without the overview when `since_version` is the current version), then the state
+        after each committed change to the principal's subscriptions, invoices, payment methods,
+        purchases or customer. Versions only grow; several changes in quick succession may arrive
+        as one. Ends when billing shuts down (the caller calls again, on another replica).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -691,6 +707,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.UpdateNotificationPreferences,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.SerializeToString,
+            ),
+            'WatchBilling': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBilling,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1630,6 +1651,33 @@ class BillingService:
             '/tatame.billing.v1.BillingService/UpdateNotificationPreferences',
             tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_notifications__pb2.UpdateNotificationPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBilling(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/WatchBilling',
+            tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.FromString,
             options,
             channel_credentials,
             insecure,

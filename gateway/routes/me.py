@@ -6,7 +6,7 @@ credential, never from the request), so no caller reaches another's data."""
 from fastapi import APIRouter, Response
 from tatame.billing.v1 import billing_pb2
 
-from gateway.dependencies import CurrentSession, CustomerCache, ForCaller
+from gateway.dependencies import CurrentSession, CustomerCache, ForManager
 from gateway.schemas import ErasureOut, error_responses
 from services.common.timestamps import optional_datetime
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["me"])
     "Idempotent: asked again, it answers the same erasure; one that stopped part way "
     "(503) resumes. The caller may become a customer again afterwards.",
 )
-async def erase_me(session: CurrentSession, billing: ForCaller, cache: CustomerCache) -> ErasureOut:
+async def erase_me(session: CurrentSession, billing: ForManager, cache: CustomerCache) -> ErasureOut:
     reply = await billing.erase_account(billing_pb2.EraseAccountRequest())
     if cache is not None:
         cache.drop(session.principal.key)
@@ -55,7 +55,7 @@ async def erase_me(session: CurrentSession, billing: ForCaller, cache: CustomerC
     },
     summary="Everything billing holds about the caller",
 )
-async def export_me(billing: ForCaller) -> Response:
+async def export_me(billing: ForManager) -> Response:
     reply = await billing.export_account(billing_pb2.ExportAccountRequest())
     return Response(
         reply.document,

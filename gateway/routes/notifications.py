@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tatame.billing.v1 import notifications_pb2 as pb
 
 from gateway import rendering
-from gateway.dependencies import ForCaller
+from gateway.dependencies import ForCaller, ForManager
 from gateway.schemas import error_responses
 
 router = APIRouter(tags=["notifications"])
@@ -63,7 +63,7 @@ def _preferences(items: list[pb.NotificationPreference]) -> PreferencesOut:
 
 
 @router.post("/v1/devices", response_model=DeviceOut, status_code=201, responses=ERRORS)
-async def register_device(billing: ForCaller, body: DeviceIn) -> Response:
+async def register_device(billing: ForManager, body: DeviceIn) -> Response:
     """Receive pushes on this device (registering the same token again is fine)."""
     await billing.register_device(
         pb.RegisterDeviceRequest(token=body.token, platform=body.platform or "")
@@ -73,7 +73,7 @@ async def register_device(billing: ForCaller, body: DeviceIn) -> Response:
 
 @router.delete("/v1/devices/{token}", status_code=204, responses=ERRORS)
 async def unregister_device(
-    billing: ForCaller, token: Annotated[str, Path(max_length=230)]
+    billing: ForManager, token: Annotated[str, Path(max_length=230)]
 ) -> Response:
     """Stop pushes to this device (404 when it is not one of the caller's)."""
     await billing.unregister_device(pb.UnregisterDeviceRequest(token=token))
@@ -87,7 +87,7 @@ async def get_preferences(billing: ForCaller) -> Response:
 
 
 @router.put("/v1/notification-preferences", response_model=PreferencesOut, responses=ERRORS)
-async def update_preferences(billing: ForCaller, body: PreferencesIn) -> Response:
+async def update_preferences(billing: ForManager, body: PreferencesIn) -> Response:
     """Turn kinds on or off (400 for an unknown kind, or for turning off receipt or
     action_required)."""
     reply = await billing.update_notification_preferences(

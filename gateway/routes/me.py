@@ -24,7 +24,9 @@ router = APIRouter(tags=["me"])
     "Idempotent: asked again, it answers the same erasure; one that stopped part way "
     "(503) resumes. The caller may become a customer again afterwards.",
 )
-async def erase_me(session: CurrentSession, billing: ForManager, cache: CustomerCache) -> ErasureOut:
+async def erase_me(
+    session: CurrentSession, billing: ForManager, cache: CustomerCache
+) -> ErasureOut:
     reply = await billing.erase_account(billing_pb2.EraseAccountRequest())
     if cache is not None:
         cache.drop(session.principal.key)

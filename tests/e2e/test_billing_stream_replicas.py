@@ -59,6 +59,7 @@ async def replicas(
     env = {**os.environ, "TATAME_ENV": "test", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     billing_ports = [free_port(), free_port()]
     billing_env = {
+        "METRICS_PORT": "0",
         **env,
         "DATABASE_URL": billing_database_url,
         "STRIPE_SECRET_KEY": billing.stripe_target.secret_key,
@@ -70,6 +71,7 @@ async def replicas(
     jwt_key = gateway.settings.clerk_jwt_key
     assert jwt_key is not None
     gateway_env = {
+        "METRICS_PORT": "0",
         **env,
         "BILLING_TARGET": billing_target(billing_ports),
         "GATEWAY_SERVICE_SECRET": billing.gateway_secret,

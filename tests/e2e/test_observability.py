@@ -365,8 +365,8 @@ async def test_each_process_serves_its_metrics_on_its_own_port_after_traffic(
         >= 1
     )
     customers = {"method": "POST", "endpoint": "/v1/customers"}
-    assert value(billing, "stripe_requests_total", **customers, outcome="ok") >= 2
-    assert value(billing, "stripe_request_duration_seconds_count", **customers) >= 2
+    assert value(billing, "stripe_requests_total", **customers, outcome="ok") >= 1
+    assert value(billing, "stripe_request_duration_seconds_count", **customers) >= 1
     assert ("billing_subscription_disputes", frozenset()) in billing  # scrapeable, none yet
 
     # receiver and relay: a signed event stored, delivered to billing, the backlog empty again

@@ -26,7 +26,8 @@ def gateway_processes(env: dict[str, str], count: int) -> Iterator[list[str]]:
     ports = [free_port() for _ in range(count)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "gateway"], env={**os.environ, **env, "GATEWAY_PORT": str(p)}
+            [sys.executable, "-m", "gateway"],
+            env={**os.environ, **env, "GATEWAY_PORT": str(p), "METRICS_PORT": "0"},
         )
         for p in ports
     ]

@@ -2,16 +2,15 @@
 grpc_policy.py, messages are converted in grpc_messages.py, and failures become statuses in
 services/common/rpc.py."""
 
-import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 
 import grpc
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceTokenVerifier
@@ -22,8 +21,6 @@ from services.billing import (
     checkout,
     customers,
     entitlements,
-    event_batch,
-    events,
     invoice_payments,
     invoices,
     overview,
@@ -35,7 +32,9 @@ from services.billing import (
     subscriptions,
 )
 from services.billing import grpc_messages as messages
+from services.billing.grpc_account import AccountRpcs
 from services.billing.grpc_admin import BillingAdminServicer
+from services.billing.grpc_events import EventRpcs
 from services.billing.grpc_policy import (
     ADMIN_SERVICE_NAME,
     SERVICE_NAME,
@@ -47,30 +46,23 @@ from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.live.feed import ChangeFeed
 from services.billing.live.watch import Watchers
-from services.billing.mirror import Outcome
-from services.billing.notifications import devices
-from services.billing.notifications import rpc_messages as notification_messages
-from services.billing.privacy import clerk_events, erasure, export
 from services.billing.privacy.inbox import InboxClient
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable, psycopg_conninfo
-from services.common.errors import ErrorReason
 from services.common.grpc_input import RefuseNulInterceptor
 from services.common.grpc_server import (
     READINESS_INTERVAL_SECONDS,
     GrpcServer,
     start_grpc_server,
 )
-from services.common.rpc import Context, Failure, failure_of, rpc, stream_rpc
+from services.common.rpc import Context, rpc
 
 log = logging.getLogger(__name__)
 
-# Of an ApplyStripeEvents call's deadline, the time kept back to answer for every event.
-_ANSWER_MARGIN_SECONDS = 0.5
 
-
-class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    """tatame.billing.v1.BillingService over the use cases of billing."""
+class BillingServicer(AccountRpcs, EventRpcs):
+    """tatame.billing.v1.BillingService over the use cases of billing (the account's methods in
+    grpc_account.py, the relay's in grpc_events.py)."""
 
     def __init__(
         self,
@@ -482,176 +474,6 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             engine=self._engine, principal=await acting_principal(context), grace=self._grace
         )
         return messages.overview_response(summary)
-
-    @rpc
-    async def EraseAccount(
-        self, request: billing_pb2.EraseAccountRequest, context: Context
-    ) -> billing_pb2.EraseAccountResponse:
-        record = await erasure.erase(
-            engine=self._engine,
-            stripe_client=self._stripe,
-            inbox=self._inbox,
-            principal=await acting_principal(context),
-            requested_by=erasure.API,
-        )
-        return billing_pb2.EraseAccountResponse(erasure=messages.erasure_message(record))
-
-    @rpc
-    async def ExportAccount(
-        self, request: billing_pb2.ExportAccountRequest, context: Context
-    ) -> billing_pb2.ExportAccountResponse:
-        document = await export.export_account(
-            engine=self._engine, inbox=self._inbox, principal=await acting_principal(context)
-        )
-        return billing_pb2.ExportAccountResponse(document=document)
-
-    @rpc
-    async def RegisterDevice(
-        self, request: notifications_pb2.RegisterDeviceRequest, context: Context
-    ) -> notifications_pb2.RegisterDeviceResponse:
-        await devices.register_device(
-            engine=self._engine,
-            principal=await acting_principal(context),
-            token=request.token,
-            platform=request.platform,
-        )
-        return notifications_pb2.RegisterDeviceResponse()
-
-    @rpc
-    async def UnregisterDevice(
-        self, request: notifications_pb2.UnregisterDeviceRequest, context: Context
-    ) -> notifications_pb2.UnregisterDeviceResponse:
-        await devices.unregister_device(
-            engine=self._engine, principal=await acting_principal(context), token=request.token
-        )
-        return notifications_pb2.UnregisterDeviceResponse()
-
-    @rpc
-    async def GetNotificationPreferences(
-        self, request: notifications_pb2.GetNotificationPreferencesRequest, context: Context
-    ) -> notifications_pb2.GetNotificationPreferencesResponse:
-        enabled = await devices.preferences(
-            engine=self._engine, principal=await acting_principal(context)
-        )
-        return notifications_pb2.GetNotificationPreferencesResponse(
-            preferences=notification_messages.preferences(enabled)
-        )
-
-    @rpc
-    async def UpdateNotificationPreferences(
-        self, request: notifications_pb2.UpdateNotificationPreferencesRequest, context: Context
-    ) -> notifications_pb2.UpdateNotificationPreferencesResponse:
-        enabled = await devices.update_preferences(
-            engine=self._engine,
-            principal=await acting_principal(context),
-            enabled=notification_messages.wanted(request.preferences),
-        )
-        return notifications_pb2.UpdateNotificationPreferencesResponse(
-            preferences=notification_messages.preferences(enabled)
-        )
-
-    @stream_rpc
-    async def WatchBilling(
-        self, request: billing_pb2.WatchBillingRequest, context: Context
-    ) -> AsyncIterator[billing_pb2.WatchBillingResponse]:
-        principal = await acting_principal(context)
-        if self._watchers.closed:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "billing is shutting down")
-        since = request.since_version if request.HasField("since_version") else None
-        async for change in self._watchers.watch(principal, since):
-            yield messages.watch_response(change)
-
-    async def _apply(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
-        if request.provider == clerk_events.PROVIDER:
-            return await self._apply_clerk(request)
-        return await events.apply_event(
-            engine=self._engine,
-            stripe_client=self._stripe,
-            event_id=request.event_id,
-            event_type=request.type,
-            payload=request.payload,
-        )
-
-    @rpc
-    async def ApplyStripeEvent(
-        self, request: billing_pb2.ApplyStripeEventRequest, context: Context
-    ) -> billing_pb2.ApplyStripeEventResponse:
-        return billing_pb2.ApplyStripeEventResponse(
-            outcome=messages.OUTCOMES[await self._apply(request)]
-        )
-
-    @rpc
-    async def ApplyStripeEvents(
-        self, request: billing_pb2.ApplyStripeEventsRequest, context: Context
-    ) -> billing_pb2.ApplyStripeEventsResponse:
-        # The events get the call's time less a margin for the answer: one slow event (a
-        # Stripe fetch) is then UNAVAILABLE on its own instead of timing out the whole batch.
-        # grpc-stubs says float; grpcio answers None for a call without a deadline.
-        remaining: float | None = context.time_remaining()
-        limit = None if remaining is None else max(0.0, remaining - _ANSWER_MARGIN_SECONDS)
-        # Clerk's events (rare) are applied each on its own, beside Stripe's batch.
-        clerk = [e for e in request.events if e.provider == clerk_events.PROVIDER]
-        stripe_events = [e for e in request.events if e.provider != clerk_events.PROVIDER]
-        batch, alone = await asyncio.gather(
-            event_batch.apply_events(
-                engine=self._engine,
-                stripe_client=self._stripe,
-                deliveries=[
-                    event_batch.Delivery(event.event_id, event.type, event.payload)
-                    for event in stripe_events
-                ],
-                limit=limit,
-            ),
-            asyncio.gather(
-                *(asyncio.wait_for(self._apply_clerk(event), limit) for event in clerk),
-                return_exceptions=True,
-            ),
-        )
-        # Each event's own result, in the request's order (an id may repeat).
-        stripe_results, clerk_results = iter(batch), iter(alone)
-        results: list[event_batch.Result] = []
-        for event in request.events:
-            if event.provider == clerk_events.PROVIDER:
-                result = next(clerk_results)
-                results.append(result if isinstance(result, Outcome | Exception) else Exception())
-            else:
-                results.append(next(stripe_results))
-        return billing_pb2.ApplyStripeEventsResponse(
-            results=[
-                _event_result(event.event_id, result)
-                for event, result in zip(request.events, results, strict=True)
-            ]
-        )
-
-    async def _apply_clerk(self, request: billing_pb2.ApplyStripeEventRequest) -> Outcome:
-        return await clerk_events.apply_clerk_event(
-            engine=self._engine,
-            stripe_client=self._stripe,
-            inbox=self._inbox,
-            event_id=request.event_id,
-            event_type=request.type,
-            payload=request.payload,
-        )
-
-
-def _event_result(event_id: str, result: event_batch.Result) -> billing_pb2.ApplyStripeEventResult:
-    """One event of a batch: its outcome, or the status it failed with."""
-    if isinstance(result, Outcome):
-        return billing_pb2.ApplyStripeEventResult(
-            event_id=event_id, outcome=messages.OUTCOMES[result]
-        )
-    if isinstance(result, TimeoutError):
-        failure = Failure(
-            grpc.StatusCode.UNAVAILABLE,
-            ErrorReason.APPLY_TIMED_OUT,
-            "applying the event took longer than the call allows; try again",
-        )
-    else:  # one event's failure is its own result
-        failure = failure_of(result, "ApplyStripeEvents")
-    error = billing_pb2.EventError(
-        code=failure.code.value[0], message=failure.message, reason=failure.reason
-    )
-    return billing_pb2.ApplyStripeEventResult(event_id=event_id, error=error)
 
 
 async def start_billing_server(

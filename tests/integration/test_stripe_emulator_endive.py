@@ -154,9 +154,14 @@ def test_a_trial_starts_trialing_with_a_paid_zero_invoice(client: stripe.StripeC
     assert line["amount"] == 0
     assert line["description"].startswith("Trial period for ")
     assert line["period"] == {"start": created.trial_start, "end": created.trial_end}
-    invoice_events = [e["type"] for e in events_about(client, invoice["id"])]
+    announced = events_about(client, invoice["id"])
+    invoice_events = [e["type"] for e in announced]
     assert invoice_events[0] == "invoice.created"
     assert "invoice.paid" in invoice_events
+    # Never announced at the price's amount: the trial's invoice is at no charge from its start.
+    assert {
+        (e["data"]["object"]["total"], e["data"]["object"]["amount_due"]) for e in announced
+    } == {(0, 0)}
     assert subscription_events == ["customer.subscription.created"]
     assert created_event["data"]["object"]["status"] == "trialing"
 

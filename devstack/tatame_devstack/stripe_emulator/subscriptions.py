@@ -338,13 +338,19 @@ class PriceSubscription(Subscription):
 
     def _invoice_trial(self) -> None:
         """The $0 invoice, paid at once, with which Stripe starts a trial: its line is the item
-        over the trial, at no charge."""
-        invoice = Invoice(
+        over the trial, at no charge. It is announced (`invoice.created`) only once its lines
+        are: Stripe never shows it with the price's amount."""
+        invoice = Invoice(  # `simulation`: localstripe would announce it with the full amount
             customer=self.customer,
             subscription=self.id,
             items=list(self.items._list),
             date=self.trial_start,
+            simulation=True,
         )
+        for pending in stored(InvoiceItem.object):  # what localstripe's real invoice claims
+            if pending.customer == self.customer and pending.invoice is None:
+                pending.invoice = invoice.id
+        self.latest_invoice = invoice.id
         invoice.billing_reason = "subscription_create"
         product = Product._api_retrieve(self.items._list[0].plan.product)
         for line in invoice.lines._list:
@@ -352,6 +358,7 @@ class PriceSubscription(Subscription):
                 line.amount = 0
                 line.description = f"Trial period for {product.name}"
                 line.period = {"start": self.trial_start, "end": self.trial_end}
+        send_event("invoice.created", invoice)
         self._debited = 0
         applied_to(invoice, list(self._discount_ids))
         self._collect(invoice)

@@ -132,6 +132,11 @@ class Capture:
     url: str = ""
     posts: list[tuple[str, bytes]] = field(default_factory=list)  # (signature, body)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # How many posts of `refused_type` to answer 503 before taking one (a receiver down or
+    # overloaded).
+    refused_type: str = ""
+    refusals_left: int = 0
+    refused: list[tuple[str, bytes]] = field(default_factory=list)
 
     def types(self) -> list[str]:
         return [json.loads(body)["type"] for _, body in self.posts]
@@ -142,7 +147,12 @@ async def capture() -> AsyncIterator[Capture]:
     captured = Capture()
 
     async def receive(request: web.Request) -> web.Response:
-        captured.posts.append((request.headers["Stripe-Signature"], await request.read()))
+        post = (request.headers["Stripe-Signature"], await request.read())
+        if captured.refusals_left > 0 and json.loads(post[1])["type"] == captured.refused_type:
+            captured.refusals_left -= 1
+            captured.refused.append(post)
+            return web.json_response({"error": "overloaded"}, status=503)
+        captured.posts.append(post)
         captured.arrived.set()
         return web.json_response({"received": True})
 
@@ -181,6 +191,34 @@ async def test_events_of_the_enabled_types_arrive_signed_with_the_endpoints_secr
     event = json.loads(body)
     assert event["api_version"] == STRIPE_API_VERSION
     assert event["data"]["object"]["id"] == customer.id
+
+
+async def test_an_event_the_endpoint_refused_is_sent_again_signed_anew(
+    client: stripe.StripeClient, capture: Capture
+) -> None:
+    capture.refused_type, capture.refusals_left = "customer.created", 2
+    result = await ensure_endpoint(stripe_client=client, url=capture.url)
+    assert result.secret is not None
+    customer = await client.v1.customers.create_async(params={"email": "bia@tatame.test"})
+
+    async def arrived() -> None:
+        while "customer.created" not in capture.types():
+            capture.arrived.clear()
+            await capture.arrived.wait()
+
+    await asyncio.wait_for(arrived(), timeout=30)  # attempts after 1 s, then 1 s and 2 s more
+    await client.v1.webhook_endpoints.delete_async(result.endpoint_id)
+    refused = [json.loads(body)["id"] for _, body in capture.refused]
+    signature, body = capture.posts[capture.types().index("customer.created")]
+    event = json.loads(body)
+    assert event["data"]["object"]["id"] == customer.id
+    assert refused == [event["id"], event["id"]]  # the same event, until the endpoint took it
+    assert [p for p in capture.posts if json.loads(p[1])["id"] == event["id"]] == [
+        (signature, body)
+    ]
+    stripe.WebhookSignature.verify_header(body.decode(), signature, result.secret, tolerance=300)
+    first_attempt = int(capture.refused[0][0].split(",")[0].removeprefix("t="))
+    assert int(signature.split(",")[0].removeprefix("t=")) >= first_attempt + 3 - 1
 
 
 def test_no_secret_or_key_reaches_the_output_of_a_refused_call(tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
   and links to the hosted page and PDF (under `.invalid` hosts: the emulator serves no pages);
 - events of the pinned version, with the object as it was then and, for a change, the previous
   values of what changed (`data.previous_attributes`); lists newest first, without localstripe's
-  `total_count`;
+  `total_count`; each delivered to the webhook endpoints that enable its type, signed with the
+  endpoint's secret at the time of the attempt, and retried with a growing delay (1 s to 60 s,
+  eight attempts: Stripe's schedule of days, in seconds) until the endpoint answers 2xx;
 - objects rendered as Stripe renders them at the SDK's pinned API version (`render.shape`):
   customers, products, prices, payment and setup intents, payment methods, charges, refunds,
   disputes, Checkout and portal sessions, ephemeral keys, test clocks;
@@ -68,7 +70,8 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
 `subscription_params`, `subscription_render`, `prorations` and `pending_updates`), `schedules`,
 `invoices` (with `previews`), `intents`, `setup_intents`, `payment_methods`, `charges`,
-`refunds`, `disputes`, `checkout`, `test_clocks`, `events`, `testing` (the `/_testing/*`
+`refunds`, `disputes`, `checkout`, `test_clocks`, `events` (with `webhook_endpoints` and
+`webhook_delivery`), `testing` (the `/_testing/*`
 endpoints), on `params` (parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against
 stripe-python's types, as in tests).

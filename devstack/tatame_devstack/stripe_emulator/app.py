@@ -9,7 +9,6 @@ from pathlib import Path
 
 from aiohttp import web
 from localstripe import server as localstripe_server
-from localstripe import webhooks as localstripe_webhooks
 from localstripe.resources import Event, Invoice, StripeObject, Subscription, store
 
 from tatame_devstack.stripe_conformance import Violation, check_response, conformance_middleware
@@ -69,6 +68,7 @@ from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 from tatame_devstack.stripe_emulator.testing import rate_limit_middleware
+from tatame_devstack.stripe_emulator.webhook_delivery import install as install_webhook_delivery
 from tatame_devstack.stripe_emulator.webhook_endpoints import (
     add_routes as add_webhook_endpoint_routes,
 )
@@ -217,7 +217,7 @@ def build_app(
     if violations is not None:
         # Inside the error middleware: it sees refusals (UserError) as the Stripe errors sent.
         app.middlewares.insert(1, conformance_middleware(_recorder(violations)))
-        _check_deliveries(_recorder(violations))
+    install_webhook_delivery(None if violations is None else _delivery_check(violations))
     if state_file is not None:
         app.middlewares.insert(0, state_file.middleware)
     app.middlewares.extend(
@@ -234,16 +234,15 @@ def _recorder(violations: list[Violation]) -> Callable[[Violation], None]:
     return record
 
 
-def _check_deliveries(record: Callable[[Violation], None]) -> None:
+def _delivery_check(violations: list[Violation]) -> Callable[[Event], None]:
     """Check every event as it is sent to a webhook endpoint, too (not only when listed)."""
-    deliver = localstripe_webhooks._send_webhook
+    record = _recorder(violations)
 
-    async def checked(event: Event) -> None:
+    def check(event: Event) -> None:
         for violation in check_response("POST", "(webhook delivery)", 200, event._export()):
             record(violation)
-        await deliver(event)
 
-    localstripe_webhooks._send_webhook = checked
+    return check
 
 
 def _base_url(host: str, port: int) -> str:

@@ -21,14 +21,18 @@ from tatame_devstack.stripe_emulator.params import as_int, as_str, reject_unknow
 from tatame_devstack.stripe_emulator.render import list_newest_first
 from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
 
-_RANGE = {
-    "gt": lambda created, bound: created > bound,
-    "gte": lambda created, bound: created >= bound,
-    "lt": lambda created, bound: created < bound,
-    "lte": lambda created, bound: created <= bound,
+Match = Callable[[Any], bool]
+
+_RANGE: dict[str, Callable[[int, int], bool]] = {
+    "gt": int.__gt__,
+    "gte": int.__ge__,
+    "lt": int.__lt__,
+    "lte": int.__le__,
 }
 
-Match = Callable[[Any], bool]
+
+def _within(compare: Callable[[int, int], bool], bound: int) -> Match:
+    return lambda obj: compare(obj.created, bound)
 
 
 def _created_matchers(created: Any) -> list[Match]:
@@ -41,14 +45,14 @@ def _created_matchers(created: Any) -> list[Match]:
     for name, compare in _RANGE.items():
         if name in bounds:
             bound = as_int(f"created[{name}]", bounds.pop(name), minimum=0)
-            matchers.append(lambda obj, c=compare, b=bound: c(obj.created, b))
+            matchers.append(_within(compare, bound))
     reject_unknown(bounds, "created")
     return matchers
 
 
 def _filtered(cls: type[StripeObject], *, by_customer: bool) -> None:
     """Let `cls`'s list take `created` (and `customer`, when `by_customer`)."""
-    listed = cls._api_list_all.__func__  # type: ignore[attr-defined]
+    listed = cls._api_list_all.__func__
 
     def list_all(
         cls: type[StripeObject], /, url: str, *, _listed: Any = listed, **params: Any
@@ -63,7 +67,7 @@ def _filtered(cls: type[StripeObject], *, by_customer: bool) -> None:
         page._list = [obj for obj in page._list if all(match(obj) for match in matchers)]
         return page
 
-    cls._api_list_all = classmethod(list_all)  # type: ignore[assignment]
+    cls._api_list_all = classmethod(list_all)
 
 
 def extend_list_filters() -> None:

@@ -223,6 +223,26 @@ async def test_an_interrupted_resync_continues_from_its_last_page(
     assert sum(again.outcomes["charges"].values()) == 2
 
 
+async def test_a_resumed_resync_whose_cursor_object_is_gone_starts_that_resource_over(
+    billing: BillingHandle, busy: tuple[Account, str]
+) -> None:
+    _, customer_id = busy
+    scope = Scope(customer=customer_id)
+    async with billing.engine.begin() as conn:  # a crashed run's cursor, at a charge since gone
+        await conn.execute(
+            text(
+                "INSERT INTO billing.resync_cursors (run, resource, starting_after)"
+                " VALUES (:run, 'charges', 'ch_GoneSinceTheCrash')"
+            ),
+            {"run": scope.key},
+        )
+
+    result = await resync(engine=billing.engine, stripe_client=billing.stripe, scope=scope)
+
+    assert sum(result.outcomes["charges"].values()) == 2  # both, from the first page
+    assert await cursors(billing) == []
+
+
 async def test_resync_never_writes_over_newer_state(
     billing: BillingHandle, busy: tuple[Account, str]
 ) -> None:

@@ -1,10 +1,12 @@
 """The filters Stripe's lists take that localstripe's lack: `created` (a Unix time, or a range
 `created[gt|gte|lt|lte]`) on every list billing resyncs from, and `customer` on payment intents
-and subscription schedules (which localstripe lists unfiltered, oldest first)."""
+and subscription schedules (which localstripe lists unfiltered, oldest first); and Stripe's 400
+for a `starting_after` that names no object of the type (localstripe starts over instead)."""
 
 from collections.abc import Callable
 from typing import Any
 
+from localstripe.errors import UserError
 from localstripe.resources import (
     Charge,
     Customer,
@@ -13,6 +15,7 @@ from localstripe.resources import (
     Product,
     StripeObject,
     Subscription,
+    store,
 )
 
 from tatame_devstack.stripe_emulator.catalog import Price
@@ -63,6 +66,13 @@ def _filtered(cls: type[StripeObject], *, by_customer: bool) -> None:
         if by_customer and (customer := params.pop("customer", None)) is not None:
             wanted = as_str("customer", customer)
             matchers.append(lambda obj: getattr(obj, "customer", None) == wanted)
+        after = params.get("starting_after")
+        if isinstance(after, str) and f"{cls.object}:{after}" not in store:
+            raise UserError(
+                400,
+                f"No such {cls.object}: '{after}'",
+                {"code": "resource_missing", "param": "starting_after"},
+            )
         page = _listed(cls, url, **params)
         page._list = [obj for obj in page._list if all(match(obj) for match in matchers)]
         return page

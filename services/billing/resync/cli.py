@@ -18,6 +18,13 @@ from services.common.stripe_sdk import stripe_client_from
 DEFAULT_SAMPLE = 50
 
 
+def _page_size(value: str) -> int:
+    size = int(value)
+    if not 1 <= size <= PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be 1 to {PAGE_SIZE}")
+    return size
+
+
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     resyncing = commands.add_parser(
         "resync",
@@ -28,7 +35,12 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     resyncing.add_argument(
         "--since", type=date.fromisoformat, help="only objects created on or after this day (UTC)"
     )
-    resyncing.add_argument("--page-size", type=int, default=PAGE_SIZE, choices=range(1, 101))
+    resyncing.add_argument(
+        "--page-size",
+        type=_page_size,
+        default=PAGE_SIZE,
+        help=f"objects per list page and transaction, 1 to {PAGE_SIZE} (default {PAGE_SIZE})",
+    )
     reconciling = commands.add_parser(
         "reconcile", help="compare the mirror with Stripe, repair drift, record the counts"
     )

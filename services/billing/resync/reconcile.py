@@ -26,8 +26,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.billing.catalog import PRICES, PRODUCTS
-from services.billing.customers import CUSTOMERS
-from services.billing.mirror import Outcome, Row, optional, string
+from services.billing.customers import CUSTOMERS, principal_of
+from services.billing.mirror import Outcome, Row, string
 from services.billing.models import customers, reconcile_runs
 from services.billing.resync.sources import (
     SOURCES,
@@ -96,7 +96,7 @@ def _ours(source: Source, obj: dict[str, Any]) -> bool:
     made (their metadata names the principal)."""
     if source.mirror is not CUSTOMERS:
         return True
-    return optional(string, (obj.get("metadata") or {}).get("tatame_principal")) is not None
+    return principal_of(obj) is not None
 
 
 def drift_of(

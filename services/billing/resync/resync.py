@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.billing.errors import StripeRejected
 from services.billing.mirror import Outcome
 from services.billing.models import resync_cursors
 from services.billing.resync.sources import (
@@ -99,6 +100,7 @@ async def _resync_source(
         on_page(source.name, 0, True)
         return
     outcomes = result.outcomes.setdefault(source.name, Counter())
+    resumed = after is not None
     while True:
 
         async def one_page(after: str | None = after) -> tuple[Page, Counter[Outcome]]:
@@ -110,7 +112,19 @@ async def _resync_source(
                 await _advance(conn, scope.key, source.name, page)
             return page, applied
 
-        page, applied = await patiently(one_page)
+        try:
+            page, applied = await patiently(one_page)
+        except StripeRejected:
+            if not resumed:
+                raise
+            # The object the cursor names is gone (a draft invoice deleted): start over.
+            log.warning(
+                "resync cursor gone; the resource starts over",
+                extra={"fields": {"resource": source.name, "starting_after": after}},
+            )
+            resumed, after = False, None
+            continue
+        resumed = False
         outcomes.update(applied)
         result.pages += 1
         on_page(source.name, len(page.objects), page.next_after is None)

@@ -13,11 +13,10 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import stripe
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing.catalog import PRICES, PRODUCTS
-from services.billing.customers import CUSTOMERS
+from services.billing.customers import CUSTOMERS, adopt_customer
 from services.billing.errors import StripeUnavailable
 from services.billing.invoice_payments import payment_attempt, record_attempt
 from services.billing.invoices import INVOICES
@@ -26,11 +25,9 @@ from services.billing.mirror import (
     Outcome,
     Row,
     answered_at,
-    optional,
     string,
     write_answer,
 )
-from services.billing.models import customers
 from services.billing.purchases import CHARGES, DISPUTES, PURCHASES
 from services.billing.stripe_errors import retrieve_or_none, translated_stripe_errors
 from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS
@@ -157,23 +154,6 @@ async def fetch_one(
         return None
     obj = found.to_dict()
     return None if obj.get("deleted") else (obj, answered_at(found))
-
-
-async def adopt_customer(conn: AsyncConnection, customer: dict[str, Any]) -> None:
-    """Insert the row of a Stripe customer that names its principal (`tatame_principal`, set by
-    CreateCustomer) where the mirror has none; events only refresh customer rows."""
-    principal = optional(string, (customer.get("metadata") or {}).get("tatame_principal"))
-    if principal is not None:
-        await conn.execute(
-            insert(customers)
-            .values(
-                principal=principal,
-                stripe_customer_id=string(customer["id"]),
-                email=optional(string, customer.get("email")) or "",
-                name=optional(string, customer.get("name")) or "",
-            )
-            .on_conflict_do_nothing()
-        )
 
 
 async def apply_fetched(

@@ -15,7 +15,7 @@ lists of theirs, and the whole catalog; `all` compares every object Stripe lists
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -64,31 +64,24 @@ class ReconcileResult:
         return sum(sum(kinds.values()) for kinds in self.drift.values())
 
 
-async def _listed(
-    stripe_client: stripe.StripeClient, source: Source, scope: Scope
-) -> list[tuple[dict[str, Any], datetime]]:
-    """Every object Stripe lists of `source` in `scope`, each with when Stripe answered."""
-    found: list[tuple[dict[str, Any], datetime]] = []
-    after: str | None = None
-    while True:
-        page = await patiently(
-            partial(fetch_page, stripe_client, source, scope, starting_after=after)
-        )
-        found += [(obj, page.answered) for obj in page.objects if source.mirror.wanted(obj)]
-        if page.next_after is None:
-            return found
-        after = page.next_after
+async def _stored(
+    engine: AsyncEngine, source: Source, object_ids: Collection[str]
+) -> dict[str, Row]:
+    """The mirror's rows of these objects, by Stripe id."""
+    key = source.mirror.key
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(source.mirror.table).where(key.in_(object_ids)))
+        return {row[key.name]: dict(row) for row in rows.mappings()}
 
 
-async def _stored(engine: AsyncEngine, source: Source, scope: Scope) -> dict[str, Row]:
-    """The mirror's rows of `source` in `scope`, by Stripe id."""
-    table = source.mirror.table
-    query = select(table)
+async def _ids_in(engine: AsyncEngine, source: Source, scope: Scope) -> set[str]:
+    """The ids of the mirror's rows of `source` in `scope` (one customer's, or all)."""
+    table, key = source.mirror.table, source.mirror.key
+    query = select(key)
     if scope.customer is not None:
         query = query.where(table.c.stripe_customer_id == scope.customer)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return {row[source.mirror.key.name]: dict(row) for row in rows}
+        return set((await conn.execute(query)).scalars())
 
 
 def _ours(source: Source, obj: dict[str, Any]) -> bool:
@@ -155,23 +148,35 @@ async def _compare(
     scope: Scope,
     result: ReconcileResult,
 ) -> None:
-    """Compare what Stripe lists of `source` in `scope` with the mirror's rows of it; a row that
-    the listing lacks is retrieved alone (Stripe may list it under another customer)."""
-    listed = await _listed(stripe_client, source, scope)
-    stored = await _stored(engine, source, scope)
+    """Compare what Stripe lists of `source` in `scope`, a page at a time, with the mirror's
+    rows; then retrieve alone each row of the scope the lists lacked (Stripe may list it under
+    another customer, or no longer have it)."""
     result.drift.setdefault(source.name, Counter())
-    for obj, answered in listed:
-        row = stored.pop(string(obj["id"]), None)
-        await _check(
-            engine=engine,
-            stripe_client=stripe_client,
-            source=source,
-            obj=obj,
-            stored=row,
-            answered=answered,
-            result=result,
+    seen: set[str] = set()
+    after: str | None = None
+    while True:
+        page = await patiently(
+            partial(fetch_page, stripe_client, source, scope, starting_after=after)
         )
-    for object_id, row in stored.items():
+        objects = [obj for obj in page.objects if source.mirror.wanted(obj)]
+        ids = [string(obj["id"]) for obj in objects]
+        stored = await _stored(engine, source, ids)
+        for object_id, obj in zip(ids, objects, strict=True):
+            await _check(
+                engine=engine,
+                stripe_client=stripe_client,
+                source=source,
+                obj=obj,
+                stored=stored.get(object_id),
+                answered=page.answered,
+                result=result,
+            )
+        seen.update(ids)
+        if page.next_after is None:
+            break
+        after = page.next_after
+    unlisted = sorted(await _ids_in(engine, source, scope) - seen)
+    for object_id, row in (await _stored(engine, source, unlisted)).items():
         found = await patiently(partial(fetch_one, stripe_client, source, object_id))
         if found is None:
             result.drift[source.name][ORPHANED] += not source.retired(row)

@@ -405,3 +405,13 @@ def test_the_commands_resync_with_a_progress_bar_and_reconcile(
         check=True,
     )
     assert "drift 0, repaired 0" in reconciled.stdout
+    unknown = subprocess.run(
+        [*command, "resync", "--customer", "cus_NoSuchCustomer0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert unknown.returncode == 1
+    assert "error: Stripe refused to read customers" in unknown.stderr

@@ -3,11 +3,13 @@
 CatalogSyncSettings; resync draws its progress on stderr."""
 
 import argparse
+import sys
 from datetime import date
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from services.billing.errors import BillingError
 from services.billing.resync.reconcile import reconcile
 from services.billing.resync.resync import resync
 from services.billing.resync.sources import PAGE_SIZE, SOURCES, Scope
@@ -60,8 +62,20 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     )
 
 
+def _failed(e: BillingError) -> int:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+
+
 async def resync_command(args: argparse.Namespace, settings: CatalogSyncSettings) -> int:
     """Resync with a progress bar on stderr: one line per resource, objects applied."""
+    try:
+        return await _resync(args, settings)
+    except BillingError as e:  # Stripe refused or is unreachable: a rerun continues
+        return _failed(e)
+
+
+async def _resync(args: argparse.Namespace, settings: CatalogSyncSettings) -> int:
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
     scope = Scope(customer=args.customer, since=args.since)
     console = Console(stderr=True)
@@ -110,6 +124,8 @@ async def reconcile_command(args: argparse.Namespace, settings: CatalogSyncSetti
             sample=None if args.all else args.sample,
             customers=args.customer,
         )
+    except BillingError as e:
+        return _failed(e)
     finally:
         await engine.dispose()
     print(

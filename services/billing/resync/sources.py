@@ -121,7 +121,7 @@ async def fetch_page(
 ) -> Page:
     """The page of `source` after `starting_after` (the first page when None)."""
     service = source.mirror.service(stripe_client)
-    async with translated_stripe_errors(f"list {source.name}"):
+    async with translated_stripe_errors(f"read {source.name}"):
         if scope.customer is not None and source.per_customer is PerCustomer.SELF:
             found = await service.retrieve_async(scope.customer)
             obj = found.to_dict()

@@ -1,4 +1,5 @@
-"""`python -m services.billing serve|migrate|sync-catalog|refund|notifier|notifications …`."""
+"""`python -m services.billing serve|migrate|sync-catalog|resync|reconcile|refund|notifier|
+notifications …`."""
 
 import argparse
 import asyncio
@@ -16,6 +17,7 @@ from services.billing.notifications.settings import NotifierSettings
 from services.billing.privacy.inbox import CALLER as INBOX_CALLER
 from services.billing.privacy.inbox import InboxClient
 from services.billing.refunds import REASONS
+from services.billing.resync import cli as resync_cli
 from services.billing.settings import AdminClientSettings, BillingSettings, CatalogSyncSettings
 from services.common.db import create_engine
 from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
@@ -128,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
         "so the same command refunds once; give a new one for a second identical refund)",
     )
     notifications_cli.add_commands(commands)
+    resync_cli.add_commands(commands)
     return root
 
 
@@ -149,6 +152,13 @@ def main() -> None:
             package="services.billing", database_url=database.database_url.get_secret_value()
         )
         return
+    if args.command in ("resync", "reconcile"):
+        mirror_settings = CatalogSyncSettings()
+        configure_logging(service=f"billing-{args.command}", level=mirror_settings.log_level)
+        command = (
+            resync_cli.resync_command if args.command == "resync" else resync_cli.reconcile_command
+        )
+        raise SystemExit(asyncio.run(command(args, mirror_settings)))
     if args.command == "sync-catalog":
         sync_settings = CatalogSyncSettings()
         configure_logging(service="billing-sync-catalog", level=sync_settings.log_level)

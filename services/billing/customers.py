@@ -25,6 +25,8 @@ from services.common.errors import ErrorReason
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 256
+# The metadata key naming the principal a Stripe customer was made for.
+PRINCIPAL_KEY = "tatame_principal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +206,7 @@ async def _create_once(
             params: CustomerCreateParams = {
                 "email": attempt.email,
                 "name": attempt.name,
-                "metadata": {"tatame_principal": principal.key},
+                "metadata": {PRINCIPAL_KEY: principal.key},
             }
             async with translated_stripe_errors("create the customer"):
                 if test_clock_prefix is not None:
@@ -274,7 +276,7 @@ async def _made_before(
     async with translated_stripe_errors("look for the customer"):
         listed = await stripe_client.v1.customers.list_async(params={"email": email, "limit": 100})
         async for customer in listed.auto_paging_iter():
-            if (customer.to_dict().get("metadata") or {}).get("tatame_principal") == principal.key:
+            if principal_of(customer.to_dict()) == principal.key:
                 return customer
     return None
 
@@ -299,6 +301,29 @@ def customer_row(customer: dict[str, Any]) -> Row:
         "default_payment_method": customer_default_payment_method(customer),
         "preferred_locales": [string(locale) for locale in customer.get("preferred_locales") or []],
     }
+
+
+def principal_of(customer: dict[str, Any]) -> str | None:
+    """The principal a Stripe customer was made for (its metadata's `tatame_principal`, set by
+    CreateCustomer); None for customers billing did not make."""
+    return optional(string, (optional(mapping, customer.get("metadata")) or {}).get(PRINCIPAL_KEY))
+
+
+async def adopt_customer(conn: AsyncConnection, customer: dict[str, Any]) -> None:
+    """Insert the row of a Stripe customer that names its principal (`principal_of`) where the
+    mirror has none; events only refresh customer rows."""
+    principal = principal_of(customer)
+    if principal is not None:
+        await conn.execute(
+            insert(customers)
+            .values(
+                principal=principal,
+                stripe_customer_id=string(customer["id"]),
+                email=optional(string, customer.get("email")) or "",
+                name=optional(string, customer.get("name")) or "",
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 def _deleted(row: Row, deleted_at: datetime) -> Row:

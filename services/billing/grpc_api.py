@@ -47,6 +47,7 @@ from services.billing.idempotency import RequestKey, idempotent
 from services.billing.live.feed import ChangeFeed
 from services.billing.live.watch import Watchers
 from services.billing.privacy.inbox import InboxClient
+from services.billing.resync.metrics import watch_drift
 from services.billing.settings import BillingRules
 from services.common.db import database_reachable, psycopg_conninfo
 from services.common.grpc_input import RefuseNulInterceptor
@@ -516,4 +517,5 @@ async def start_billing_server(
         health_address=health_address,
     )
     server.closers.append(feed.close)
+    server.closers.append(watch_drift(engine))
     return server

@@ -483,3 +483,48 @@ live_versions = Table(
     ),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+# Resync (services/billing/resync/): where each run of `python -m services.billing resync`
+# stands in each resource, so that a rerun after a crash continues from the last page applied.
+resync_cursors = Table(
+    "resync_cursors",
+    metadata,
+    Column(
+        "run",
+        Text,
+        primary_key=True,
+        comment="what the run covers: all, or customer=cus_… and/or since=YYYY-MM-DD",
+    ),
+    Column("resource", Text, primary_key=True, comment="customers, subscriptions, invoices, …"),
+    Column(
+        "starting_after",
+        Text,
+        comment="the id of the last object of the last page applied (Stripe's list cursor)",
+    ),
+    Column("objects", BigInteger, nullable=False, server_default="0"),
+    Column("completed_at", DateTime(timezone=True), comment="when the resource's last page was"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Reconcile runs (the CronJob): what each compared and the drift it found and repaired; the
+# billing server exports the last finished run's counts as gauges.
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("scope", Text, nullable=False, comment="sample:N or all"),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("customers", BigInteger, nullable=False, server_default="0"),
+    Column("objects", BigInteger, nullable=False, server_default="0", comment="compared"),
+    Column(
+        "drift",
+        JSONB,
+        nullable=False,
+        server_default="{}",
+        comment='{"<resource>": {"missing"|"changed"|"orphaned": count}}',
+    ),
+    Column("repaired", BigInteger, nullable=False, server_default="0"),
+)
+Index(None, reconcile_runs.c.finished_at)

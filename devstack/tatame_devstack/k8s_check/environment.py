@@ -34,6 +34,7 @@ ENTRYPOINTS: tuple[Entrypoint, ...] = (
     Entrypoint("gateway", None, "gateway.settings:GatewaySettings"),
     Entrypoint("services.billing", "serve", "services.billing.settings:BillingSettings"),
     Entrypoint("services.billing", "sync-catalog", "services.billing.settings:CatalogSyncSettings"),
+    Entrypoint("services.billing", "reconcile", "services.billing.settings:CatalogSyncSettings"),
     Entrypoint("services.billing", "migrate", DATABASE_SETTINGS),
     Entrypoint(
         "services.billing",

@@ -42,6 +42,7 @@ from tatame_devstack.stripe_emulator.invoices import (
     list_invoice_payments,
     retrieve_invoice_payment,
 )
+from tatame_devstack.stripe_emulator.list_filters import extend_list_filters
 from tatame_devstack.stripe_emulator.payment_methods import (
     attach_payment_method,
     detach_payment_method,
@@ -142,6 +143,7 @@ def build_app(
     ):
         extend()
     list_newest_first(Event, Invoice, Subscription)
+    extend_list_filters()
     app = localstripe_server.app
 
     prices = "/v1/prices"

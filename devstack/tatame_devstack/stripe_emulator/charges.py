@@ -32,11 +32,18 @@ class CardError(UserError):
 
 
 def create_charge(
-    *, amount: int, currency: str, customer: str | None, payment_method: PaymentMethod
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    payment_method: PaymentMethod,
+    payment_intent: str,
 ) -> Charge:
-    """A charge of `amount` to `payment_method`, which succeeds unless the test card declines
-    charges; with its `charge.succeeded` or `charge.failed` event."""
+    """A charge of `amount` to `payment_method` for `payment_intent`, which succeeds unless the
+    test card declines charges; with its `charge.succeeded` or `charge.failed` event (which
+    names the payment intent, as Stripe's do)."""
     charge = Charge(amount=amount, currency=currency, customer=customer, source=payment_method.id)
+    charge.payment_intent = payment_intent
     if test_card(payment_method).declines:
         charge._set_auth_failure()
         send_event("charge.failed", charge)

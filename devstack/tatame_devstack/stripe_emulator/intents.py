@@ -75,8 +75,8 @@ def pay(intent: PaymentIntent, payment_method: PaymentMethod, *, authenticated: 
         currency=intent.currency,
         customer=intent.customer,
         payment_method=payment_method,
+        payment_intent=intent.id,
     )
-    charge.payment_intent = intent.id
     intent.latest_charge = charge
     if charge.status == "failed":
         intent._last_error = declined(payment_method, charge=charge.id)

@@ -7,11 +7,11 @@ import logging
 from datetime import UTC, datetime
 
 from prometheus_client import Gauge
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.billing.revenue.figures import DayFigures
 from services.billing.revenue.queries import revenue_report
+from services.common.db import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class RevenueGauges:
         while True:
             try:
                 await self.refresh(engine)
-            except (SQLAlchemyError, OSError) as e:
+            except DATABASE_FAILURES as e:
                 log.warning("revenue gauges not refreshed", extra={"fields": {"error": str(e)}})
+            except Exception:
+                log.exception("revenue gauges not refreshed")
             await asyncio.sleep(period)

@@ -27,7 +27,7 @@ from services.billing.revenue.figures import DayFigures
 from services.billing.revenue.queries import revenue_report
 from services.billing.revenue.rpc_messages import day
 from services.billing.settings import OpsPageSettings
-from services.common.db import create_engine
+from services.common.db import DATABASE_FAILURES, create_engine
 from services.common.http import ApiError, RequestContextMiddleware, http_error, internal_error
 from services.common.logging import configure_logging
 
@@ -160,6 +160,8 @@ def create_app(settings: OpsPageSettings) -> Starlette:
             report = await revenue_report(engine=engine, since=since, until=until)
         except InvalidArgument as e:
             raise ApiError(400, "invalid_argument", str(e)) from e
+        except DATABASE_FAILURES as e:
+            raise ApiError(503, "database_unavailable", "billing's database is unreachable") from e
         html = _TEMPLATES.get_template("revenue.html").render(
             since=since.isoformat(),
             until=until.isoformat(),

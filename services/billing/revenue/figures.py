@@ -299,8 +299,8 @@ def _count_paying(
             continue  # it stopped paying before the range: no MRR in it
         previous = Fraction(0)
         for step in sorted(steps):
-            if step > span.since + timedelta(days=span.days):
-                break
+            if span.index(step) >= span.days:
+                break  # after the range
             amount = sub.mrr_on(max(step, span.since))
             target.mrr_change[max(span.index(step), 0)] += amount - previous
             previous = amount

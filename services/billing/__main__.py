@@ -165,7 +165,7 @@ def main() -> None:
             host=page.billing_ops_host,
             port=page.billing_ops_port,
             workers=1,
-            grace_seconds=10,
+            grace_seconds=page.billing_ops_shutdown_grace_seconds,
             limits=page,
             metrics=page,
         )

@@ -189,6 +189,7 @@ class OpsPageSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
 
     billing_ops_host: str = "127.0.0.1"
     billing_ops_port: int = Field(default=8090, ge=0, le=65535)
+    billing_ops_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # The operators' secret: `Authorization: Bearer <token>`, or a browser's Basic login with
     # the token as its password (any user name).
     billing_ops_token: SecretStr

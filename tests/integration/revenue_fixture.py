@@ -24,7 +24,8 @@ USD MRR: 03-01 and 03-02: 1000 + 3033⅓ + 500 + 700 + 1000 = 6233⅓ → 6233; 
 03-04: g at 1000 → 8433; 03-05 to 03-07: c and m gone → 4400; 03-08 on: + 3000 → 7400.
 The charges: sub_b's invoice USD 204.00 on 03-03 (50.00 refunded since); the Kit USD 25.00 on
 03-04 (refunded in full); a failed USD 10.00 on 03-04 (not revenue); USD 7.00 on 03-09 that
-pays for nothing billing knows (plan ""); sub_e's invoice BRL 39.92 on 03-06.
+pays for nothing billing knows (plan ""); sub_e's invoice BRL 39.92 on 03-06 (its PaymentIntent
+not recorded on the invoice: the plan is that of its customer's subscription).
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -194,7 +195,13 @@ DISCOUNTS = [
 
 
 def _invoice(
-    id: str, sub: str, customer: str, paid: int, currency: str, created: datetime, intent: str
+    id: str,
+    sub: str,
+    customer: str,
+    paid: int,
+    currency: str,
+    created: datetime,
+    intent: str | None,
 ) -> dict[str, Any]:
     return {
         "id": id,
@@ -214,7 +221,8 @@ def _invoice(
 
 INVOICES = [
     _invoice("in_b", "sub_b", "cus_b", 20400, "usd", at(3, 10), "pi_b"),
-    _invoice("in_e", "sub_e", "cus_e", 3992, "brl", at(6, 8), "pi_e"),
+    # Its payment not recorded: the charge goes to its customer's subscription.
+    _invoice("in_e", "sub_e", "cus_e", 3992, "brl", at(6, 8), None),
     _invoice("in_f", "sub_f", "cus_f", 0, "usd", at(2, 10), "pi_f"),
 ]
 PURCHASES = [
@@ -252,7 +260,10 @@ CHARGES = [
     _charge("ch_kit", "pi_kit", 2500, 2500, "usd", "succeeded", at(4, 11)),
     _charge("ch_failed", "pi_failed", 1000, 0, "usd", "failed", at(4, 12)),
     _charge("ch_other", "pi_other", 700, 0, "usd", "succeeded", at(9, 13)),
-    _charge("ch_e", "pi_e", 3992, 0, "brl", "succeeded", at(6, 8)),
+    {
+        **_charge("ch_e", "pi_e", 3992, 0, "brl", "succeeded", at(6, 8)),
+        "stripe_customer_id": "cus_e",
+    },
 ]
 
 

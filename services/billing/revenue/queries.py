@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.billing.errors import InvalidArgument
@@ -128,14 +128,34 @@ async def _discounts(conn: AsyncConnection, ids: list[str]) -> dict[str, Discoun
 
 async def _charges(conn: AsyncConnection, since: datetime, before: datetime) -> list[Charge]:
     """Succeeded charges made in [since, before), each with the plan it paid for: a purchase's
-    price's product, or that of the subscription of the invoice it paid ("" for neither)."""
+    price's product; else that of the subscription of the invoice whose payment it was; else
+    (since API version 2025-03-31 a charge names no invoice, and billing records an invoice's
+    PaymentIntent only when it fetched one) that of the customer's subscription started last
+    before the charge, a principal holding one live subscription at a time; "" without any."""
     bought = prices.alias("bought")
-    subscribed = prices.alias("subscribed")
+    invoiced = prices.alias("invoiced")
+    invoiced_subscription = subs.alias("invoiced_subscription")
+    latest = (
+        select(prices.c.product_id)
+        .join(subs, subs.c.price_id == prices.c.id)
+        .where(
+            subs.c.stripe_customer_id == charges.c.stripe_customer_id,
+            subs.c.created <= charges.c.created,
+        )
+        .order_by(subs.c.created.desc())
+        .limit(1)
+        .lateral("latest")
+    )
     query = (
         select(
             charges.c.created,
             charges.c.currency,
-            func.coalesce(bought.c.product_id, subscribed.c.product_id, cast(literal(""), String)),
+            func.coalesce(
+                bought.c.product_id,
+                invoiced.c.product_id,
+                latest.c.product_id,
+                cast(literal(""), String),
+            ),
             charges.c.amount,
             charges.c.amount_refunded,
         )
@@ -143,8 +163,9 @@ async def _charges(conn: AsyncConnection, since: datetime, before: datetime) -> 
         .outerjoin(purchases, purchases.c.id == charges.c.payment_intent_id)
         .outerjoin(bought, bought.c.id == purchases.c.price_id)
         .outerjoin(invoices, invoices.c.payment_intent_id == charges.c.payment_intent_id)
-        .outerjoin(subs, subs.c.id == invoices.c.subscription_id)
-        .outerjoin(subscribed, subscribed.c.id == subs.c.price_id)
+        .outerjoin(invoiced_subscription, invoiced_subscription.c.id == invoices.c.subscription_id)
+        .outerjoin(invoiced, invoiced.c.id == invoiced_subscription.c.price_id)
+        .outerjoin(latest, true())
         .where(
             charges.c.status == "succeeded",
             and_(charges.c.created >= since, charges.c.created < before),

@@ -136,6 +136,10 @@ events: $(SYNCED) ## Operators' event CLI against `make run`: make events ARGS="
 notifications: $(SYNCED) ## Operators' notifications CLI against `make run`: make notifications ARGS="list --state dead"
 	$(PY) -m tatame_devstack.notifications $(ARGS)
 
+.PHONY: metrics
+metrics: $(SYNCED) ## Operators' revenue metrics against `make run` (last 30 days): make metrics ARGS="--since 2026-11-01 --plans"
+	$(PY) -m tatame_devstack.metrics $(if $(filter command line,$(origin ARGS)),$(ARGS),)
+
 .PHONY: bench
 bench: $(SYNCED) ## Load benchmarks (~3-4 min; wrk, installed if missing): each figure beside its target, MET or MISSED
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

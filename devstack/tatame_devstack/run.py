@@ -38,6 +38,8 @@ BILLING_PROCESSES = int(os.environ.get("BILLING_PROCESSES", "1"))
 STRIPE_EMULATOR_PORT = int(os.environ.get("STRIPE_EMULATOR_PORT", "8420"))
 RECEIVER_PORT = int(os.environ.get("WEBHOOKS_RECEIVER_PORT", "8081"))
 WEBHOOKS_ADMIN_PORT = int(os.environ.get("WEBHOOKS_ADMIN_PORT", "50052"))
+# The operators' revenue page (python -m services.billing ops-page).
+BILLING_OPS_PORT = int(os.environ.get("BILLING_OPS_PORT", "8090"))
 # Prometheus metrics: the gateway on METRICS_PORT, then the receiver, the relay, each billing.
 METRICS_PORT = int(os.environ.get("METRICS_PORT", "9102"))
 DEV_STRIPE_KEY = "sk_test_tatame_local_emulator"
@@ -49,8 +51,9 @@ SINKS_LISTENING = re.compile(
 )
 
 
-# "billing" is billing's credential toward the webhooks inbox (erasures and exports).
-SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli", "billing")
+# "billing" is billing's credential toward the webhooks inbox (erasures and exports);
+# "ops-page" is the operators' token of the revenue page (BILLING_OPS_TOKEN).
+SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli", "billing", "ops-page")
 
 
 def dev_secrets(directory: Path) -> dict[str, str]:
@@ -297,6 +300,8 @@ class Stack:
     database_urls: dict[str, str]
     processes: Processes
     metrics: dict[str, str]  # process name -> its metrics URL (none when metrics are off)
+    ops_url: str = ""  # the operators' revenue page, and its token
+    ops_token: str = ""
 
 
 @contextmanager
@@ -309,6 +314,7 @@ def running_stack(
     receiver_port: int,
     admin_port: int,
     metrics_port: int = 0,
+    ops_port: int = 0,
     workers: int = 1,
     quiet: bool = False,
 ) -> Iterator[Stack]:
@@ -369,6 +375,12 @@ def running_stack(
         }
         env |= stack.enter_context(notification_sinks(directory))
         billing_env = {**env, "DATABASE_URL": database_urls["billing"]}
+        ops_env = {
+            **billing_env,
+            "BILLING_OPS_HOST": "127.0.0.1",
+            "BILLING_OPS_PORT": str(ops_port),
+            "BILLING_OPS_TOKEN": credentials["ops-page"],
+        }
         webhooks_env = {**env, "DATABASE_URL": database_urls["webhooks"]}
         run_once(["-m", "services.billing", "migrate"], billing_env)
         run_once(["-m", "services.webhooks", "migrate"], webhooks_env)
@@ -390,6 +402,11 @@ def running_stack(
                 ("webhooks-relay", ["-m", "services.webhooks", "relay"], webhooks_env),
                 *billing,
                 ("billing-notifier", ["-m", "services.billing", "notifier"], billing_env),
+                *(
+                    [("billing-ops-page", ["-m", "services.billing", "ops-page"], ops_env)]
+                    if ops_port
+                    else []
+                ),
             )
         ):
             if metrics_port:  # one port per process, from `metrics_port` up
@@ -402,9 +419,26 @@ def running_stack(
         wait_until(
             lambda: http_ok(f"http://127.0.0.1:{receiver_port}/readyz"), "the receiver", processes
         )
+        ops_url = ""
+        if ops_port:
+            ops_url = f"http://127.0.0.1:{ops_port}/ops/revenue"
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{ops_port}/healthz"),
+                "the operators' page",
+                processes,
+            )
         if "STRIPE_API_BASE" in stripe_env:
             register_emulator_webhook(stripe_env["STRIPE_API_BASE"], receiver_url, webhook_secret)
-        yield Stack(gateway_url, receiver_url, env, database_urls, processes, metrics)
+        yield Stack(
+            gateway_url,
+            receiver_url,
+            env,
+            database_urls,
+            processes,
+            metrics,
+            ops_url=ops_url,
+            ops_token=credentials["ops-page"],
+        )
 
 
 def main() -> None:
@@ -424,6 +458,7 @@ def main() -> None:
         receiver_port=RECEIVER_PORT,
         admin_port=WEBHOOKS_ADMIN_PORT,
         metrics_port=METRICS_PORT,
+        ops_port=BILLING_OPS_PORT,
     ) as stack:
         print(banner(stack), flush=True)
         while not stop:
@@ -456,6 +491,8 @@ Tatame Billing is running (Ctrl-C stops everything).
   notifications    emails: {env["NOTIFY_SINKS_URL"]}/mail (also .devdata/mail, a Maildir)
                    pushes: {env["NOTIFY_SINKS_URL"]}/pushes   (make notifications ARGS="list")
   token            {token_line}
+  revenue (ops)    {stack.ops_url}   (user ops, password {stack.ops_token})
+                   make metrics ARGS="--since 2026-01-01"
 {metrics}
 
   curl {gateway}/v1/plans

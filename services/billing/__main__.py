@@ -1,8 +1,9 @@
 """`python -m services.billing serve|migrate|sync-catalog|resync|reconcile|refund|notifier|
-notifications …`."""
+notifications|metrics|ops-page …`."""
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -18,9 +19,17 @@ from services.billing.privacy.inbox import CALLER as INBOX_CALLER
 from services.billing.privacy.inbox import InboxClient
 from services.billing.refunds import REASONS
 from services.billing.resync import cli as resync_cli
-from services.billing.settings import AdminClientSettings, BillingSettings, CatalogSyncSettings
+from services.billing.revenue import cli as revenue_cli
+from services.billing.revenue.gauges import RevenueGauges
+from services.billing.settings import (
+    AdminClientSettings,
+    BillingSettings,
+    CatalogSyncSettings,
+    OpsPageSettings,
+)
 from services.common.db import create_engine
 from services.common.grpc_server import CHANNEL_OPTIONS, wait_for_termination_signal
+from services.common.http import serve_asgi
 from services.common.logging import configure_logging
 from services.common.metrics import start_metrics_server
 from services.common.migrations import upgrade_to_head
@@ -57,9 +66,18 @@ async def serve(settings: BillingSettings) -> None:
         ),
     )
     log.info("billing gRPC serving", extra={"fields": {"port": server.port}})
+    gauges = None
+    if settings.metrics_port and settings.billing_revenue_refresh_seconds:
+        gauges = asyncio.create_task(
+            RevenueGauges().run(engine, settings.billing_revenue_refresh_seconds)
+        )
     try:
         await wait_for_termination_signal()
     finally:
+        if gauges is not None:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
         await server.stop(settings.billing_shutdown_grace_seconds)
         await webhooks.close(None)
         await engine.dispose()
@@ -112,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     for name, text in (
         ("serve", "serve the billing gRPC API"),
+        ("ops-page", "serve the operators' revenue page (BILLING_OPS_TOKEN)"),
         ("migrate", "apply the billing schema migrations"),
         ("sync-catalog", "fill the catalog mirror from Stripe once"),
     ):
@@ -131,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
     )
     notifications_cli.add_commands(commands)
     resync_cli.add_commands(commands)
+    revenue_cli.add_commands(commands)
     return root
 
 
@@ -140,6 +160,20 @@ def main() -> None:
         raise SystemExit(asyncio.run(refund(args)))
     if args.command == "notifications":
         raise SystemExit(asyncio.run(notifications_cli.notifications_command(args)))
+    if args.command == "ops-page":
+        page = OpsPageSettings()
+        serve_asgi(
+            "services.billing.revenue.page:create_app_from_environment",
+            host=page.billing_ops_host,
+            port=page.billing_ops_port,
+            workers=1,
+            grace_seconds=page.billing_ops_shutdown_grace_seconds,
+            limits=page,
+            metrics=page,
+        )
+        return
+    if args.command == "metrics":
+        raise SystemExit(asyncio.run(revenue_cli.metrics_command(args)))
     if args.command == "notifier":
         notifier_settings = NotifierSettings()
         configure_logging(service="billing-notifier", level=notifier_settings.log_level)

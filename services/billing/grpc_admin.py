@@ -1,16 +1,18 @@
 """tatame.billing.v1.BillingAdminService: operators' actions (refunds, the notifications'
-outbox), served beside
+outbox, revenue metrics), served beside
 BillingService by the same server; only the operators' CLI may call it (grpc_policy.py)."""
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, notifications_pb2, revenue_pb2
 
 from services.auth.grpc_interceptor import current_caller
 from services.billing import grpc_messages as messages
 from services.billing import refunds
 from services.billing.notifications import outbox
 from services.billing.notifications import rpc_messages as notification_messages
+from services.billing.revenue import rpc_messages as revenue_messages
+from services.billing.revenue.queries import revenue_report
 from services.common.rpc import Context, rpc
 
 
@@ -51,3 +53,11 @@ class BillingAdminServicer(billing_pb2_grpc.BillingAdminServiceServicer):
     ) -> notifications_pb2.ReplayNotificationResponse:
         await outbox.replay(engine=self._engine, notification_id=request.id)
         return notifications_pb2.ReplayNotificationResponse()
+
+    @rpc
+    async def GetRevenueMetrics(
+        self, request: revenue_pb2.GetRevenueMetricsRequest, context: Context
+    ) -> revenue_pb2.GetRevenueMetricsResponse:
+        since, until = revenue_messages.request_range(request)
+        report = await revenue_report(engine=self._engine, since=since, until=until)
+        return revenue_messages.revenue_response(report)

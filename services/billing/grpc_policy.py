@@ -64,7 +64,7 @@ def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
     for name in _ENTITLEMENT_METHODS:
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
-    for name in ("RefundPayment", "ListNotifications", "ReplayNotification"):
+    for name in ("RefundPayment", "ListNotifications", "ReplayNotification", "GetRevenueMetrics"):
         policy[f"/{ADMIN_SERVICE_NAME}/{name}"] = frozenset({OPS_CLI})
     return policy
 

@@ -12,6 +12,7 @@ from services.common.metrics import MetricsSettings
 from services.common.settings import (
     CommaList,
     DatabaseSettings,
+    HttpServerSettings,
     StripeSettings,
     split_commas,
 )
@@ -88,6 +89,9 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     # production.
     billing_webhooks_target: str = "127.0.0.1:50052"
     billing_webhooks_service_secret: SecretStr | None = None
+    # How often the billing server recomputes the revenue gauges (billing_mrr_minor, …) that it
+    # exports on METRICS_PORT; 0 turns them off. One query of the live subscriptions each time.
+    billing_revenue_refresh_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator(
         "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
@@ -177,3 +181,22 @@ class AdminClientSettings(GrpcTlsSettings):
     billing_target: str = "127.0.0.1:50051"
     billing_admin_client_secret: SecretStr
     billing_admin_client_name: str = "ops-cli"
+
+
+class OpsPageSettings(DatabaseSettings, HttpServerSettings, MetricsSettings):
+    """`python -m services.billing ops-page`: the operators' revenue page (its own Deployment,
+    never behind the public ingress), reading billing's own schema."""
+
+    billing_ops_host: str = "127.0.0.1"
+    billing_ops_port: int = Field(default=8090, ge=0, le=65535)
+    billing_ops_shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # The operators' secret: `Authorization: Bearer <token>`, or a browser's Basic login with
+    # the token as its password (any user name).
+    billing_ops_token: SecretStr
+
+    @field_validator("billing_ops_token")
+    @classmethod
+    def _token_length(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"BILLING_OPS_TOKEN must be ≥ {MIN_SECRET_LENGTH} characters")
+        return value

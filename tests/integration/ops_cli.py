@@ -1,5 +1,5 @@
 """The operators' CLIs (`python -m services.webhooks events …`, `python -m services.billing
-refund …`) run as an operator would."""
+refund|metrics …`) run as an operator would."""
 
 import asyncio
 import subprocess
@@ -15,6 +15,11 @@ async def events_cli(env: Mapping[str, str], *args: str) -> subprocess.Completed
 async def refund_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run billing's `refund *args` in a fresh process with `env`; its exit code and output."""
     return await _run(env, "services.billing", "refund", *args)
+
+
+async def metrics_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run billing's `metrics *args` in a fresh process with `env`; its exit code and output."""
+    return await _run(env, "services.billing", "metrics", *args)
 
 
 async def _run(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:

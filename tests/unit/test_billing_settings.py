@@ -16,7 +16,7 @@ from services.billing.grpc_policy import (
     WEBHOOKS_RELAY,
     method_policy,
 )
-from services.billing.settings import BillingRules, BillingSettings
+from services.billing.settings import BillingRules, BillingSettings, OpsPageSettings
 
 
 def settings(**overrides: object) -> BillingSettings:
@@ -133,3 +133,12 @@ def test_production_needs_billings_credential_toward_the_inbox() -> None:
     with pytest.raises(ValidationError, match="BILLING_WEBHOOKS_SERVICE_SECRET must be"):
         settings(billing_webhooks_service_secret="short")
     assert settings(tatame_env="dev", billing_webhooks_service_secret=None)
+
+
+def test_the_operators_page_needs_a_long_token() -> None:
+    with pytest.raises(ValidationError, match="BILLING_OPS_TOKEN must be"):
+        OpsPageSettings(database_url="postgresql://billing@db/tatame", billing_ops_token="short")
+    page = OpsPageSettings(
+        database_url="postgresql://billing@db/tatame", billing_ops_token=secrets.token_urlsafe(32)
+    )
+    assert (page.billing_ops_host, page.billing_ops_port) == ("127.0.0.1", 8090)

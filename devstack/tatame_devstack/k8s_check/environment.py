@@ -41,6 +41,7 @@ ENTRYPOINTS: tuple[Entrypoint, ...] = (
         "notifier",
         "services.billing.notifications.settings:NotifierSettings",
     ),
+    Entrypoint("services.billing", "ops-page", "services.billing.settings:OpsPageSettings"),
     Entrypoint("services.webhooks", "receiver", "services.webhooks.settings:ReceiverSettings"),
     Entrypoint("services.webhooks", "relay", "services.webhooks.settings:RelaySettings"),
     Entrypoint("services.webhooks", "backstop", "services.webhooks.settings:BackstopSettings"),

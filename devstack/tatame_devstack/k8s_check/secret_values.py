@@ -41,6 +41,7 @@ class SecretTestValues:
                 f"ops-cli={self.ops_secret},billing={self.billing_secret}"
             ),
             ("webhooks-secrets", "CLERK_WEBHOOK_SECRETS"): "whsec_" + "Y2xlcmstazhzLWNoZWNr" * 2,
+            ("billing-ops-secrets", "BILLING_OPS_TOKEN"): "k8s-check-ops-page-" + "p" * 32,
             ("billing-notifier-secrets", "NOTIFY_SMTP_PASSWORD"): "k8s-check-smtp-" + "s" * 16,
             ("billing-notifier-secrets", "NOTIFY_EXPO_ACCESS_TOKEN"): "k8s-check-expo-" + "e" * 16,
         }.get((secret, key))

@@ -66,6 +66,11 @@ def locale_for(preferred: list[str]) -> str:
     return DEFAULT_LOCALE
 
 
+def minor_per_major(currency: str) -> int:
+    """Minor units in one unit of `currency` (1 for zero-decimal currencies, else 100)."""
+    return 1 if currency.lower() in _ZERO_DECIMAL else 100
+
+
 def format_amount(amount: int, currency: str, locale: str) -> str:
     """`12.34 USD` (en) or `12,34 BRL` (pt-BR), from minor units."""
     code = currency.lower()

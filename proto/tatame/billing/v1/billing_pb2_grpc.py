@@ -5,6 +5,7 @@ import warnings
 
 from tatame.billing.v1 import billing_pb2 as tatame_dot_billing_dot_v1_dot_billing__pb2
 from tatame.billing.v1 import notifications_pb2 as tatame_dot_billing_dot_v1_dot_notifications__pb2
+from tatame.billing.v1 import revenue_pb2 as tatame_dot_billing_dot_v1_dot_revenue__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -1715,6 +1716,11 @@ class BillingAdminServiceStub:
                 request_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.FromString,
                 _registered_method=True)
+        self.GetRevenueMetrics = channel.unary_unary(
+                '/tatame.billing.v1.BillingAdminService/GetRevenueMetrics',
+                request_serializer=tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsResponse.FromString,
+                _registered_method=True)
 
 
 class BillingAdminServiceServicer:
@@ -1749,6 +1755,15 @@ class BillingAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRevenueMetrics(self, request, context):
+        """Revenue metrics (MRR, ARR, subscriptions, trials, revenue and refunds) of each day of a
+        range, by currency and plan, computed from billing's mirror. INVALID_ARGUMENT for a
+        malformed or reversed range, or one longer than 1,100 days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1766,6 +1781,11 @@ def add_BillingAdminServiceServicer_to_server(servicer, server):
                     servicer.ReplayNotification,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.SerializeToString,
+            ),
+            'GetRevenueMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRevenueMetrics,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1851,6 +1871,33 @@ class BillingAdminService:
             '/tatame.billing.v1.BillingAdminService/ReplayNotification',
             tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_notifications__pb2.ReplayNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRevenueMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingAdminService/GetRevenueMetrics',
+            tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_revenue__pb2.GetRevenueMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,7 +48,8 @@ def test_currency_options_are_sent_only_when_expanded_with_the_price_s_own_curre
         params={"product": price.product, "expand": ["data.currency_options"]}
     )
     [one] = listed.data
-    assert one.currency_options is not None and "brl" in one.currency_options
+    assert one.currency_options is not None
+    assert "brl" in one.currency_options
 
 
 def test_a_currency_option_is_added_by_an_update_and_announced_by_price_updated(client) -> None:
@@ -174,4 +175,5 @@ def test_a_plan_change_keeps_the_subscription_s_currency(client) -> None:
     assert changed.currency == "brl"
     assert isinstance(changed.latest_invoice, str)
     invoice = client.v1.invoices.retrieve(changed.latest_invoice)
-    assert invoice.currency == "brl" and invoice.total > 0
+    assert invoice.currency == "brl"
+    assert invoice.total > 0

@@ -155,15 +155,12 @@ def _currency_options(price: dict[str, Any]) -> dict[str, Any]:
     options = price.get("currency_options")
     if options is None:
         return {}
-    own = string(price["currency"])
+    others = {c: mapping(o) for c, o in mapping(options).items() if c != price["currency"]}
+    read = {"unit_amount": integer, "tax_behavior": string}
     return {
         "currency_options": {
-            string(currency): {
-                "unit_amount": optional(integer, mapping(option).get("unit_amount")),
-                "tax_behavior": optional(string, option.get("tax_behavior")),
-            }
-            for currency, option in mapping(options).items()
-            if currency != own
+            string(c): {name: optional(how, o.get(name)) for name, how in read.items()}
+            for c, o in others.items()
         }
     }
 
@@ -251,10 +248,7 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
             price_row(p.to_dict())
             async for p in (
                 await stripe_client.v1.prices.list_async(
-                    params={
-                        "limit": 100,
-                        "expand": [f"data.{field}" for field in PRICES.expand],
-                    }
+                    params={"limit": 100, "expand": [f"data.{f}" for f in PRICES.expand]}
                 )
             ).auto_paging_iter()
         ]

@@ -177,3 +177,42 @@ def test_a_plan_change_keeps_the_subscription_s_currency(client) -> None:
     invoice = client.v1.invoices.retrieve(changed.latest_invoice)
     assert invoice.currency == "brl"
     assert invoice.total > 0
+
+
+def test_a_scheduled_change_starts_in_the_subscription_s_currency(client) -> None:
+    customer_id, _ = customer_with_card(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": usd_and_brl(client, unit_amount=3000).id}],
+            "currency": "brl",
+        }
+    )
+    cheaper = usd_and_brl(client, unit_amount=500)
+    schedule = client.v1.subscription_schedules.create(
+        params={"from_subscription": subscription.id}
+    )
+    [current] = schedule.phases
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "phases": [
+                {
+                    "items": [{"price": current["items"][0].price, "quantity": 1}],
+                    "start_date": current.start_date,
+                    "end_date": current.end_date,
+                },
+                {"items": [{"price": cheaper.id, "quantity": 1}]},
+            ]
+        },
+    )
+
+    emulator_only(client, f"subscriptions/{subscription.id}/end_period")
+
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.currency, renewed["items"].data[0].price.id) == ("brl", cheaper.id)
+    assert isinstance(renewed.latest_invoice, str)
+    invoice = client.v1.invoices.retrieve(renewed.latest_invoice)
+    assert (invoice.currency, invoice.total) == ("brl", BRL_AMOUNT)
+    phases = client.v1.subscription_schedules.retrieve(schedule.id).phases
+    assert [phase.currency for phase in phases] == ["brl", "brl"]

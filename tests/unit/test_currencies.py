@@ -2,6 +2,7 @@
 currency a request may name (pure logic; the flows are in tests/e2e/test_currencies.py)."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,8 @@ OPTIONS = {
 
 
 def record(**options: dict[str, object]) -> PriceRecord:
-    row = price_row({**MONTHLY, "currency_options": options})
-    names = PriceRecord.__dataclass_fields__
-    return PriceRecord(**{name: row.get(name) for name in names})
+    row: dict[str, Any] = price_row({**MONTHLY, "currency_options": options})
+    return PriceRecord(**{name: row.get(name) for name in PriceRecord.__dataclass_fields__})
 
 
 def customer(currency: str | None) -> CustomerRecord:

@@ -29,7 +29,7 @@ OPTIONS = {
 
 def record(**options: dict[str, object]) -> PriceRecord:
     row: dict[str, Any] = price_row({**MONTHLY, "currency_options": options})
-    return PriceRecord(**{name: row.get(name) for name in PriceRecord.__dataclass_fields__})
+    return PriceRecord(**{name: row[name] for name in PriceRecord.__dataclass_fields__})
 
 
 def customer(currency: str | None) -> CustomerRecord:

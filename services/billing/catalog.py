@@ -371,9 +371,11 @@ def _price_record(row: RowMapping) -> PriceRecord:
     return PriceRecord(**{column.name: row[column.name] for column in _PRICE_COLUMNS})
 
 
-async def plan_of_price(conn: AsyncConnection, price_id: str) -> PlanRecord | None:
-    """The product of a price, with that price as its one price, whether or not either is still
-    for sale (a subscription keeps a price the catalog retired); None when not mirrored."""
+async def plan_of_price(
+    conn: AsyncConnection, price_id: str, currency: str | None
+) -> PlanRecord | None:
+    """The product of a price, with that price (in `currency`, where it has it) as its one price,
+    for sale or not (a subscription keeps a price the catalog retired); None when not mirrored."""
     query = select(
         *_PRICE_COLUMNS,
         products.c.name,
@@ -386,12 +388,13 @@ async def plan_of_price(conn: AsyncConnection, price_id: str) -> PlanRecord | No
     if row is None:
         return None
     values = row._mapping
+    price = _price_record(values)
     return PlanRecord(
         product_id=values["product_id"],
         name=values["name"],
         description=values["description"],
         features=list(values["features"]),
-        prices=[_price_record(values)],
+        prices=[(currency and price.in_currency(currency)) or price],
         default_price_id=values["default_price_id"],
         metadata=dict(values["metadata"]),
         entitlements=entitlement_keys(values["metadata"]),

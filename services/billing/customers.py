@@ -334,6 +334,13 @@ async def _refresh(conn: AsyncConnection, rows: list[Row]) -> None:
     )
 
 
+async def customer_currency(conn: AsyncConnection, principal: Principal) -> str | None:
+    """The currency the principal's customer pays in, once Stripe set it."""
+    query = select(customers.c.currency).where(customers.c.principal == principal.key)
+    currency: str | None = (await conn.execute(query)).scalar()
+    return currency
+
+
 async def settle_currency(conn: AsyncConnection, *, stripe_customer_id: str, currency: str) -> None:
     """Record the customer's currency that Stripe just set (a subscription it accepted in
     `currency`), before the customer's events tell it; an existing one stays."""

@@ -84,6 +84,9 @@ async def test_a_subscription_in_brl_makes_brl_the_customer_s_currency_and_no_on
     mine = await plans(client, user=user)
     assert mine["currency"] == "brl"
     assert prices_by_key(mine)["pro_monthly"]["unit_amount"] == 19900
+    screen = await client.get("/v1/billing", headers=user.headers)
+    [price] = screen.json()["plan"]["prices"]
+    assert (price["unit_amount"], price["currency"]) == (9900, "brl")
     assert (await plans(client, user=other))["currency"] is None
     assert (await plans(client))["currency"] is None
     customer = await client.get("/v1/customer", headers=other.headers)

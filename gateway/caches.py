@@ -19,25 +19,30 @@ class RenderedPlans:
     expires_at: float
 
 
+def rendered_plans(body: bytes, expires_at: float) -> RenderedPlans:
+    """`body` with its ETag (a digest of the body)."""
+    return RenderedPlans(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', expires_at)
+
+
 class PlansCache:
-    """The rendered plans response, refreshed at most once per `ttl` seconds."""
+    """The rendered plans responses, one per currency asked for ("" for none), each refreshed
+    at most once per `ttl` seconds. Only a currency the catalog sells in is ever stored (billing
+    refuses the others), so the entries stay few."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._current: RenderedPlans | None = None
+        self._current: dict[str, RenderedPlans] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, fetch: Fetch) -> RenderedPlans:
-        current = self._current
+    async def get(self, fetch: Fetch, currency: str = "") -> RenderedPlans:
+        current = self._current.get(currency)
         if current is not None and current.expires_at > time.monotonic():
             return current
         async with self._lock:  # one refresh at a time; the others reuse its result
-            current = self._current
+            current = self._current.get(currency)
             if current is None or current.expires_at <= time.monotonic():
-                body = await fetch()
-                etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-                current = RenderedPlans(body, etag, time.monotonic() + self.ttl)
-                self._current = current
+                current = rendered_plans(await fetch(), time.monotonic() + self.ttl)
+                self._current[currency] = current
             return current
 
 

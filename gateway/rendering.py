@@ -45,6 +45,7 @@ def customer(message: billing_pb2.Customer) -> CustomerOut:
         email=message.email,
         name=message.name,
         created_at=message.create_time.ToDatetime(tzinfo=UTC),
+        currency=message.currency or None,
     )
 
 
@@ -134,6 +135,7 @@ def price(message: billing_pb2.Price, interval: str) -> PriceOut:
             }
         ),
         fixed_amount=message.fixed_amount,
+        currencies=list(message.currencies),
     )
 
 

@@ -44,6 +44,11 @@ class PriceOut(BaseModel):
         description="False for a tiered, metered or customer-chosen price: the app cannot "
         "subscribe to it (400 `price_not_subscribable`).",
     )
+    currencies: list[str] = Field(
+        default_factory=list,
+        description="Every currency the price can be paid in (`currency`, the one shown, "
+        "first): pass one as `currency` to subscribe or pay in it.",
+    )
 
 
 class PlanOut(BaseModel):
@@ -56,6 +61,11 @@ class PlanOut(BaseModel):
 
 class PlansOut(BaseModel):
     plans: list[PlanOut]
+    currency: str | None = Field(
+        default=None,
+        description="The currency every price is shown in (the one asked for, else the "
+        "caller's customer's); null when each price is in its own.",
+    )
 
 
 class CustomerIn(BaseModel):
@@ -70,6 +80,11 @@ class CustomerOut(BaseModel):
     email: str
     name: str
     created_at: datetime
+    currency: str | None = Field(
+        default=None,
+        description="The currency the customer pays in, once its first subscription set it "
+        "(Stripe's one currency per customer); null before.",
+    )
 
 
 class ErasureOut(BaseModel):
@@ -177,6 +192,15 @@ class PriceChoice(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     price: Text = Field(min_length=1, max_length=255, description="A price id or lookup_key.")
+    currency: Text | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="ISO 4217 code (e.g. `brl`): pay in one of the price's `currencies`. "
+        "Default: the customer's currency once it has one, else the price's own. 400 "
+        "`invalid_currency` (not a currency code) or `currency_not_offered` (not one of the "
+        "price's); 409 `customer_currency_mismatch` when the customer pays in another one.",
+    )
 
 
 class CheckoutSessionIn(PriceChoice):

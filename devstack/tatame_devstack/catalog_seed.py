@@ -1,7 +1,9 @@
 """Seed the demo catalog (Tatame Basic, Tatame Pro, a Gi Patch) through the official Stripe SDK.
 
+Every price is in usd with a brl option (`currency_options`), so the plans show in both.
 Idempotent: products are found by `metadata.catalog_key` and prices by `lookup_key`, and only
-what is missing is created, so a second run creates nothing. Works against the local emulator
+what is missing is created (a price seeded before without its brl option gets it), so a second
+run creates nothing. Works against the local emulator
 and a Stripe test-mode account; refuses live-mode keys.
 
 Usage: python -m tatame_devstack.catalog_seed --api-base http://127.0.0.1:PORT [--api-key sk_test_…]
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import stripe
-from stripe.params import PriceCreateParams
+from stripe.params import PriceCreateParams, PriceCreateParamsCurrencyOptions
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class PriceSpec:
     nickname: str
     unit_amount: int
     interval: str | None  # "month", "year", or None for a one-time price
+    brl_amount: int  # the same price in brl (minor units), a currency option
     currency: str = "usd"
 
 
@@ -54,8 +57,8 @@ DEMO_CATALOG = (
         description="Book classes and keep your attendance history.",
         features=("class_booking", "attendance_history"),
         prices=(
-            PriceSpec("basic_monthly", "Basic monthly", 1900, "month"),
-            PriceSpec("basic_yearly", "Basic yearly", 19000, "year"),
+            PriceSpec("basic_monthly", "Basic monthly", 1900, "month", 9900),
+            PriceSpec("basic_yearly", "Basic yearly", 19000, "year", 99000),
         ),
     ),
     ProductSpec(
@@ -64,8 +67,8 @@ DEMO_CATALOG = (
         description="Everything in Basic, plus belt tracking and the video library.",
         features=("class_booking", "attendance_history", "belt_tracking", "video_library"),
         prices=(
-            PriceSpec("pro_monthly", "Pro monthly", 3900, "month"),
-            PriceSpec("pro_yearly", "Pro yearly", 39000, "year"),
+            PriceSpec("pro_monthly", "Pro monthly", 3900, "month", 19900),
+            PriceSpec("pro_yearly", "Pro yearly", 39000, "year", 199000),
         ),
     ),
     ProductSpec(
@@ -73,7 +76,7 @@ DEMO_CATALOG = (
         name="Gi Patch",
         description="An embroidered Tatame patch for your gi.",
         features=(),
-        prices=(PriceSpec("gi_patch", "Gi patch", 1500, None),),
+        prices=(PriceSpec("gi_patch", "Gi patch", 1500, None, 7900),),
     ),
 )
 
@@ -86,10 +89,15 @@ def seed_demo_catalog(client: stripe.StripeClient) -> None:
     )
     for spec in DEMO_CATALOG:
         product = products.get(spec.catalog_key) or _create_product(client, spec)
-        price_ids = [
-            (prices.get(price.lookup_key) or _create_price(client, product.id, price)).id
-            for price in spec.prices
-        ]
+        price_ids = []
+        for price in spec.prices:
+            found = prices.get(price.lookup_key)
+            if found is None:
+                found = _create_price(client, product.id, price)
+            elif "brl" not in (found.currency_options or {}):
+                client.v1.prices.update(found.id, params={"currency_options": _options(price)})
+                logger.info("added the brl option of price %s", price.lookup_key)
+            price_ids.append(found.id)
         if product.default_price != price_ids[0]:
             client.v1.products.update(product.id, params={"default_price": price_ids[0]})
             logger.info("set the default price of %s to %s", spec.name, spec.prices[0].lookup_key)
@@ -106,7 +114,13 @@ def _prices_by_lookup_key(
     found: dict[str, stripe.Price] = {}
     for start in range(0, len(lookup_keys), LOOKUP_KEYS_PER_LIST):
         keys = lookup_keys[start : start + LOOKUP_KEYS_PER_LIST]
-        page = client.v1.prices.list(params={"lookup_keys": list(keys), "limit": len(keys)})
+        page = client.v1.prices.list(
+            params={
+                "lookup_keys": list(keys),
+                "limit": len(keys),
+                "expand": ["data.currency_options"],
+            }
+        )
         found.update((price.lookup_key, price) for price in page.data if price.lookup_key)
     return found
 
@@ -134,12 +148,17 @@ def _create_price(client: stripe.StripeClient, product_id: str, spec: PriceSpec)
         "unit_amount": spec.unit_amount,
         "lookup_key": spec.lookup_key,
         "nickname": spec.nickname,
+        "currency_options": _options(spec),
     }
     if spec.interval is not None:
         params["recurring"] = {"interval": spec.interval}
     price = client.v1.prices.create(params=params)
     logger.info("created price %s (%s)", spec.lookup_key, price.id)
     return price
+
+
+def _options(spec: PriceSpec) -> dict[str, PriceCreateParamsCurrencyOptions]:
+    return {"brl": {"unit_amount": spec.brl_amount}}
 
 
 def main(argv: list[str] | None = None) -> None:

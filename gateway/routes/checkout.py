@@ -31,7 +31,10 @@ async def create_checkout_session(
 ) -> Response:
     reply = await billing.create_checkout_session(
         billing_pb2.CreateCheckoutSessionRequest(
-            price=body.price, success_url=body.success_url, cancel_url=body.cancel_url
+            price=body.price,
+            success_url=body.success_url,
+            cancel_url=body.cancel_url,
+            currency=body.currency or "",
         ),
         idempotency_key=key,
     )

@@ -151,7 +151,9 @@ async def pay_invoice(
 )
 async def create_payment(body: PaymentIn, billing: ForManager, key: IdempotencyKey) -> Response:
     reply = await billing.create_payment(
-        billing_pb2.CreatePaymentRequest(price=body.price, quantity=body.quantity),
+        billing_pb2.CreatePaymentRequest(
+            price=body.price, quantity=body.quantity, currency=body.currency or ""
+        ),
         idempotency_key=key,
     )
     return rendering.json_response(

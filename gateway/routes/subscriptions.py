@@ -67,6 +67,7 @@ async def create_subscription(
             quantity=body.quantity,
             mobile_stripe_version=body.stripe_version or stripe_version or "",
             promotion_code=body.promotion_code or "",
+            currency=body.currency or "",
         ),
         idempotency_key=key,
     )
@@ -92,7 +93,10 @@ async def create_subscription(
 async def preview_promotion_code(body: PromotionPreviewIn, billing: ForManager) -> Response:
     reply = await billing.preview_promotion_code(
         billing_pb2.PreviewPromotionCodeRequest(
-            price=body.price, quantity=body.quantity, promotion_code=body.promotion_code
+            price=body.price,
+            quantity=body.quantity,
+            promotion_code=body.promotion_code,
+            currency=body.currency or "",
         )
     )
     return rendering.json_response(

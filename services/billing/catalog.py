@@ -1,7 +1,7 @@
 """The catalog mirror: products and prices copied from Stripe, served from Postgres."""
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -47,6 +47,33 @@ class PriceRecord:
     tiers_mode: str | None  # "graduated" or "volume" (tiered prices)
     tiers: list[dict[str, Any]] | None  # [{up_to, unit_amount, flat_amount}], up_to null: no limit
     custom_unit_amount: dict[str, Any] | None  # {minimum, maximum, preset}: customer chooses
+    # The price in other currencies: {currency: {unit_amount, tax_behavior}} (Stripe's
+    # `currency_options` without the price's own currency).
+    currency_options: dict[str, dict[str, Any]]
+
+    @property
+    def currencies(self) -> list[str]:
+        """Every currency the price can be paid in: the one it is shown in first, then the
+        others."""
+        return [self.currency, *sorted(self.currency_options)]
+
+    def in_currency(self, currency: str) -> "PriceRecord | None":
+        """The price as billed in `currency` (its own, or an option's amount); None when it
+        has no such option."""
+        if currency == self.currency:
+            return self
+        option = self.currency_options.get(currency)
+        if option is None or option.get("unit_amount") is None:
+            return None
+        # The price's own currency becomes an option of the price as shown.
+        own = {"unit_amount": self.unit_amount, "tax_behavior": None}
+        others = {key: value for key, value in self.currency_options.items() if key != currency}
+        return replace(
+            self,
+            currency=currency,
+            unit_amount=option["unit_amount"],
+            currency_options={**others, self.currency: own},
+        )
 
     @property
     def fixed_amount(self) -> bool:
@@ -122,6 +149,22 @@ def _tiers(price: dict[str, Any]) -> dict[str, Any]:
     return {"tiers": [_tier(mapping(tier)) for tier in price["tiers"]]}
 
 
+def _currency_options(price: dict[str, Any]) -> dict[str, Any]:
+    """The `currency_options` column, when the object says: Stripe sends them only when they
+    are expanded (the catalog sync and the fetch of a price's event ask)."""
+    options = price.get("currency_options")
+    if options is None:
+        return {}
+    others = {c: mapping(o) for c, o in mapping(options).items() if c != price["currency"]}
+    read = {"unit_amount": integer, "tax_behavior": string}
+    return {
+        "currency_options": {
+            string(c): {name: optional(how, o.get(name)) for name, how in read.items()}
+            for c, o in others.items()
+        }
+    }
+
+
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
     """The `billing.prices` row for a Stripe price object (product expanded or not); what is
     not a fixed amount per unit is stored as it is (tiers, usage type, the customer's choice),
@@ -144,6 +187,7 @@ def price_row(price: dict[str, Any]) -> dict[str, Any]:
         "tiers_mode": optional(string, price.get("tiers_mode")),
         "custom_unit_amount": None if custom is None else _custom_unit_amount(custom),
         **_tiers(price),
+        **_currency_options(price),
     }
 
 
@@ -186,6 +230,8 @@ PRICES = Mirror(
     service=attrgetter("v1.prices"),
     write=upsert_price,
     retire=_inactive,
+    # An event's price lacks them: each price event fetches the price (mirror.ruling).
+    expand=("currency_options", "tiers"),
 )
 
 
@@ -202,7 +248,7 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
             price_row(p.to_dict())
             async for p in (
                 await stripe_client.v1.prices.list_async(
-                    params={"limit": 100, "expand": ["data.tiers"]}
+                    params={"limit": 100, "expand": [f"data.{f}" for f in PRICES.expand]}
                 )
             ).auto_paging_iter()
         ]
@@ -244,6 +290,7 @@ _PRICE_COLUMNS = (
     prices.c.tiers_mode,
     prices.c.tiers,
     prices.c.custom_unit_amount,
+    prices.c.currency_options,
 )
 
 
@@ -270,13 +317,20 @@ def _plan_row(
     return PriceRecord(*price), name, description, features, default_price_id, metadata
 
 
-async def list_plans(*, engine: AsyncEngine, include_one_time: bool = False) -> list[PlanRecord]:
-    """Active products with their active recurring (and, if asked, one-time) prices; cheapest first."""
+async def list_plans(
+    *, engine: AsyncEngine, include_one_time: bool = False, currency: str | None = None
+) -> list[PlanRecord]:
+    """Active products with their active recurring (and, if asked, one-time) prices; cheapest
+    first. In `currency`, if given: each price as billed in it, those without it left out (and
+    the products left without a price)."""
     types = ["recurring", "one_time"] if include_one_time else ["recurring"]
     plans: dict[str, PlanRecord] = {}
-    for price, name, description, features, default_price_id, metadata in await fetch_all(
+    for listed, name, description, features, default_price_id, metadata in await fetch_all(
         engine, _PLANS, (types,), _plan_row
     ):
+        price = listed if currency is None else listed.in_currency(currency)
+        if price is None:
+            continue
         plan = plans.get(price.product_id)
         if plan is None:
             plan = plans[price.product_id] = PlanRecord(
@@ -317,9 +371,11 @@ def _price_record(row: RowMapping) -> PriceRecord:
     return PriceRecord(**{column.name: row[column.name] for column in _PRICE_COLUMNS})
 
 
-async def plan_of_price(conn: AsyncConnection, price_id: str) -> PlanRecord | None:
-    """The product of a price, with that price as its one price, whether or not either is still
-    for sale (a subscription keeps a price the catalog retired); None when not mirrored."""
+async def plan_of_price(
+    conn: AsyncConnection, price_id: str, currency: str | None
+) -> PlanRecord | None:
+    """The product of a price, with that price (in `currency`, where it has it) as its one price,
+    for sale or not (a subscription keeps a price the catalog retired); None when not mirrored."""
     query = select(
         *_PRICE_COLUMNS,
         products.c.name,
@@ -332,12 +388,13 @@ async def plan_of_price(conn: AsyncConnection, price_id: str) -> PlanRecord | No
     if row is None:
         return None
     values = row._mapping
+    price = _price_record(values)
     return PlanRecord(
         product_id=values["product_id"],
         name=values["name"],
         description=values["description"],
         features=list(values["features"]),
-        prices=[_price_record(values)],
+        prices=[(currency and price.in_currency(currency)) or price],
         default_price_id=values["default_price_id"],
         metadata=dict(values["metadata"]),
         entitlements=entitlement_keys(values["metadata"]),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stripe.params.checkout import SessionCreateParamsSubscriptionData
 
 from services.auth.principal import Principal
+from services.billing.currencies import payable_price
 from services.billing.customers import customer_for_purchase, require_customer
 from services.billing.errors import InvalidArgument, NotFound
 from services.billing.idempotency import RequestKey, request_metadata, stripe_options
@@ -60,9 +61,11 @@ async def create_checkout_session(
     cancel_url: str,
     email: str,
     name: str,
+    currency: str = "",
     idempotency: RequestKey | None = None,
 ) -> CheckoutSessionRecord:
-    """A subscription-mode Checkout Session for the principal (its first one with the trial)."""
+    """A subscription-mode Checkout Session for the principal (its first one with the trial),
+    in `currency` (see currencies.payable_price)."""
     success_url = with_session_id(checked_redirect(success_url, field="success_url", rules=rules))
     cancel_url = checked_redirect(cancel_url, field="cancel_url", rules=rules)
     price_record = await recurring_price(engine=engine, price=price)
@@ -74,6 +77,7 @@ async def create_checkout_session(
         name=name,
         test_clock_prefix=rules.test_clock_prefix,
     )
+    price_record = payable_price(price_record, requested=currency, customer=customer)
     metadata = {"tatame_principal": principal.key}
     subscription_data: SessionCreateParamsSubscriptionData = {"metadata": metadata}
     session_metadata = {**metadata, **request_metadata(idempotency)}
@@ -96,6 +100,7 @@ async def create_checkout_session(
                     "client_reference_id": principal.key,
                     "metadata": session_metadata,
                     "line_items": [{"price": price_record.id, "quantity": 1}],
+                    "currency": price_record.currency,
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                     "allow_promotion_codes": True,

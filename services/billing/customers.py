@@ -36,6 +36,8 @@ class CustomerRecord:
     email: str
     name: str
     created_at: datetime
+    # Stripe's: set by the first subscription or invoice, never changed after; None before.
+    currency: str | None = None
 
 
 def idempotency_key(*, principal: Principal, email: str, name: str, erasures: int = 0) -> str:
@@ -67,7 +69,7 @@ async def lock_principal(conn: AsyncConnection, principal: Principal) -> None:
 
 
 _CUSTOMER_OF = (
-    "SELECT principal, stripe_customer_id, email, name, created_at"
+    "SELECT principal, stripe_customer_id, email, name, created_at, currency"
     " FROM billing.customers WHERE principal = %s"
 )
 
@@ -233,7 +235,7 @@ async def _create_once(
             delete(customer_creations).where(customer_creations.c.principal == principal.key)
         )
     record = CustomerRecord(
-        row.principal, row.stripe_customer_id, row.email, row.name, row.created_at
+        row.principal, row.stripe_customer_id, row.email, row.name, row.created_at, row.currency
     )
     return record, True
 
@@ -300,6 +302,7 @@ def customer_row(customer: dict[str, Any]) -> Row:
         "deleted_at": None,
         "default_payment_method": customer_default_payment_method(customer),
         "preferred_locales": [string(locale) for locale in customer.get("preferred_locales") or []],
+        "currency": optional(string, customer.get("currency")),
     }
 
 
@@ -333,13 +336,44 @@ def _deleted(row: Row, deleted_at: datetime) -> Row:
 _REFRESH = (
     update(customers)
     .where(customers.c.stripe_customer_id == bindparam("customer"))
-    .values(updated_at=func.now())
+    # Stripe never unsets a customer's currency: an object without one is older than it.
+    .values(
+        updated_at=func.now(),
+        currency=func.coalesce(customers.c.currency, bindparam("stripe_currency")),
+    )
 )
 
 
 async def _refresh(conn: AsyncConnection, rows: list[Row]) -> None:
     """Update the rows of Stripe customers; customer rows are only created by CreateCustomer."""
-    await conn.execute(_REFRESH, [{**row, "customer": row["stripe_customer_id"]} for row in rows])
+    await conn.execute(
+        _REFRESH,
+        [
+            {
+                **{name: value for name, value in row.items() if name != "currency"},
+                "customer": row["stripe_customer_id"],
+                "stripe_currency": row["currency"],
+            }
+            for row in rows
+        ],
+    )
+
+
+async def customer_currency(conn: AsyncConnection, principal: Principal) -> str | None:
+    """The currency the principal's customer pays in, once Stripe set it."""
+    query = select(customers.c.currency).where(customers.c.principal == principal.key)
+    currency: str | None = (await conn.execute(query)).scalar()
+    return currency
+
+
+async def settle_currency(conn: AsyncConnection, *, stripe_customer_id: str, currency: str) -> None:
+    """Record the customer's currency that Stripe just set (a subscription it accepted in
+    `currency`), before the customer's events tell it; an existing one stays."""
+    await conn.execute(
+        update(customers)
+        .where(customers.c.stripe_customer_id == stripe_customer_id, customers.c.currency.is_(None))
+        .values(currency=currency)
+    )
 
 
 CUSTOMERS = Mirror(

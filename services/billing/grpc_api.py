@@ -12,13 +12,13 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
 
-from services.auth.grpc_interceptor import ServiceAuthInterceptor
+from services.auth.grpc_interceptor import ServiceAuthInterceptor, current_caller
 from services.auth.service_credentials import ServiceTokenVerifier
 from services.billing import (
     cancellations,
-    catalog,
     change_previews,
     checkout,
+    currencies,
     customers,
     entitlements,
     invoice_payments,
@@ -85,10 +85,15 @@ class BillingServicer(AccountRpcs, EventRpcs):
     async def ListPlans(
         self, request: billing_pb2.ListPlansRequest, context: Context
     ) -> billing_pb2.ListPlansResponse:
-        plans = await catalog.list_plans(
-            engine=self._engine, include_one_time=request.include_one_time
+        plans, currency = await currencies.plans_in_currency(
+            engine=self._engine,
+            include_one_time=request.include_one_time,
+            requested=request.currency,
+            principal=current_caller().principal,  # None when the plans are asked publicly
         )
-        return billing_pb2.ListPlansResponse(plans=[messages.plan_message(p) for p in plans])
+        return billing_pb2.ListPlansResponse(
+            plans=[messages.plan_message(p) for p in plans], currency=currency or ""
+        )
 
     @rpc
     async def GetCustomer(
@@ -149,6 +154,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
             cancel_url=request.cancel_url,
             email=request.email,
             name=request.name,
+            currency=request.currency,
             idempotency=idempotency,
         )
         return billing_pb2.CreateCheckoutSessionResponse(session_id=session.id, url=session.url)
@@ -208,6 +214,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
             name=request.name,
             mobile_stripe_version=request.mobile_stripe_version,
             promotion_code=request.promotion_code,
+            currency=request.currency,
             idempotency=idempotency,
         )
         return messages.new_subscription_response(created)
@@ -226,6 +233,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
             code=request.promotion_code,
             email=request.email,
             name=request.name,
+            currency=request.currency,
         )
         return messages.promotion_preview_response(preview)
 
@@ -276,6 +284,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
             principal=await acting_principal(context),
             price=request.price,
             quantity=request.quantity,
+            currency=request.currency,
             idempotency=idempotency,
         )
         return messages.payment_response(payment)

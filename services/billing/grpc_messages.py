@@ -56,6 +56,7 @@ def customer_message(record: customers.CustomerRecord) -> billing_pb2.Customer:
         email=record.email,
         name=record.name,
         create_time=timestamp(record.created_at),
+        currency=record.currency or "",
     )
 
 
@@ -132,6 +133,7 @@ def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
         if record.custom_unit_amount is None
         else billing_pb2.CustomUnitAmount(**record.custom_unit_amount),
         fixed_amount=record.fixed_amount,
+        currencies=record.currencies,
     )
 
 

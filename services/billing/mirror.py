@@ -136,13 +136,18 @@ class Mirror:
     # Which objects of the type are mirrored (payment intents: only purchases); events carrying
     # another are recorded as IGNORED.
     wanted: Callable[[dict[str, Any]], bool] = everything
+    # Includable fields the row needs: fetched with the object (`expand[]`). Stripe leaves them
+    # out of events' objects, so each event of such a mirror is a signal to fetch (FETCH).
+    expand: tuple[str, ...] = ()
 
     async def current(self, stripe_client: stripe.StripeClient, object_id: str) -> Row | None:
         """Stripe's object as it is now, as a dict; None when Stripe no longer has it."""
+        expand = {"expand": list(self.expand)} if self.expand else {}
         found = await retrieve_or_none(
             self.service(stripe_client).retrieve_async,
             object_id,
             action=f"retrieve {self.object_type} {object_id}",
+            **expand,
         )
         obj = None if found is None else found.to_dict()
         return None if obj is None or obj.get("deleted") else obj
@@ -169,10 +174,14 @@ def ruling(
     stored: Version | None, *, mirror: Mirror, created: datetime, refetched: bool = False
 ) -> Ruling:
     """The rule (see `apply_object`) for a row as of an event `created`, given the stored one."""
-    if stored is None:
-        return Ruling.WRITE if mirror.adds_rows else Ruling.IGNORE
-    if stored.created is not None and created < stored.created:
+    if stored is None and not mirror.adds_rows:
+        return Ruling.IGNORE
+    if stored is not None and stored.created is not None and created < stored.created:
         return Ruling.STALE
+    if mirror.expand and not refetched:  # the event's object lacks what the row needs
+        return Ruling.FETCH
+    if stored is None:
+        return Ruling.WRITE
     if (stored.refetched and not refetched) or created == stored.created:
         return Ruling.FETCH
     return Ruling.WRITE
@@ -233,6 +242,8 @@ async def apply_object(
 
     With V the row's `source_event_created` (the rule is `ruling`'s):
     - no row: insert `row` (where the mirror adds rows; otherwise IGNORED);
+    - an event's `row` of a mirror that needs includable fields (`Mirror.expand`), unless
+      `created` < V: fetch the object from Stripe and write that;
     - `created` < V: STALE, nothing changes;
     - `created` > V and the row holds an event's object: write `row`;
     - `created` == V (same second, order unknown), or the row holds fetched state (which may

@@ -94,6 +94,11 @@ customers = Table(
         server_default="{}",
         comment="the Stripe customer's preferred_locales, in order (notifications' language)",
     ),
+    Column(
+        "currency",
+        String(3),
+        comment="the Stripe customer's currency, once its first subscription or invoice set it",
+    ),
     *_version_columns(first_written_by_events=False),
 )
 
@@ -141,6 +146,13 @@ prices = Table(
         "custom_unit_amount",
         JSONB,
         comment="{minimum, maximum, preset} when the customer chooses the amount",
+    ),
+    Column(
+        "currency_options",
+        JSONB,
+        nullable=False,
+        server_default="{}",
+        comment="{currency: {unit_amount, tax_behavior}}: the price in other currencies",
     ),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_version_columns(first_written_by_events=False),

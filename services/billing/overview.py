@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.catalog import PlanRecord, plan_of_price
+from services.billing.customers import customer_currency
 from services.billing.entitlements import EntitlementRecord, list_entitlements
 from services.billing.invoices import InvoiceRecord, PaymentAction, awaiting_payment, payment_action
 from services.billing.payment_methods import PaymentMethodRecord, default_card
@@ -52,7 +53,9 @@ async def billing_overview(
     async with engine.connect() as conn:
         plan = None
         if live is not None and live.price_id is not None:
-            plan = await plan_of_price(conn, live.price_id)
+            # In the customer's currency, the one its subscriptions bill in.
+            currency = await customer_currency(conn, principal)
+            plan = await plan_of_price(conn, live.price_id, currency)
         waiting = None if live is None else await awaiting_payment(conn, principal, live.id)
         card = await default_card(conn, principal, None if live is None else live.id)
     return Overview(

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.principal import Principal
 from services.billing.catalog import find_price
+from services.billing.currencies import payable_price
 from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
@@ -31,15 +32,18 @@ async def create_payment(
     principal: Principal,
     price: str,
     quantity: int,
+    currency: str = "",
     idempotency: RequestKey | None = None,
 ) -> PaymentRecord:
-    """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price."""
+    """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price, in
+    `currency` (see currencies.payable_price)."""
     quantity = checked_quantity(quantity, default=1)
     record = await find_price(engine=engine, price=price)
     if record.type != "one_time":
         raise InvalidArgument(f"price {price!r} is not a one-time price")
     checked_fixed_amount(record)
     customer = await require_customer(engine=engine, principal=principal)
+    record = payable_price(record, requested=currency, customer=customer)
     amount = record.unit_amount * quantity
     async with translated_stripe_errors("create the payment"):
         intent = await stripe_client.v1.payment_intents.create_async(

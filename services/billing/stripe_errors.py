@@ -12,6 +12,9 @@ from services.common.stripe_sdk import StripeBackingOff
 
 T = TypeVar("T")
 
+# Stripe's refusal of a second currency for a customer (a 400 with no `code` of its own).
+_MIXED_CURRENCIES = "You cannot combine currencies on a single customer."
+
 
 @asynccontextmanager
 async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
@@ -33,6 +36,11 @@ async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
     except (stripe.AuthenticationError, stripe.PermissionError):
         raise  # our key is wrong: an operator's problem, reported as an internal error
     except stripe.StripeError as e:
+        if (e.user_message or "").startswith(_MIXED_CURRENCIES):
+            raise StripeRejected(
+                f"Stripe refused to {action}: {e.user_message}",
+                reason=ErrorReason.CUSTOMER_CURRENCY_MISMATCH,
+            ) from e
         raise StripeRejected(
             f"Stripe refused to {action}: {e.user_message or 'invalid request'}"
         ) from e

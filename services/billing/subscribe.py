@@ -18,6 +18,7 @@ from stripe.params import SubscriptionCreateParams
 
 from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
+from services.billing.currencies import payable_price
 from services.billing.customers import customer_for_purchase
 from services.billing.discounts import EXPAND_DISCOUNTS, DiscountRecord, coupon_terms
 from services.billing.errors import Conflict, InvalidArgument
@@ -100,10 +101,11 @@ def _handed_back(subscription: dict[str, Any], price: PriceRecord, quantity: int
     if subscription["status"] == "trialing" and subscription.get("pending_setup_intent") is None:
         return False
     items = subscription["items"]["data"]
-    return len(items) == 1 and (reference(items[0]["price"]), items[0]["quantity"]) == (
-        price.id,
-        quantity,
-    )
+    return len(items) == 1 and (
+        reference(items[0]["price"]),
+        items[0]["quantity"],
+        subscription["currency"],
+    ) == (price.id, quantity, price.currency)
 
 
 async def create_subscription(
@@ -118,10 +120,12 @@ async def create_subscription(
     name: str,
     mobile_stripe_version: str,
     promotion_code: str = "",
+    currency: str = "",
     idempotency: RequestKey | None = None,
 ) -> NewSubscription:
-    """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it;
-    with `promotion_code` (as the customer typed it), checked first, then applied by Stripe."""
+    """A PaymentSheet subscription (default_incomplete) and the client secret that confirms it,
+    in `currency` (see currencies.payable_price); with `promotion_code` (as the customer typed
+    it), checked first, then applied by Stripe."""
     if mobile_stripe_version:
         checked_stripe_version(mobile_stripe_version)
     quantity = checked_quantity(quantity, default=1)
@@ -134,6 +138,7 @@ async def create_subscription(
         name=name,
         test_clock_prefix=rules.test_clock_prefix,
     )
+    price_record = payable_price(price_record, requested=currency, customer=customer)
     code = None
     if promotion_code:
         code = await checked_promotion_code(
@@ -206,6 +211,7 @@ async def _create(
     params: SubscriptionCreateParams = {
         "customer": start.customer.stripe_customer_id,
         "items": [{"price": price.id, "quantity": quantity}],
+        "currency": price.currency,  # its own, or one of its currency options
         "payment_behavior": "default_incomplete",
         # The card PaymentSheet collects becomes the subscription's default for renewals.
         "payment_settings": {"save_default_payment_method": "on_subscription"},
@@ -244,9 +250,11 @@ async def preview_promotion_code(
     code: str,
     email: str,
     name: str,
+    currency: str = "",
 ) -> PromotionPreview:
-    """The discount `code` gives a new subscription of `price`, and its first paid invoice
-    before and after it (Stripe's invoice preview with the discount)."""
+    """The discount `code` gives a new subscription of `price` (in `currency`, as
+    `create_subscription` would make it), and its first paid invoice before and after it
+    (Stripe's invoice preview with the discount)."""
     quantity = checked_quantity(quantity, default=1)
     record = await recurring_price(engine=engine, price=price)
     customer = await customer_for_purchase(
@@ -257,6 +265,7 @@ async def preview_promotion_code(
         name=name,
         test_clock_prefix=rules.test_clock_prefix,
     )
+    record = payable_price(record, requested=currency, customer=customer)
     checked = await checked_promotion_code(
         stripe_client=stripe_client, code=code, customer=customer, price=record, quantity=quantity
     )
@@ -264,6 +273,7 @@ async def preview_promotion_code(
         invoice = await stripe_client.v1.invoices.create_preview_async(
             params={
                 "customer": customer.stripe_customer_id,
+                "currency": record.currency,
                 "subscription_details": {"items": [{"price": record.id, "quantity": quantity}]},
                 "discounts": [{"promotion_code": checked.id}],
             }

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
+from services.billing.customers import settle_currency
 from services.billing.discounts import (
     DiscountRecord,
     discount_ids,
@@ -351,6 +352,12 @@ async def write_through(
         answered=answered_at(answer),
     )
     await mirror_discounts(conn, stripe_client=stripe_client, subscription=subscription)
+    # Stripe set the customer's currency with this subscription, if it had none.
+    await settle_currency(
+        conn,
+        stripe_customer_id=reference(subscription["customer"]),
+        currency=string(subscription["currency"]),
+    )
     for schedule in schedules:
         await write_answer(
             conn,

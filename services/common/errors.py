@@ -60,6 +60,11 @@ class ErrorReason(StrEnum):
     # A plan change waits for its payment (a pending update): no other change until it is paid
     # or expires.
     SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
+    # Currencies: not an ISO 4217 code; a currency the catalog sells nothing in (or not this
+    # price); the customer already bills in another one (Stripe's one currency per customer).
+    INVALID_CURRENCY = "invalid_currency"
+    CURRENCY_NOT_OFFERED = "currency_not_offered"
+    CUSTOMER_CURRENCY_MISMATCH = "customer_currency_mismatch"
 
 
 class ServiceError(Exception):

@@ -61,6 +61,10 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.INVOICE_NOT_OPEN: grpc.StatusCode.FAILED_PRECONDITION,
     **dict.fromkeys(PAYMENT_FAILURES, grpc.StatusCode.FAILED_PRECONDITION),
     ErrorReason.SUBSCRIPTION_UPDATE_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.INVALID_CURRENCY: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorReason.CURRENCY_NOT_OFFERED: grpc.StatusCode.INVALID_ARGUMENT,
+    # The customer already has its currency (409, like a live subscription that exists).
+    ErrorReason.CUSTOMER_CURRENCY_MISMATCH: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 

@@ -163,9 +163,10 @@ async def test_a_stale_event_in_a_batch_changes_nothing(billing, stub) -> None:
 async def test_two_events_of_one_object_in_a_batch_are_ruled_on_in_turn(
     billing, stub, newest_first
 ) -> None:
-    price_id = "price_" + token()
-    older = price_event("price.created", price_id, created=T, unit_amount=1000)
-    newer = price_event("price.updated", price_id, created=T + 1, unit_amount=2000)
+    # An invoice: a price's events are signals to fetch the price, applied alone.
+    invoice_id = "in_" + token()
+    older = invoice_event("invoice.finalized", invoice_id=invoice_id, created=T, status="open")
+    newer = invoice_event("invoice.paid", invoice_id=invoice_id, created=T + 1, status="paid")
     batch = [newer, older] if newest_first else [older, newer]
 
     fates = await apply_batch(stub, batch)
@@ -174,8 +175,8 @@ async def test_two_events_of_one_object_in_a_batch_are_ruled_on_in_turn(
         assert fates == [Outcome.OUTCOME_APPLIED, Outcome.OUTCOME_STALE]
     else:
         assert fates == [Outcome.OUTCOME_APPLIED, Outcome.OUTCOME_APPLIED]
-    row = await mirrored(billing, prices, price_id)
-    assert (row.unit_amount, row.source_event_created) == (2000, datetime.fromtimestamp(T + 1, UTC))
+    row = await mirrored(billing, invoices, invoice_id)
+    assert (row.status, row.source_event_created) == ("paid", datetime.fromtimestamp(T + 1, UTC))
 
 
 async def test_concurrent_batches_on_the_same_new_objects_keep_the_newest_state(

@@ -1,5 +1,6 @@
 """The catalog: Prices (each recurring one mirrored by a localstripe Plan) and Products."""
 
+import copy
 import time
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +9,10 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Plan, Product, StripeObject
 
+from tatame_devstack.stripe_emulator.currencies import (
+    parse_currency_options,
+    render_currency_options,
+)
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     as_bool,
@@ -73,8 +78,11 @@ def _lookup_key_holder(lookup_key: str | None, *, transfer: bool) -> "Price | No
 
 class Price(StripeObject):
     """A Stripe Price: per unit, tiered, or (one-time) an amount the customer chooses. A
-    recurring one is mirrored by a Plan with the same id. `tiers` are sent only when expanded,
-    as Stripe sends them."""
+    recurring one is mirrored by a Plan with the same id. `tiers` and `currency_options` (the
+    amount in other currencies, see `currencies`) are sent only when expanded, as Stripe sends
+    them."""
+
+    currency_options: dict[str, dict[str, Any]] = {}  # prices of older state files have none
 
     object = "price"
     _id_prefix = "price_"
@@ -102,6 +110,7 @@ class Price(StripeObject):
         self.active = active
         self.billing_scheme = parsed["billing_scheme"]
         self.currency = parsed["currency"]
+        self.currency_options = parsed["currency_options"]
         self.custom_unit_amount = parsed["custom_unit_amount"]
         self.tiers = parsed["tiers"]
         self.lookup_key = lookup_key
@@ -166,10 +175,16 @@ class Price(StripeObject):
         nickname: Any = None,
         lookup_key: Any = None,
         transfer_lookup_key: Any = False,
+        currency_options: Any = None,
         **unknown: Any,
     ) -> "Price":
         reject_unknown(unknown)
         price = cls._api_retrieve(id)
+        per_unit = price.billing_scheme == "per_unit" and price.custom_unit_amount is None
+        options = {
+            **price.currency_options,
+            **parse_currency_options(currency_options, currency=price.currency, per_unit=per_unit),
+        }
         active = price.active if active is None else as_bool("active", active)
         metadata = price.metadata if metadata is None else merged_metadata(price.metadata, metadata)
         nickname = price.nickname if nickname is None else as_optional_str("nickname", nickname)
@@ -185,7 +200,7 @@ class Price(StripeObject):
         if previous_holder is not None:
             previous_holder._give_up_lookup_key()
         price.active, price.metadata, price.nickname = active, metadata, nickname
-        price.lookup_key = lookup_key
+        price.lookup_key, price.currency_options = lookup_key, options
         if price.type == "recurring":
             plan = Plan._api_retrieve(price.id)
             plan.active, plan.metadata, plan.nickname = active, dict(metadata), nickname
@@ -213,6 +228,7 @@ class Price(StripeObject):
         # Prices of an older state file have no tiers.
         tiers = getattr(self, "tiers", None)
         values["tiers"] = None if tiers is None else [shape(stripe.Price.Tier, t) for t in tiers]
+        values["currency_options"] = render_currency_options(self)
         rendered = shape(stripe.Price, {**values, "object": "price"}, expand=expand or ())
         return expanded(rendered, expand or ())
 
@@ -350,9 +366,26 @@ def items_with_plans(items: Any) -> Any:
     return converted
 
 
-def recurring_plan(param: str, value: Any) -> Plan:
-    """The Plan of the recurring price named by parameter `param`."""
+def recurring_plan(param: str, value: Any, currency: Any = None) -> Plan:
+    """The Plan of the recurring price named by parameter `param`, in `currency` if given."""
     [converted] = items_with_plans([{"price": value}])
     if not isinstance(converted.get("plan"), str):
         raise param_error(param, f"Invalid price: {value!r}")
-    return Plan._api_retrieve(converted["plan"])
+    return plan_in(Plan._api_retrieve(converted["plan"]), currency)
+
+
+def plan_in(plan: Plan, currency: Any) -> Plan:
+    """`plan` billed in `currency` (None: its own): a copy carrying the amount of the price's
+    option in that currency (Stripe's 400 when the price has none)."""
+    if currency is None or (wanted := as_currency(currency)) == plan.currency:
+        return plan
+    options = Price._api_retrieve(plan.id).currency_options
+    if wanted not in options:
+        raise param_error(
+            "currency",
+            f"The price specified ({plan.id}) does not support the currency `{wanted}`: "
+            f"it has {', '.join(sorted([plan.currency, *options]))}.",
+        )
+    variant = copy.copy(plan)
+    variant.amount, variant.currency = options[wanted]["unit_amount"], wanted
+    return variant

@@ -9,6 +9,7 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, PaymentMethod, StripeObject, random_id
 
 from tatame_devstack.stripe_emulator.catalog import recurring_plan
+from tatame_devstack.stripe_emulator.currencies import check_customer_currency
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
@@ -37,7 +38,8 @@ SESSION_FIELDS = (
 
 
 class CheckoutSession(StripeObject):
-    """A subscription-mode Checkout Session for an existing customer. The emulator hosts no
+    """A subscription-mode Checkout Session for an existing customer, in the price's currency
+    or one of its `currency_options` (`currency`). The emulator hosts no
     payment page: a test completes a session with `POST /_testing/checkout/sessions/{id}/complete`
     (optionally `payment_method=pm_card_…`), which creates the subscription and sends
     `checkout.session.completed`, as paying on Stripe's page does."""
@@ -57,6 +59,7 @@ class CheckoutSession(StripeObject):
         metadata: Any = None,
         allow_promotion_codes: Any = None,
         subscription_data: Any = None,
+        currency: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
@@ -65,7 +68,8 @@ class CheckoutSession(StripeObject):
         if not isinstance(line_items, list) or len(line_items) != 1:
             raise param_error("line_items", "The emulator takes exactly one line item.")
         item = dict(line_items[0]) if isinstance(line_items[0], dict) else {}
-        plan = recurring_plan("line_items[0][price]", item.pop("price", None))
+        plan = recurring_plan("line_items[0][price]", item.pop("price", None), currency)
+        check_customer_currency(customer_id, plan.currency)
         quantity = as_int("line_items[0][quantity]", item.pop("quantity", 1), minimum=1)
         reject_unknown(item, parent="line_items[0]")
         success_url = as_str("success_url", success_url)
@@ -101,7 +105,7 @@ class CheckoutSession(StripeObject):
         self.subscription = None
         self.expires_at = self.created + CHECKOUT_SESSION_TTL_SECONDS
         self.url = f"{CHECKOUT_PAGES}/{self.id}"
-        self._plan_id, self._quantity = plan.id, quantity
+        self._plan_id, self._quantity, self._currency = plan.id, quantity, plan.currency
         self._trial_days, self._subscription_metadata = trial_days, subscription_metadata
 
     @classmethod
@@ -156,6 +160,8 @@ class CheckoutSession(StripeObject):
             items=[{"price": session._plan_id, "quantity": session._quantity}],
             default_payment_method=card.id,
             metadata=dict(session._subscription_metadata),
+            # Sessions of an older state file have no currency of their own: their price's.
+            currency=getattr(session, "_currency", None),
             **trial,
         )
         session.subscription, session.invoice = subscription.id, subscription.latest_invoice

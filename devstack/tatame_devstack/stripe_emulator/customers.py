@@ -7,6 +7,7 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Customer, List, PaymentMethod, store
 
+from tatame_devstack.stripe_emulator.currencies import customer_currency
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
     as_optional_str,
@@ -114,7 +115,7 @@ def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
         ),
         "balance": -customer.account_balance,
         "created": customer.created,
-        "currency": invoices[0].currency if invoices else None,
+        "currency": customer_currency(customer.id),
         "default_source": customer.default_source,
         "delinquent": customer.delinquent,
         "description": customer.description,

@@ -8,6 +8,7 @@ from typing import Any
 import stripe
 from localstripe.resources import Customer, Plan, random_id
 
+from tatame_devstack.stripe_emulator.currencies import customer_currency
 from tatame_devstack.stripe_emulator.discounts import (
     checked_discounts,
     discount_amounts,
@@ -106,11 +107,16 @@ def _rendered(
     return shape(stripe.Invoice, values)
 
 
-def _first_invoice(customer: str, details: dict[str, Any], discounts: Any) -> dict[str, Any]:
-    """The first invoice of a new subscription of `subscription_details[items]` (no trial),
-    with the `discounts` it would redeem, checked as creating it would check them; each new
-    discount under a temporary id (a preview makes none)."""
-    plan, quantity, _ = first_item(details.pop("items", None))
+def _first_invoice(
+    customer: str, details: dict[str, Any], discounts: Any, currency: Any
+) -> dict[str, Any]:
+    """The first invoice of a new subscription of `subscription_details[items]` (no trial) in
+    `currency` (default: the customer's, else the price's), with the `discounts` it would redeem,
+    checked as creating it would check them; each new discount under a temporary id (a preview
+    makes none)."""
+    plan, quantity, _ = first_item(
+        details.pop("items", None), currency or customer_currency(customer)
+    )
     reject_unknown(details, parent="subscription_details")
     subtotal = plan.amount * quantity
     checked = checked_discounts(
@@ -159,6 +165,7 @@ def preview_invoice(
     subscription: Any = None,
     subscription_details: Any = None,
     discounts: Any = None,
+    currency: Any = None,
     **unknown: Any,
 ) -> dict[str, Any]:
     """`POST /v1/invoices/create_preview` for a change of a subscription's item. With
@@ -171,9 +178,12 @@ def preview_invoice(
         raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
     if subscription is None:
         buyer = Customer._api_retrieve(as_str("customer", customer)).id
-        return _first_invoice(buyer, dict(subscription_details or {}), discounts)
-    if discounts is not None:
-        raise param_error("discounts", "The emulator previews the discounts of a new subscription.")
+        return _first_invoice(buyer, dict(subscription_details or {}), discounts, currency)
+    if discounts is not None or currency is not None:
+        raise param_error(
+            "discounts" if currency is None else "currency",
+            "The emulator previews the discounts and currency of a new subscription.",
+        )
     found = subscription_named("subscription", subscription)
     if found.customer != as_str("customer", customer):
         raise param_error("customer", "The subscription belongs to another customer.")

@@ -3,6 +3,7 @@ unit, its tiers, or the amount the customer chooses; recurring or one-time."""
 
 from typing import Any
 
+from tatame_devstack.stripe_emulator.currencies import parse_currency_options
 from tatame_devstack.stripe_emulator.params import (
     INTERVALS,
     as_bool,
@@ -100,11 +101,13 @@ def price_terms(
     tiers: Any = None,
     tiers_mode: Any = None,
     custom_unit_amount: Any = None,
+    currency_options: Any = None,
     **unknown: Any,
 ) -> dict[str, Any]:
     """Validate the terms shared by `POST /v1/prices` and a product's `default_price_data`: a
     per-unit amount, tiers (`billing_scheme=tiered`), or an amount the customer chooses
-    (`custom_unit_amount`, one-time prices only)."""
+    (`custom_unit_amount`, one-time prices only); per-unit ones maybe in other currencies too
+    (`currency_options`)."""
     reject_unknown(unknown)
     if currency is None:
         raise param_error("currency", "Missing required param: currency.")
@@ -125,8 +128,14 @@ def price_terms(
         raise param_error("tiers", "Tiers need billing_scheme=tiered.")
     elif unit_amount is None and custom is None:
         raise param_error("unit_amount", "Missing required param: unit_amount.")
+    parsed_currency = as_currency(currency)
     return {
-        "currency": as_currency(currency),
+        "currency": parsed_currency,
+        "currency_options": parse_currency_options(
+            currency_options,
+            currency=parsed_currency,
+            per_unit=scheme == "per_unit" and custom is None,
+        ),
         "unit_amount": None
         if unit_amount is None
         else as_int("unit_amount", unit_amount, minimum=0),

@@ -46,7 +46,8 @@ def new_terms(subscription: "PriceSubscription", items: Any) -> tuple[Plan, int]
         raise param_error("items[0][id]", f"The subscription has no item {items[0].get('id')}.")
     plan = item.plan
     if "price" in params:
-        plan = recurring_plan("items[0][price]", params.pop("price"))
+        # In the subscription's currency, where the new price has it.
+        plan = recurring_plan("items[0][price]", params.pop("price"), item.plan.currency)
     quantity = as_int("items[0][quantity]", params.pop("quantity", item.quantity), minimum=1)
     reject_unknown(params, parent="items[0]")
     if plan.currency != item.plan.currency:

@@ -7,7 +7,7 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Plan, StripeObject, Subscription
 
-from tatame_devstack.stripe_emulator.catalog import Price, recurring_plan
+from tatame_devstack.stripe_emulator.catalog import Price, plan_in, recurring_plan
 from tatame_devstack.stripe_emulator.discounts import (
     Discount,
     PromotionCode,
@@ -47,8 +47,10 @@ def _phase(
     metadata: dict[str, str] | None = None,
     trial_end: int | None = None,
     discounts: list[dict[str, str | None]] | None = None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "currency": currency,
         "discounts": discounts or [],
         "start_date": start,
         "end_date": end,
@@ -57,6 +59,11 @@ def _phase(
         "metadata": metadata or {},
         "trial_end": trial_end,
     }
+
+
+def _currency_of(phase: dict[str, Any]) -> str:
+    """The phase's currency; a phase of an older state file has none: its price's."""
+    return phase.get("currency") or Plan._api_retrieve(phase["items"][0]["price"]).currency
 
 
 def _render_phase(phase: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +83,7 @@ def _render_phase(phase: dict[str, Any]) -> dict[str, Any]:
     ]
     values = {
         "add_invoice_items": [],
-        "currency": Plan._api_retrieve(phase["items"][0]["price"]).currency,
+        "currency": _currency_of(phase),
         # Phases of an older state file have none.
         "discounts": [shape(SCHEDULE.Phase.Discount, d) for d in phase.get("discounts", [])],
         "end_date": phase["end_date"],
@@ -199,6 +206,7 @@ class SubscriptionSchedule(StripeObject):
                 subscription.current_period_end,
                 trial_end=trial_end,
                 discounts=[_phase_discount("discount", d) for d in kept],
+                currency=item.plan.currency,
             )
         ]
         self.canceled_at: int | None = None
@@ -297,7 +305,8 @@ class SubscriptionSchedule(StripeObject):
             if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
                 raise param_error(f"{param}[items]", "The emulator supports one item per phase.")
             item = dict(items[0])
-            plan = recurring_plan(f"{param}[items][0][price]", item.pop("price", None))
+            price = item.pop("price", None)
+            plan = recurring_plan(f"{param}[items][0][price]", price, _currency_of(current))
             quantity = as_int(f"{param}[items][0][quantity]", item.pop("quantity", 1), minimum=1)
             reject_unknown(item, parent=f"{param}[items][0]")
             if "start_date" in params or index == 0:
@@ -322,7 +331,9 @@ class SubscriptionSchedule(StripeObject):
             reject_unknown(params, parent=param)
             parsed.append(
                 _phase(
-                    plan.id, quantity, start, end, proration, phase_metadata, trial_end, discounts
+                    *(plan.id, quantity, start, end, proration, phase_metadata, trial_end),
+                    discounts,
+                    plan.currency,
                 )
             )
             start = end
@@ -365,7 +376,8 @@ class SubscriptionSchedule(StripeObject):
             self._current = following
             phase_item = self.phases[following]["items"][0]
             item = subscription.items._list[0]
-            item.plan = Plan._api_retrieve(phase_item["price"])
+            phase_plan = Plan._api_retrieve(phase_item["price"])
+            item.plan = plan_in(phase_plan, _currency_of(self.phases[following]))
             item.quantity = phase_item["quantity"]
             # The phase's discounts replace the subscription's (none given: none kept).
             subscription._discount_ids = tuple(

@@ -17,12 +17,13 @@ from tatame_devstack.stripe_emulator.prorations import DAY_SECONDS
 MAX_TRIAL_DAYS = 730
 
 
-def first_item(items: Any) -> tuple[Plan, int, dict[str, str]]:
-    """The plan, quantity and metadata of `items` on create: one item with a recurring price."""
+def first_item(items: Any, currency: Any = None) -> tuple[Plan, int, dict[str, str]]:
+    """The plan (in `currency`, if given), quantity and metadata of `items` on create: one item
+    with a recurring price."""
     if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
         raise param_error("items", "The emulator creates subscriptions of exactly one item.")
     params = dict(items[0])
-    plan = recurring_plan("items[0][price]", params.pop("price", None))
+    plan = recurring_plan("items[0][price]", params.pop("price", None), currency)
     quantity = as_int("items[0][quantity]", params.pop("quantity", 1), minimum=1)
     metadata = as_metadata(params.pop("metadata", None))
     reject_unknown(params, parent="items[0]")

@@ -19,6 +19,7 @@ from localstripe.resources import (
 )
 
 from tatame_devstack.stripe_emulator.catalog import Product
+from tatame_devstack.stripe_emulator.currencies import check_customer_currency
 from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
 from tatame_devstack.stripe_emulator.discounts import applied_to, checked_discounts, redeem
 from tatame_devstack.stripe_emulator.events import send_event
@@ -78,7 +79,8 @@ def price_subscriptions() -> list["PriceSubscription"]:
 
 class PriceSubscription(Subscription):
     """A subscription as Stripe's billing runs it at the pinned API version (flexible billing
-    mode): one item of a recurring price; `payment_behavior=default_incomplete` (the first
+    mode): one item of a recurring price, in its currency or one of its `currency_options`
+    (`currency`); `payment_behavior=default_incomplete` (the first
     invoice's PaymentIntent, or during a trial a `pending_setup_intent`, waits for the client);
     `payment_settings.save_default_payment_method`; a `default_payment_method` that collects its
     invoices; a trial that starts `trialing` with its $0 paid invoice and ends, without a
@@ -114,12 +116,14 @@ class PriceSubscription(Subscription):
         billing_mode: Any = None,
         discounts: Any = None,
         trial_settings: Any = None,
+        currency: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         missing_payment_method = missing_payment_method_of(trial_settings)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
-        plan, quantity, item_metadata = first_item(items)
+        plan, quantity, item_metadata = first_item(items, currency)
+        check_customer_currency(customer_id, plan.currency)
         redemptions = checked_discounts(
             discounts,
             customer=customer_id,
@@ -158,11 +162,11 @@ class PriceSubscription(Subscription):
         self._saves_payment_method = saves
         self._missing_payment_method = missing_payment_method
         self.items = List("/v1/subscription_items?subscription=" + self.id)
-        self.items._list.append(
-            SubscriptionItem(
-                subscription=self.id, plan=plan.id, quantity=quantity, metadata=item_metadata
-            )
+        item = SubscriptionItem(
+            subscription=self.id, plan=plan.id, quantity=quantity, metadata=item_metadata
         )
+        item.plan = plan  # localstripe's item takes the stored Plan; this one is in `currency`
+        self.items._list.append(item)
         self._started = False
         self._discount_ids = tuple(redeem(redemptions, customer=customer_id, subscription=self.id))
         if trial_ends and self._default_incomplete:

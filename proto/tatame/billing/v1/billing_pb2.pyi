@@ -37,7 +37,7 @@ PRORATION_BEHAVIOR_ALWAYS_INVOICE: ProrationBehavior
 PRORATION_BEHAVIOR_NONE: ProrationBehavior
 
 class Price(_message.Message):
-    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type", "billing_scheme", "usage_type", "tiers_mode", "tiers", "custom_unit_amount", "fixed_amount")
+    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type", "billing_scheme", "usage_type", "tiers_mode", "tiers", "custom_unit_amount", "fixed_amount", "currencies")
     ID_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_FIELD_NUMBER: _ClassVar[int]
     UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class Price(_message.Message):
     TIERS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     FIXED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCIES_FIELD_NUMBER: _ClassVar[int]
     id: str
     lookup_key: str
     unit_amount: int
@@ -64,7 +65,8 @@ class Price(_message.Message):
     tiers: _containers.RepeatedCompositeFieldContainer[PriceTier]
     custom_unit_amount: CustomUnitAmount
     fixed_amount: bool
-    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ..., billing_scheme: _Optional[str] = ..., usage_type: _Optional[str] = ..., tiers_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ..., custom_unit_amount: _Optional[_Union[CustomUnitAmount, _Mapping]] = ..., fixed_amount: _Optional[bool] = ...) -> None: ...
+    currencies: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ..., billing_scheme: _Optional[str] = ..., usage_type: _Optional[str] = ..., tiers_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ..., custom_unit_amount: _Optional[_Union[CustomUnitAmount, _Mapping]] = ..., fixed_amount: _Optional[bool] = ..., currencies: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PriceTier(_message.Message):
     __slots__ = ("up_to", "unit_amount", "flat_amount")
@@ -144,30 +146,36 @@ class Plan(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ..., default_price_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., entitlements: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("principal", "stripe_customer_id", "email", "name", "create_time")
+    __slots__ = ("principal", "stripe_customer_id", "email", "name", "create_time", "currency")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     principal: str
     stripe_customer_id: str
     email: str
     name: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, principal: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    currency: str
+    def __init__(self, principal: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class ListPlansRequest(_message.Message):
-    __slots__ = ("include_one_time",)
+    __slots__ = ("include_one_time", "currency")
     INCLUDE_ONE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     include_one_time: bool
-    def __init__(self, include_one_time: _Optional[bool] = ...) -> None: ...
+    currency: str
+    def __init__(self, include_one_time: _Optional[bool] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class ListPlansResponse(_message.Message):
-    __slots__ = ("plans",)
+    __slots__ = ("plans", "currency")
     PLANS_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     plans: _containers.RepeatedCompositeFieldContainer[Plan]
-    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ...) -> None: ...
+    currency: str
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class GetCustomerRequest(_message.Message):
     __slots__ = ()
@@ -322,18 +330,20 @@ class EventError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CreateCheckoutSessionRequest(_message.Message):
-    __slots__ = ("price", "success_url", "cancel_url", "email", "name")
+    __slots__ = ("price", "success_url", "cancel_url", "email", "name", "currency")
     PRICE_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
     CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     price: str
     success_url: str
     cancel_url: str
     email: str
     name: str
-    def __init__(self, price: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    currency: str
+    def __init__(self, price: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CreateCheckoutSessionResponse(_message.Message):
     __slots__ = ("session_id", "url")
@@ -370,20 +380,22 @@ class CreatePortalSessionResponse(_message.Message):
     def __init__(self, url: _Optional[str] = ...) -> None: ...
 
 class CreateSubscriptionRequest(_message.Message):
-    __slots__ = ("price", "quantity", "mobile_stripe_version", "email", "name", "promotion_code")
+    __slots__ = ("price", "quantity", "mobile_stripe_version", "email", "name", "promotion_code", "currency")
     PRICE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     MOBILE_STRIPE_VERSION_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROMOTION_CODE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     price: str
     quantity: int
     mobile_stripe_version: str
     email: str
     name: str
     promotion_code: str
-    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., mobile_stripe_version: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., promotion_code: _Optional[str] = ...) -> None: ...
+    currency: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., mobile_stripe_version: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., promotion_code: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CreateSubscriptionResponse(_message.Message):
     __slots__ = ("subscription", "intent_type", "client_secret", "stripe_customer_id", "ephemeral_key_secret", "trial_applied")
@@ -402,18 +414,20 @@ class CreateSubscriptionResponse(_message.Message):
     def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., intent_type: _Optional[str] = ..., client_secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., ephemeral_key_secret: _Optional[str] = ..., trial_applied: _Optional[bool] = ...) -> None: ...
 
 class PreviewPromotionCodeRequest(_message.Message):
-    __slots__ = ("price", "quantity", "promotion_code", "email", "name")
+    __slots__ = ("price", "quantity", "promotion_code", "email", "name", "currency")
     PRICE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     PROMOTION_CODE_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     price: str
     quantity: int
     promotion_code: str
     email: str
     name: str
-    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., promotion_code: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    currency: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., promotion_code: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class PreviewPromotionCodeResponse(_message.Message):
     __slots__ = ("discount", "subtotal", "total", "currency")
@@ -458,12 +472,14 @@ class CreateEphemeralKeyResponse(_message.Message):
     def __init__(self, secret: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreatePaymentRequest(_message.Message):
-    __slots__ = ("price", "quantity")
+    __slots__ = ("price", "quantity", "currency")
     PRICE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     price: str
     quantity: int
-    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
+    currency: str
+    def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CreatePaymentResponse(_message.Message):
     __slots__ = ("payment_intent_id", "client_secret", "amount", "currency", "stripe_customer_id")

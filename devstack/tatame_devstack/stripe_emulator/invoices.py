@@ -24,6 +24,13 @@ from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
+from tatame_devstack.stripe_emulator.tax import (
+    automatic_tax_of,
+    customer_location,
+    tax_amount,
+    tax_entries,
+    taxable_amounts,
+)
 
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
@@ -33,7 +40,7 @@ DETAILS = LINE.Parent.SubscriptionItemDetails
 
 
 def invoice_values(**given: Any) -> dict[str, Any]:
-    """The fields every invoice has the same way here (no tax, credit note or shipping; no
+    """The fields every invoice has the same way here (no credit note or shipping; no tax or
     discount unless `given`), with `given`; for `shape(stripe.Invoice, …)`."""
     return {
         "object": "invoice",
@@ -90,8 +97,9 @@ def line_values(
     parent: dict[str, Any],
     invoice: str | None,
     subscription: str | None,
+    taxes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A line item, rendered (stored lines and preview lines alike)."""
+    """A line item, rendered (stored lines and preview lines alike), with its `taxes`."""
     pricing = None
     if plan is not None:
         pricing = shape(
@@ -125,7 +133,7 @@ def line_values(
             "quantity": quantity,
             "subscription": subscription,
             "subtotal": amount,
-            "taxes": [],
+            "taxes": taxes or [],
         },
     )
 
@@ -182,6 +190,39 @@ def _line_parent(line: InvoiceLineItem) -> dict[str, Any]:
     )
 
 
+def automatically_taxed(invoice: Invoice) -> bool:
+    """Whether Stripe Tax computes an invoice's tax: its subscription's `automatic_tax`."""
+    if invoice.subscription is None:
+        return False
+    return bool(getattr(Subscription._api_retrieve(invoice.subscription), "_automatic_tax", False))
+
+
+def _taxable_amounts(invoice: Invoice) -> list[int]:
+    """What is taxed of each of the invoice's lines (their order), their discount shares off."""
+    discount = sum(amount for _, amount in invoice_discounts(invoice))
+    return taxable_amounts([line.amount for line in invoice.lines._list], discount)
+
+
+_LOCALSTRIPE_TAX = Invoice.tax.fget
+
+
+def _invoice_tax(invoice: Invoice) -> int:
+    """The invoice's tax: Stripe Tax's by its customer's location when automatic."""
+    if not automatically_taxed(invoice):
+        return int(_LOCALSTRIPE_TAX(invoice))
+    location = customer_location(invoice.customer)
+    return sum(tax_amount(taxable, location) for taxable in _taxable_amounts(invoice))
+
+
+def _line_taxes(line: InvoiceLineItem) -> list[dict[str, Any]]:
+    invoice = None if line.invoice is None else Invoice._api_retrieve(line.invoice)
+    if invoice is None or not automatically_taxed(invoice):
+        return []
+    index = next((i for i, kept in enumerate(invoice.lines._list) if kept.id == line.id), None)
+    taxable = line.amount if index is None else _taxable_amounts(invoice)[index]
+    return tax_entries(LINE.Tax, taxable, customer_location(invoice.customer))
+
+
 def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
     values = line_values(
         id=line.id,
@@ -194,6 +235,7 @@ def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
         parent=_line_parent(line),
         invoice=line.invoice,
         subscription=line.subscription,
+        taxes=_line_taxes(line),
     )
     return expanded(values, expand or [])
 
@@ -275,6 +317,17 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
     amount_due, amount_paid = invoice.amount_due, invoice.amount_paid
     lines: List = invoice.lines
     discounts = invoice_discounts(invoice)
+    taxed = automatically_taxed(invoice)
+    total_taxes = (
+        tax_entries(
+            INVOICE.TotalTax,
+            sum(_taxable_amounts(invoice)),
+            customer_location(invoice.customer),
+            amount=invoice.tax,
+        )
+        if taxed
+        else []
+    )
     values = invoice_values(
         id=invoice.id,
         amount_due=amount_due,
@@ -282,6 +335,9 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         amount_remaining=amount_due - amount_paid,
         attempt_count=invoice.attempt_count if finalized else 0,
         attempted=invoice.attempted and finalized,
+        automatic_tax=automatic_tax_of(
+            INVOICE.AutomaticTax, enabled=taxed, customer_id=invoice.customer
+        ),
         auto_advance=invoice.status in ("draft", "open"),
         billing_reason=invoice.billing_reason,
         confirmation_secret=_confirmation_secret(invoice),
@@ -310,7 +366,8 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         subtotal_excluding_tax=invoice.subtotal,
         total=invoice.total,
         total_discount_amounts=discount_amounts_of(discounts),
-        total_excluding_tax=invoice.total,
+        total_excluding_tax=invoice.total - invoice.tax,
+        total_taxes=total_taxes,
         webhooks_delivered_at=invoice.webhooks_delivered_at if finalized else None,
     )
     return expanded(shape(stripe.Invoice, values, expand=expand), expand)
@@ -327,6 +384,7 @@ def extend_invoices() -> None:
         paid(invoice)
 
     extend_invoice_totals()
+    Invoice.tax = property(_invoice_tax)
     listed = Invoice._api_list_all.__func__
 
     def list_by_status(

@@ -101,6 +101,7 @@ async def preview_promotion_code(body: PromotionPreviewIn, billing: ForManager) 
             subtotal=reply.subtotal,
             total=reply.total,
             currency=reply.currency,
+            tax=reply.tax,
         )
     )
 
@@ -140,6 +141,7 @@ async def preview_change(
                 for x in reply.lines
             ],
             takes_effect=reply.takes_effect,
+            tax=reply.tax,
         )
     )
 

@@ -60,6 +60,9 @@ class ErrorReason(StrEnum):
     # A plan change waits for its payment (a pending update): no other change until it is paid
     # or expires.
     SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
+    # Stripe Tax cannot locate the customer (no billing address, or one without what its
+    # country needs: a US ZIP code): send the billing address first.
+    CUSTOMER_TAX_LOCATION_INVALID = "customer_tax_location_invalid"
 
 
 class ServiceError(Exception):

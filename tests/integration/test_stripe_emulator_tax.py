@@ -24,10 +24,11 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
     return sdk_client(stripe_emulator)
 
 
-def _located(client: stripe.StripeClient, address: dict[str, str] | None = BERLIN) -> str:
+def _located(client: stripe.StripeClient, address: Any = BERLIN) -> str:
     customer_id, _ = customer_with_card(client)
     if address is not None:
-        client.v1.customers.update(customer_id, params={"address": address})  # type: ignore[typeddict-item]
+        params: Any = {"address": address}
+        client.v1.customers.update(customer_id, params=params)
     return customer_id
 
 

@@ -215,9 +215,7 @@ def _compile_union(args: tuple[Any, ...], module_name: str, encoding: str | None
     elif str in rest and literals and len(literals) + 1 == len(rest):
         # `Union[Literal[...], str]`: the SDK widens enums with `str` so that newer API versions
         # do not break old clients; at the pinned version the listed values are the contract.
-        node = Enum(
-            tuple(value for literal in literals for value in typing.get_args(literal))
-        )
+        node = Enum(tuple(value for literal in literals for value in typing.get_args(literal)))
     elif str in rest and len(rest) == 2:
         # `ExpandableField[X]` is `Union[str, X]`.
         (target,) = (arg for arg in rest if arg is not str)

@@ -340,7 +340,7 @@ def calculation_of_hooks(hooks: Any, amount: int) -> str | None:
         return None
     inputs = hooks.get("inputs") if isinstance(hooks, dict) else None
     tax = inputs.get("tax") if isinstance(inputs, dict) else None
-    if not isinstance(tax, dict) or set(hooks) != {"inputs"} or set(inputs) != {"tax"}:
+    if not isinstance(tax, dict) or set(hooks) != {"inputs"} or set(inputs or {}) != {"tax"}:
         raise param_error("hooks", "The emulator takes hooks[inputs][tax][calculation] only.")
     given = dict(tax)
     calculation_id = as_str("hooks[inputs][tax][calculation]", given.pop("calculation", None))

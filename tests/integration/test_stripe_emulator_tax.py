@@ -196,7 +196,8 @@ def test_a_checkout_session_collects_the_address_that_taxes_its_subscription(
         "requires_location_inputs",
     )
     assert session.billing_address_collection == "required"
-    assert session.tax_id_collection is not None and session.tax_id_collection.enabled
+    assert session.tax_id_collection is not None
+    assert session.tax_id_collection.enabled
     emulator_only(
         client,
         f"checkout/sessions/{session.id}/complete",
@@ -209,8 +210,10 @@ def test_a_checkout_session_collects_the_address_that_taxes_its_subscription(
         "complete",
         1230,
     )
-    assert done.total_details is not None and done.total_details.amount_tax == 230
-    assert done.customer_details is not None and done.customer_details.address is not None
+    assert done.total_details is not None
+    assert done.total_details.amount_tax == 230
+    assert done.customer_details is not None
+    assert done.customer_details.address is not None
     assert done.customer_details.address.country == "IE"
     subscription = done.subscription
     assert isinstance(subscription, stripe.Subscription)
@@ -244,7 +247,8 @@ def test_a_tax_calculation_taxes_the_payment_intent_that_names_it(
         params={"amount": 6050, "currency": "eur", "customer": customer_id, "hooks": hooks}
     )
 
-    assert intent.hooks is not None and intent.hooks.inputs is not None
+    assert intent.hooks is not None
+    assert intent.hooks.inputs is not None
     assert intent.hooks.inputs.tax is not None
     assert intent.hooks.inputs.tax.calculation == calculation.id
     assert client.v1.tax.calculations.retrieve(calculation.id).amount_total == 6050

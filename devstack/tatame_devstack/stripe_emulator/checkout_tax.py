@@ -23,7 +23,7 @@ ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 @dataclass(frozen=True, slots=True)
 class TaxCollection:
     automatic: bool = False
-    billing_address_collection: str = "auto"
+    billing_address_collection: str | None = None
     tax_ids: bool = False
     saves_address: bool = False
     saves_name: bool = False
@@ -83,11 +83,11 @@ def tax_collection(
 ) -> TaxCollection:
     """The checked tax parameters of a Checkout Session for an existing customer."""
     automatic = automatic_tax_enabled("automatic_tax", automatic_tax)
-    collection = as_str(
-        "billing_address_collection",
-        billing_address_collection or "auto",
-        choices=("auto", "required"),
-    )
+    collection = None  # Stripe's default (`auto`), shown as null
+    if billing_address_collection is not None:
+        collection = as_str(
+            "billing_address_collection", billing_address_collection, choices=("auto", "required")
+        )
     saves_address, saves_name = _customer_update(customer_update)
     tax_ids = False
     if tax_id_collection is not None:

@@ -67,11 +67,16 @@ def invoice_row(invoice: dict[str, Any]) -> Row:
         "period_end": optional(unix_time, invoice.get("period_end")),
         "created": unix_time(invoice["created"]),
         "total_tax": invoice_tax(invoice),
-        "total_excluding_tax": optional(integer, invoice.get("total_excluding_tax"))
-        or integer(invoice["total"]) - invoice_tax(invoice),
+        "total_excluding_tax": _total_excluding_tax(invoice),
         "automatic_tax_status": automatic_tax_status(invoice),
         **_discounts_of(invoice),
     }
+
+
+def _total_excluding_tax(invoice: dict[str, Any]) -> int:
+    """Stripe's `total_excluding_tax` (null on some old invoices: the total less its tax)."""
+    excluding = optional(integer, invoice.get("total_excluding_tax"))
+    return integer(invoice["total"]) - invoice_tax(invoice) if excluding is None else excluding
 
 
 def _discounts_of(invoice: dict[str, Any]) -> Row:

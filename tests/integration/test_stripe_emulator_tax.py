@@ -268,3 +268,23 @@ def test_a_tax_calculation_needs_the_customers_location(client: stripe.StripeCli
     )
 
     assert refused.code == "customer_tax_location_invalid"
+
+
+def test_a_finalized_invoice_keeps_its_tax_when_the_address_changes(
+    client: stripe.StripeClient,
+) -> None:
+    customer_id = _located(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": monthly(client, 2000).id}],
+            "automatic_tax": {"enabled": True},
+        }
+    )
+    invoice_id = str(subscription.latest_invoice)
+    moved: Any = {"address": {"country": "IE"}}
+
+    client.v1.customers.update(customer_id, params=moved)
+
+    invoice = client.v1.invoices.retrieve(invoice_id)
+    assert (invoice.total, [t.amount for t in invoice.total_taxes or []]) == (2380, [380])

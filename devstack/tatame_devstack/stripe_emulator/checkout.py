@@ -23,7 +23,7 @@ from tatame_devstack.stripe_emulator.params import (
 )
 from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
-from tatame_devstack.stripe_emulator.tax import automatic_tax_of
+from tatame_devstack.stripe_emulator.tax import automatic_tax_of, customer_location
 
 CHECKOUT_PAGES = "https://checkout.stripe-emulator.invalid/c/pay"
 PORTAL_PAGES = "https://billing.stripe-emulator.invalid/p/session"
@@ -199,7 +199,9 @@ class CheckoutSession(StripeObject):
                 **values,
                 "object": self.object,
                 "automatic_tax": automatic_tax_of(
-                    S.AutomaticTax, enabled=self._tax.automatic, customer_id=self.customer
+                    S.AutomaticTax,
+                    enabled=self._tax.automatic,
+                    located=customer_location(self.customer) is not None,
                 ),
                 "billing_address_collection": self._tax.billing_address_collection,
                 "custom_fields": [],

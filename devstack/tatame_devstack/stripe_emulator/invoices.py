@@ -25,6 +25,7 @@ from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
 from tatame_devstack.stripe_emulator.tax import (
+    Location,
     automatic_tax_of,
     customer_location,
     tax_amount,
@@ -204,13 +205,26 @@ def _taxable_amounts(invoice: Invoice) -> list[int]:
 
 
 _LOCALSTRIPE_TAX = Invoice.tax.fget
+_UNLOCATED = "unlocated"
+
+
+def _invoice_location(invoice: Invoice) -> Location | None:
+    """Where Stripe Tax places the invoice's customer: fixed once the invoice is finalized, as
+    Stripe fixes an invoice's tax then (a later address, or the customer's deletion, leaves it)."""
+    kept = getattr(invoice, "_tax_location", None)
+    if kept is not None:
+        return None if kept == _UNLOCATED else kept
+    location = customer_location(invoice.customer)
+    if not invoice._draft:
+        invoice._tax_location = location or _UNLOCATED
+    return location
 
 
 def _invoice_tax(invoice: Invoice) -> int:
     """The invoice's tax: Stripe Tax's by its customer's location when automatic."""
     if not automatically_taxed(invoice):
         return int(_LOCALSTRIPE_TAX(invoice))
-    location = customer_location(invoice.customer)
+    location = _invoice_location(invoice)
     return sum(tax_amount(taxable, location) for taxable in _taxable_amounts(invoice))
 
 
@@ -220,7 +234,7 @@ def _line_taxes(line: InvoiceLineItem) -> list[dict[str, Any]]:
         return []
     index = next((i for i, kept in enumerate(invoice.lines._list) if kept.id == line.id), None)
     taxable = line.amount if index is None else _taxable_amounts(invoice)[index]
-    return tax_entries(LINE.Tax, taxable, customer_location(invoice.customer))
+    return tax_entries(LINE.Tax, taxable, _invoice_location(invoice))
 
 
 def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
@@ -322,7 +336,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         tax_entries(
             INVOICE.TotalTax,
             sum(_taxable_amounts(invoice)),
-            customer_location(invoice.customer),
+            _invoice_location(invoice),
             amount=invoice.tax,
         )
         if taxed
@@ -336,7 +350,9 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         attempt_count=invoice.attempt_count if finalized else 0,
         attempted=invoice.attempted and finalized,
         automatic_tax=automatic_tax_of(
-            INVOICE.AutomaticTax, enabled=taxed, customer_id=invoice.customer
+            INVOICE.AutomaticTax,
+            enabled=taxed,
+            located=taxed and _invoice_location(invoice) is not None,
         ),
         auto_advance=invoice.status in ("draft", "open"),
         billing_reason=invoice.billing_reason,

@@ -105,7 +105,7 @@ def _rendered(
         attempt_count=0,
         attempted=False,
         automatic_tax=automatic_tax_of(
-            stripe.Invoice.AutomaticTax, enabled=taxed, customer_id=customer
+            stripe.Invoice.AutomaticTax, enabled=taxed, located=location is not None
         ),
         billing_reason="upcoming",
         created=now,

@@ -162,12 +162,12 @@ def tax_entries(
 
 
 def automatic_tax_of(
-    resource: type[stripe.StripeObject], *, enabled: bool, customer_id: str | None
+    resource: type[stripe.StripeObject], *, enabled: bool, located: bool
 ) -> dict[str, Any]:
-    """The `automatic_tax` hash of an invoice or Checkout Session (`resource`: its class)."""
+    """The `automatic_tax` hash of an invoice or Checkout Session (`resource`: its class), whose
+    customer Stripe Tax has `located` or not."""
     if not enabled:
         return shape(resource, {"enabled": False})
-    located = customer_id is not None and customer_location(customer_id) is not None
     values: dict[str, Any] = {
         "enabled": True,
         "liability": shape(resource.Liability, {"type": "self"}),  # type: ignore[attr-defined]

@@ -73,7 +73,7 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
 `subscription_params`, `subscription_render`, `prorations` and `pending_updates`), `schedules`,
-`invoices` (with `previews`), `intents`, `setup_intents`, `payment_methods`, `charges`,
+`invoices` (with `previews` and `invoice_tax`), `intents`, `setup_intents`, `payment_methods`, `charges`,
 `refunds`, `disputes`, `checkout` (with `checkout_tax`), `tax`, `test_clocks`, `events`, `testing` (the `/_testing/*`
 endpoints), on `params` (parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against

@@ -21,17 +21,15 @@ from localstripe.resources import (
 
 from tatame_devstack.stripe_emulator.discounts import extend_invoice_totals, invoice_discounts
 from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.invoice_tax import (
+    extend_invoice_tax,
+    invoice_automatic_tax,
+    line_taxes,
+    total_taxes,
+)
 from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
-from tatame_devstack.stripe_emulator.tax import (
-    Location,
-    automatic_tax_of,
-    customer_location,
-    tax_amount,
-    tax_entries,
-    taxable_amounts,
-)
 
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 HOSTED_INVOICES = "https://invoice.stripe-emulator.invalid/i"
@@ -191,52 +189,6 @@ def _line_parent(line: InvoiceLineItem) -> dict[str, Any]:
     )
 
 
-def automatically_taxed(invoice: Invoice) -> bool:
-    """Whether Stripe Tax computes an invoice's tax: its subscription's `automatic_tax`."""
-    if invoice.subscription is None:
-        return False
-    return bool(getattr(Subscription._api_retrieve(invoice.subscription), "_automatic_tax", False))
-
-
-def _taxable_amounts(invoice: Invoice) -> list[int]:
-    """What is taxed of each of the invoice's lines (their order), their discount shares off."""
-    discount = sum(amount for _, amount in invoice_discounts(invoice))
-    return taxable_amounts([line.amount for line in invoice.lines._list], discount)
-
-
-_LOCALSTRIPE_TAX = Invoice.tax.fget
-_UNLOCATED = "unlocated"
-
-
-def _invoice_location(invoice: Invoice) -> Location | None:
-    """Where Stripe Tax places the invoice's customer: fixed once the invoice is finalized, as
-    Stripe fixes an invoice's tax then (a later address, or the customer's deletion, leaves it)."""
-    kept = getattr(invoice, "_tax_location", None)
-    if kept is not None:
-        return None if kept == _UNLOCATED else kept
-    location = customer_location(invoice.customer)
-    if not invoice._draft:
-        invoice._tax_location = location or _UNLOCATED
-    return location
-
-
-def _invoice_tax(invoice: Invoice) -> int:
-    """The invoice's tax: Stripe Tax's by its customer's location when automatic."""
-    if not automatically_taxed(invoice):
-        return int(_LOCALSTRIPE_TAX(invoice))
-    location = _invoice_location(invoice)
-    return sum(tax_amount(taxable, location) for taxable in _taxable_amounts(invoice))
-
-
-def _line_taxes(line: InvoiceLineItem) -> list[dict[str, Any]]:
-    invoice = None if line.invoice is None else Invoice._api_retrieve(line.invoice)
-    if invoice is None or not automatically_taxed(invoice):
-        return []
-    index = next((i for i, kept in enumerate(invoice.lines._list) if kept.id == line.id), None)
-    taxable = line.amount if index is None else _taxable_amounts(invoice)[index]
-    return tax_entries(LINE.Tax, taxable, _invoice_location(invoice))
-
-
 def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
     values = line_values(
         id=line.id,
@@ -249,7 +201,7 @@ def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
         parent=_line_parent(line),
         invoice=line.invoice,
         subscription=line.subscription,
-        taxes=_line_taxes(line),
+        taxes=line_taxes(line),
     )
     return expanded(values, expand or [])
 
@@ -331,17 +283,6 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
     amount_due, amount_paid = invoice.amount_due, invoice.amount_paid
     lines: List = invoice.lines
     discounts = invoice_discounts(invoice)
-    taxed = automatically_taxed(invoice)
-    total_taxes = (
-        tax_entries(
-            INVOICE.TotalTax,
-            sum(_taxable_amounts(invoice)),
-            _invoice_location(invoice),
-            amount=invoice.tax,
-        )
-        if taxed
-        else []
-    )
     values = invoice_values(
         id=invoice.id,
         amount_due=amount_due,
@@ -349,11 +290,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         amount_remaining=amount_due - amount_paid,
         attempt_count=invoice.attempt_count if finalized else 0,
         attempted=invoice.attempted and finalized,
-        automatic_tax=automatic_tax_of(
-            INVOICE.AutomaticTax,
-            enabled=taxed,
-            located=taxed and _invoice_location(invoice) is not None,
-        ),
+        automatic_tax=invoice_automatic_tax(invoice),
         auto_advance=invoice.status in ("draft", "open"),
         billing_reason=invoice.billing_reason,
         confirmation_secret=_confirmation_secret(invoice),
@@ -383,7 +320,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         total=invoice.total,
         total_discount_amounts=discount_amounts_of(discounts),
         total_excluding_tax=invoice.total - invoice.tax,
-        total_taxes=total_taxes,
+        total_taxes=total_taxes(invoice),
         webhooks_delivered_at=invoice.webhooks_delivered_at if finalized else None,
     )
     return expanded(shape(stripe.Invoice, values, expand=expand), expand)
@@ -400,7 +337,7 @@ def extend_invoices() -> None:
         paid(invoice)
 
     extend_invoice_totals()
-    Invoice.tax = property(_invoice_tax)
+    extend_invoice_tax()
     listed = Invoice._api_list_all.__func__
 
     def list_by_status(

@@ -30,6 +30,7 @@ from gateway.routes import (
     plans,
     stream,
     subscriptions,
+    tax,
 )
 from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
@@ -141,6 +142,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             me,
             notifications,
             stream,
+            tax,
             compat,
         )
     ]

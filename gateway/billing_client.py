@@ -8,7 +8,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tatame.billing.v1 import billing_pb2 as pb
-from tatame.billing.v1 import billing_pb2_grpc
+from tatame.billing.v1 import billing_pb2_grpc, tax_pb2
 from tatame.billing.v1 import notifications_pb2 as notify_pb
 
 from services.auth.principal import Principal
@@ -144,6 +144,16 @@ class BillingCalls:
         self, request: pb.CreateEphemeralKeyRequest, *, idempotency_key: str | None = None
     ) -> pb.CreateEphemeralKeyResponse:
         return await self._call(self._stub.CreateEphemeralKey, request, idempotency_key)
+
+    async def get_tax_location(
+        self, request: tax_pb2.GetTaxLocationRequest
+    ) -> tax_pb2.GetTaxLocationResponse:
+        return await self._call(self._stub.GetTaxLocation, request, None)
+
+    async def set_tax_location(
+        self, request: tax_pb2.SetTaxLocationRequest, *, idempotency_key: str | None = None
+    ) -> tax_pb2.SetTaxLocationResponse:
+        return await self._call(self._stub.SetTaxLocation, request, idempotency_key)
 
     async def create_payment(
         self, request: pb.CreatePaymentRequest, *, idempotency_key: str | None = None

@@ -166,6 +166,9 @@ def invoice(message: billing_pb2.Invoice) -> InvoiceOut:
         period_start=optional_datetime(message, "period_start"),
         period_end=optional_datetime(message, "period_end"),
         total_discount_amount=message.total_discount_amount,
+        total_tax=message.total_tax,
+        total_excluding_tax=message.total_excluding_tax,
+        automatic_tax_status=message.automatic_tax_status or None,
         discounts=[discount(d, with_amount=True) for d in message.discounts],
         last_payment=None
         if not message.HasField("last_payment")

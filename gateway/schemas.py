@@ -304,6 +304,7 @@ class SubscriptionPreviewOut(BaseModel):
     currency: str
     lines: list[InvoiceLineOut]
     takes_effect: str = Field(description="now (upgrade) or period_end (downgrade)")
+    tax: int = Field(default=0, description="Stripe Tax's tax, included in `amount_due`.")
 
 
 class PendingPaymentOut(BaseModel):
@@ -371,6 +372,15 @@ class InvoiceOut(BaseModel):
     period_start: datetime | None
     period_end: datetime | None
     total_discount_amount: int = Field(default=0, description="Minor units taken off.")
+    total_tax: int = Field(
+        default=0, description="Stripe Tax's tax, included in `total` (minor units)."
+    )
+    total_excluding_tax: int = Field(default=0, description="`total` without its tax.")
+    automatic_tax_status: str | None = Field(
+        default=None,
+        description="Stripe Tax on this invoice: complete, requires_location_inputs or failed; "
+        "null when it is not automatically taxed.",
+    )
     discounts: list[DiscountOut] = Field(default_factory=list)
     last_payment: InvoicePaymentAttemptOut | None = Field(
         default=None,
@@ -415,8 +425,14 @@ class PromotionPreviewIn(PriceChoice):
 class PromotionPreviewOut(BaseModel):
     discount: DiscountOut
     subtotal: int = Field(description="The first paid invoice before the discount (minor units).")
-    total: int = Field(description="The first paid invoice after the discount (minor units).")
+    total: int = Field(
+        description="The first paid invoice after the discount, tax included (minor units)."
+    )
     currency: str
+    tax: int = Field(
+        default=0,
+        description="Stripe Tax's tax in `total` (0 while the customer's location is unknown).",
+    )
 
 
 class InvoicesOut(BaseModel):
@@ -465,9 +481,42 @@ class PaymentIn(PriceChoice):
 class PaymentOut(BaseModel):
     id: str
     client_secret: str
-    amount: int
+    amount: int = Field(description="What is charged, tax included (minor units).")
     currency: str
     customer_id: str
+    tax: int = Field(default=0, description="Stripe Tax's tax, included in `amount`.")
+
+
+class TaxLocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    country: str = Field(
+        min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2."
+    )
+    postal_code: str = Field(
+        default="", max_length=200, description="Required by Stripe Tax in the US (ZIP)."
+    )
+    state: str = Field(
+        default="",
+        max_length=200,
+        description="State, county, province (Canada: required unless postal_code).",
+    )
+    city: str = Field(default="", max_length=200)
+    line1: str = Field(default="", max_length=200)
+    line2: str = Field(default="", max_length=200)
+
+
+class TaxLocationOut(BaseModel):
+    country: str | None
+    postal_code: str | None
+    state: str | None
+    city: str | None
+    line1: str | None
+    line2: str | None
+    automatic_tax: str | None = Field(
+        description="With Stripe Tax on, what it makes of the address: supported, "
+        "not_collecting (no tax collected there), unrecognized_location; null with it off."
+    )
 
 
 class EntitlementOut(BaseModel):

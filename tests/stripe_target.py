@@ -88,10 +88,17 @@ class StripeTarget:
             await asyncio.sleep(0.05 if self.is_emulator else 1.0)
             clock = await client.v1.test_helpers.test_clocks.retrieve_async(clock.id)
 
-    async def complete_checkout(self, session_id: str, payment_method: str) -> dict:
-        """Pay a Checkout Session as a customer on Stripe's hosted page would."""
+    async def complete_checkout(
+        self, session_id: str, payment_method: str, billing_address: dict[str, str] | None = None
+    ) -> dict:
+        """Pay a Checkout Session as a customer on Stripe's hosted page would, typing
+        `billing_address` (country, postal_code, …) where the page asks for one."""
+        typed = {f"billing_details[address][{k}]": v for k, v in (billing_address or {}).items()}
         return await self._testing(
-            "post", f"checkout/sessions/{session_id}/complete", payment_method=payment_method
+            "post",
+            f"checkout/sessions/{session_id}/complete",
+            payment_method=payment_method,
+            **typed,
         )
 
     async def ephemeral_key_version(self, secret: str) -> str:

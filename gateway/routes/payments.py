@@ -163,6 +163,7 @@ async def create_payment(body: PaymentIn, billing: ForManager, key: IdempotencyK
             amount=reply.amount,
             currency=reply.currency,
             customer_id=reply.stripe_customer_id,
+            tax=reply.tax,
         ),
         201,
     )

@@ -105,6 +105,7 @@ async def preview_promotion_code(body: PromotionPreviewIn, billing: ForManager) 
             subtotal=reply.subtotal,
             total=reply.total,
             currency=reply.currency,
+            tax=reply.tax,
         )
     )
 
@@ -144,6 +145,7 @@ async def preview_change(
                 for x in reply.lines
             ],
             takes_effect=reply.takes_effect,
+            tax=reply.tax,
         )
     )
 

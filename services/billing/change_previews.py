@@ -11,6 +11,7 @@ from services.auth.principal import Principal
 from services.billing.mirror import integer, string
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscription_changes import TakesEffect, requested_change
+from services.billing.tax import invoice_tax
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class PreviewLine:
 class Preview:
     amount_due: int
     currency: str
+    tax: int  # Stripe Tax's, in `amount_due` (the subscription's automatic_tax)
     lines: list[PreviewLine]
     takes_effect: TakesEffect
 
@@ -80,6 +82,7 @@ async def preview_change(
     return Preview(
         amount_due=integer(preview["amount_due"]),
         currency=string(preview["currency"]),
+        tax=invoice_tax(preview),
         lines=[
             PreviewLine(
                 description=line.get("description") or "",

@@ -21,6 +21,7 @@ from services.billing.starts import cancel_unfinished, starting
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import recurring_price
 from services.billing.subscriptions import SubscriptionRecord, write_through
+from services.billing.tax import checkout_tax_params
 
 MAX_URL_LENGTH = 2048
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
@@ -65,7 +66,8 @@ async def create_checkout_session(
     idempotency: RequestKey | None = None,
 ) -> CheckoutSessionRecord:
     """A subscription-mode Checkout Session for the principal (its first one with the trial),
-    in `currency` (see currencies.payable_price)."""
+    in `currency` (see currencies.payable_price), collecting what Stripe Tax needs when it is on
+    (services/billing/tax.py)."""
     success_url = with_session_id(checked_redirect(success_url, field="success_url", rules=rules))
     cancel_url = checked_redirect(cancel_url, field="cancel_url", rules=rules)
     price_record = await recurring_price(engine=engine, price=price)
@@ -105,6 +107,7 @@ async def create_checkout_session(
                     "cancel_url": cancel_url,
                     "allow_promotion_codes": True,
                     "subscription_data": subscription_data,
+                    **checkout_tax_params(rules),
                 },
                 options=stripe_options(idempotency, "checkout-session"),
             )

@@ -43,6 +43,7 @@ from services.billing.grpc_policy import (
 )
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
+from services.billing.grpc_tax import TaxRpcs
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.live.feed import ChangeFeed
 from services.billing.live.watch import Watchers
@@ -61,7 +62,7 @@ from services.common.rpc import Context, rpc
 log = logging.getLogger(__name__)
 
 
-class BillingServicer(AccountRpcs, EventRpcs):
+class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs):
     """tatame.billing.v1.BillingService over the use cases of billing (the account's methods in
     grpc_account.py, the relay's in grpc_events.py)."""
 
@@ -281,6 +282,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
         payment = await payments.create_payment(
             engine=self._engine,
             stripe_client=self._stripe,
+            rules=self._rules,
             principal=await acting_principal(context),
             price=request.price,
             quantity=request.quantity,

@@ -168,6 +168,9 @@ def invoice_message(record: invoices.InvoiceRecord) -> billing_pb2.Invoice:
         period_end=timestamp(record.period_end),
         discounts=[discount_message(d) for d in record.discounts],
         total_discount_amount=record.total_discount_amount,
+        total_tax=record.total_tax,
+        total_excluding_tax=record.total_excluding_tax,
+        automatic_tax_status=record.automatic_tax_status or "",
         last_payment=None
         if record.last_payment is None
         else payment_attempt_message(record.last_payment),
@@ -290,6 +293,7 @@ def payment_response(payment: payments.PaymentRecord) -> billing_pb2.CreatePayme
         amount=payment.amount,
         currency=payment.currency,
         stripe_customer_id=payment.stripe_customer_id,
+        tax=payment.tax,
     )
 
 
@@ -299,6 +303,7 @@ def preview_response(
     return billing_pb2.PreviewSubscriptionChangeResponse(
         amount_due=preview.amount_due,
         currency=preview.currency,
+        tax=preview.tax,
         lines=[
             billing_pb2.InvoiceLine(
                 description=line.description, amount=line.amount, proration=line.proration
@@ -370,6 +375,7 @@ def promotion_preview_response(
         subtotal=preview.subtotal,
         total=preview.total,
         currency=preview.currency,
+        tax=preview.tax,
     )
 
 

@@ -26,6 +26,7 @@ from services.billing.mirror import (
 )
 from services.billing.models import customers, invoices
 from services.billing.payment_failures import failure_reason
+from services.billing.tax import automatic_tax_status, invoice_tax
 from services.common.errors import ErrorReason
 
 MAX_LISTED = 100
@@ -65,8 +66,17 @@ def invoice_row(invoice: dict[str, Any]) -> Row:
         "period_start": optional(unix_time, invoice.get("period_start")),
         "period_end": optional(unix_time, invoice.get("period_end")),
         "created": unix_time(invoice["created"]),
+        "total_tax": invoice_tax(invoice),
+        "total_excluding_tax": _total_excluding_tax(invoice),
+        "automatic_tax_status": automatic_tax_status(invoice),
         **_discounts_of(invoice),
     }
+
+
+def _total_excluding_tax(invoice: dict[str, Any]) -> int:
+    """Stripe's `total_excluding_tax` (null on some old invoices: the total less its tax)."""
+    excluding = optional(integer, invoice.get("total_excluding_tax"))
+    return integer(invoice["total"]) - invoice_tax(invoice) if excluding is None else excluding
 
 
 def _discounts_of(invoice: dict[str, Any]) -> Row:
@@ -122,6 +132,11 @@ class InvoiceRecord:
     period_start: datetime | None
     period_end: datetime | None
     total_discount_amount: int
+    # Stripe Tax (services/billing/tax.py): the tax in `total`, the total without it, and its
+    # status on the invoice (None when not automatically taxed).
+    total_tax: int
+    total_excluding_tax: int
+    automatic_tax_status: str | None
     # The discounts applied (those whose details the mirror holds), each with its amount.
     discounts: tuple[DiscountRecord, ...] = ()
     # While the invoice is open: how its last payment attempt ended, if one was made.

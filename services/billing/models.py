@@ -72,6 +72,26 @@ def _payment_attempt_columns() -> tuple[Column[Any], ...]:
     )
 
 
+def _tax_columns() -> tuple[Column[Any], ...]:
+    """What Stripe Tax put on an invoice (services/billing/tax.py), in minor units."""
+    return (
+        Column(
+            "total_tax",
+            BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Stripe's total_taxes summed: the tax in total",
+        ),
+        Column("total_excluding_tax", BigInteger, nullable=False, comment="total without tax"),
+        Column(
+            "automatic_tax_status",
+            Text,
+            comment="Stripe Tax's status: complete, requires_location_inputs, failed; "
+            "null when not automatically taxed",
+        ),
+    )
+
+
 customers = Table(
     "customers",
     metadata,
@@ -288,6 +308,7 @@ invoices = Table(
         server_default="0",
         comment="minor units of currency taken off by discounts",
     ),
+    *_tax_columns(),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_payment_attempt_columns(),

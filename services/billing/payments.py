@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stripe.params import PaymentIntentCreateParams
 
 from services.auth.principal import Principal
 from services.billing.catalog import find_price
@@ -12,23 +13,27 @@ from services.billing.currencies import payable_price
 from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
+from services.billing.settings import BillingRules
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import checked_fixed_amount, checked_quantity
+from services.billing.tax import taxed_amount
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentRecord:
     payment_intent_id: str
     client_secret: str
-    amount: int
+    amount: int  # what is charged, tax included
     currency: str
     stripe_customer_id: str
+    tax: int = 0
 
 
 async def create_payment(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
+    rules: BillingRules,
     principal: Principal,
     price: str,
     quantity: int,
@@ -36,7 +41,9 @@ async def create_payment(
     idempotency: RequestKey | None = None,
 ) -> PaymentRecord:
     """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price, in
-    `currency` (see currencies.payable_price)."""
+    `currency` (see currencies.payable_price), and with Stripe Tax on its tax (a Tax Calculation
+    the intent names: services/billing/tax.py; `customer_tax_location_invalid` while the
+    customer has no usable billing address)."""
     quantity = checked_quantity(quantity, default=1)
     record = await find_price(engine=engine, price=price)
     if record.type != "one_time":
@@ -44,25 +51,37 @@ async def create_payment(
     checked_fixed_amount(record)
     customer = await require_customer(engine=engine, principal=principal)
     record = payable_price(record, requested=currency, customer=customer)
-    amount = record.unit_amount * quantity
+    taxed = await taxed_amount(
+        stripe_client=stripe_client,
+        rules=rules,
+        stripe_customer_id=customer.stripe_customer_id,
+        currency=record.currency,
+        amount=record.unit_amount * quantity,
+        quantity=quantity,
+        reference=record.id,
+        idempotency=idempotency,
+    )
+    params: PaymentIntentCreateParams = {
+        "amount": taxed.amount,
+        "currency": record.currency,
+        "customer": customer.stripe_customer_id,
+        "metadata": {
+            "tatame_principal": principal.key,
+            "tatame_price": record.id,
+            "tatame_quantity": str(quantity),
+        },
+    }
+    if taxed.calculation_id is not None:
+        params["hooks"] = {"inputs": {"tax": {"calculation": taxed.calculation_id}}}
     async with translated_stripe_errors("create the payment"):
         intent = await stripe_client.v1.payment_intents.create_async(
-            params={
-                "amount": amount,
-                "currency": record.currency,
-                "customer": customer.stripe_customer_id,
-                "metadata": {
-                    "tatame_principal": principal.key,
-                    "tatame_price": record.id,
-                    "tatame_quantity": str(quantity),
-                },
-            },
-            options=stripe_options(idempotency, "payment-intent"),
+            params=params, options=stripe_options(idempotency, "payment-intent")
         )
     return PaymentRecord(
         payment_intent_id=intent.id,
         client_secret=intent.client_secret or "",
-        amount=amount,
+        amount=taxed.amount,
         currency=record.currency,
         stripe_customer_id=customer.stripe_customer_id,
+        tax=taxed.tax,
     )

@@ -41,6 +41,9 @@ class BillingRules:
     # and the principal, so that time can be advanced through its trials and renewals.
     test_clock_prefix: str | None = None
     dispute_policy: DisputePolicy = "keep"
+    # Stripe Tax: subscriptions, Checkout and one-time payments taxed by the customer's location
+    # (services/billing/tax.py).
+    automatic_tax: bool = False
 
 
 _DEFAULTS = BillingRules()
@@ -83,6 +86,8 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_stripe_test_clocks: bool = False
     # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
     billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
+    # Stripe Tax on (enable it in the Stripe dashboard first: origin address, registrations).
+    billing_automatic_tax: bool = _DEFAULTS.automatic_tax
     # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
     # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
     # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
@@ -171,6 +176,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             entitlement_callers=frozenset(self.billing_entitlement_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
             dispute_policy=self.billing_dispute_policy,
+            automatic_tax=self.billing_automatic_tax,
         )
 
 

@@ -30,6 +30,7 @@ from services.billing.settings import BillingRules
 from services.billing.starts import Start, cancel_unfinished, starting
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscriptions import SubscriptionRecord, write_through
+from services.billing.tax import invoice_tax
 from services.common.errors import ErrorReason
 
 MAX_QUANTITY = 100
@@ -220,6 +221,8 @@ async def _create(
     }
     if code is not None:
         params["discounts"] = [{"promotion_code": code.id}]
+    if rules.automatic_tax:  # refused (`customer_tax_location_invalid`) for an unlocated customer
+        params["automatic_tax"] = {"enabled": True}
     if start.trial_days is not None:
         params["trial_period_days"] = start.trial_days
         if rules.trial_requires_payment_method:
@@ -237,6 +240,7 @@ class PromotionPreview:
     subtotal: int
     total: int
     currency: str
+    tax: int  # Stripe Tax's, in `total` (0 with it off, or while the customer has no location)
 
 
 async def preview_promotion_code(
@@ -276,6 +280,7 @@ async def preview_promotion_code(
                 "currency": record.currency,
                 "subscription_details": {"items": [{"price": record.id, "quantity": quantity}]},
                 "discounts": [{"promotion_code": checked.id}],
+                **({"automatic_tax": {"enabled": True}} if rules.automatic_tax else {}),
             }
         )
     preview = invoice.to_dict()
@@ -300,4 +305,5 @@ async def preview_promotion_code(
         subtotal=integer(preview["subtotal"]),
         total=integer(preview["total"]),
         currency=string(preview["currency"]),
+        tax=invoice_tax(preview),
     )

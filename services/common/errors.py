@@ -65,6 +65,9 @@ class ErrorReason(StrEnum):
     INVALID_CURRENCY = "invalid_currency"
     CURRENCY_NOT_OFFERED = "currency_not_offered"
     CUSTOMER_CURRENCY_MISMATCH = "customer_currency_mismatch"
+    # Stripe Tax cannot locate the customer (no billing address, or one without what its
+    # country needs: a US ZIP code): send the billing address first.
+    CUSTOMER_TAX_LOCATION_INVALID = "customer_tax_location_invalid"
 
 
 class ServiceError(Exception):

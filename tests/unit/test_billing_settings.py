@@ -43,6 +43,13 @@ def test_defaults_give_a_30_day_trial_needing_a_card_7_days_of_grace_the_gateway
     )
 
 
+def test_stripe_tax_is_off_unless_turned_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings().rules.automatic_tax is False
+    monkeypatch.setenv("BILLING_AUTOMATIC_TAX", "true")
+
+    assert settings().rules.automatic_tax is True
+
+
 def test_a_trial_without_a_card_can_be_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLING_TRIAL_REQUIRES_PAYMENT_METHOD", "false")
 

@@ -22,6 +22,12 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
   as `pending_update` until paid, or voided at its expiry; `pending_updates`);
 - subscription schedules `from_subscription` (phases of one item; release), invoice previews
   (`POST /v1/invoices/create_preview`) of an item change;
+- Stripe Tax (`tax`, `checkout_tax`): customers located by their billing address (`tax`
+  includable; `tax[validate_location]=immediately`), `automatic_tax` on subscriptions, their
+  invoices (`total_taxes`, lines' `taxes`, `total_excluding_tax`) and previews, a fixed rate by
+  country, `customer_tax_location_invalid` for a customer it cannot locate; Checkout's
+  `automatic_tax`, `billing_address_collection`, `customer_update`, `tax_id_collection`; the Tax
+  Calculations API, which a PaymentIntent names in `hooks[inputs][tax][calculation]`;
 - Checkout Sessions (subscription mode, for an existing customer), Billing Portal sessions and
   ephemeral keys (made for the request's `Stripe-Version`);
 - a customer's default payment method (must be attached; detaching unsets it), its payment
@@ -69,9 +75,9 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
 `subscription_params`, `subscription_render`, `prorations` and `pending_updates`), `schedules`,
-`invoices` (with `previews`), `intents`, `setup_intents`, `payment_methods`, `charges`,
-`refunds`, `disputes`, `checkout`, `test_clocks`, `events` (with `webhook_endpoints` and
-`webhook_delivery`), `testing` (the `/_testing/*`
+`invoices` (with `previews` and `invoice_tax`), `intents`, `setup_intents`, `payment_methods`,
+`charges`, `refunds`, `disputes`, `checkout` (with `checkout_tax`), `tax`, `currencies`,
+`test_clocks`, `events` (with `webhook_endpoints` and `webhook_delivery`), `testing` (the `/_testing/*`
 endpoints), on `params` (parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against
 stripe-python's types, as in tests).

@@ -66,6 +66,7 @@ from tatame_devstack.stripe_emulator.setup_intents import (
 from tatame_devstack.stripe_emulator.state import MemoryStore, StateFile
 from tatame_devstack.stripe_emulator.subscription_render import extend_subscription_items
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
+from tatame_devstack.stripe_emulator.tax import TaxCalculation
 from tatame_devstack.stripe_emulator.test_clocks import add_routes as add_test_clock_routes
 from tatame_devstack.stripe_emulator.testing import add_routes as add_testing_routes
 from tatame_devstack.stripe_emulator.testing import rate_limit_middleware
@@ -168,6 +169,12 @@ def build_app(
         app.router.add_get(collection, localstripe_server.api_list_all(cls, collection))
         app.router.add_get(one, localstripe_server.api_retrieve(cls, one))
         app.router.add_post(one, localstripe_server.api_update(cls, one))
+    calculations = "/v1/tax/calculations"  # created and retrieved only, as Stripe's
+    app.router.add_post(calculations, localstripe_server.api_create(TaxCalculation, calculations))
+    one_calculation = calculations + "/{id}"
+    app.router.add_get(
+        one_calculation, localstripe_server.api_retrieve(TaxCalculation, one_calculation)
+    )
     app.router.add_get("/v1/invoice_payments", list_invoice_payments)
     app.router.add_get("/v1/invoice_payments/{id}", retrieve_invoice_payment)
     portal = "/v1/billing_portal/sessions"

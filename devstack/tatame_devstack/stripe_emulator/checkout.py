@@ -6,9 +6,10 @@ import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.errors import UserError
-from localstripe.resources import Customer, PaymentMethod, StripeObject, random_id
+from localstripe.resources import Customer, Invoice, PaymentMethod, StripeObject, random_id
 
 from tatame_devstack.stripe_emulator.catalog import recurring_plan
+from tatame_devstack.stripe_emulator.checkout_tax import TaxCollection, tax_collection
 from tatame_devstack.stripe_emulator.currencies import check_customer_currency
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
@@ -23,6 +24,7 @@ from tatame_devstack.stripe_emulator.params import (
 )
 from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import PriceSubscription
+from tatame_devstack.stripe_emulator.tax import automatic_tax_of, customer_location
 
 CHECKOUT_PAGES = "https://checkout.stripe-emulator.invalid/c/pay"
 PORTAL_PAGES = "https://billing.stripe-emulator.invalid/p/session"
@@ -47,6 +49,8 @@ class CheckoutSession(StripeObject):
     object = "checkout.session"
     _id_prefix = "cs_test_"
     invoice: str | None = None  # the first invoice, once complete
+    _amount_tax = 0  # the first invoice's tax, once complete
+    _tax = TaxCollection()  # sessions of an older state file have none
 
     def __init__(
         self,
@@ -60,11 +64,22 @@ class CheckoutSession(StripeObject):
         allow_promotion_codes: Any = None,
         subscription_data: Any = None,
         currency: Any = None,
+        automatic_tax: Any = None,
+        billing_address_collection: Any = None,
+        customer_update: Any = None,
+        tax_id_collection: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         as_str("mode", mode, choices=("subscription",))
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+        collection = tax_collection(
+            customer_id,
+            automatic_tax=automatic_tax,
+            billing_address_collection=billing_address_collection,
+            customer_update=customer_update,
+            tax_id_collection=tax_id_collection,
+        )
         if not isinstance(line_items, list) or len(line_items) != 1:
             raise param_error("line_items", "The emulator takes exactly one line item.")
         item = dict(line_items[0]) if isinstance(line_items[0], dict) else {}
@@ -107,6 +122,7 @@ class CheckoutSession(StripeObject):
         self.url = f"{CHECKOUT_PAGES}/{self.id}"
         self._plan_id, self._quantity, self._currency = plan.id, quantity, plan.currency
         self._trial_days, self._subscription_metadata = trial_days, subscription_metadata
+        self._tax = collection
 
     @classmethod
     def _api_list_all(
@@ -143,13 +159,20 @@ class CheckoutSession(StripeObject):
 
     @classmethod
     def _api_complete(
-        cls, id: str, payment_method: Any = "pm_card_visa", **unknown: Any
+        cls,
+        id: str,
+        payment_method: Any = "pm_card_visa",
+        billing_details: Any = None,
+        **unknown: Any,
     ) -> "CheckoutSession":
-        """Pay on the (absent) hosted page: attach the card, start the subscription."""
+        """Pay on the (absent) hosted page: attach the card, start the subscription; with
+        `billing_details[address][…]` and `[name]`, what the customer typed on the page (saved
+        to the customer as `customer_update` asks; Stripe Tax locates it by that address)."""
         reject_unknown(unknown)
         session = cls._api_retrieve(id)
         if session.status != "open":
             raise UserError(400, f"This Checkout Session is {session.status}.")
+        session._tax.collect(session.customer, billing_details)
         card = PaymentMethod._api_retrieve(as_str("payment_method", payment_method))
         if card._attaching_is_declined() or card._charging_is_declined():
             raise UserError(402, "Your card was declined.", {"code": "card_declined"})
@@ -162,9 +185,12 @@ class CheckoutSession(StripeObject):
             metadata=dict(session._subscription_metadata),
             # Sessions of an older state file have no currency of their own: their price's.
             currency=getattr(session, "_currency", None),
+            automatic_tax={"enabled": session._tax.automatic},
             **trial,
         )
         session.subscription, session.invoice = subscription.id, subscription.latest_invoice
+        first = Invoice._api_retrieve(subscription.latest_invoice)
+        session._amount_tax, session.amount_total = first.tax, first.total
         session.status = "complete"
         session.payment_status = "no_payment_required" if trial else "paid"
         send_event("checkout.session.completed", session)
@@ -178,20 +204,26 @@ class CheckoutSession(StripeObject):
             {
                 **values,
                 "object": self.object,
-                "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
+                "automatic_tax": automatic_tax_of(
+                    S.AutomaticTax,
+                    enabled=self._tax.automatic,
+                    located=customer_location(self.customer) is not None,
+                ),
+                "billing_address_collection": self._tax.billing_address_collection,
                 "custom_fields": [],
                 "custom_text": shape(S.CustomText, {}),
-                "customer_details": (
-                    shape(S.CustomerDetails, {"email": self._email(), "tax_exempt": "none"})
-                    if self.status == "complete"
-                    else None
-                ),
+                "customer_details": self._customer_details(),
                 "payment_method_collection": "always",
                 "payment_method_types": ["card"],
                 "phone_number_collection": shape(S.PhoneNumberCollection, {"enabled": False}),
                 "shipping_options": [],
+                "tax_id_collection": shape(
+                    S.TaxIdCollection,
+                    {"enabled": self._tax.tax_ids, "required": "never"},
+                ),
                 "total_details": shape(
-                    S.TotalDetails, {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
+                    S.TotalDetails,
+                    {"amount_discount": 0, "amount_shipping": 0, "amount_tax": self._amount_tax},
                 ),
                 "ui_mode": "hosted_page",
             },
@@ -199,8 +231,16 @@ class CheckoutSession(StripeObject):
         )
         return expanded(rendered, [path for path in expand or () if path != "line_items"])
 
-    def _email(self) -> str | None:
-        return Customer._api_retrieve(self.customer).email
+    def _customer_details(self) -> dict[str, Any] | None:
+        """Who paid, once complete: the customer's email, and its address and name as the page
+        saved them."""
+        if self.status != "complete":
+            return None
+        D = stripe.checkout.Session.CustomerDetails
+        customer = Customer._api_retrieve(self.customer)
+        address = None if customer.address is None else shape(D.Address, customer.address)
+        details = {"email": customer.email, "tax_exempt": "none", "tax_ids": []}
+        return shape(D, {**details, "address": address, "name": customer.name})
 
 
 class BillingPortalSession(StripeObject):

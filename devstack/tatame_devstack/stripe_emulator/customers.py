@@ -17,6 +17,7 @@ from tatame_devstack.stripe_emulator.params import (
 )
 from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.state import stored
+from tatame_devstack.stripe_emulator.tax import checked_customer_tax, render_customer_tax
 
 TEST_CLOCK_OBJECT = "test_helpers.test_clock"
 # The includable fields of a customer that are lists (rendered when expanded).
@@ -41,8 +42,12 @@ def customer_payment_method(param: str, value: Any, customer_id: str) -> Payment
     return payment_method
 
 
-def update_customer(id: str, invoice_settings: Any = None, **params: Any) -> Customer:
-    """`POST /v1/customers/{id}`: the default payment method must be attached to the customer."""
+def update_customer(
+    id: str, invoice_settings: Any = None, tax: Any = None, **params: Any
+) -> Customer:
+    """`POST /v1/customers/{id}`: the default payment method must be attached to the customer;
+    with `tax[validate_location]=immediately`, the new address must locate it for Stripe Tax
+    (nothing is updated otherwise)."""
     if isinstance(invoice_settings, dict) and invoice_settings.get("default_payment_method"):
         customer_payment_method(
             "invoice_settings[default_payment_method]",
@@ -51,6 +56,9 @@ def update_customer(id: str, invoice_settings: Any = None, **params: Any) -> Cus
         )
     if invoice_settings is not None:
         params["invoice_settings"] = invoice_settings
+    if tax is not None:
+        address = params["address"] if "address" in params else Customer._api_retrieve(id).address
+        checked_customer_tax(tax, address if isinstance(address, dict) else None)
     return Customer._api_update(id, **params)
 
 
@@ -139,6 +147,8 @@ def render_customer(customer: Customer, expand: Any = None) -> dict[str, Any]:
     lists = [name for name in LISTS if name in {path.split(".", 1)[0] for path in expand}]
     for name in lists:
         values[name] = getattr(customer, name)._export()
+    if "tax" in {path.split(".", 1)[0] for path in expand}:
+        values["tax"] = render_customer_tax(customer)
     rendered = shape(stripe.Customer, values, expand=expand)
     return expanded(rendered, [path for path in expand if path.split(".", 1)[0] not in lists])
 

@@ -23,6 +23,7 @@ from tatame_devstack.stripe_emulator.params import (
 )
 from tatame_devstack.stripe_emulator.payment_methods import test_card
 from tatame_devstack.stripe_emulator.render import expanded, shape
+from tatame_devstack.stripe_emulator.tax import calculation_of_hooks
 
 PI = stripe.PaymentIntent
 AUTHENTICATION_PAGES = "https://hooks.stripe-emulator.invalid/3d_secure_2/authenticate"
@@ -139,9 +140,12 @@ def create_payment_intent(
     payment_method_types: Any = None,
     automatic_payment_methods: Any = None,
     confirm: Any = False,
+    hooks: Any = None,
     **unknown: Any,
 ) -> PaymentIntent:
-    """`POST /v1/payment_intents`: automatic payment methods unless `payment_method_types`."""
+    """`POST /v1/payment_intents`: automatic payment methods unless `payment_method_types`;
+    taxed by the Stripe Tax calculation of `hooks[inputs][tax][calculation]` (its total must be
+    the amount)."""
     reject_unknown(unknown)
     for name, value in (("amount", amount), ("currency", currency)):
         if value is None:
@@ -158,14 +162,17 @@ def create_payment_intent(
             "automatic_payment_methods[enabled]", automatic_payment_methods.get("enabled")
         )
     confirm = as_bool("confirm", confirm)
+    amount = as_int("amount", amount, minimum=1)
+    calculation = calculation_of_hooks(hooks, amount)
     intent = PaymentIntent(
-        amount=as_int("amount", amount, minimum=1),
+        amount=amount,
         currency=as_str("currency", currency).lower(),
         customer=as_optional_str("customer", customer),
         metadata=as_metadata(metadata),
     )
     intent.description = as_optional_str("description", description)
     intent._automatic = automatic
+    intent._tax_calculation = calculation
     send_event("payment_intent.created", intent)
     return _confirm(intent, payment_method) if confirm else intent
 
@@ -268,6 +275,14 @@ def cancel_payment_intent(
     return intent
 
 
+def _hooks(calculation: str | None) -> dict[str, Any] | None:
+    if calculation is None:
+        return None
+    H = PI.Hooks
+    tax = shape(H.Inputs.Tax, {"calculation": calculation})
+    return shape(H, {"inputs": shape(H.Inputs, {"tax": tax})})
+
+
 def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str, Any]:
     """A payment intent at the pinned API version."""
     automatic = getattr(intent, "_automatic", False)
@@ -292,6 +307,7 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
                 else None
             ),
             "canceled_at": getattr(intent, "canceled_at", None),
+            "hooks": _hooks(getattr(intent, "_tax_calculation", None)),
             "cancellation_reason": getattr(intent, "cancellation_reason", None),
             "capture_method": "automatic_async",
             "client_secret": intent.client_secret,

@@ -21,6 +21,12 @@ from localstripe.resources import (
 
 from tatame_devstack.stripe_emulator.discounts import extend_invoice_totals, invoice_discounts
 from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.invoice_tax import (
+    extend_invoice_tax,
+    invoice_automatic_tax,
+    line_taxes,
+    total_taxes,
+)
 from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.state import stored
@@ -33,7 +39,7 @@ DETAILS = LINE.Parent.SubscriptionItemDetails
 
 
 def invoice_values(**given: Any) -> dict[str, Any]:
-    """The fields every invoice has the same way here (no tax, credit note or shipping; no
+    """The fields every invoice has the same way here (no credit note or shipping; no tax or
     discount unless `given`), with `given`; for `shape(stripe.Invoice, …)`."""
     return {
         "object": "invoice",
@@ -90,8 +96,9 @@ def line_values(
     parent: dict[str, Any],
     invoice: str | None,
     subscription: str | None,
+    taxes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A line item, rendered (stored lines and preview lines alike)."""
+    """A line item, rendered (stored lines and preview lines alike), with its `taxes`."""
     pricing = None
     if plan is not None:
         pricing = shape(
@@ -125,7 +132,7 @@ def line_values(
             "quantity": quantity,
             "subscription": subscription,
             "subtotal": amount,
-            "taxes": [],
+            "taxes": taxes or [],
         },
     )
 
@@ -194,6 +201,7 @@ def _export_line(line: InvoiceLineItem, expand: Any = None) -> dict[str, Any]:
         parent=_line_parent(line),
         invoice=line.invoice,
         subscription=line.subscription,
+        taxes=line_taxes(line),
     )
     return expanded(values, expand or [])
 
@@ -282,6 +290,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         amount_remaining=amount_due - amount_paid,
         attempt_count=invoice.attempt_count if finalized else 0,
         attempted=invoice.attempted and finalized,
+        automatic_tax=invoice_automatic_tax(invoice),
         auto_advance=invoice.status in ("draft", "open"),
         billing_reason=invoice.billing_reason,
         confirmation_secret=_confirmation_secret(invoice),
@@ -310,7 +319,8 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         subtotal_excluding_tax=invoice.subtotal,
         total=invoice.total,
         total_discount_amounts=discount_amounts_of(discounts),
-        total_excluding_tax=invoice.total,
+        total_excluding_tax=invoice.total - invoice.tax,
+        total_taxes=total_taxes(invoice),
         webhooks_delivered_at=invoice.webhooks_delivered_at if finalized else None,
     )
     return expanded(shape(stripe.Invoice, values, expand=expand), expand)
@@ -327,6 +337,7 @@ def extend_invoices() -> None:
         paid(invoice)
 
     extend_invoice_totals()
+    extend_invoice_tax()
     listed = Invoice._api_list_all.__func__
 
     def list_by_status(

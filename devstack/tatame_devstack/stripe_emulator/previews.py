@@ -15,6 +15,7 @@ from tatame_devstack.stripe_emulator.discounts import (
     live_discounts,
 )
 from tatame_devstack.stripe_emulator.invoices import (
+    LINE,
     discount_amounts_of,
     invoice_values,
     line_values,
@@ -35,6 +36,14 @@ from tatame_devstack.stripe_emulator.subscriptions import (
     PRORATION_BEHAVIORS,
     PriceSubscription,
     subscription_named,
+)
+from tatame_devstack.stripe_emulator.tax import (
+    automatic_tax_enabled,
+    automatic_tax_of,
+    customer_location,
+    tax_amount,
+    tax_entries,
+    taxable_amounts,
 )
 
 
@@ -76,10 +85,19 @@ def _rendered(
     currency: str,
     parent: dict[str, Any] | None,
     now: int,
+    taxed: bool,
 ) -> dict[str, Any]:
-    """The preview invoice of `lines`, less `discounts` (id and amount each)."""
+    """The preview invoice of `lines`, less `discounts` (id and amount each), with Stripe Tax's
+    tax on what is left of each line when `taxed` (none while the customer has no location:
+    `automatic_tax.status` says `requires_location_inputs`)."""
     subtotal = sum(line["amount"] for line in lines)
-    total = subtotal - sum(amount for _, amount in discounts)
+    discount = sum(amount for _, amount in discounts)
+    location = customer_location(customer) if taxed else None
+    taxables = taxable_amounts([line["amount"] for line in lines], discount)
+    for line, taxable in zip(lines, taxables, strict=True):
+        line["taxes"] = tax_entries(LINE.Tax, taxable, location)
+    tax = sum(tax_amount(taxable, location) for taxable in taxables)
+    total = subtotal - discount + tax
     values = invoice_values(
         id="upcoming_in_" + random_id(14),
         amount_due=max(0, total),
@@ -87,6 +105,9 @@ def _rendered(
         amount_remaining=max(0, total),
         attempt_count=0,
         attempted=False,
+        automatic_tax=automatic_tax_of(
+            stripe.Invoice.AutomaticTax, enabled=taxed, located=location is not None
+        ),
         billing_reason="upcoming",
         created=now,
         currency=currency,
@@ -102,13 +123,14 @@ def _rendered(
         subtotal_excluding_tax=subtotal,
         total=total,
         total_discount_amounts=discount_amounts_of(discounts),
-        total_excluding_tax=total,
+        total_excluding_tax=total - tax,
+        total_taxes=tax_entries(stripe.Invoice.TotalTax, sum(taxables), location, amount=tax),
     )
     return shape(stripe.Invoice, values)
 
 
 def _first_invoice(
-    customer: str, details: dict[str, Any], discounts: Any, currency: Any
+    customer: str, details: dict[str, Any], discounts: Any, currency: Any, *, taxed: bool
 ) -> dict[str, Any]:
     """The first invoice of a new subscription of `subscription_details[items]` (no trial) in
     `currency` (default: the customer's, else the price's), with the `discounts` it would redeem,
@@ -157,6 +179,7 @@ def _first_invoice(
         currency=plan.currency,
         parent=None,
         now=now,
+        taxed=taxed,
     )
 
 
@@ -166,19 +189,24 @@ def preview_invoice(
     subscription_details: Any = None,
     discounts: Any = None,
     currency: Any = None,
+    automatic_tax: Any = None,
     **unknown: Any,
 ) -> dict[str, Any]:
     """`POST /v1/invoices/create_preview` for a change of a subscription's item. With
     `always_invoice`, the prorations billed now; otherwise the next invoice: prorations (unless
     `none`) and the next period at the new terms, less the subscription's discounts. An interval
     change bills the prorations and a new period now. Without `subscription`, the first invoice
-    of a new one."""
+    of a new one. With `automatic_tax[enabled]` (for an existing subscription, its own by
+    default), Stripe Tax's tax."""
     reject_unknown(unknown)
+    taxed = automatic_tax_enabled("automatic_tax", automatic_tax)
     if subscription_details is not None and not isinstance(subscription_details, dict):
         raise param_error("subscription_details", "Invalid subscription_details: expected a hash")
     if subscription is None:
         buyer = Customer._api_retrieve(as_str("customer", customer)).id
-        return _first_invoice(buyer, dict(subscription_details or {}), discounts, currency)
+        return _first_invoice(
+            buyer, dict(subscription_details or {}), discounts, currency, taxed=taxed
+        )
     if discounts is not None or currency is not None:
         raise param_error(
             "discounts" if currency is None else "currency",
@@ -248,4 +276,5 @@ def preview_invoice(
         currency=plan.currency,
         parent=subscription_parent(found.id, found.metadata),
         now=now,
+        taxed=found._automatic_tax if automatic_tax is None else taxed,
     )

@@ -11,6 +11,7 @@ from tatame_devstack.stripe_emulator.catalog import Price
 from tatame_devstack.stripe_emulator.discounts import live_discounts
 from tatame_devstack.stripe_emulator.pending_updates import render_pending_update
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
+from tatame_devstack.stripe_emulator.tax import subscription_automatic_tax
 
 SUBSCRIPTION = stripe.Subscription
 
@@ -87,7 +88,7 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
     values = {
         "id": subscription.id,
         "object": "subscription",
-        "automatic_tax": shape(SUBSCRIPTION.AutomaticTax, {"enabled": False}),
+        "automatic_tax": subscription_automatic_tax(enabled=subscription._automatic_tax),
         "billing_cycle_anchor": subscription.billing_cycle_anchor or subscription.start_date,
         "billing_mode": shape(
             SUBSCRIPTION.BillingMode,

@@ -55,6 +55,7 @@ from tatame_devstack.stripe_emulator.subscription_params import (
     trial_end_of,
 )
 from tatame_devstack.stripe_emulator.subscription_render import render_subscription
+from tatame_devstack.stripe_emulator.tax import automatic_tax_enabled, require_location
 
 if TYPE_CHECKING:
     from tatame_devstack.stripe_emulator.schedules import SubscriptionSchedule
@@ -102,6 +103,7 @@ class PriceSubscription(Subscription):
     _missing_payment_method = "create_invoice"
     _pending: Pending | None = None  # see pending_updates
     _holds_unpaid_changes = False
+    _automatic_tax = False  # Stripe Tax on its invoices (`automatic_tax[enabled]`)
 
     def __init__(
         self,
@@ -117,11 +119,15 @@ class PriceSubscription(Subscription):
         discounts: Any = None,
         trial_settings: Any = None,
         currency: Any = None,
+        automatic_tax: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         missing_payment_method = missing_payment_method_of(trial_settings)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
+        taxed = automatic_tax_enabled("automatic_tax", automatic_tax)
+        if taxed:
+            require_location(customer_id)
         plan, quantity, item_metadata = first_item(items, currency)
         check_customer_currency(customer_id, plan.currency)
         redemptions = checked_discounts(
@@ -161,6 +167,7 @@ class PriceSubscription(Subscription):
         self._default_incomplete = behavior == "default_incomplete"
         self._saves_payment_method = saves
         self._missing_payment_method = missing_payment_method
+        self._automatic_tax = taxed
         self.items = List("/v1/subscription_items?subscription=" + self.id)
         item = SubscriptionItem(
             subscription=self.id, plan=plan.id, quantity=quantity, metadata=item_metadata

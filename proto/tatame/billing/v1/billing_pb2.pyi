@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tatame.billing.v1 import notifications_pb2 as _notifications_pb2
 from tatame.billing.v1 import revenue_pb2 as _revenue_pb2
+from tatame.billing.v1 import tax_pb2 as _tax_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -430,16 +431,18 @@ class PreviewPromotionCodeRequest(_message.Message):
     def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., promotion_code: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class PreviewPromotionCodeResponse(_message.Message):
-    __slots__ = ("discount", "subtotal", "total", "currency")
+    __slots__ = ("discount", "subtotal", "total", "currency", "tax")
     DISCOUNT_FIELD_NUMBER: _ClassVar[int]
     SUBTOTAL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    TAX_FIELD_NUMBER: _ClassVar[int]
     discount: Discount
     subtotal: int
     total: int
     currency: str
-    def __init__(self, discount: _Optional[_Union[Discount, _Mapping]] = ..., subtotal: _Optional[int] = ..., total: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
+    tax: int
+    def __init__(self, discount: _Optional[_Union[Discount, _Mapping]] = ..., subtotal: _Optional[int] = ..., total: _Optional[int] = ..., currency: _Optional[str] = ..., tax: _Optional[int] = ...) -> None: ...
 
 class CreateSetupIntentRequest(_message.Message):
     __slots__ = ()
@@ -482,18 +485,20 @@ class CreatePaymentRequest(_message.Message):
     def __init__(self, price: _Optional[str] = ..., quantity: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class CreatePaymentResponse(_message.Message):
-    __slots__ = ("payment_intent_id", "client_secret", "amount", "currency", "stripe_customer_id")
+    __slots__ = ("payment_intent_id", "client_secret", "amount", "currency", "stripe_customer_id", "tax")
     PAYMENT_INTENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     STRIPE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TAX_FIELD_NUMBER: _ClassVar[int]
     payment_intent_id: str
     client_secret: str
     amount: int
     currency: str
     stripe_customer_id: str
-    def __init__(self, payment_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ...) -> None: ...
+    tax: int
+    def __init__(self, payment_intent_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., stripe_customer_id: _Optional[str] = ..., tax: _Optional[int] = ...) -> None: ...
 
 class GetSubscriptionRequest(_message.Message):
     __slots__ = ("id",)
@@ -530,16 +535,18 @@ class InvoiceLine(_message.Message):
     def __init__(self, description: _Optional[str] = ..., amount: _Optional[int] = ..., proration: _Optional[bool] = ...) -> None: ...
 
 class PreviewSubscriptionChangeResponse(_message.Message):
-    __slots__ = ("amount_due", "currency", "lines", "takes_effect")
+    __slots__ = ("amount_due", "currency", "lines", "takes_effect", "tax")
     AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     TAKES_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    TAX_FIELD_NUMBER: _ClassVar[int]
     amount_due: int
     currency: str
     lines: _containers.RepeatedCompositeFieldContainer[InvoiceLine]
     takes_effect: str
-    def __init__(self, amount_due: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., takes_effect: _Optional[str] = ...) -> None: ...
+    tax: int
+    def __init__(self, amount_due: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., takes_effect: _Optional[str] = ..., tax: _Optional[int] = ...) -> None: ...
 
 class UpdateSubscriptionRequest(_message.Message):
     __slots__ = ("id", "price", "quantity", "proration_behavior")
@@ -608,7 +615,7 @@ class ResumeSubscriptionResponse(_message.Message):
     def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end", "discounts", "total_discount_amount", "last_payment")
+    __slots__ = ("id", "subscription_id", "status", "currency", "amount_due", "amount_paid", "amount_remaining", "total", "number", "hosted_invoice_url", "invoice_pdf", "create_time", "period_start", "period_end", "discounts", "total_discount_amount", "last_payment", "total_tax", "total_excluding_tax", "automatic_tax_status")
     ID_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -626,6 +633,9 @@ class Invoice(_message.Message):
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_DISCOUNT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TAX_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EXCLUDING_TAX_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_TAX_STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     subscription_id: str
     status: str
@@ -643,7 +653,10 @@ class Invoice(_message.Message):
     discounts: _containers.RepeatedCompositeFieldContainer[Discount]
     total_discount_amount: int
     last_payment: InvoicePaymentAttempt
-    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., total_discount_amount: _Optional[int] = ..., last_payment: _Optional[_Union[InvoicePaymentAttempt, _Mapping]] = ...) -> None: ...
+    total_tax: int
+    total_excluding_tax: int
+    automatic_tax_status: str
+    def __init__(self, id: _Optional[str] = ..., subscription_id: _Optional[str] = ..., status: _Optional[str] = ..., currency: _Optional[str] = ..., amount_due: _Optional[int] = ..., amount_paid: _Optional[int] = ..., amount_remaining: _Optional[int] = ..., total: _Optional[int] = ..., number: _Optional[str] = ..., hosted_invoice_url: _Optional[str] = ..., invoice_pdf: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discounts: _Optional[_Iterable[_Union[Discount, _Mapping]]] = ..., total_discount_amount: _Optional[int] = ..., last_payment: _Optional[_Union[InvoicePaymentAttempt, _Mapping]] = ..., total_tax: _Optional[int] = ..., total_excluding_tax: _Optional[int] = ..., automatic_tax_status: _Optional[str] = ...) -> None: ...
 
 class InvoicePaymentAttempt(_message.Message):
     __slots__ = ("status", "reason", "error_code", "decline_code", "error_message")

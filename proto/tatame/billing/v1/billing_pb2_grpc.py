@@ -6,6 +6,7 @@ import warnings
 from tatame.billing.v1 import billing_pb2 as tatame_dot_billing_dot_v1_dot_billing__pb2
 from tatame.billing.v1 import notifications_pb2 as tatame_dot_billing_dot_v1_dot_notifications__pb2
 from tatame.billing.v1 import revenue_pb2 as tatame_dot_billing_dot_v1_dot_revenue__pb2
+from tatame.billing.v1 import tax_pb2 as tatame_dot_billing_dot_v1_dot_tax__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -229,6 +230,16 @@ class BillingServiceStub:
                 '/tatame.billing.v1.BillingService/WatchBilling',
                 request_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.FromString,
+                _registered_method=True)
+        self.GetTaxLocation = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/GetTaxLocation',
+                request_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationResponse.FromString,
+                _registered_method=True)
+        self.SetTaxLocation = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/SetTaxLocation',
+                request_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.FromString,
                 _registered_method=True)
 
 
@@ -536,6 +547,24 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTaxLocation(self, request, context):
+        """--- Stripe Tax (messages in tax.proto) ---
+        The principal's customer's billing address in Stripe (FAILED_PRECONDITION
+        `customer_required` without a customer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTaxLocation(self, request, context):
+        """Saves it; with BILLING_AUTOMATIC_TAX on, Stripe validates it at once: one it cannot locate
+        is FAILED_PRECONDITION `customer_tax_location_invalid` and not saved. Takes the
+        idempotency key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -713,6 +742,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.WatchBilling,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.SerializeToString,
+            ),
+            'GetTaxLocation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaxLocation,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationResponse.SerializeToString,
+            ),
+            'SetTaxLocation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTaxLocation,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1679,6 +1718,60 @@ class BillingService:
             '/tatame.billing.v1.BillingService/WatchBilling',
             tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_billing__pb2.WatchBillingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaxLocation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/GetTaxLocation',
+            tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_tax__pb2.GetTaxLocationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTaxLocation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/SetTaxLocation',
+            tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.FromString,
             options,
             channel_credentials,
             insecure,

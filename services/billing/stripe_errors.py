@@ -35,17 +35,13 @@ async def translated_stripe_errors(action: str) -> AsyncIterator[None]:
         raise StripeUnavailable(f"a concurrent {action} is in progress; try again") from e
     except (stripe.AuthenticationError, stripe.PermissionError):
         raise  # our key is wrong: an operator's problem, reported as an internal error
-    except stripe.InvalidRequestError as e:
+    except stripe.StripeError as e:
         if e.code == ErrorReason.CUSTOMER_TAX_LOCATION_INVALID:
             raise Conflict(
                 f"Stripe Tax cannot locate the customer ({action}): send the billing address "
                 "first (a country; in the US a ZIP code, in Canada a province or postal code)",
                 reason=ErrorReason.CUSTOMER_TAX_LOCATION_INVALID,
             ) from e
-        raise StripeRejected(
-            f"Stripe refused to {action}: {e.user_message or 'invalid request'}"
-        ) from e
-    except stripe.StripeError as e:
         if (e.user_message or "").startswith(_MIXED_CURRENCIES):
             raise StripeRejected(
                 f"Stripe refused to {action}: {e.user_message}",

@@ -213,6 +213,7 @@ def _invoice(
         "amount_paid": paid,
         "amount_remaining": 0,
         "total": paid,
+        "total_excluding_tax": paid,
         "created": created,
         "source_event_created": created,
         "payment_intent_id": intent,

@@ -127,6 +127,8 @@ async def fetch_page(
             obj = found.to_dict()
             return Page([] if obj.get("deleted") else [obj], answered_at(found), None)
         params: dict[str, Any] = {**source.params, "limit": limit}
+        if source.mirror.expand:  # includable fields the row needs (prices' currency options)
+            params["expand"] = [f"data.{name}" for name in source.mirror.expand]
         if starting_after is not None:
             params["starting_after"] = starting_after
         if scope.since is not None:

@@ -8,6 +8,7 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import Customer, PaymentMethod, StripeObject, random_id
 
+from tatame_devstack.stripe_emulator.boleto import allowed_types, offered_types
 from tatame_devstack.stripe_emulator.catalog import recurring_plan
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
@@ -57,10 +58,12 @@ class CheckoutSession(StripeObject):
         metadata: Any = None,
         allow_promotion_codes: Any = None,
         subscription_data: Any = None,
+        allowed_payment_method_types: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         as_str("mode", mode, choices=("subscription",))
+        allowed = allowed_types("allowed_payment_method_types", allowed_payment_method_types)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
         if not isinstance(line_items, list) or len(line_items) != 1:
             raise param_error("line_items", "The emulator takes exactly one line item.")
@@ -103,6 +106,8 @@ class CheckoutSession(StripeObject):
         self.url = f"{CHECKOUT_PAGES}/{self.id}"
         self._plan_id, self._quantity = plan.id, quantity
         self._trial_days, self._subscription_metadata = trial_days, subscription_metadata
+        # None: every payment method the account enables for the currency.
+        self._allowed_types = allowed
 
     @classmethod
     def _api_list_all(
@@ -141,12 +146,16 @@ class CheckoutSession(StripeObject):
     def _api_complete(
         cls, id: str, payment_method: Any = "pm_card_visa", **unknown: Any
     ) -> "CheckoutSession":
-        """Pay on the (absent) hosted page: attach the card, start the subscription."""
+        """Pay on the (absent) hosted page: attach the card (or boleto), start the subscription.
+        Paid by boleto, the session completes `unpaid`: its subscription is `incomplete` until
+        the voucher is paid (`checkout.session.async_payment_succeeded`) or expires."""
         reject_unknown(unknown)
         session = cls._api_retrieve(id)
         if session.status != "open":
             raise UserError(400, f"This Checkout Session is {session.status}.")
         card = PaymentMethod._api_retrieve(as_str("payment_method", payment_method))
+        if card.type not in session._types():
+            raise param_error("payment_method", f"This session does not take {card.type}.")
         if card._attaching_is_declined() or card._charging_is_declined():
             raise UserError(402, "Your card was declined.", {"code": "card_declined"})
         attach(card, session.customer)
@@ -156,11 +165,15 @@ class CheckoutSession(StripeObject):
             items=[{"price": session._plan_id, "quantity": session._quantity}],
             default_payment_method=card.id,
             metadata=dict(session._subscription_metadata),
+            # Its invoices take what the session allowed.
+            payment_settings={"payment_method_types": session._allowed_types},
             **trial,
         )
         session.subscription, session.invoice = subscription.id, subscription.latest_invoice
         session.status = "complete"
         session.payment_status = "no_payment_required" if trial else "paid"
+        if subscription.status == "incomplete":  # a boleto's voucher waits to be paid
+            session.payment_status = "unpaid"
         send_event("checkout.session.completed", session)
         return session
 
@@ -172,6 +185,7 @@ class CheckoutSession(StripeObject):
             {
                 **values,
                 "object": self.object,
+                "allowed_payment_method_types": getattr(self, "_allowed_types", None),
                 "automatic_tax": shape(S.AutomaticTax, {"enabled": False}),
                 "custom_fields": [],
                 "custom_text": shape(S.CustomText, {}),
@@ -181,7 +195,7 @@ class CheckoutSession(StripeObject):
                     else None
                 ),
                 "payment_method_collection": "always",
-                "payment_method_types": ["card"],
+                "payment_method_types": self._types(),
                 "phone_number_collection": shape(S.PhoneNumberCollection, {"enabled": False}),
                 "shipping_options": [],
                 "total_details": shape(
@@ -192,6 +206,9 @@ class CheckoutSession(StripeObject):
             expand=expand or (),
         )
         return expanded(rendered, [path for path in expand or () if path != "line_items"])
+
+    def _types(self) -> list[str]:
+        return offered_types(self.currency, getattr(self, "_allowed_types", None))
 
     def _email(self) -> str | None:
         return Customer._api_retrieve(self.customer).email

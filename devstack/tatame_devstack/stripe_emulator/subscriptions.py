@@ -50,6 +50,7 @@ from tatame_devstack.stripe_emulator.subscription_params import (
     check_billing_mode,
     first_item,
     missing_payment_method_of,
+    payment_method_types_of,
     saves_payment_method,
     trial_end_of,
 )
@@ -98,6 +99,7 @@ class PriceSubscription(Subscription):
     _debited: int | None = None
     _discount_ids: tuple[str, ...] = ()
     _missing_payment_method = "create_invoice"
+    _payment_method_types: list[str] | None = None
     _pending: Pending | None = None  # see pending_updates
     _holds_unpaid_changes = False
 
@@ -156,6 +158,7 @@ class PriceSubscription(Subscription):
         self._enable_incomplete_payments = True  # localstripe's payment hooks read it
         self._default_incomplete = behavior == "default_incomplete"
         self._saves_payment_method = saves
+        self._payment_method_types = payment_method_types_of(payment_settings)
         self._missing_payment_method = missing_payment_method
         self.items = List("/v1/subscription_items?subscription=" + self.id)
         self.items._list.append(
@@ -368,6 +371,7 @@ class PriceSubscription(Subscription):
             amount=invoice.total, currency=invoice.currency, customer=self.customer
         )
         intent.invoice, invoice.payment_intent = invoice.id, intent.id
+        intent._allowed_types = self._payment_method_types
         if self._default_incomplete:
             self._default_incomplete = False
             return

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from stripe.params.checkout import SessionCreateParamsSubscriptionData
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from services.auth.principal import Principal
 from services.billing.customers import customer_for_purchase, require_customer
@@ -88,20 +88,23 @@ async def create_checkout_session(
         await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
         if start.trial_days is not None:
             subscription_data["trial_period_days"] = start.trial_days
+        params: SessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer.stripe_customer_id,
+            "client_reference_id": principal.key,
+            "metadata": session_metadata,
+            "line_items": [{"price": price_record.id, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "allow_promotion_codes": True,
+            "subscription_data": subscription_data,
+        }
+        # Dynamic payment methods (the dashboard's), unless the operator narrowed them.
+        if rules.payment_method_types:
+            params["allowed_payment_method_types"] = list(rules.payment_method_types)
         async with translated_stripe_errors("create the checkout session"):
             session = await stripe_client.v1.checkout.sessions.create_async(
-                params={
-                    "mode": "subscription",
-                    "customer": customer.stripe_customer_id,
-                    "client_reference_id": principal.key,
-                    "metadata": session_metadata,
-                    "line_items": [{"price": price_record.id, "quantity": 1}],
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                    "allow_promotion_codes": True,
-                    "subscription_data": subscription_data,
-                },
-                options=stripe_options(idempotency, "checkout-session"),
+                params=params, options=stripe_options(idempotency, "checkout-session")
             )
     return CheckoutSessionRecord(id=session.id, url=session.url or "")
 

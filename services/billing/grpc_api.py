@@ -239,6 +239,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
         intent = await payment_methods.create_setup_intent(
             engine=self._engine,
             stripe_client=self._stripe,
+            rules=self._rules,
             principal=await acting_principal(context),
             idempotency=idempotency,
         )
@@ -272,6 +273,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
         payment = await payments.create_payment(
             engine=self._engine,
             stripe_client=self._stripe,
+            rules=self._rules,
             principal=await acting_principal(context),
             price=request.price,
             quantity=request.quantity,

@@ -5,12 +5,14 @@ from dataclasses import dataclass
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stripe.params import PaymentIntentCreateParams
 
 from services.auth.principal import Principal
 from services.billing.catalog import find_price
 from services.billing.customers import require_customer
 from services.billing.errors import InvalidArgument
 from services.billing.idempotency import RequestKey, stripe_options
+from services.billing.settings import BillingRules
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscribe import checked_fixed_amount, checked_quantity
 
@@ -28,12 +30,14 @@ async def create_payment(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
+    rules: BillingRules,
     principal: Principal,
     price: str,
     quantity: int,
     idempotency: RequestKey | None = None,
 ) -> PaymentRecord:
-    """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price."""
+    """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price,
+    payable by the methods the dashboard enables (or those of `rules.payment_method_types`)."""
     quantity = checked_quantity(quantity, default=1)
     record = await find_price(engine=engine, price=price)
     if record.type != "one_time":
@@ -41,19 +45,22 @@ async def create_payment(
     checked_fixed_amount(record)
     customer = await require_customer(engine=engine, principal=principal)
     amount = record.unit_amount * quantity
+    params: PaymentIntentCreateParams = {
+        "amount": amount,
+        "currency": record.currency,
+        "customer": customer.stripe_customer_id,
+        "automatic_payment_methods": {"enabled": True},
+        "metadata": {
+            "tatame_principal": principal.key,
+            "tatame_price": record.id,
+            "tatame_quantity": str(quantity),
+        },
+    }
+    if rules.payment_method_types:
+        params["allowed_payment_method_types"] = list(rules.payment_method_types)
     async with translated_stripe_errors("create the payment"):
         intent = await stripe_client.v1.payment_intents.create_async(
-            params={
-                "amount": amount,
-                "currency": record.currency,
-                "customer": customer.stripe_customer_id,
-                "metadata": {
-                    "tatame_principal": principal.key,
-                    "tatame_price": record.id,
-                    "tatame_quantity": str(quantity),
-                },
-            },
-            options=stripe_options(idempotency, "payment-intent"),
+            params=params, options=stripe_options(idempotency, "payment-intent")
         )
     return PaymentRecord(
         payment_intent_id=intent.id,

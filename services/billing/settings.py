@@ -40,6 +40,11 @@ class BillingRules:
     # and the principal, so that time can be advanced through its trials and renewals.
     test_clock_prefix: str | None = None
     dispute_policy: DisputePolicy = "keep"
+    # Stripe's payment method types the app may offer (`card`, `boleto`, `pix`, …); empty:
+    # every method enabled in the Stripe dashboard that fits the payment (dynamic payment
+    # methods). Sent as the filter `allowed_payment_method_types` (PaymentIntents, SetupIntents,
+    # Checkout) and as a subscription's `payment_settings.payment_method_types`.
+    payment_method_types: tuple[str, ...] = ()
 
 
 _DEFAULTS = BillingRules()
@@ -82,6 +87,8 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_stripe_test_clocks: bool = False
     # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
     billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
+    # "card,boleto": restrict the payment methods offered; unset: the dashboard's (dynamic).
+    billing_payment_method_types: CommaList = _DEFAULTS.payment_method_types
     # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
     # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
     # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
@@ -90,7 +97,10 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_webhooks_service_secret: SecretStr | None = None
 
     @field_validator(
-        "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
+        "billing_allowed_redirect_origins",
+        "billing_entitlement_callers",
+        "billing_payment_method_types",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: object) -> object:
@@ -108,6 +118,17 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
                     "(scheme://host[:port], no path)"
                 )
         return value
+
+    @field_validator("billing_payment_method_types")
+    @classmethod
+    def _payment_method_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for method in value:
+            if not method.replace("_", "").isalpha() or method != method.lower():
+                raise ValueError(
+                    f"BILLING_PAYMENT_METHOD_TYPES: {method!r} is not a Stripe payment method "
+                    "type (card, boleto, pix, …)"
+                )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("billing_service_secrets")
     @classmethod
@@ -167,6 +188,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             entitlement_callers=frozenset(self.billing_entitlement_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
             dispute_policy=self.billing_dispute_policy,
+            payment_method_types=self.billing_payment_method_types,
         )
 
 

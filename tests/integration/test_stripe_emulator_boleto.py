@@ -5,11 +5,10 @@ one-time payment, a subscription's first invoice (which ends incomplete_expired 
 and a Checkout Session (`checkout.session.async_payment_*`)."""
 
 import time
-from typing import Any
 
 import pytest
 import stripe
-from stripe.params import PaymentIntentConfirmParamsPaymentMethodData
+from stripe.params import CustomerCreateParams, PaymentIntentConfirmParamsPaymentMethodData
 
 from tests.integration.stripe_emulator_helpers import (
     emulator_only,
@@ -43,15 +42,18 @@ def client(stripe_emulator: str) -> stripe.StripeClient:
     return sdk_client(stripe_emulator)
 
 
-def customer(client: stripe.StripeClient, **params: Any) -> str:
-    email = f"{unique('boleto')}@example.com"
-    return client.v1.customers.create(params={"email": email, **params}).id
+def customer(client: stripe.StripeClient, test_clock: str | None = None) -> str:
+    params: CustomerCreateParams = {"email": f"{unique('boleto')}@example.com"}
+    if test_clock is not None:
+        params["test_clock"] = test_clock
+    return client.v1.customers.create(params=params).id
 
 
 def voucher_of(
     intent: stripe.PaymentIntent,
 ) -> stripe.PaymentIntent.NextAction.BoletoDisplayDetails:
-    assert intent.next_action is not None and intent.next_action.type == "boleto_display_details"
+    assert intent.next_action is not None
+    assert intent.next_action.type == "boleto_display_details"
     details = intent.next_action.boleto_display_details
     assert details is not None
     return details
@@ -72,13 +74,17 @@ def test_a_boleto_payment_waits_for_its_voucher_then_succeeds_when_paid(
 
     assert intent.status == "requires_action"
     voucher = voucher_of(intent)
-    assert voucher.expires_at is not None and voucher.expires_at > time.time() + 2 * 86400
-    assert voucher.hosted_voucher_url and voucher.pdf and voucher.number
+    assert voucher.expires_at is not None
+    assert voucher.expires_at > time.time() + 2 * 86400
+    assert voucher.hosted_voucher_url
+    assert voucher.pdf
+    assert voucher.number
     assert intent.payment_method_options is not None
     assert intent.payment_method_options.boleto is not None
     method = client.v1.payment_methods.retrieve(str(intent.payment_method))
     assert (method.type, method.card) == ("boleto", None)
-    assert method.boleto is not None and method.boleto.tax_id == "000.000.000-00"
+    assert method.boleto is not None
+    assert method.boleto.tax_id == "000.000.000-00"
 
     emulator_only(client, f"payment_intents/{intent.id}/boleto", outcome="pay")
 
@@ -181,7 +187,8 @@ def test_checkout_paid_by_boleto_completes_unpaid_then_tells_how_the_voucher_end
     client: stripe.StripeClient,
 ) -> None:
     price = new_price(client, new_product(client).id, currency="brl", unit_amount=9900)
-    outcomes = {}
+    sessions: dict[str, stripe.checkout.Session] = {}
+    last_events: dict[str, str] = {}
     for outcome in ("pay", "expire"):
         session = client.v1.checkout.sessions.create(
             params={
@@ -200,14 +207,14 @@ def test_checkout_paid_by_boleto_completes_unpaid_then_tells_how_the_voucher_end
         assert client.v1.subscriptions.retrieve(completed["subscription"]).status == "incomplete"
         intent_id = payment_intent_of(client, completed["invoice"])
         emulator_only(client, f"payment_intents/{intent_id}/boleto", outcome=outcome)
-        outcomes[outcome] = client.v1.checkout.sessions.retrieve(session.id)
+        sessions[outcome] = client.v1.checkout.sessions.retrieve(session.id)
         assert events_of(client, session.id)[0] == "checkout.session.completed"
-        outcomes[outcome + " events"] = events_of(client, session.id)[-1]
+        last_events[outcome] = events_of(client, session.id)[-1]
 
-    assert outcomes["pay"].payment_status == "paid"
-    assert outcomes["pay events"] == "checkout.session.async_payment_succeeded"
-    assert outcomes["expire"].payment_status == "unpaid"
-    assert outcomes["expire events"] == "checkout.session.async_payment_failed"
+    assert sessions["pay"].payment_status == "paid"
+    assert last_events["pay"] == "checkout.session.async_payment_succeeded"
+    assert sessions["expire"].payment_status == "unpaid"
+    assert last_events["expire"] == "checkout.session.async_payment_failed"
 
 
 def test_a_checkout_restricted_to_cards_refuses_a_boleto(client: stripe.StripeClient) -> None:

@@ -85,7 +85,7 @@ def _billing_details(param: str, value: Any) -> dict[str, Any]:
     if not isinstance(address, dict):
         raise param_error(f"{param}[address]", f"Missing required param: {param}[address].")
     address = dict(address)
-    full = {
+    full: dict[str, str | None] = {
         field: as_str(f"{param}[address][{field}]", address.pop(field, None))
         for field in _ADDRESS_FIELDS
     }

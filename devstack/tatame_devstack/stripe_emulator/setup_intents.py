@@ -14,6 +14,7 @@ from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.intents import AUTHENTICATION_FAILURE, declined, three_d_secure
 from tatame_devstack.stripe_emulator.params import (
+    as_bool,
     as_optional_str,
     as_str,
     param_error,
@@ -96,10 +97,18 @@ def authenticate_setup_intent(id: str, outcome: Any = None, **unknown: Any) -> S
     return intent
 
 
-def create_setup_intent(allowed_payment_method_types: Any = None, **params: Any) -> SetupIntent:
+def create_setup_intent(
+    allowed_payment_method_types: Any = None,
+    automatic_payment_methods: Any = None,
+    **params: Any,
+) -> SetupIntent:
     """`POST /v1/setup_intents`, with its `setup_intent.created` event: for cards (boleto saves
     no payment method for later), of `allowed_payment_method_types` if given."""
     allowed = allowed_types("allowed_payment_method_types", allowed_payment_method_types)
+    if automatic_payment_methods is not None:  # on by default at the pinned version
+        if not isinstance(automatic_payment_methods, dict):
+            raise param_error("automatic_payment_methods", "Invalid hash")
+        as_bool("automatic_payment_methods[enabled]", automatic_payment_methods.get("enabled"))
     if allowed is not None and "card" not in allowed:
         raise param_error(
             "allowed_payment_method_types", "None of these payment methods can be set up."

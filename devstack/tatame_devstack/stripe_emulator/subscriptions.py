@@ -380,8 +380,9 @@ class PriceSubscription(Subscription):
             intent.payment_method = payment_method.id
             intent._confirm(on_failure_now=lambda: None)
         if invoice.status != "paid":
-            send_event("invoice.payment_failed", invoice)
-            if intent.status == "requires_action":  # the bank asks the card holder
+            if (intent.next_action or {}).get("type") != "boleto_display_details":
+                send_event("invoice.payment_failed", invoice)  # a voucher is no failure
+            if intent.status == "requires_action":  # the card holder, or a voucher to pay
                 send_event("invoice.payment_action_required", invoice)
             if self.status in ("active", "trialing") and not self._holds_unpaid_changes:
                 self.status = "past_due"

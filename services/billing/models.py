@@ -295,6 +295,8 @@ invoices = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_payment_attempt_columns(),
 )
+# Entitlements ask whether a subscription's first payment is still processing, per call.
+Index(None, invoices.c.subscription_id)
 
 # What each discount (a coupon, maybe through a promotion code) takes off, by Stripe discount
 # id: written when billing holds the discount expanded (its own answers, or a fetch of them).

@@ -1,5 +1,6 @@
 """invoices and purchases: a payment the customer completes outside the app (a boleto or Pix
-voucher): its method, when it expires, Stripe's hosted voucher
+voucher): its method, when it expires, Stripe's hosted voucher; invoices by subscription (the
+entitlements ask whether a subscription's first payment is still processing)
 
 Revision ID: 0018
 Revises: 0012
@@ -23,13 +24,18 @@ COLUMNS = (
 )
 
 
+INDEX = "ix_invoices_subscription_id"
+
+
 def upgrade() -> None:
     for table in TABLES:
         for name, type_, comment in COLUMNS:
             op.add_column(table, sa.Column(name, type_, comment=comment), schema=SCHEMA)
+    op.create_index(INDEX, "invoices", ["subscription_id"], schema=SCHEMA)
 
 
 def downgrade() -> None:
+    op.drop_index(INDEX, table_name="invoices", schema=SCHEMA)
     for table in TABLES:
         for name, _, _ in reversed(COLUMNS):
             op.drop_column(table, name, schema=SCHEMA)

@@ -80,9 +80,18 @@ def voucher_of(intent: dict[str, Any]) -> Voucher:
     return NO_VOUCHER
 
 
+# The `last_payment_error.code` of a voucher that expired unpaid.
+ATTEMPT_EXPIRED = "payment_intent_payment_attempt_expired"
+
+
 def waits_outside(intent: dict[str, Any]) -> bool:
-    """Whether a PaymentIntent object waits for a payment made outside the app."""
-    return is_delayed(optional(string, intent.get("status")), voucher_of(intent).method)
+    """Whether a PaymentIntent object waits for a payment made outside the app, or its voucher
+    just expired unpaid (what billing records beside the invoice it pays)."""
+    error = optional(mapping, intent.get("last_payment_error")) or {}
+    return (
+        is_delayed(optional(string, intent.get("status")), voucher_of(intent).method)
+        or error.get("code") == ATTEMPT_EXPIRED
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +108,14 @@ class PendingPaymentRecord:
     invoice_id: str | None  # the subscription invoice it pays; None: a one-time purchase
 
 
-def pending_invoice_payment(invoice: InvoiceRecord) -> PendingPaymentRecord | None:
-    """The delayed payment an open invoice waits for, if its last attempt is one."""
+def pending_invoice_payment(invoice: InvoiceRecord, now: datetime) -> PendingPaymentRecord | None:
+    """The delayed payment an open invoice waits for, if its last attempt is one whose voucher
+    has not expired by `now`."""
     attempt = invoice.last_payment
     if attempt is None or not is_delayed(attempt.status, attempt.method):
         return None
+    if attempt.expires_at is not None and attempt.expires_at <= now:
+        return None  # Stripe is about to say it expired
     return PendingPaymentRecord(
         method=attempt.method or "",
         status=attempt.status,

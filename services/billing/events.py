@@ -213,9 +213,9 @@ class RecordPaymentAttempt:
 @dataclass(frozen=True, slots=True)
 class RecordIntentAttempt:
     """A payment intent that is not a purchase (a subscription invoice's) waits for a payment
-    made outside the app: fetch the invoice it pays and mirror it (its events may not have been
-    applied yet), then record how its attempt stands beside it, as RecordPaymentAttempt does.
-    IGNORED when it pays no invoice."""
+    made outside the app, or its voucher expired: fetch the invoice it pays and mirror it (its
+    events may not have been applied yet), then record how its attempt stands beside it, as
+    RecordPaymentAttempt does. IGNORED when it pays no invoice."""
 
     payment_intent_id: str
 

@@ -64,9 +64,10 @@ async def billing_overview(
             plan = await plan_of_price(conn, live.price_id)
         waiting = None if live is None else await awaiting_payment(conn, principal, live.id)
         card = await default_card(conn, principal, None if live is None else live.id)
-        pending = None if waiting is None else pending_invoice_payment(waiting)
+        now = datetime.now(UTC)
+        pending = None if waiting is None else pending_invoice_payment(waiting, now)
         if pending is None:
-            pending = await pending_purchase(conn, principal, datetime.now(UTC))
+            pending = await pending_purchase(conn, principal, now)
     return Overview(
         subscription=live,
         plan=plan,

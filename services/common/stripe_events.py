@@ -44,7 +44,7 @@ PAYMENT_METHOD_EVENTS = ("payment_method.attached", "payment_method.detached")
 # One-time purchases: their payment intents, the charges that move their money (refunded in
 # part or in full), the disputes a bank opens on a charge. A subscription invoice's payment
 # intent waiting for a payment made outside the app (a boleto voucher issued, a debit
-# processing) is recorded beside its invoice.
+# processing), or whose voucher expired, is recorded beside its invoice.
 PAYMENT_INTENT_EVENTS = tuple(
     f"payment_intent.{e}"
     for e in (

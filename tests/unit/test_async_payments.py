@@ -55,6 +55,19 @@ def test_a_debit_processing_waits_and_says_its_method_when_expanded() -> None:
     assert payment_action("processing", None) == "wait"
 
 
+def test_an_expired_voucher_is_recorded_beside_its_invoice_too() -> None:
+    expired = {
+        "status": "requires_payment_method",
+        "next_action": None,
+        "payment_method": None,
+        "last_payment_error": {"code": "payment_intent_payment_attempt_expired"},
+    }
+    declined = {**expired, "last_payment_error": {"code": "card_declined"}}
+
+    assert waits_outside(expired)
+    assert not waits_outside(declined)
+
+
 def test_a_cards_3d_secure_is_no_payment_made_outside_the_app() -> None:
     three_d_secure = intent(
         "requires_action", {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "x"}}

@@ -280,3 +280,29 @@ async def test_checkout_paid_by_boleto_grants_on_async_payment_succeeded_and_not
     assert screen["subscription"]["status"] == "incomplete"
     assert screen["invoice_action"]["action"] == "pay"
     assert not granted(screen, plan.feature)
+
+
+async def test_erasing_a_payer_blanks_the_voucher_that_shows_their_name_and_cpf(
+    client: httpx.AsyncClient,
+    new_user,
+    billing: BillingHandle,
+    billing_database_url: str,
+    plan: BrazilianPlan,
+) -> None:
+    user = await new_user()
+    created = await client.post("/v1/payments", json={"price": plan.once}, headers=user.headers)
+    intent_id = created.json()["id"]
+    await billing.stripe.v1.payment_intents.confirm_async(
+        intent_id, params={"payment_method_data": BOLETO}
+    )
+    await waiting_screen(client, user)
+
+    erased = await client.delete("/v1/me", headers=user.headers)
+
+    assert erased.status_code == 200, erased.text
+    voucher = await scalar(
+        billing_database_url,
+        "SELECT payment_voucher_url FROM billing.purchases WHERE id = %s",
+        intent_id,
+    )
+    assert voucher is None

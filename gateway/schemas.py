@@ -192,6 +192,11 @@ class CheckoutSessionOut(BaseModel):
 class CheckoutConfirmationOut(BaseModel):
     status: str = Field(description="open, complete or expired")
     subscription: SubscriptionOut | None
+    payment_status: str = Field(
+        default="",
+        description="paid, no_payment_required (a trial), or unpaid: complete but paid by a "
+        "delayed method (a boleto), the subscription incomplete until Stripe reports it paid.",
+    )
 
 
 class PortalSessionIn(BaseModel):

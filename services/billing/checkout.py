@@ -113,6 +113,9 @@ async def create_checkout_session(
 class ConfirmedCheckout:
     status: str  # Stripe's: open, complete or expired
     subscription: SubscriptionRecord | None
+    # Stripe's: paid, no_payment_required, or unpaid (a boleto's voucher waits to be paid:
+    # `checkout.session.async_payment_succeeded|failed` say how it ends).
+    payment_status: str = ""
 
 
 async def confirm_checkout_session(
@@ -139,8 +142,11 @@ async def confirm_checkout_session(
     if found.get("client_reference_id") != principal.key:  # the customer's, not the principal's
         raise NotFound(f"no checkout session {session_id!r} for this account")
     subscription = found.get("subscription")
+    payment_status = found.get("payment_status") or ""
     if found.get("status") != "complete" or not isinstance(subscription, dict):
-        return ConfirmedCheckout(status=found.get("status") or "", subscription=None)
+        return ConfirmedCheckout(
+            status=found.get("status") or "", subscription=None, payment_status=payment_status
+        )
     async with engine.begin() as conn:
         record = await write_through(
             conn,
@@ -149,7 +155,7 @@ async def confirm_checkout_session(
             answer=session,
             subscription=subscription,
         )
-    return ConfirmedCheckout(status="complete", subscription=record)
+    return ConfirmedCheckout(status="complete", subscription=record, payment_status=payment_status)
 
 
 async def create_portal_session(

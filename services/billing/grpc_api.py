@@ -168,6 +168,7 @@ class BillingServicer(AccountRpcs, EventRpcs):
             subscription=None
             if subscription is None
             else messages.subscription_message(subscription),
+            payment_status=confirmed.payment_status,
         )
 
     @rpc

@@ -258,6 +258,15 @@ async def test_checkout_paid_by_boleto_grants_on_async_payment_succeeded_and_not
         boleto = await billing.stripe.v1.payment_methods.create_async(params=params)
         completed = await billing.stripe_target.complete_checkout(session_id, boleto.id)
         assert completed["payment_status"] == "unpaid"
+        confirmed = await client.post(
+            f"/v1/checkout/sessions/{session_id}/confirm", headers=user.headers
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        assert (confirmed.json()["status"], confirmed.json()["payment_status"]) == (
+            "complete",
+            "unpaid",
+        )
+        assert confirmed.json()["subscription"]["status"] == "incomplete"
         screen = await waiting_screen(client, user)
         assert screen["subscription"]["status"] == "incomplete"
         assert not granted(screen, plan.feature)

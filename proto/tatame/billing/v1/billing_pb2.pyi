@@ -350,12 +350,14 @@ class ConfirmCheckoutSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class ConfirmCheckoutSessionResponse(_message.Message):
-    __slots__ = ("status", "subscription")
+    __slots__ = ("status", "subscription", "payment_status")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_STATUS_FIELD_NUMBER: _ClassVar[int]
     status: str
     subscription: Subscription
-    def __init__(self, status: _Optional[str] = ..., subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+    payment_status: str
+    def __init__(self, status: _Optional[str] = ..., subscription: _Optional[_Union[Subscription, _Mapping]] = ..., payment_status: _Optional[str] = ...) -> None: ...
 
 class CreatePortalSessionRequest(_message.Message):
     __slots__ = ("return_url",)

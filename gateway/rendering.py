@@ -4,12 +4,13 @@ from datetime import UTC
 
 from fastapi import Response
 from pydantic import BaseModel
-from tatame.billing.v1 import billing_pb2
+from tatame.billing.v1 import async_pb2, billing_pb2
 
 from gateway.schemas import (
     BillingOverviewOut,
     CustomerOut,
     CustomUnitAmountOut,
+    DelayedPaymentOut,
     DiscountOut,
     EntitlementOut,
     InvoiceActionOut,
@@ -235,4 +236,20 @@ def overview(message: billing_pb2.GetBillingOverviewResponse) -> BillingOverview
         default_payment_method=payment_method(message.default_payment_method)
         if message.HasField("default_payment_method")
         else None,
+        pending_payment=delayed_payment(message.pending_payment)
+        if message.HasField("pending_payment")
+        else None,
+    )
+
+
+def delayed_payment(message: async_pb2.DelayedPayment) -> DelayedPaymentOut:
+    return DelayedPaymentOut(
+        method=message.method,
+        status=message.status,
+        amount=message.amount,
+        currency=message.currency,
+        expires_at=optional_datetime(message, "expire_time"),
+        hosted_voucher_url=message.hosted_voucher_url or None,
+        payment_intent_id=message.payment_intent_id,
+        invoice_id=message.invoice_id or None,
     )

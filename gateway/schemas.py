@@ -216,6 +216,11 @@ class CheckoutSessionOut(BaseModel):
 class CheckoutConfirmationOut(BaseModel):
     status: str = Field(description="open, complete or expired")
     subscription: SubscriptionOut | None
+    payment_status: str = Field(
+        default="",
+        description="paid, no_payment_required (a trial), or unpaid: complete but paid by a "
+        "delayed method (a boleto), the subscription incomplete until Stripe reports it paid.",
+    )
 
 
 class PortalSessionIn(BaseModel):
@@ -537,7 +542,28 @@ class EntitlementsOut(BaseModel):
 class InvoiceActionOut(BaseModel):
     invoice: InvoiceOut
     action: str = Field(
-        description="authenticate (the bank asked for the card holder's authentication) or pay."
+        description="authenticate (the bank asked for the card holder's authentication), wait "
+        "(a payment made outside the app: see pending_payment) or pay."
+    )
+
+
+class DelayedPaymentOut(BaseModel):
+    method: str = Field(
+        description="Stripe's payment method type: boleto, pix, …; empty when Stripe did not "
+        "say (a bank debit processing)."
+    )
+    status: str = Field(
+        description="requires_action (a voucher to pay outside the app) or processing."
+    )
+    amount: int = Field(description="minor units of currency")
+    currency: str
+    expires_at: datetime | None = Field(description="When the voucher expires unpaid.")
+    hosted_voucher_url: str | None = Field(
+        description="Stripe's page with the voucher (boleto number, PDF) or Pix instructions."
+    )
+    payment_intent_id: str
+    invoice_id: str | None = Field(
+        description="The subscription invoice it pays; null for a one-time purchase."
     )
 
 
@@ -554,4 +580,9 @@ class BillingOverviewOut(BaseModel):
     )
     default_payment_method: PaymentMethodOut | None = Field(
         description="The card that pays: brand, last4, expiry."
+    )
+    pending_payment: DelayedPaymentOut | None = Field(
+        default=None,
+        description="Waiting for payment: a payment made outside the app (a boleto or Pix "
+        "voucher, a bank debit processing) that grants nothing until Stripe reports it paid.",
     )

@@ -4,7 +4,7 @@
 What a test needs from Stripe beyond its API, a customer's or time's part, goes through one
 interface with an implementation for each: letting a subscription's period end (a test clock,
 the same in both), paying on Checkout's hosted page, answering 3-D Secure and reading an
-ephemeral key's version (the emulator's `/_testing` endpoints; Stripe's test mode has a browser
+ephemeral key's version, paying or expiring a boleto (the emulator's `/_testing` endpoints; Stripe's test mode has a browser
 page instead, so those tests skip there). Customers that billing creates for the tests sit on test clocks named for the run;
 deleting the run's clocks afterwards deletes their customers and subscriptions in Stripe.
 """
@@ -78,7 +78,21 @@ class StripeTarget:
             ends = subscription.trial_end
         else:
             ends = min(item.current_period_end for item in subscription["items"].data)
-        target = max(ends, clock.frozen_time) + RENEWAL_FINALIZATION_SECONDS
+        await self._advance(
+            client, clock, max(ends, clock.frozen_time) + RENEWAL_FINALIZATION_SECONDS
+        )
+
+    async def pass_time(self, client: stripe.StripeClient, customer_id: str, seconds: int) -> None:
+        """Advance the test clock of a customer by `seconds` (Stripe's billing runs what falls
+        in between: an unpaid first invoice's subscription expires after 23 hours)."""
+        customer = await client.v1.customers.retrieve_async(customer_id)
+        assert customer.test_clock, f"customer {customer.id} is not on a test clock"
+        clock = await client.v1.test_helpers.test_clocks.retrieve_async(str(customer.test_clock))
+        await self._advance(client, clock, clock.frozen_time + seconds)
+
+    async def _advance(
+        self, client: stripe.StripeClient, clock: stripe.test_helpers.TestClock, target: int
+    ) -> None:
         await client.v1.test_helpers.test_clocks.advance_async(
             clock.id, params={"frozen_time": target}
         )
@@ -100,6 +114,10 @@ class StripeTarget:
             payment_method=payment_method,
             **typed,
         )
+
+    async def settle_boleto(self, intent_id: str, outcome: str) -> dict:
+        """The customer pays a boleto's voucher at a bank (`pay`) or lets it expire (`expire`)."""
+        return await self._testing("post", f"payment_intents/{intent_id}/boleto", outcome=outcome)
 
     async def ephemeral_key_version(self, secret: str) -> str:
         """The API version an ephemeral key was made for (what the mobile SDK will speak)."""

@@ -55,7 +55,9 @@ async def confirm_checkout_session(session_id: StripeId, billing: ForManager) ->
         rendering.subscription(reply.subscription) if reply.HasField("subscription") else None
     )
     return rendering.json_response(
-        CheckoutConfirmationOut(status=reply.status, subscription=subscription)
+        CheckoutConfirmationOut(
+            status=reply.status, subscription=subscription, payment_status=reply.payment_status
+        )
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from stripe.params.checkout import SessionCreateParamsSubscriptionData
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from services.auth.principal import Principal
 from services.billing.currencies import payable_price
@@ -94,22 +94,25 @@ async def create_checkout_session(
         await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
         if start.trial_days is not None:
             subscription_data["trial_period_days"] = start.trial_days
+        params: SessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer.stripe_customer_id,
+            "client_reference_id": principal.key,
+            "metadata": session_metadata,
+            "line_items": [{"price": price_record.id, "quantity": 1}],
+            "currency": price_record.currency,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "allow_promotion_codes": True,
+            "subscription_data": subscription_data,
+            **checkout_tax_params(rules),
+        }
+        # Dynamic payment methods (the dashboard's), unless the operator narrowed them.
+        if rules.payment_method_types:
+            params["allowed_payment_method_types"] = list(rules.payment_method_types)
         async with translated_stripe_errors("create the checkout session"):
             session = await stripe_client.v1.checkout.sessions.create_async(
-                params={
-                    "mode": "subscription",
-                    "customer": customer.stripe_customer_id,
-                    "client_reference_id": principal.key,
-                    "metadata": session_metadata,
-                    "line_items": [{"price": price_record.id, "quantity": 1}],
-                    "currency": price_record.currency,
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                    "allow_promotion_codes": True,
-                    "subscription_data": subscription_data,
-                    **checkout_tax_params(rules),
-                },
-                options=stripe_options(idempotency, "checkout-session"),
+                params=params, options=stripe_options(idempotency, "checkout-session")
             )
     return CheckoutSessionRecord(id=session.id, url=session.url or "")
 
@@ -118,6 +121,9 @@ async def create_checkout_session(
 class ConfirmedCheckout:
     status: str  # Stripe's: open, complete or expired
     subscription: SubscriptionRecord | None
+    # Stripe's: paid, no_payment_required, or unpaid (a boleto's voucher waits to be paid:
+    # `checkout.session.async_payment_succeeded|failed` say how it ends).
+    payment_status: str = ""
 
 
 async def confirm_checkout_session(
@@ -144,8 +150,11 @@ async def confirm_checkout_session(
     if found.get("client_reference_id") != principal.key:  # the customer's, not the principal's
         raise NotFound(f"no checkout session {session_id!r} for this account")
     subscription = found.get("subscription")
+    payment_status = found.get("payment_status") or ""
     if found.get("status") != "complete" or not isinstance(subscription, dict):
-        return ConfirmedCheckout(status=found.get("status") or "", subscription=None)
+        return ConfirmedCheckout(
+            status=found.get("status") or "", subscription=None, payment_status=payment_status
+        )
     async with engine.begin() as conn:
         record = await write_through(
             conn,
@@ -154,7 +163,7 @@ async def confirm_checkout_session(
             answer=session,
             subscription=subscription,
         )
-    return ConfirmedCheckout(status="complete", subscription=record)
+    return ConfirmedCheckout(status="complete", subscription=record, payment_status=payment_status)
 
 
 async def create_portal_session(

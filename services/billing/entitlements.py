@@ -4,7 +4,9 @@ A subscription grants the features of its price's product (product metadata `fea
 `access` decides from its status. A one-time purchase grants the features of the product it
 bought, for `duration_days` (product metadata) from when it was paid, or for good without it,
 while it is paid and neither fully refunded nor disputed (`access` again: one rule). A trial
-grants only once a payment method is saved when it was made to end unpaid without one.
+grants only once a payment method is saved when it was made to end unpaid without one. A payment
+still processing grants nothing: a subscription whose first payment is one grants from when it
+succeeds, a purchase once `succeeded`.
 """
 
 import logging
@@ -34,8 +36,10 @@ log = logging.getLogger(__name__)
 # Statuses that may grant anything (see `access`).
 _GRANTING = ["active", "trialing", "past_due"]
 # What may grant the principal features, one row per grant: its subscriptions in those statuses
-# (disputed: a payment of their customer that is not a purchase has a dispute that is not won),
-# then its paid purchases; each with the metadata of its product.
+# (disputed: a payment of their customer that is not a purchase has a dispute that is not won)
+# but those never paid whose open invoice's payment is processing (a bank debit that takes days,
+# during which Stripe may make the subscription `active`: it grants once the money arrives, as a
+# boleto not yet paid does), then its paid purchases; each with the metadata of its product.
 _SUBSCRIPTIONS_THEN_PURCHASES = """
 SELECT 'subscription', s.id, s.status, s.cancel_at, s.past_due_since, s.current_period_end,
        pr.metadata,
@@ -53,6 +57,14 @@ JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
 JOIN billing.prices p ON p.id = s.price_id
 JOIN billing.products pr ON pr.id = p.product_id
 WHERE c.principal = %s AND s.status = ANY(%s::text[])
+  AND NOT EXISTS (  -- its first payment still processing
+      SELECT 1 FROM billing.invoices i
+      WHERE i.subscription_id = s.id AND i.status = 'open' AND i.payment_status = 'processing'
+        AND NOT EXISTS (
+            SELECT 1 FROM billing.invoices paid
+            WHERE paid.subscription_id = s.id AND paid.amount_paid > 0
+        )
+  )
 UNION ALL
 SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,
        NULL, true,"""

@@ -2,8 +2,10 @@
 
 The webhooks relay delivers every event Stripe sends. Billing mirrors the object carried by the
 types in `_MIRRORED` (where the mirror wants it: payment intents only of purchases), fetches the
-subscription a completed Checkout created and the charge a refund changed (`_FETCHED`), and how a
-failed or waiting invoice payment ended (`RecordPaymentAttempt`), and records every other type as
+subscription a completed Checkout created (or whose delayed payment ended) and the charge a refund
+changed (`_FETCHED`), and how a failed or waiting invoice payment ended (`RecordPaymentAttempt`;
+`RecordIntentAttempt` for a subscription's payment intent that waits for a payment made outside
+the app: async_payments.py), and records every other type as
 IGNORED. The ordering rule is `mirror.ruling`'s; the notifications an applied event tells are
 written in its transaction (`notifications.outbox.record`). `apply_event` applies one event in a transaction
 of its own (ApplyStripeEvent); the relay's batches go through `event_batch`, which reads events and
@@ -22,10 +24,11 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.billing.async_payments import waits_outside
 from services.billing.catalog import PRICES, PRODUCTS
 from services.billing.customers import CUSTOMERS
 from services.billing.errors import InvalidArgument, StripeRejected
-from services.billing.invoice_payments import payment_attempt, record_attempt
+from services.billing.invoice_payments import invoice_of_intent, payment_attempt, record_attempt
 from services.billing.invoices import INVOICES
 from services.billing.mirror import (
     Mirror,
@@ -43,6 +46,7 @@ from services.billing.purchases import CHARGES, DISPUTES, PURCHASES
 from services.billing.subscriptions import SCHEDULES, SUBSCRIPTIONS
 from services.common.stripe_events import (
     CHARGE_EVENTS,
+    CHECKOUT_ASYNC_PAYMENT_EVENTS,
     CHECKOUT_COMPLETED,
     CUSTOMER_EVENTS,
     DISPUTE_EVENTS,
@@ -79,11 +83,15 @@ _DELETIONS = frozenset({"customer.deleted", "product.deleted", "price.deleted"})
 # Event types that name an object to fetch from Stripe, then mirror: by type, the object the event
 # carries, the mirror, and how to read the id of the object to fetch (None: nothing to fetch).
 _FETCHED: Mapping[str, tuple[str, Mirror, Callable[[dict[str, Any]], str | None]]] = {
-    # The session's subscription, if it made one.
-    CHECKOUT_COMPLETED: (
-        "checkout.session",
-        SUBSCRIPTIONS,
-        lambda session: optional(reference, session["subscription"]),
+    # The session's subscription, if it made one (once made, and once its payment by a delayed
+    # method succeeded or failed).
+    **dict.fromkeys(
+        (CHECKOUT_COMPLETED, *CHECKOUT_ASYNC_PAYMENT_EVENTS),
+        (
+            "checkout.session",
+            SUBSCRIPTIONS,
+            lambda session: optional(reference, session["subscription"]),
+        ),
     ),
     # The refunded charge: its amount refunded (a refund's own object does not say the total).
     **dict.fromkeys(
@@ -202,7 +210,29 @@ class RecordPaymentAttempt:
         return outcome
 
 
-Plan = Write | Fetch | RecordPaymentAttempt
+@dataclass(frozen=True, slots=True)
+class RecordIntentAttempt:
+    """A payment intent that is not a purchase (a subscription invoice's) waits for a payment
+    made outside the app, or its voucher expired: fetch the invoice it pays and mirror it (its
+    events may not have been applied yet), then record how its attempt stands beside it, as
+    RecordPaymentAttempt does. IGNORED when it pays no invoice."""
+
+    payment_intent_id: str
+
+    async def apply(
+        self, conn: AsyncConnection, stripe_client: stripe.StripeClient, event: StripeEvent
+    ) -> Outcome:
+        invoice_id = await invoice_of_intent(stripe_client, self.payment_intent_id)
+        if invoice_id is None:
+            return Outcome.IGNORED
+        outcome = await Fetch(INVOICES, invoice_id).apply(conn, stripe_client, event)
+        attempt = await payment_attempt(stripe_client, invoice_id)
+        if attempt is not None:
+            await record_attempt(conn, invoice_id, attempt)
+        return outcome
+
+
+Plan = Write | Fetch | RecordPaymentAttempt | RecordIntentAttempt
 
 
 def _read(event: StripeEvent, object_type: str, read: Callable[[dict[str, Any]], T]) -> T:
@@ -221,6 +251,8 @@ def plan_of(event: StripeEvent) -> Plan | None:
     mirror = _MIRRORED.get(event.type)
     if mirror is not None:
         if not _read(event, mirror.object_type, mirror.wanted):
+            if mirror is PURCHASES and _read(event, mirror.object_type, waits_outside):
+                return RecordIntentAttempt(_read(event, "payment_intent", lambda i: i["id"]))
             return None
         row = _read(event, mirror.object_type, mirror.row)
         if event.type in _DELETIONS:

@@ -176,6 +176,7 @@ class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs):
             subscription=None
             if subscription is None
             else messages.subscription_message(subscription),
+            payment_status=confirmed.payment_status,
         )
 
     @rpc
@@ -249,6 +250,7 @@ class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs):
         intent = await payment_methods.create_setup_intent(
             engine=self._engine,
             stripe_client=self._stripe,
+            rules=self._rules,
             principal=await acting_principal(context),
             idempotency=idempotency,
         )

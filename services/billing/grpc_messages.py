@@ -3,7 +3,7 @@ the conversions of the gRPC edge (grpc_api.py keeps the handlers)."""
 
 from collections.abc import Mapping
 
-from tatame.billing.v1 import billing_pb2
+from tatame.billing.v1 import async_pb2, billing_pb2
 
 from services.billing import (
     catalog,
@@ -23,6 +23,7 @@ from services.billing import (
     subscriptions,
 )
 from services.billing import overview as overview_
+from services.billing.async_payments import PendingPaymentRecord
 from services.billing.live.watch import Change
 from services.billing.mirror import Outcome
 from services.billing.privacy.erasure import ErasureRecord
@@ -338,6 +339,19 @@ def pending_payment_message(
     )
 
 
+def delayed_payment_message(record: PendingPaymentRecord) -> async_pb2.DelayedPayment:
+    return async_pb2.DelayedPayment(
+        method=record.method,
+        status=record.status,
+        amount=record.amount,
+        currency=record.currency,
+        expire_time=timestamp(record.expires_at),
+        hosted_voucher_url=record.hosted_voucher_url or "",
+        payment_intent_id=record.payment_intent_id,
+        invoice_id=record.invoice_id or "",
+    )
+
+
 def overview_response(
     overview: overview_.Overview,
 ) -> billing_pb2.GetBillingOverviewResponse:
@@ -357,6 +371,9 @@ def overview_response(
             invoice=invoice_message(waiting.invoice), action=waiting.action
         ),
         default_payment_method=None if card is None else payment_method_message(card),
+        pending_payment=None
+        if overview.pending_payment is None
+        else delayed_payment_message(overview.pending_payment),
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stripe.params import InvoicePayParams
 
 from services.auth.principal import Principal
+from services.billing.async_payments import NO_VOUCHER, Voucher, voucher_of
 from services.billing.errors import Conflict, PaymentFailed
 from services.billing.idempotency import RequestKey, stripe_options
 from services.billing.invoices import INVOICES, InvoiceRecord, principal_invoice
@@ -57,6 +58,8 @@ class PaymentAttempt:
     error_code: str | None
     decline_code: str | None
     error_message: str | None
+    # What a delayed payment waits for (a boleto or Pix voucher): async_payments.py.
+    voucher: Voucher = NO_VOUCHER
 
     def row(self) -> Row:
         """The invoice's columns that record it (never the client secret)."""
@@ -66,6 +69,7 @@ class PaymentAttempt:
             "payment_error_code": self.error_code,
             "payment_decline_code": self.decline_code,
             "payment_error_message": self.error_message,
+            **self.voucher.row(),
         }
 
 
@@ -79,6 +83,7 @@ def attempt_of(intent: dict[str, Any]) -> PaymentAttempt:
         error_code=optional(string, error.get("code")),
         decline_code=optional(string, error.get("decline_code")),
         error_message=optional(string, error.get("message")),
+        voucher=voucher_of(intent),
     )
 
 
@@ -107,8 +112,21 @@ async def payment_attempt(
     if intent_id is None:
         return None
     async with translated_stripe_errors(f"retrieve payment intent {intent_id}"):
-        intent = await stripe_client.v1.payment_intents.retrieve_async(intent_id)
+        intent = await stripe_client.v1.payment_intents.retrieve_async(
+            intent_id,
+            params={"expand": ["payment_method"]},  # the method of one processing
+        )
     return attempt_of(intent.to_dict())
+
+
+async def invoice_of_intent(stripe_client: stripe.StripeClient, intent_id: str) -> str | None:
+    """The invoice a PaymentIntent pays (through the invoice's payments), if any: since API
+    version 2025-03-31 a PaymentIntent does not name it."""
+    async with translated_stripe_errors(f"list the invoice payments of {intent_id}"):
+        listed = await stripe_client.v1.invoice_payments.list_async(
+            params={"payment": {"type": "payment_intent", "payment_intent": intent_id}, "limit": 1}
+        )
+    return next((reference(payment.invoice) for payment in listed.data), None)
 
 
 async def record_attempt(conn: AsyncConnection, invoice_id: str, attempt: PaymentAttempt) -> None:

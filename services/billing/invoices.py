@@ -30,14 +30,27 @@ from services.billing.tax import automatic_tax_status, invoice_tax
 from services.common.errors import ErrorReason
 
 MAX_LISTED = 100
-# What an open invoice's payment waits for: the card holder's authentication (3-D Secure), or
-# another card (the charge was declined).
-PaymentAction = Literal["authenticate", "pay"]
+# What an open invoice's payment waits for: the card holder's authentication (3-D Secure),
+# another card (the charge was declined), or a payment made outside the app (a boleto or Pix
+# voucher issued, a bank debit processing: async_payments.py).
+PaymentAction = Literal["authenticate", "pay", "wait"]
 
 
-def payment_action(attempt_status: str | None) -> PaymentAction:
-    """What an open invoice's payment waits for, by its last attempt's PaymentIntent status:
-    `authenticate` when the bank asked for the card holder (`requires_action`), else `pay`."""
+def is_delayed(attempt_status: str | None, method: str | None) -> bool:
+    """Whether an attempt waits for a payment made outside the app: `processing`, or
+    `requires_action` with a voucher of `method` (a card's is 3-D Secure, which the app
+    answers)."""
+    return attempt_status == "processing" or (
+        attempt_status == "requires_action" and method is not None
+    )
+
+
+def payment_action(attempt_status: str | None, method: str | None = None) -> PaymentAction:
+    """What an open invoice's payment waits for, by its last attempt's PaymentIntent status
+    and voucher method: `wait` for a delayed payment, `authenticate` when the bank asked for
+    the card holder (`requires_action`), else `pay`."""
+    if is_delayed(attempt_status, method):
+        return "wait"
     return "authenticate" if attempt_status == "requires_action" else "pay"
 
 
@@ -113,6 +126,11 @@ class PaymentAttemptRecord:
     error_code: str | None
     decline_code: str | None
     error_message: str | None
+    payment_intent_id: str | None = None
+    # A payment made outside the app: its method (boleto, pix, …), expiry and hosted voucher.
+    method: str | None = None
+    expires_at: datetime | None = None
+    voucher_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +169,10 @@ _ATTEMPT_COLUMNS = (
     invoices.c.payment_error_code,
     invoices.c.payment_decline_code,
     invoices.c.payment_error_message,
+    invoices.c.payment_intent_id,
+    invoices.c.payment_method_type,
+    invoices.c.payment_expires_at,
+    invoices.c.payment_voucher_url,
 )
 
 
@@ -172,6 +194,10 @@ def _last_payment(values: dict[str, Any], status: str | None) -> PaymentAttemptR
         error_code=attempt["payment_error_code"],
         decline_code=attempt["payment_decline_code"],
         error_message=attempt["payment_error_message"],
+        payment_intent_id=attempt["payment_intent_id"],
+        method=attempt["payment_method_type"],
+        expires_at=attempt["payment_expires_at"],
+        voucher_url=attempt["payment_voucher_url"],
     )
 
 

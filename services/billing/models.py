@@ -69,6 +69,21 @@ def _payment_attempt_columns() -> tuple[Column[Any], ...]:
         Column("payment_error_code", Text, comment="Stripe's last_payment_error.code"),
         Column("payment_decline_code", Text, comment="Stripe's last_payment_error.decline_code"),
         Column("payment_error_message", Text, comment="Stripe's last_payment_error.message"),
+        *_delayed_payment_columns(),
+    )
+
+
+def _delayed_payment_columns() -> tuple[Column[Any], ...]:
+    """A payment the customer completes outside the app (a boleto or Pix voucher), from its
+    PaymentIntent's `next_action` (async_payments.py)."""
+    return (
+        Column("payment_method_type", Text, comment="boleto, pix, …: what the payment waits for"),
+        Column(
+            "payment_expires_at",
+            DateTime(timezone=True),
+            comment="when the voucher expires unpaid",
+        ),
+        Column("payment_voucher_url", Text, comment="Stripe's hosted voucher or instructions"),
     )
 
 
@@ -313,6 +328,8 @@ invoices = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_payment_attempt_columns(),
 )
+# Entitlements ask whether a subscription's first payment is still processing, per call.
+Index(None, invoices.c.subscription_id)
 
 # What each discount (a coupon, maybe through a promotion code) takes off, by Stripe discount
 # id: written when billing holds the discount expanded (its own answers, or a fetch of them).
@@ -405,6 +422,7 @@ purchases = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *_delayed_payment_columns(),
 )
 Index(None, purchases.c.stripe_customer_id, purchases.c.created)
 

@@ -11,6 +11,7 @@ from typing import Any
 import stripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from stripe.params import SetupIntentCreateParams
 
 from services.auth.principal import Principal
 from services.billing.customers import find_customer, require_customer
@@ -29,6 +30,7 @@ from services.billing.mirror import (
 )
 from services.billing.models import payment_methods
 from services.billing.ownership import owned
+from services.billing.settings import BillingRules
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscriptions import stripe_subscriptions
 from services.common.subscription_statuses import LIVE_STATUSES
@@ -157,19 +159,24 @@ async def create_setup_intent(
     *,
     engine: AsyncEngine,
     stripe_client: stripe.StripeClient,
+    rules: BillingRules,
     principal: Principal,
     idempotency: RequestKey | None = None,
 ) -> SetupIntentRecord:
-    """A SetupIntent to save a payment method on the principal's customer, for later charges."""
+    """A SetupIntent to save a payment method on the principal's customer, for later charges:
+    of those the dashboard enables that can be saved (or of `rules.payment_method_types`)."""
     customer = await require_customer(engine=engine, principal=principal)
+    params: SetupIntentCreateParams = {
+        "customer": customer.stripe_customer_id,
+        "usage": "off_session",
+        "automatic_payment_methods": {"enabled": True},
+        "metadata": {"tatame_principal": principal.key},
+    }
+    if rules.payment_method_types:
+        params["allowed_payment_method_types"] = list(rules.payment_method_types)
     async with translated_stripe_errors("create a setup intent"):
         intent = await stripe_client.v1.setup_intents.create_async(
-            params={
-                "customer": customer.stripe_customer_id,
-                "usage": "off_session",
-                "metadata": {"tatame_principal": principal.key},
-            },
-            options=stripe_options(idempotency, "setup-intent"),
+            params=params, options=stripe_options(idempotency, "setup-intent")
         )
     return SetupIntentRecord(
         id=intent.id,

@@ -41,7 +41,8 @@ async def create_payment(
     idempotency: RequestKey | None = None,
 ) -> PaymentRecord:
     """A PaymentIntent for the principal's customer: `quantity` of a one-time catalog price, in
-    `currency` (see currencies.payable_price), and with Stripe Tax on its tax (a Tax Calculation
+    `currency` (see currencies.payable_price), payable by the methods the dashboard enables (or
+    those of `rules.payment_method_types`), and with Stripe Tax on its tax (a Tax Calculation
     the intent names: services/billing/tax.py; `customer_tax_location_invalid` while the
     customer has no usable billing address)."""
     quantity = checked_quantity(quantity, default=1)
@@ -65,6 +66,7 @@ async def create_payment(
         "amount": taxed.amount,
         "currency": record.currency,
         "customer": customer.stripe_customer_id,
+        "automatic_payment_methods": {"enabled": True},
         "metadata": {
             "tatame_principal": principal.key,
             "tatame_price": record.id,
@@ -73,6 +75,8 @@ async def create_payment(
     }
     if taxed.calculation_id is not None:
         params["hooks"] = {"inputs": {"tax": {"calculation": taxed.calculation_id}}}
+    if rules.payment_method_types:
+        params["allowed_payment_method_types"] = list(rules.payment_method_types)
     async with translated_stripe_errors("create the payment"):
         intent = await stripe_client.v1.payment_intents.create_async(
             params=params, options=stripe_options(idempotency, "payment-intent")

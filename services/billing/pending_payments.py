@@ -53,7 +53,7 @@ async def pending_payment(
     if attempt is None:
         raise StripeRejected(f"invoice {invoice_id!r} of the pending change has no payment")
     values = invoice.to_dict()
-    action = payment_action(attempt.status)
+    action = payment_action(attempt.status, attempt.voucher.method)
     reason = None
     if action == "pay":
         reason = failure_reason(attempt.error_code, attempt.decline_code)

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
+from services.billing.async_payments import voucher_of
 from services.billing.mirror import (
     Mirror,
     Row,
@@ -73,6 +74,8 @@ def purchase_row(payment_intent: dict[str, Any]) -> Row:
         "status": string(payment_intent["status"]),
         "latest_charge_id": optional(reference, payment_intent.get("latest_charge")),
         "created": unix_time(payment_intent["created"]),
+        # A voucher to pay outside the app (a boleto, Pix) while it waits: async_payments.py.
+        **voucher_of(payment_intent).row(),
     }
 
 

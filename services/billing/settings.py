@@ -44,6 +44,11 @@ class BillingRules:
     # Stripe Tax: subscriptions, Checkout and one-time payments taxed by the customer's location
     # (services/billing/tax.py).
     automatic_tax: bool = False
+    # Stripe's payment method types the app may offer (`card`, `boleto`, `pix`, …); empty:
+    # every method enabled in the Stripe dashboard that fits the payment (dynamic payment
+    # methods). Sent as the filter `allowed_payment_method_types` (PaymentIntents, SetupIntents,
+    # Checkout) and as a subscription's `payment_settings.payment_method_types`.
+    payment_method_types: tuple[str, ...] = ()
 
 
 _DEFAULTS = BillingRules()
@@ -88,6 +93,8 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
     # Stripe Tax on (enable it in the Stripe dashboard first: origin address, registrations).
     billing_automatic_tax: bool = _DEFAULTS.automatic_tax
+    # "card,boleto": restrict the payment methods offered; unset: the dashboard's (dynamic).
+    billing_payment_method_types: CommaList = _DEFAULTS.payment_method_types
     # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
     # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
     # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
@@ -99,7 +106,10 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_revenue_refresh_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator(
-        "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
+        "billing_allowed_redirect_origins",
+        "billing_entitlement_callers",
+        "billing_payment_method_types",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: object) -> object:
@@ -117,6 +127,17 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
                     "(scheme://host[:port], no path)"
                 )
         return value
+
+    @field_validator("billing_payment_method_types")
+    @classmethod
+    def _payment_method_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for method in value:
+            if not method.replace("_", "").isalpha() or method != method.lower():
+                raise ValueError(
+                    f"BILLING_PAYMENT_METHOD_TYPES: {method!r} is not a Stripe payment method "
+                    "type (card, boleto, pix, …)"
+                )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("billing_service_secrets")
     @classmethod
@@ -177,6 +198,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
             dispute_policy=self.billing_dispute_policy,
             automatic_tax=self.billing_automatic_tax,
+            payment_method_types=self.billing_payment_method_types,
         )
 
 

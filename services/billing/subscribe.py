@@ -14,7 +14,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from stripe.params import SubscriptionCreateParams
+from stripe.params import SubscriptionCreateParams, SubscriptionCreateParamsPaymentSettings
 
 from services.auth.principal import Principal
 from services.billing.catalog import PriceRecord, find_price
@@ -209,13 +209,20 @@ async def _create(
     code: PromotionCode | None,
     idempotency: RequestKey | None,
 ) -> stripe.Subscription:
+    # The method PaymentSheet collects becomes the subscription's default for renewals; the
+    # methods offered are the dashboard's (its invoice template's) unless the operator narrowed
+    # them.
+    payment_settings: SubscriptionCreateParamsPaymentSettings = {
+        "save_default_payment_method": "on_subscription"
+    }
+    if rules.payment_method_types:
+        payment_settings["payment_method_types"] = list(rules.payment_method_types)
     params: SubscriptionCreateParams = {
         "customer": start.customer.stripe_customer_id,
         "items": [{"price": price.id, "quantity": quantity}],
         "currency": price.currency,  # its own, or one of its currency options
         "payment_behavior": "default_incomplete",
-        # The card PaymentSheet collects becomes the subscription's default for renewals.
-        "payment_settings": {"save_default_payment_method": "on_subscription"},
+        "payment_settings": payment_settings,
         "metadata": {"tatame_principal": principal.key, **request_metadata(idempotency)},
         "expand": [*_INTENTS, *EXPAND_DISCOUNTS],
     }

@@ -1,8 +1,8 @@
 """Personal data in Stripe and Clerk objects: what an erasure blanks out of stored JSON.
 
 One list for every service that keeps such JSON (the webhooks inbox's payloads, billing's
-export): contact details (email, name, phone, addresses), Clerk profile fields, and card details
-(brand, last four digits, expiry, fingerprint). Ids, amounts, currencies, statuses and dates stay:
+export): contact details (email, name, phone, addresses, a boleto payer's tax id), Clerk profile
+fields, and card details (brand, last four digits, expiry, fingerprint). Ids, amounts, currencies, statuses and dates stay:
 accounting must keep them. A key is blanked wherever it appears, so a product's `name` inside an
 invoice line is blanked too (it is in the catalog mirror all the same).
 """
@@ -26,6 +26,8 @@ PERSONAL_KEYS = frozenset(
         "customer_shipping",
         "customer_details",
         "receipt_email",
+        # A boleto payer's CPF or CNPJ (payment methods, charges).
+        "tax_id",
         # Clerk users and organizations.
         "first_name",
         "last_name",

@@ -42,7 +42,9 @@ INVOICE_EVENTS = tuple(
 INVOICE_PAYMENT_ATTEMPT_EVENTS = ("invoice.payment_failed", "invoice.payment_action_required")
 PAYMENT_METHOD_EVENTS = ("payment_method.attached", "payment_method.detached")
 # One-time purchases: their payment intents, the charges that move their money (refunded in
-# part or in full), the disputes a bank opens on a charge.
+# part or in full), the disputes a bank opens on a charge. A subscription invoice's payment
+# intent waiting for a payment made outside the app (a boleto voucher issued, a debit
+# processing), or whose voucher expired, is recorded beside its invoice.
 PAYMENT_INTENT_EVENTS = tuple(
     f"payment_intent.{e}"
     for e in (
@@ -65,6 +67,12 @@ DISPUTE_EVENTS = tuple(
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed")
 # A completed Checkout Session names the subscription it created.
 CHECKOUT_COMPLETED = "checkout.session.completed"
+# A session paid by a delayed method (a boleto) completes unpaid; these say how its payment
+# ended (the subscription is active, or stays incomplete until Stripe ends it).
+CHECKOUT_ASYNC_PAYMENT_EVENTS = (
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+)
 
 BILLING_EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -80,5 +88,6 @@ BILLING_EVENT_TYPES: frozenset[str] = frozenset(
         *DISPUTE_EVENTS,
         *REFUND_EVENTS,
         CHECKOUT_COMPLETED,
+        *CHECKOUT_ASYNC_PAYMENT_EVENTS,
     }
 )

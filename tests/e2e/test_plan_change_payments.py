@@ -208,6 +208,7 @@ async def test_the_billing_screen_in_each_state_of_a_subscription(
         "entitlements": [],
         "invoice_action": None,
         "default_payment_method": None,
+        "pending_payment": None,
     }
 
     created = await client.post(

@@ -37,13 +37,14 @@ async def billing_server(
     *,
     trial_days: int,
     dispute_policy: DisputePolicy = "keep",
+    payment_method_types: tuple[str, ...] = (),
     stripe_client: stripe.StripeClient | None = None,
     inbox: InboxClient | None = None,
 ) -> AsyncIterator[Stub]:
     """Billing on the session's database and emulator, with these rules: redirects to the app's
     origin, a trial of `trial_days`, entitlements readable by the `classes` service too, the
-    `dispute_policy` for subscriptions; on the session's inbox (or `inbox`) and Stripe (or
-    `stripe_client`)."""
+    `dispute_policy` for subscriptions, the `payment_method_types` offered (none: the
+    dashboard's); on the session's inbox (or `inbox`) and Stripe (or `stripe_client`)."""
     server = await start_billing_server(
         address="127.0.0.1:0",
         engine=billing.engine,
@@ -57,6 +58,7 @@ async def billing_server(
             entitlement_callers=frozenset({CLASSES}),
             test_clock_prefix=billing.stripe_target.test_clock_prefix,
             dispute_policy=dispute_policy,
+            payment_method_types=payment_method_types,
         ),
     )
     try:

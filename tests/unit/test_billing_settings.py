@@ -79,6 +79,21 @@ def test_redirect_origins_must_be_explicit_origins(origins: str) -> None:
         settings(billing_allowed_redirect_origins=origins)
 
 
+def test_payment_methods_are_the_dashboards_unless_narrowed_to_stripe_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert settings().rules.payment_method_types == ()
+    monkeypatch.setenv("BILLING_PAYMENT_METHOD_TYPES", "card, boleto,card,")
+
+    assert settings().rules.payment_method_types == ("card", "boleto")
+
+
+@pytest.mark.parametrize("types", ["Card", "boleto;pix", "card,pix code"])
+def test_payment_methods_must_be_stripe_type_names(types: str) -> None:
+    with pytest.raises(ValidationError, match="BILLING_PAYMENT_METHOD_TYPES"):
+        settings(billing_payment_method_types=types)
+
+
 def test_an_entitlement_caller_without_a_secret_is_refused() -> None:
     with pytest.raises(ValidationError, match="reporting"):
         settings(billing_entitlement_callers="classes,reporting")

@@ -208,14 +208,14 @@ def _compile_union(args: tuple[Any, ...], module_name: str, encoding: str | None
     nullable = type(None) in resolved
     rest = [arg for arg in resolved if arg is not type(None)]
     literals = [arg for arg in rest if typing.get_origin(arg) is Literal]
-    if str in rest and [typing.get_args(literal) for literal in literals] == [("",)]:
-        # `Union[Literal[""], str]`: any string, `""` unsetting it (an id such as
-        # `hooks[inputs][tax][calculation]`), not an enum of one empty value.
+    values = tuple(value for literal in literals for value in typing.get_args(literal))
+    if str in rest and values == ("",) and len(rest) == 2:
+        # `Literal[''] | str`: a string parameter that `""` unsets (a name, an email).
         node: Node = compile_annotation(str, module_name, encoding)
     elif str in rest and literals and len(literals) + 1 == len(rest):
         # `Union[Literal[...], str]`: the SDK widens enums with `str` so that newer API versions
         # do not break old clients; at the pinned version the listed values are the contract.
-        node = Enum(tuple(value for literal in literals for value in typing.get_args(literal)))
+        node = Enum(values)
     elif str in rest and len(rest) == 2:
         # `ExpandableField[X]` is `Union[str, X]`.
         (target,) = (arg for arg in rest if arg is not str)

@@ -73,8 +73,11 @@ def _outcome(charge: Charge) -> dict[str, Any]:
 
 
 def _payment_method_details(payment_method: PaymentMethod) -> dict[str, Any]:
-    card = payment_method.card
     details = C.PaymentMethodDetails
+    boleto = getattr(payment_method, "boleto", None)
+    if boleto is not None:
+        return shape(details, {"type": "boleto", "boleto": shape(details.Boleto, boleto)})
+    card = payment_method.card
     return shape(
         details,
         {

@@ -8,6 +8,7 @@ from localstripe import server as localstripe_server
 from localstripe.errors import UserError
 from localstripe.resources import Customer, Invoice, PaymentMethod, StripeObject, random_id
 
+from tatame_devstack.stripe_emulator.boleto import allowed_types, offered_types
 from tatame_devstack.stripe_emulator.catalog import recurring_plan
 from tatame_devstack.stripe_emulator.checkout_tax import TaxCollection, tax_collection
 from tatame_devstack.stripe_emulator.currencies import check_customer_currency
@@ -68,10 +69,12 @@ class CheckoutSession(StripeObject):
         billing_address_collection: Any = None,
         customer_update: Any = None,
         tax_id_collection: Any = None,
+        allowed_payment_method_types: Any = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(unknown)
         as_str("mode", mode, choices=("subscription",))
+        allowed = allowed_types("allowed_payment_method_types", allowed_payment_method_types)
         customer_id = Customer._api_retrieve(as_str("customer", customer)).id
         collection = tax_collection(
             customer_id,
@@ -123,6 +126,8 @@ class CheckoutSession(StripeObject):
         self._plan_id, self._quantity, self._currency = plan.id, quantity, plan.currency
         self._trial_days, self._subscription_metadata = trial_days, subscription_metadata
         self._tax = collection
+        # None: every payment method the account enables for the currency.
+        self._allowed_types = allowed
 
     @classmethod
     def _api_list_all(
@@ -165,15 +170,20 @@ class CheckoutSession(StripeObject):
         billing_details: Any = None,
         **unknown: Any,
     ) -> "CheckoutSession":
-        """Pay on the (absent) hosted page: attach the card, start the subscription; with
-        `billing_details[address][…]` and `[name]`, what the customer typed on the page (saved
-        to the customer as `customer_update` asks; Stripe Tax locates it by that address)."""
+        """Pay on the (absent) hosted page: attach the card (or boleto), start the subscription;
+        with `billing_details[address][…]` and `[name]`, what the customer typed on the page
+        (saved to the customer as `customer_update` asks; Stripe Tax locates it by that
+        address). Paid by boleto, the session completes `unpaid`: its subscription is
+        `incomplete` until the voucher is paid (`checkout.session.async_payment_succeeded`) or
+        expires."""
         reject_unknown(unknown)
         session = cls._api_retrieve(id)
         if session.status != "open":
             raise UserError(400, f"This Checkout Session is {session.status}.")
         session._tax.collect(session.customer, billing_details)
         card = PaymentMethod._api_retrieve(as_str("payment_method", payment_method))
+        if card.type not in session._types():
+            raise param_error("payment_method", f"This session does not take {card.type}.")
         if card._attaching_is_declined() or card._charging_is_declined():
             raise UserError(402, "Your card was declined.", {"code": "card_declined"})
         attach(card, session.customer)
@@ -186,6 +196,8 @@ class CheckoutSession(StripeObject):
             # Sessions of an older state file have no currency of their own: their price's.
             currency=getattr(session, "_currency", None),
             automatic_tax={"enabled": session._tax.automatic},
+            # Its invoices take what the session allowed.
+            payment_settings={"payment_method_types": session._allowed_types},
             **trial,
         )
         session.subscription, session.invoice = subscription.id, subscription.latest_invoice
@@ -193,6 +205,8 @@ class CheckoutSession(StripeObject):
         session._amount_tax, session.amount_total = first.tax, first.total
         session.status = "complete"
         session.payment_status = "no_payment_required" if trial else "paid"
+        if subscription.status == "incomplete":  # a boleto's voucher waits to be paid
+            session.payment_status = "unpaid"
         send_event("checkout.session.completed", session)
         return session
 
@@ -210,11 +224,12 @@ class CheckoutSession(StripeObject):
                     located=customer_location(self.customer) is not None,
                 ),
                 "billing_address_collection": self._tax.billing_address_collection,
+                "allowed_payment_method_types": getattr(self, "_allowed_types", None),
                 "custom_fields": [],
                 "custom_text": shape(S.CustomText, {}),
                 "customer_details": self._customer_details(),
                 "payment_method_collection": "always",
-                "payment_method_types": ["card"],
+                "payment_method_types": self._types(),
                 "phone_number_collection": shape(S.PhoneNumberCollection, {"enabled": False}),
                 "shipping_options": [],
                 "tax_id_collection": shape(
@@ -241,6 +256,9 @@ class CheckoutSession(StripeObject):
         address = None if customer.address is None else shape(D.Address, customer.address)
         details = {"email": customer.email, "tax_exempt": "none", "tax_ids": []}
         return shape(D, {**details, "address": address, "name": customer.name})
+
+    def _types(self) -> list[str]:
+        return offered_types(self.currency, getattr(self, "_allowed_types", None))
 
 
 class BillingPortalSession(StripeObject):

@@ -1,6 +1,8 @@
-"""Payment intents as Stripe runs them with its test cards: `pay` charges an intent or asks the
-card holder to authenticate (3-D Secure); a declined charge leaves it `requires_payment_method`
-with its `last_payment_error`. Paying an open invoice (`pay_invoice`) charges its intent."""
+"""Payment intents as Stripe runs them with its test cards and boleto (boleto.py): `pay` charges an
+intent, asks the card holder to authenticate (3-D Secure) or issues a boleto voucher; a declined
+charge leaves it `requires_payment_method` with its `last_payment_error`. Paying an open invoice
+(`pay_invoice`) charges its intent. The account has cards and (in `brl`) boleto enabled: what
+automatic payment methods offer."""
 
 import time
 from typing import Any
@@ -9,6 +11,15 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Customer, Invoice, PaymentIntent, PaymentMethod, Subscription
 
+from tatame_devstack.stripe_emulator.boleto import (
+    BOLETO,
+    EXPIRES_AFTER_DAYS,
+    allowed_types,
+    create_boleto,
+    is_boleto,
+    issue_voucher,
+    offered_types,
+)
 from tatame_devstack.stripe_emulator.charges import DECLINE, CardError, create_charge
 from tatame_devstack.stripe_emulator.customers import customer_payment_method
 from tatame_devstack.stripe_emulator.events import send_event
@@ -57,20 +68,42 @@ def declined(payment_method: PaymentMethod, **charge: str) -> dict[str, Any]:
     return {"type": "card_error", **DECLINE, "payment_method": payment_method.id, **charge}
 
 
+def payment_method_types(intent: PaymentIntent) -> list[str]:
+    """What can pay `intent`: the account's methods for its currency, filtered by the types
+    it allows (its `allowed_payment_method_types`, or its subscription's)."""
+    return offered_types(intent.currency, getattr(intent, "_allowed_types", None))
+
+
 def pay(intent: PaymentIntent, payment_method: PaymentMethod, *, authenticated: bool) -> str:
-    """Confirm `intent` with `payment_method`, as Stripe does with its test cards, and return the
-    new status: `succeeded` (charged; its invoice, if any, is paid), `requires_action` (the card
-    asks for 3-D Secure unless `authenticated`) or `requires_payment_method` (declined: the
-    charge failed, `last_payment_error` says why). Sends the intent's and charge's events.
+    """Confirm `intent` with `payment_method`, as Stripe does with its test cards and boleto,
+    and return the new status: `succeeded` (charged; its invoice, if any, is paid),
+    `requires_action` (the card asks for 3-D Secure unless `authenticated`, or a boleto voucher
+    waits to be paid) or `requires_payment_method` (declined: the charge failed,
+    `last_payment_error` says why). Sends the intent's and charge's events.
 
     Subscriptions and invoices charge through this too (see `extend_intents`)."""
+    if payment_method.type not in payment_method_types(intent):
+        raise UserError(
+            400,
+            f"The PaymentMethod provided ({payment_method.type}) is not allowed for this "
+            "PaymentIntent. Please attach a PaymentMethod of one of the following types: "
+            + ", ".join(payment_method_types(intent)),
+            {"code": "payment_intent_invalid_parameter", "param": "payment_method"},
+        )
     intent._last_error = None
     intent.payment_method = payment_method.id
+    if is_boleto(payment_method):
+        return issue_voucher(intent)
     if test_card(payment_method).requires_authentication and not authenticated:
         intent.next_action = three_d_secure(intent.id)
         send_event("payment_intent.requires_action", intent)
         return intent.status
     intent.next_action = None
+    return charge_intent(intent, payment_method)
+
+
+def charge_intent(intent: PaymentIntent, payment_method: PaymentMethod) -> str:
+    """Charge `intent` with `payment_method`; its new status (see `pay`)."""
     charge = create_charge(
         amount=intent.amount,
         currency=intent.currency,
@@ -104,8 +137,15 @@ def _on_session_failure(intent: PaymentIntent) -> CardError:
     return CardError({**error, "payment_intent": intent._export()})
 
 
-def _confirm(intent: PaymentIntent, payment_method: Any) -> PaymentIntent:
-    """Confirm `intent` on the client's behalf, with a new `payment_method` or the one it has."""
+def _confirm(
+    intent: PaymentIntent, payment_method: Any, payment_method_data: Any = None
+) -> PaymentIntent:
+    """Confirm `intent` on the client's behalf, with a new `payment_method` (or one made from
+    `payment_method_data`, a boleto) or the one it has."""
+    if payment_method_data is not None:
+        if payment_method is not None:
+            raise param_error("payment_method_data", "Pass payment_method or payment_method_data.")
+        payment_method = create_boleto("payment_method_data", payment_method_data).id
     if intent.status not in CONFIRMABLE or (payment_method, intent.payment_method) == (None, None):
         raise UserError(
             400,
@@ -121,13 +161,17 @@ def _confirm(intent: PaymentIntent, payment_method: Any) -> PaymentIntent:
 
 
 def confirm_payment_intent(
-    id: str, payment_method: Any = None, return_url: Any = None, **unknown: Any
+    id: str,
+    payment_method: Any = None,
+    payment_method_data: Any = None,
+    return_url: Any = None,
+    **unknown: Any,
 ) -> PaymentIntent:
     """`POST /v1/payment_intents/{id}/confirm`, also with the `payment_method` to pay with (such
-    as `pm_card_visa`), as PaymentSheet confirms."""
+    as `pm_card_visa`) or the `payment_method_data` of a boleto, as PaymentSheet confirms."""
     reject_unknown(unknown)
     as_optional_str("return_url", return_url)
-    return _confirm(PaymentIntent._api_retrieve(id), payment_method)
+    return _confirm(PaymentIntent._api_retrieve(id), payment_method, payment_method_data)
 
 
 def create_payment_intent(
@@ -137,24 +181,21 @@ def create_payment_intent(
     description: Any = None,
     metadata: Any = None,
     payment_method: Any = None,
-    payment_method_types: Any = None,
+    allowed_payment_method_types: Any = None,
     automatic_payment_methods: Any = None,
     confirm: Any = False,
     hooks: Any = None,
     **unknown: Any,
 ) -> PaymentIntent:
-    """`POST /v1/payment_intents`: automatic payment methods unless `payment_method_types`;
-    taxed by the Stripe Tax calculation of `hooks[inputs][tax][calculation]` (its total must be
-    the amount)."""
+    """`POST /v1/payment_intents`: the account's payment methods for the currency (dynamic
+    payment methods), of `allowed_payment_method_types` if given; taxed by the Stripe Tax
+    calculation of `hooks[inputs][tax][calculation]` (its total must be the amount)."""
     reject_unknown(unknown)
     for name, value in (("amount", amount), ("currency", currency)):
         if value is None:
             raise param_error(name, f"Missing required param: {name}.")
-    if payment_method_types is not None and not (
-        isinstance(payment_method_types, list) and set(payment_method_types) == {"card"}
-    ):
-        raise param_error("payment_method_types", "The emulator takes card payments only.")
-    automatic = payment_method_types is None
+    allowed = allowed_types("allowed_payment_method_types", allowed_payment_method_types)
+    automatic = True
     if automatic_payment_methods is not None:
         if not isinstance(automatic_payment_methods, dict):
             raise param_error("automatic_payment_methods", "Invalid hash")
@@ -173,6 +214,7 @@ def create_payment_intent(
     intent.description = as_optional_str("description", description)
     intent._automatic = automatic
     intent._tax_calculation = calculation
+    intent._allowed_types = allowed
     send_event("payment_intent.created", intent)
     return _confirm(intent, payment_method) if confirm else intent
 
@@ -292,6 +334,12 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
         error = shape(PI.LastPaymentError, {**error, "payment_method": card._export()})
     charge = intent.latest_charge
     status = intent.status
+    types = payment_method_types(intent)
+    options = {"card": shape(PI.PaymentMethodOptions.Card, {"request_three_d_secure": "automatic"})}
+    if BOLETO in types:
+        options[BOLETO] = shape(
+            PI.PaymentMethodOptions.Boleto, {"expires_after_days": EXPIRES_AFTER_DAYS}
+        )
     rendered = shape(
         PI,
         {
@@ -300,6 +348,7 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
             "amount": intent.amount,
             "amount_capturable": 0,
             "amount_details": shape(PI.AmountDetails, {"tip": {}}),
+            "allowed_payment_method_types": getattr(intent, "_allowed_types", None),
             "amount_received": intent.amount if status == "succeeded" else 0,
             "automatic_payment_methods": (
                 shape(PI.AutomaticPaymentMethods, {"allow_redirects": "always", "enabled": True})
@@ -329,15 +378,8 @@ def render_payment_intent(intent: PaymentIntent, expand: Any = None) -> dict[str
                 if automatic
                 else None
             ),
-            "payment_method_options": shape(
-                PI.PaymentMethodOptions,
-                {
-                    "card": shape(
-                        PI.PaymentMethodOptions.Card, {"request_three_d_secure": "automatic"}
-                    )
-                },
-            ),
-            "payment_method_types": ["card"],
+            "payment_method_options": shape(PI.PaymentMethodOptions, options),
+            "payment_method_types": types,
             "status": status,
         },
     )

@@ -237,20 +237,36 @@ def _payment(invoice: Invoice) -> dict[str, Any] | None:
     return shape(stripe.InvoicePayment, payment)
 
 
-def _payments(invoice: Invoice) -> dict[str, Any]:
-    payment = _payment(invoice)
-    url = f"/v1/invoice_payments?invoice={invoice.id}"
+def _payments(url: str, invoice: Invoice | None) -> dict[str, Any]:
+    payment = None if invoice is None else _payment(invoice)
     return render_list(url, [] if payment is None else [payment])
 
 
+def _invoice_paid_by(payment: Any) -> Invoice | None:
+    """`payment[type]=payment_intent&payment[payment_intent]=pi_…`: the invoice it pays."""
+    if not isinstance(payment, dict):
+        raise UserError(400, "Invalid payment: expected a hash", {"param": "payment"})
+    payment = dict(payment)
+    as_str("payment[type]", payment.pop("type", None), choices=("payment_intent",))
+    intent_id = as_str("payment[payment_intent]", payment.pop("payment_intent", None))
+    reject_unknown(payment, parent="payment")
+    return next((i for i in stored(Invoice.object) if i.payment_intent == intent_id), None)
+
+
 async def list_invoice_payments(request: web.Request) -> web.StreamResponse:
-    """`GET /v1/invoice_payments?invoice=in_…`: the payments of one invoice."""
+    """`GET /v1/invoice_payments?invoice=in_…` (the payments of one invoice) or
+    `?payment[type]=payment_intent&payment[payment_intent]=pi_…` (the one of a PaymentIntent)."""
     params = localstripe_server.unflatten_data(request.query)
     params.pop("expand", None)
     params.pop("limit", None)  # an invoice here has one payment at most
-    invoice = Invoice._api_retrieve(as_str("invoice", params.pop("invoice", None)))
+    if "payment" in params and "invoice" not in params:
+        invoice = _invoice_paid_by(params.pop("payment"))
+        url = "/v1/invoice_payments"
+    else:
+        invoice = Invoice._api_retrieve(as_str("invoice", params.pop("invoice", None)))
+        url = f"/v1/invoice_payments?invoice={invoice.id}"
     reject_unknown(params)
-    return localstripe_server.json_response(_payments(invoice))
+    return localstripe_server.json_response(_payments(url, invoice))
 
 
 async def retrieve_invoice_payment(request: web.Request) -> web.StreamResponse:
@@ -309,7 +325,7 @@ def _export_invoice(invoice: Invoice, expand: Any = None) -> dict[str, Any]:
         next_payment_attempt=invoice.next_payment_attempt,
         number=invoice.id.removeprefix("in_")[:8].upper() + "-0001" if finalized else None,
         parent=parent,
-        payments=_payments(invoice),
+        payments=_payments(f"/v1/invoice_payments?invoice={invoice.id}", invoice),
         period_end=invoice.period_end or invoice.created,
         period_start=invoice.period_start or invoice.created,
         starting_balance=invoice.starting_balance,

@@ -8,6 +8,7 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import Customer, PaymentMethod
 
+from tatame_devstack.stripe_emulator.boleto import BOLETO, create_boleto
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
@@ -88,7 +89,8 @@ def render_card(payment_method: PaymentMethod) -> dict[str, Any]:
 
 
 def render_payment_method(payment_method: PaymentMethod, expand: Any = None) -> dict[str, Any]:
-    """A payment method at the pinned API version (the emulator makes cards only)."""
+    """A payment method at the pinned API version: a card, or a boleto (boleto.py)."""
+    boleto = getattr(payment_method, "boleto", None)
     details = dict(payment_method.billing_details or {})
     if details.get("address") is not None:
         details["address"] = shape(PM.BillingDetails.Address, details["address"])
@@ -99,7 +101,8 @@ def render_payment_method(payment_method: PaymentMethod, expand: Any = None) -> 
             "object": "payment_method",
             "allow_redisplay": "unspecified",
             "billing_details": shape(PM.BillingDetails, details),
-            "card": render_card(payment_method),
+            "boleto": None if boleto is None else shape(PM.Boleto, boleto),
+            "card": render_card(payment_method) if payment_method.type == "card" else None,
             "created": payment_method.created,
             "customer": payment_method.customer,
             "livemode": False,
@@ -110,8 +113,16 @@ def render_payment_method(payment_method: PaymentMethod, expand: Any = None) -> 
     return expanded(rendered, expand or ())
 
 
+def create_payment_method(type: Any = None, **params: Any) -> PaymentMethod:
+    """`POST /v1/payment_methods`: a boleto here; localstripe makes the rest."""
+    if type == BOLETO:
+        return create_boleto("payment_method", {"type": type, **params})
+    return PaymentMethod(type=type, **params)
+
+
 def extend_payment_methods() -> None:
-    """Stripe's test payment methods and rendering, on localstripe's class."""
+    """Stripe's test payment methods, boleto and rendering, on localstripe's class."""
+    PaymentMethod._api_create = classmethod(lambda cls, **params: create_payment_method(**params))
     PaymentMethod._try_get_canonical_test_article = classmethod(_test_payment_method)
     PaymentMethod._attaching_is_declined = lambda self: test_card(self).declines_on_attach
     PaymentMethod._charging_is_declined = lambda self: test_card(self).declines

@@ -8,11 +8,18 @@ import stripe
 from localstripe.errors import UserError
 from localstripe.resources import PaymentMethod, SetupIntent
 
+from tatame_devstack.stripe_emulator.boleto import allowed_types
 from tatame_devstack.stripe_emulator.charges import CardError
 from tatame_devstack.stripe_emulator.customers import attach
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.intents import AUTHENTICATION_FAILURE, declined, three_d_secure
-from tatame_devstack.stripe_emulator.params import as_optional_str, as_str, reject_unknown
+from tatame_devstack.stripe_emulator.params import (
+    as_bool,
+    as_optional_str,
+    as_str,
+    param_error,
+    reject_unknown,
+)
 from tatame_devstack.stripe_emulator.payment_methods import test_card
 from tatame_devstack.stripe_emulator.render import expanded, shape
 from tatame_devstack.stripe_emulator.subscriptions import price_subscriptions
@@ -90,9 +97,24 @@ def authenticate_setup_intent(id: str, outcome: Any = None, **unknown: Any) -> S
     return intent
 
 
-def create_setup_intent(**params: Any) -> SetupIntent:
-    """`POST /v1/setup_intents`, with its `setup_intent.created` event."""
+def create_setup_intent(
+    allowed_payment_method_types: Any = None,
+    automatic_payment_methods: Any = None,
+    **params: Any,
+) -> SetupIntent:
+    """`POST /v1/setup_intents`, with its `setup_intent.created` event: for cards (boleto saves
+    no payment method for later), of `allowed_payment_method_types` if given."""
+    allowed = allowed_types("allowed_payment_method_types", allowed_payment_method_types)
+    if automatic_payment_methods is not None:  # on by default at the pinned version
+        if not isinstance(automatic_payment_methods, dict):
+            raise param_error("automatic_payment_methods", "Invalid hash")
+        as_bool("automatic_payment_methods[enabled]", automatic_payment_methods.get("enabled"))
+    if allowed is not None and "card" not in allowed:
+        raise param_error(
+            "allowed_payment_method_types", "None of these payment methods can be set up."
+        )
     intent = SetupIntent(**params)
+    intent._allowed_types = allowed
     send_event("setup_intent.created", intent)
     return intent
 
@@ -108,6 +130,7 @@ def render_setup_intent(intent: SetupIntent, expand: Any = None) -> dict[str, An
         {
             "id": intent.id,
             "object": "setup_intent",
+            "allowed_payment_method_types": getattr(intent, "_allowed_types", None),
             "automatic_payment_methods": shape(
                 SI.AutomaticPaymentMethods, {"allow_redirects": "always", "enabled": True}
             ),

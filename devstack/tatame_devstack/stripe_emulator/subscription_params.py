@@ -75,6 +75,7 @@ def saves_payment_method(value: Any) -> bool:
     if not isinstance(value, dict):
         raise param_error("payment_settings", "Invalid payment_settings: expected a hash")
     settings = dict(value)
+    settings.pop("payment_method_types", None)  # read by payment_method_types_of
     saves = as_str(
         "payment_settings[save_default_payment_method]",
         settings.pop("save_default_payment_method", "off"),
@@ -82,6 +83,22 @@ def saves_payment_method(value: Any) -> bool:
     )
     reject_unknown(settings, parent="payment_settings")
     return saves == "on_subscription"
+
+
+def payment_method_types_of(payment_settings: Any) -> list[str] | None:
+    """`payment_settings[payment_method_types]`: what may pay the invoices (card, boleto);
+    None, the account's methods for the currency (what Stripe offers when it is unset)."""
+    types = (
+        payment_settings.get("payment_method_types") if isinstance(payment_settings, dict) else None
+    )
+    if types is None or types == "":
+        return None
+    if not isinstance(types, list) or not types or not set(types) <= {"card", "boleto"}:
+        raise param_error(
+            "payment_settings[payment_method_types]",
+            "The emulator takes card and boleto payments only.",
+        )
+    return sorted(set(types))
 
 
 def missing_payment_method_of(trial_settings: Any) -> str:

@@ -122,7 +122,11 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
         "livemode": False,
         "metadata": subscription.metadata,
         "payment_settings": shape(
-            SUBSCRIPTION.PaymentSettings, {"save_default_payment_method": saves}
+            SUBSCRIPTION.PaymentSettings,
+            {
+                "payment_method_types": subscription._payment_method_types,
+                "save_default_payment_method": saves,
+            },
         ),
         "pending_setup_intent": subscription.pending_setup_intent,
         "pending_update": render_pending_update(subscription),

@@ -51,6 +51,7 @@ from tatame_devstack.stripe_emulator.subscription_params import (
     check_billing_mode,
     first_item,
     missing_payment_method_of,
+    payment_method_types_of,
     saves_payment_method,
     trial_end_of,
 )
@@ -101,6 +102,7 @@ class PriceSubscription(Subscription):
     _debited: int | None = None
     _discount_ids: tuple[str, ...] = ()
     _missing_payment_method = "create_invoice"
+    _payment_method_types: list[str] | None = None
     _pending: Pending | None = None  # see pending_updates
     _holds_unpaid_changes = False
     _automatic_tax = False  # Stripe Tax on its invoices (`automatic_tax[enabled]`)
@@ -166,6 +168,7 @@ class PriceSubscription(Subscription):
         self._enable_incomplete_payments = True  # localstripe's payment hooks read it
         self._default_incomplete = behavior == "default_incomplete"
         self._saves_payment_method = saves
+        self._payment_method_types = payment_method_types_of(payment_settings)
         self._missing_payment_method = missing_payment_method
         self._automatic_tax = taxed
         self.items = List("/v1/subscription_items?subscription=" + self.id)
@@ -386,6 +389,7 @@ class PriceSubscription(Subscription):
             amount=invoice.total, currency=invoice.currency, customer=self.customer
         )
         intent.invoice, invoice.payment_intent = invoice.id, intent.id
+        intent._allowed_types = self._payment_method_types
         if self._default_incomplete:
             self._default_incomplete = False
             return
@@ -394,8 +398,9 @@ class PriceSubscription(Subscription):
             intent.payment_method = payment_method.id
             intent._confirm(on_failure_now=lambda: None)
         if invoice.status != "paid":
-            send_event("invoice.payment_failed", invoice)
-            if intent.status == "requires_action":  # the bank asks the card holder
+            if (intent.next_action or {}).get("type") != "boleto_display_details":
+                send_event("invoice.payment_failed", invoice)  # a voucher is no failure
+            if intent.status == "requires_action":  # the card holder, or a voucher to pay
                 send_event("invoice.payment_action_required", invoice)
             if self.status in ("active", "trialing") and not self._holds_unpaid_changes:
                 self.status = "past_due"

@@ -12,10 +12,11 @@ import stripe
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.errors import UserError
-from localstripe.resources import Customer, StripeObject
+from localstripe.resources import Customer, Invoice, PaymentIntent, StripeObject
 
 from tatame_devstack.stripe_emulator.customers import TEST_CLOCK_OBJECT, customers_on_clock
 from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.intents import cancel_payment_intent
 from tatame_devstack.stripe_emulator.params import (
     as_int,
     as_optional_str,
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 TC = stripe.test_helpers.TestClock
 CLOCK_LIFETIME_SECONDS = 30 * 24 * 60 * 60  # Stripe deletes a test clock after 30 days
 COLLECTION = "/v1/test_helpers/test_clocks"
+# How long Stripe waits for a subscription's first payment before it ends it, incomplete_expired.
+INCOMPLETE_EXPIRY_SECONDS = 23 * 60 * 60
 
 
 class TestClock(StripeObject):
@@ -94,9 +97,31 @@ def _next_boundary(subscription: PriceSubscription) -> int | None:
     return end if subscription.cancel_at is None else min(end, subscription.cancel_at)
 
 
+def _expire_if_unpaid(subscription: PriceSubscription, until: int) -> None:
+    """A subscription whose first invoice is still unpaid 23 hours after it was made (a boleto
+    not paid yet, a card never confirmed) ends `incomplete_expired`: its invoice is voided and
+    its PaymentIntent canceled; Stripe announces it as `customer.subscription.deleted`."""
+    if subscription.status != "incomplete":
+        return
+    expires_at = subscription.created + INCOMPLETE_EXPIRY_SECONDS
+    if until < expires_at:
+        return
+    invoice = Invoice._api_retrieve(subscription.latest_invoice)
+    if invoice.status == "open":
+        intent = PaymentIntent._api_retrieve(invoice.payment_intent)
+        if intent.status != "canceled":
+            cancel_payment_intent(intent.id, cancellation_reason="abandoned")
+        invoice._voided = True
+        invoice.status_transitions["voided_at"] = expires_at
+        send_event("invoice.voided", invoice)
+    subscription.status, subscription.ended_at = "incomplete_expired", expires_at
+    send_event("customer.subscription.deleted", subscription)
+
+
 def _pass_time(subscription: PriceSubscription, until: int) -> None:
     """Every period end of `subscription` up to `until`, as Stripe's billing runs them (and the
-    expiry of a pending update before them)."""
+    expiry of a pending update before them, or of a first payment never made)."""
+    _expire_if_unpaid(subscription, until)
     expire_if_due(subscription, until)
     boundary = _next_boundary(subscription)
     while boundary is not None and boundary <= until:

@@ -7,11 +7,14 @@ from typing import Any
 from aiohttp import web
 from localstripe import server as localstripe_server
 from localstripe.errors import UserError
-from localstripe.resources import Subscription
+from localstripe.resources import Invoice, PaymentIntent, PaymentMethod, Subscription
 
 from tatame_devstack.stripe_conformance import Violation
+from tatame_devstack.stripe_emulator.boleto import EXPIRED, is_boleto, session_of
 from tatame_devstack.stripe_emulator.checkout import CheckoutSession, EphemeralKey
-from tatame_devstack.stripe_emulator.params import reject_unknown
+from tatame_devstack.stripe_emulator.events import send_event
+from tatame_devstack.stripe_emulator.intents import charge_intent
+from tatame_devstack.stripe_emulator.params import as_str, reject_unknown
 from tatame_devstack.stripe_emulator.render import Handler, error_response
 from tatame_devstack.stripe_emulator.state import stored
 from tatame_devstack.stripe_emulator.subscriptions import subscription_named
@@ -21,6 +24,33 @@ def _end_subscription_period(id: str, **unknown: Any) -> Subscription:
     """`POST /_testing/subscriptions/{id}/end_period`: the period (or trial) ends now."""
     reject_unknown(unknown)
     return subscription_named("id", id)._end_period()
+
+
+def _settle_boleto(id: str, outcome: Any = None, **unknown: Any) -> PaymentIntent:
+    """`POST /_testing/payment_intents/{id}/boleto` (emulator only): the voucher was paid at a
+    bank (`outcome=pay`) or expired unpaid (`outcome=expire`); see boleto.py."""
+    reject_unknown(unknown)
+    paid = as_str("outcome", outcome, choices=("pay", "expire")) == "pay"
+    intent = PaymentIntent._api_retrieve(id)
+    boleto = intent.payment_method and PaymentMethod._api_retrieve(intent.payment_method)
+    if intent.status != "requires_action" or not is_boleto(boleto):
+        raise UserError(400, f"This PaymentIntent's status is {intent.status}: no boleto waits.")
+    session = session_of(intent)
+    intent.next_action = None
+    if paid:
+        charge_intent(intent, boleto)
+        if session is not None:
+            session.payment_status = "paid"
+            send_event("checkout.session.async_payment_succeeded", session)
+        return intent
+    intent.payment_method = None
+    intent._last_error = {**EXPIRED, "payment_method": boleto.id}
+    send_event("payment_intent.payment_failed", intent)
+    if intent.invoice:  # an attempt to pay the invoice failed
+        send_event("invoice.payment_failed", Invoice._api_retrieve(intent.invoice))
+    if session is not None:
+        send_event("checkout.session.async_payment_failed", session)
+    return intent
 
 
 async def _ephemeral_key_version(request: web.Request) -> web.StreamResponse:
@@ -104,6 +134,8 @@ def add_routes(app: web.Application, violations: list[Violation] | None) -> None
         # Paying on the (absent) hosted page, with `payment_method=pm_card_…`.
         ("POST", "/_testing/checkout/sessions/{id}/complete", CheckoutSession._api_complete),
         ("POST", "/_testing/subscriptions/{id}/end_period", _end_subscription_period),
+        # The customer pays the boleto at a bank, or lets it expire: `outcome=pay|expire`.
+        ("POST", "/_testing/payment_intents/{id}/boleto", _settle_boleto),
     ):
         app.router.add_route(method, path, localstripe_server.api_extra(func, path))
     app.router.add_get("/_testing/ephemeral_keys/{secret}", _ephemeral_key_version)

@@ -77,6 +77,11 @@ _MIRROR_SCRUBS = (
     " WHERE (stripe_customer_id = :customer OR id = ANY(CAST(:payment_methods AS text[])))"
     " AND (card_brand IS NOT NULL OR card_last4 IS NOT NULL OR card_exp_month IS NOT NULL"
     " OR card_exp_year IS NOT NULL)",
+    # A boleto's hosted voucher shows the payer's name and CPF.
+    "UPDATE billing.invoices SET payment_voucher_url = NULL, updated_at = now()"
+    " WHERE stripe_customer_id = :customer AND payment_voucher_url IS NOT NULL",
+    "UPDATE billing.purchases SET payment_voucher_url = NULL, updated_at = now()"
+    " WHERE stripe_customer_id = :customer AND payment_voucher_url IS NOT NULL",
 )
 
 

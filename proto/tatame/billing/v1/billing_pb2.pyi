@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tatame.billing.v1 import async_pb2 as _async_pb2
 from tatame.billing.v1 import notifications_pb2 as _notifications_pb2
 from tatame.billing.v1 import revenue_pb2 as _revenue_pb2
 from tatame.billing.v1 import tax_pb2 as _tax_pb2
@@ -361,12 +362,14 @@ class ConfirmCheckoutSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class ConfirmCheckoutSessionResponse(_message.Message):
-    __slots__ = ("status", "subscription")
+    __slots__ = ("status", "subscription", "payment_status")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_STATUS_FIELD_NUMBER: _ClassVar[int]
     status: str
     subscription: Subscription
-    def __init__(self, status: _Optional[str] = ..., subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+    payment_status: str
+    def __init__(self, status: _Optional[str] = ..., subscription: _Optional[_Union[Subscription, _Mapping]] = ..., payment_status: _Optional[str] = ...) -> None: ...
 
 class CreatePortalSessionRequest(_message.Message):
     __slots__ = ("return_url",)
@@ -863,18 +866,20 @@ class GetBillingOverviewRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetBillingOverviewResponse(_message.Message):
-    __slots__ = ("subscription", "plan", "entitlements", "invoice_action", "default_payment_method")
+    __slots__ = ("subscription", "plan", "entitlements", "invoice_action", "default_payment_method", "pending_payment")
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     ENTITLEMENTS_FIELD_NUMBER: _ClassVar[int]
     INVOICE_ACTION_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    PENDING_PAYMENT_FIELD_NUMBER: _ClassVar[int]
     subscription: Subscription
     plan: Plan
     entitlements: _containers.RepeatedCompositeFieldContainer[Entitlement]
     invoice_action: InvoiceAction
     default_payment_method: PaymentMethod
-    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., entitlements: _Optional[_Iterable[_Union[Entitlement, _Mapping]]] = ..., invoice_action: _Optional[_Union[InvoiceAction, _Mapping]] = ..., default_payment_method: _Optional[_Union[PaymentMethod, _Mapping]] = ...) -> None: ...
+    pending_payment: _async_pb2.DelayedPayment
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., entitlements: _Optional[_Iterable[_Union[Entitlement, _Mapping]]] = ..., invoice_action: _Optional[_Union[InvoiceAction, _Mapping]] = ..., default_payment_method: _Optional[_Union[PaymentMethod, _Mapping]] = ..., pending_payment: _Optional[_Union[_async_pb2.DelayedPayment, _Mapping]] = ...) -> None: ...
 
 class InvoiceAction(_message.Message):
     __slots__ = ("invoice", "action")

@@ -30,6 +30,7 @@ from gateway.routes import (
     plans,
     stream,
     subscriptions,
+    usage,
 )
 from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
@@ -137,6 +138,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             subscriptions,
             payments,
             entitlements,
+            usage,
             billing,
             me,
             notifications,

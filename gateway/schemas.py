@@ -26,8 +26,8 @@ class PriceOut(BaseModel):
     id: str
     lookup_key: str | None
     unit_amount: int | None = Field(
-        description="Integer minor units of `currency` per unit; null when the price is not a "
-        "fixed amount (`fixed_amount` false)."
+        description="Integer minor units of `currency` per unit (for a metered price, per unit "
+        "its `meter` measures); null for a tiered or customer-chosen price."
     )
     currency: str = Field(description="ISO 4217 code, lower case.")
     interval: str = Field(description="day, week, month or year.")
@@ -43,6 +43,9 @@ class PriceOut(BaseModel):
         default=True,
         description="False for a tiered, metered or customer-chosen price: the app cannot "
         "subscribe to it (400 `price_not_subscribable`).",
+    )
+    meter: str | None = Field(
+        default=None, description="The Stripe billing meter of a metered price (mtr_...)."
     )
 
 

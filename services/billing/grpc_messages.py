@@ -132,6 +132,7 @@ def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
         if record.custom_unit_amount is None
         else billing_pb2.CustomUnitAmount(**record.custom_unit_amount),
         fixed_amount=record.fixed_amount,
+        meter=record.meter or "",
     )
 
 

@@ -60,6 +60,8 @@ class ErrorReason(StrEnum):
     # A plan change waits for its payment (a pending update): no other change until it is paid
     # or expires.
     SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
+    # A usage record's identifier already went with another principal, meter or value.
+    USAGE_IDENTIFIER_REUSED = "usage_identifier_reused"
 
 
 class ServiceError(Exception):

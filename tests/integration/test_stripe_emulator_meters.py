@@ -21,7 +21,7 @@ def _meter(client: stripe.StripeClient, formula: str, **params: object) -> strip
         params={
             "display_name": "Video minutes",
             "event_name": unique("video_minutes"),
-            "default_aggregation": {"formula": formula},  # type: ignore[typeddict-item]
+            "default_aggregation": {"formula": formula},
             **params,  # type: ignore[typeddict-item]
         }
     )

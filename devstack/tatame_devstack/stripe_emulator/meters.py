@@ -103,7 +103,7 @@ class Meter(StripeObject):
             raise UserError(
                 404, f"No such billing meter: '{id}'", {"code": "resource_missing", "param": "id"}
             )
-        return meter  # type: ignore[no-any-return]
+        return meter
 
     @classmethod
     def _api_update(cls, id: str, display_name: Any = None, **unknown: Any) -> "Meter":

@@ -43,8 +43,8 @@ def _as_recurring(value: Any) -> dict[str, Any]:
             "recurring[meter]",
             "A metered price needs a billing meter (`recurring[meter]`); a licensed one has none.",
         )
-    if recurring["meter"] is not None:
-        Meter._api_retrieve(recurring["meter"])  # Stripe's 404 for an unknown meter
+    if isinstance(meter := recurring["meter"], str):
+        Meter._api_retrieve(meter)  # Stripe's 404 for an unknown meter
     return recurring
 
 

@@ -83,8 +83,8 @@ async def _refused(account: Account, **fields: Any) -> grpc.aio.AioRpcError:
     return refused.value
 
 
-async def _all_sent(billing: BillingHandle, principals: list[str], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
+async def _all_sent(billing: BillingHandle, principals: list[str]) -> None:
+    deadline = time.monotonic() + 180
     query = (
         select(func.count())
         .select_from(usage_records)
@@ -174,7 +174,7 @@ async def test_a_duplicate_identifier_is_accepted_and_not_counted_twice(
 
 async def test_the_sender_retries_while_stripe_fails(billing: BillingHandle, stub: Stub) -> None:
     account, customer_id = await _account(billing, stub)
-    await stripe_json(billing, "post", "/_testing/rate_limit", count=6)
+    await stripe_json(billing, "post", "/_testing/rate_limit", count=3)
     try:
         for value in (5, 6, 7):
             await _record(account, value=value)
@@ -189,7 +189,8 @@ async def test_the_sender_retries_while_stripe_fails(billing: BillingHandle, stu
                 usage_records.c.principal == account.principal.key
             )
         )
-    assert attempts is not None and attempts > 1
+    assert attempts is not None
+    assert attempts > 1
 
 
 async def test_only_the_usage_callers_may_record(billing: BillingHandle, stub: Stub) -> None:

@@ -146,25 +146,41 @@ class Meter(StripeObject):
         return shape(stripe.billing.Meter, {**values, "object": self.object})
 
 
-class MeterEvent(StripeObject):
-    """A meter event, stored under its identifier (Stripe's are not retrievable)."""
-
-    object = "billing.meter_event"
+class MeterEvent:
+    """A meter event (Stripe's are not retrievable: kept for the summaries)."""
 
     def __init__(self, identifier: str, event_name: str, payload: dict[str, str], at: int) -> None:
-        super().__init__(id=identifier)
-        self.event_name, self.payload, self.timestamp = event_name, payload, at
+        self.identifier, self.event_name = identifier, event_name
+        self.payload, self.timestamp = payload, at
+        self.created = int(time.time())
 
     def _export(self, expand: Any = None) -> dict[str, Any]:
         values = {
             "created": self.created,
             "event_name": self.event_name,
-            "identifier": self.id,
+            "identifier": self.identifier,
             "livemode": False,
             "payload": dict(self.payload),
             "timestamp": self.timestamp,
         }
-        return shape(stripe.billing.MeterEvent, {**values, "object": self.object})
+        return shape(stripe.billing.MeterEvent, {**values, "object": "billing.meter_event"})
+
+
+class MeterEventLog:
+    """Every meter event by identifier, as one entry of the store (so that the emulator's scans
+    of the store stay as short with thousands of events), saved and flushed with it."""
+
+    KEY = "billing.meter_event_log:all"
+
+    def __init__(self) -> None:
+        self.events: dict[str, MeterEvent] = {}
+
+    @classmethod
+    def get(cls) -> "MeterEventLog":
+        log = store.get(cls.KEY)
+        if not isinstance(log, cls):
+            log = store[cls.KEY] = cls()
+        return log
 
 
 def create_meter_event(
@@ -202,12 +218,12 @@ def create_meter_event(
     if identifier is None:
         identifier = "mtrevt_" + random_id(24)
     identifier = as_str("identifier", identifier)
-    earlier = store.get(f"{MeterEvent.object}:{identifier}")
+    log = MeterEventLog.get()
+    earlier = log.events.get(identifier)
     if earlier is not None and earlier.created > now - IDENTIFIER_SECONDS:
         raise param_error("identifier", f"An event with identifier {identifier} already exists.")
-    if earlier is not None:
-        del store[f"{MeterEvent.object}:{identifier}"]
-    return MeterEvent(identifier, event_name, dict(payload), at)
+    event = log.events[identifier] = MeterEvent(identifier, event_name, dict(payload), at)
+    return event
 
 
 def _value(meter: Meter, payload: dict[str, str]) -> Decimal:
@@ -256,7 +272,7 @@ async def list_event_summaries(request: web.Request) -> web.StreamResponse:
             raise param_error("start_time", f"Times must align with {window_name} boundaries.")
     events = [
         e
-        for e in stored(MeterEvent.object)
+        for e in MeterEventLog.get().events.values()
         if e.event_name == meter.event_name
         and e.payload.get(meter.customer_key) == customer
         and start <= e.timestamp < end

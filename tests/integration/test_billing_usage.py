@@ -141,7 +141,7 @@ async def test_ten_thousand_records_from_twenty_callers_reach_stripe_once(
     for account, customer_id in accounts:
         assert await _stripe_total(billing, customer_id) == expected, account.principal
     async with billing.engine.connect() as conn:
-        states = dict(
+        states: dict[str, int] = dict(
             (
                 await conn.execute(
                     select(usage_records.c.state, func.count())

@@ -37,7 +37,7 @@ class PriceRecord:
     id: str
     product_id: str
     lookup_key: str | None
-    unit_amount: int  # 0 unless `fixed_amount`
+    unit_amount: int  # per unit (a metered price's: per unit of its meter); 0 if tiered or chosen
     currency: str
     type: str  # "recurring" or "one_time"
     interval: str | None
@@ -126,8 +126,8 @@ def _tiers(price: dict[str, Any]) -> dict[str, Any]:
 
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
     """The `billing.prices` row for a Stripe price object (product expanded or not); what is
-    not a fixed amount per unit is stored as it is (tiers, usage type, the customer's choice),
-    with `unit_amount` 0."""
+    not a fixed amount per unit is stored as it is (tiers, usage type and meter, the customer's
+    choice), with `unit_amount` 0 where Stripe has none."""
     recurring = optional(mapping, price.get("recurring"))
     custom = optional(mapping, price.get("custom_unit_amount"))
     return {

@@ -1,6 +1,7 @@
 """GET /v1/usage end to end: HTTP → gateway → gRPC → billing → Postgres, the caller's own usage
 only (the cross-user rule), with usage an internal service reported through another billing
-replica on the same database; and the metered price of the seeded catalog in GET /v1/plans."""
+replica on the same database, also in the caller's export; and the metered price of the seeded
+catalog in GET /v1/plans."""
 
 import secrets
 from collections.abc import AsyncIterator
@@ -74,6 +75,12 @@ async def test_usage_is_the_callers_own_this_period(
     assert meter["meter"].startswith("mtr_")
     assert _minutes(theirs.json())["value"] == 0  # another user's usage is not the caller's
     assert_error(await client.get("/v1/usage"), 401, "missing_token")
+    exported = (await client.get("/v1/me/export", headers=watcher.headers)).json()
+    assert [(r["event_name"], r["value"]) for r in exported["usage_records"]] == [
+        (METER, 40),
+        (METER, 2),
+    ]
+    assert (await client.get("/v1/me/export", headers=other.headers)).json()["usage_records"] == []
 
 
 async def test_a_metered_price_is_listed_with_its_unit_amount_and_meter(

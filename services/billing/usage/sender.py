@@ -7,8 +7,7 @@ for good (a 400, e.g. a timestamp too old by then) is marked `failed` and no lon
 What is guaranteed (README, "Usage-based prices"): a record is sent until Stripe has it; it is
 counted by Stripe at most once, because every send of it carries the same meter event
 identifier (Stripe keeps one event per identifier for at least 24 hours; an answer that Stripe
-already has it counts as sent) and the same idempotency key (a retried request replays the
-first answer). A sender that dies mid-batch releases its row locks with its connection; another
+already has it counts as sent). A sender that dies mid-batch releases its row locks with its connection; another
 takes the rows and sends them again under the same identifiers."""
 
 import asyncio
@@ -133,9 +132,10 @@ class UsageSender:
         }
         async with self._slots:
             try:
+                # No idempotency key of ours: Stripe would replay a stored 5xx for 24 hours; the
+                # identifier is what makes a repeated event count once.
                 await self._stripe.v1.billing.meter_events.create_async(
-                    params=params,  # type: ignore[arg-type]
-                    options={"idempotency_key": f"usage-{row.identifier}"},
+                    params=params  # type: ignore[arg-type]
                 )
             except stripe.InvalidRequestError as e:
                 if e.param == "identifier":  # Stripe already has this identifier's event

@@ -31,6 +31,8 @@ ALERTS = {
     "TatameStripeRateLimited",
     "TatameWebhookSignatureFailuresSpiking",
     "TatameWebhookUnexpectedApiVersion",
+    "TatameUsageRecordsRefused",
+    "TatameUsageBacklogStuck",
 }
 
 

@@ -3,17 +3,17 @@
 from prometheus_client import Counter, Gauge
 
 RECORDED = Counter(
-    "usage_records_total",
+    "billing_usage_records_total",
     "RecordUsage calls that stored a record (recorded) or found its identifier (duplicate)",
     ["outcome"],
 )
 SENT = Counter(
-    "usage_records_sent_total",
+    "billing_usage_records_sent_total",
     "Usage records done with Stripe: sent, already_known (Stripe had the identifier) or failed "
     "(refused for good)",
     ["outcome"],
 )
 RETRIED = Counter(
-    "usage_records_send_retries_total", "Sends that failed and wait for another attempt"
+    "billing_usage_records_send_retries_total", "Sends that failed and wait for another attempt"
 )
-BACKLOG = Gauge("usage_records_pending", "Usage records not sent to Stripe yet")
+BACKLOG = Gauge("billing_usage_records_pending", "Usage records not sent to Stripe yet")

@@ -145,6 +145,10 @@ bench: $(SYNCED) ## Load benchmarks (~3-4 min; wrk, installed if missing): each 
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) -m bench
 
+.PHONY: bench-usage
+bench-usage: $(SYNCED) ## Usage ingestion: RecordUsage calls/s beside CheckEntitlement, and the sender's drain (~1 min)
+	$(PY) -m bench.usage
+
 .PHONY: clean
 clean: ## Remove the environment and local state (.venv, .tools, .devdata)
 	rm -rf $(VENV) .venv-3.13 $(TOOLS) .devdata

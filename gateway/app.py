@@ -31,6 +31,7 @@ from gateway.routes import (
     stream,
     subscriptions,
     tax,
+    usage,
 )
 from gateway.schemas import ErrorOut
 from gateway.settings import GatewaySettings
@@ -138,6 +139,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             subscriptions,
             payments,
             entitlements,
+            usage,
             billing,
             me,
             notifications,

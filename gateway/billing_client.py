@@ -8,7 +8,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tatame.billing.v1 import billing_pb2 as pb
-from tatame.billing.v1 import billing_pb2_grpc, tax_pb2
+from tatame.billing.v1 import billing_pb2_grpc, tax_pb2, usage_pb2
 from tatame.billing.v1 import notifications_pb2 as notify_pb
 
 from services.auth.principal import Principal
@@ -234,6 +234,9 @@ class BillingCalls:
         self, request: pb.CheckEntitlementRequest
     ) -> pb.CheckEntitlementResponse:
         return await self._call(self._stub.CheckEntitlement, request, None)
+
+    async def get_usage(self, request: usage_pb2.GetUsageRequest) -> usage_pb2.GetUsageResponse:
+        return await self._call(self._stub.GetUsage, request, None)
 
     async def list_purchases(self, request: pb.ListPurchasesRequest) -> pb.ListPurchasesResponse:
         return await self._call(self._stub.ListPurchases, request, None)

@@ -105,11 +105,18 @@ def discount(message: billing_pb2.Discount, *, with_amount: bool = False) -> Dis
     )
 
 
+def _per_unit_metered(message: billing_pb2.Price) -> bool:
+    """A metered price billed per unit of its meter: its unit_amount is the price of one unit."""
+    return message.usage_type == "metered" and message.billing_scheme == "per_unit"
+
+
 def price(message: billing_pb2.Price, interval: str) -> PriceOut:
     return PriceOut(
         id=message.id,
         lookup_key=message.lookup_key or None,
-        unit_amount=message.unit_amount if message.fixed_amount else None,
+        unit_amount=message.unit_amount
+        if message.fixed_amount or _per_unit_metered(message)
+        else None,
         currency=message.currency,
         interval=interval,
         interval_count=message.interval_count,
@@ -137,6 +144,7 @@ def price(message: billing_pb2.Price, interval: str) -> PriceOut:
         ),
         fixed_amount=message.fixed_amount,
         currencies=list(message.currencies),
+        meter=message.meter or None,
     )
 
 

@@ -26,8 +26,8 @@ class PriceOut(BaseModel):
     id: str
     lookup_key: str | None
     unit_amount: int | None = Field(
-        description="Integer minor units of `currency` per unit; null when the price is not a "
-        "fixed amount (`fixed_amount` false)."
+        description="Integer minor units of `currency` per unit (for a metered price, per unit "
+        "its `meter` measures); null for a tiered or customer-chosen price."
     )
     currency: str = Field(description="ISO 4217 code, lower case.")
     interval: str = Field(description="day, week, month or year.")
@@ -48,6 +48,9 @@ class PriceOut(BaseModel):
         default_factory=list,
         description="Every currency the price can be paid in (`currency`, the one shown, "
         "first): pass one as `currency` to subscribe or pay in it.",
+    )
+    meter: str | None = Field(
+        default=None, description="The Stripe billing meter of a metered price (mtr_...)."
     )
 
 

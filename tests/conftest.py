@@ -172,12 +172,19 @@ async def odd_prices(billing: BillingHandle) -> AsyncIterator[OddPrices]:
             "tiers": [{"up_to": 5, "unit_amount": 1000}, {"up_to": "inf", "unit_amount": 800}],
         }
     )
+    meter = await stripe.v1.billing.meters.create_async(
+        params={
+            "display_name": "Classes",
+            "event_name": unique("classes"),
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
     metered = await stripe.v1.prices.create_async(
         params={
             "product": product.id,
             "currency": "usd",
             "unit_amount": 5,
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": "mtr_classes"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
         }
     )
     chosen = await stripe.v1.prices.create_async(

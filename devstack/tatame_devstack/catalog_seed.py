@@ -1,9 +1,10 @@
-"""Seed the demo catalog (Tatame Basic, Tatame Pro, a Gi Patch) through the official Stripe SDK.
+"""Seed the demo catalog (Tatame Basic, Tatame Pro, a Gi Patch, Video on demand billed per minute
+watched) through the official Stripe SDK.
 
 Every price is in usd with a brl option (`currency_options`), so the plans show in both.
-Idempotent: products are found by `metadata.catalog_key` and prices by `lookup_key`, and only
-what is missing is created (a price seeded before without its brl option gets it), so a second
-run creates nothing. Works against the local emulator
+Idempotent: products are found by `metadata.catalog_key`, prices by `lookup_key` and billing
+meters by `event_name`, and only what is missing is created (a price seeded before without its
+brl option gets it), so a second run creates nothing. Works against the local emulator
 and a Stripe test-mode account; refuses live-mode keys.
 
 Usage: python -m tatame_devstack.catalog_seed --api-base http://127.0.0.1:PORT [--api-key sk_test_…]
@@ -39,6 +40,15 @@ class PriceSpec:
     interval: str | None  # "month", "year", or None for a one-time price
     brl_amount: int  # the same price in brl (minor units), a currency option
     currency: str = "usd"
+    # A metered price: the event_name of the billing meter it bills (unit_amount per unit).
+    meter: str | None = None
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    event_name: str
+    display_name: str
+    formula: str  # "sum", "count" or "last"
 
 
 @dataclass(frozen=True)
@@ -78,11 +88,23 @@ DEMO_CATALOG = (
         features=(),
         prices=(PriceSpec("gi_patch", "Gi patch", 1500, None, 7900),),
     ),
+    ProductSpec(
+        catalog_key="video_on_demand",
+        name="Video on demand",
+        description="Technique videos, billed per minute watched.",
+        features=(),
+        prices=(
+            PriceSpec("video_minutes", "Video minutes", 5, "month", 25, meter="video_minutes"),
+        ),
+    ),
 )
+DEMO_METERS = (MeterSpec("video_minutes", "Video minutes", "sum"),)
 
 
 def seed_demo_catalog(client: stripe.StripeClient) -> None:
-    """Create whatever of DEMO_CATALOG is missing in the account behind `client`."""
+    """Create whatever of DEMO_METERS and DEMO_CATALOG is missing in the account behind
+    `client`."""
+    meters = _meters_by_event_name(client)
     products = _products_by_catalog_key(client)
     prices = _prices_by_lookup_key(
         client, [price.lookup_key for spec in DEMO_CATALOG for price in spec.prices]
@@ -93,7 +115,7 @@ def seed_demo_catalog(client: stripe.StripeClient) -> None:
         for price in spec.prices:
             found = prices.get(price.lookup_key)
             if found is None:
-                found = _create_price(client, product.id, price)
+                found = _create_price(client, product.id, price, meters)
             elif "brl" not in (found.currency_options or {}):
                 client.v1.prices.update(found.id, params={"currency_options": _options(price)})
                 logger.info("added the brl option of price %s", price.lookup_key)
@@ -101,6 +123,24 @@ def seed_demo_catalog(client: stripe.StripeClient) -> None:
         if product.default_price != price_ids[0]:
             client.v1.products.update(product.id, params={"default_price": price_ids[0]})
             logger.info("set the default price of %s to %s", spec.name, spec.prices[0].lookup_key)
+
+
+def _meters_by_event_name(client: stripe.StripeClient) -> dict[str, str]:
+    """The id of each active meter of DEMO_METERS, created where missing."""
+    listed = client.v1.billing.meters.list(params={"status": "active", "limit": 100})
+    found = {meter.event_name: meter.id for meter in listed.auto_paging_iter()}
+    for spec in DEMO_METERS:
+        if spec.event_name not in found:
+            meter = client.v1.billing.meters.create(
+                params={
+                    "display_name": spec.display_name,
+                    "event_name": spec.event_name,
+                    "default_aggregation": {"formula": spec.formula},
+                }
+            )
+            found[spec.event_name] = meter.id
+            logger.info("created meter %s (%s)", spec.event_name, meter.id)
+    return found
 
 
 def _products_by_catalog_key(client: stripe.StripeClient) -> dict[str, stripe.Product]:
@@ -141,7 +181,9 @@ def _create_product(client: stripe.StripeClient, spec: ProductSpec) -> stripe.Pr
     return product
 
 
-def _create_price(client: stripe.StripeClient, product_id: str, spec: PriceSpec) -> stripe.Price:
+def _create_price(
+    client: stripe.StripeClient, product_id: str, spec: PriceSpec, meters: dict[str, str]
+) -> stripe.Price:
     params: PriceCreateParams = {
         "product": product_id,
         "currency": spec.currency,
@@ -150,7 +192,13 @@ def _create_price(client: stripe.StripeClient, product_id: str, spec: PriceSpec)
         "nickname": spec.nickname,
         "currency_options": _options(spec),
     }
-    if spec.interval is not None:
+    if spec.interval is not None and spec.meter is not None:
+        params["recurring"] = {
+            "interval": spec.interval,
+            "usage_type": "metered",
+            "meter": meters[spec.meter],
+        }
+    elif spec.interval is not None:
         params["recurring"] = {"interval": spec.interval}
     price = client.v1.prices.create(params=params)
     logger.info("created price %s (%s)", spec.lookup_key, price.id)

@@ -51,9 +51,18 @@ SINKS_LISTENING = re.compile(
 )
 
 
+# The internal service a developer (or bench/usage.py) reports usage as (RecordUsage).
+USAGE_DEV_CALLER = "usage-dev"
 # "billing" is billing's credential toward the webhooks inbox (erasures and exports);
 # "ops-page" is the operators' token of the revenue page (BILLING_OPS_TOKEN).
-SERVICE_CREDENTIALS = ("gateway", "webhooks-relay", "ops-cli", "billing", "ops-page")
+SERVICE_CREDENTIALS = (
+    "gateway",
+    "webhooks-relay",
+    "ops-cli",
+    "billing",
+    "ops-page",
+    USAGE_DEV_CALLER,
+)
 
 
 def dev_secrets(directory: Path) -> dict[str, str]:
@@ -343,8 +352,11 @@ def running_stack(
             **stripe_env,
             **clerk(directory),
             "BILLING_SERVICE_SECRETS": ",".join(
-                f"{name}={credentials[name]}" for name in ("gateway", "webhooks-relay", "ops-cli")
+                f"{name}={credentials[name]}"
+                for name in ("gateway", "webhooks-relay", "ops-cli", USAGE_DEV_CALLER)
             ),
+            # A credential a developer (or bench/usage.py) reports usage with (RecordUsage).
+            "BILLING_USAGE_CALLERS": USAGE_DEV_CALLER,
             "BILLING_ADMIN_CLIENT_SECRET": credentials["ops-cli"],
             "BILLING_TARGET": billing_target(billing_ports),
             "GATEWAY_SERVICE_SECRET": credentials["gateway"],

@@ -58,6 +58,7 @@ async def serve(settings: BillingSettings) -> None:
         rules=settings.rules,
         credentials=settings.server_credentials(),
         health_address=settings.grpc_health_address,
+        usage_sending=settings.usage_sending,
         inbox=None
         if secret is None
         else InboxClient(

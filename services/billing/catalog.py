@@ -26,6 +26,7 @@ from services.billing.mirror import (
 )
 from services.billing.models import prices, products
 from services.billing.stripe_errors import translated_stripe_errors
+from services.billing.usage.meters import fetch_meter_rows, write_meters
 from services.common.db import fetch_all
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class PriceRecord:
     id: str
     product_id: str
     lookup_key: str | None
-    unit_amount: int  # 0 unless `fixed_amount`
+    unit_amount: int  # per unit (a metered price's: per unit of its meter); 0 if tiered or chosen
     currency: str
     type: str  # "recurring" or "one_time"
     interval: str | None
@@ -104,6 +105,7 @@ class SyncResult:
     products: int
     prices: int
     deactivated: int
+    meters: int = 0
 
 
 def product_row(product: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +169,8 @@ def _currency_options(price: dict[str, Any]) -> dict[str, Any]:
 
 def price_row(price: dict[str, Any]) -> dict[str, Any]:
     """The `billing.prices` row for a Stripe price object (product expanded or not); what is
-    not a fixed amount per unit is stored as it is (tiers, usage type, the customer's choice),
-    with `unit_amount` 0."""
+    not a fixed amount per unit is stored as it is (tiers, usage type and meter, the customer's
+    choice), with `unit_amount` 0 where Stripe has none."""
     recurring = optional(mapping, price.get("recurring"))
     custom = optional(mapping, price.get("custom_unit_amount"))
     return {
@@ -236,7 +238,8 @@ PRICES = Mirror(
 
 
 async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClient) -> SyncResult:
-    """Copy every Stripe product and price into the mirror; what Stripe no longer has goes inactive."""
+    """Copy every Stripe product, price and billing meter into the mirror; what Stripe no longer
+    has goes inactive."""
     async with translated_stripe_errors("list the catalog"):
         product_rows = [
             product_row(p.to_dict())
@@ -252,7 +255,9 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
                 )
             ).auto_paging_iter()
         ]
+        meter_rows = await fetch_meter_rows(stripe_client)
     async with engine.begin() as conn:
+        gone_meters = await write_meters(conn, meter_rows)
         # Fetched state, maybe newer than events still on their way: those will fetch again.
         await upsert_product(conn, [{**row, "refetched": True} for row in product_rows])
         await upsert_price(conn, [{**row, "refetched": True} for row in price_rows])
@@ -269,7 +274,8 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
     result = SyncResult(
         products=len(product_rows),
         prices=len(price_rows),
-        deactivated=gone_products.rowcount + gone_prices.rowcount,
+        deactivated=gone_products.rowcount + gone_prices.rowcount + gone_meters,
+        meters=len(meter_rows),
     )
     log.info("catalog synced", extra={"fields": asdict(result)})
     return result

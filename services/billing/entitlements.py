@@ -29,6 +29,7 @@ from services.billing.purchases import (
 )
 from services.billing.settings import DisputePolicy
 from services.billing.subscription_rules import awaits_payment_method
+from services.billing.usage.records import feature_limit
 from services.common.db import fetch_all
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ class EntitlementRecord:
     grace_end: datetime | None
     payment_intent_id: str | None = None
     expires: datetime | None = None
+    # The granting product's `limits.<feature>` (usage per period), if it sets one.
+    limit: int | None = None
 
     @property
     def ends(self) -> datetime | None:
@@ -248,6 +251,7 @@ async def list_entitlements(
                 grace_end=verdict.grace_end,
                 payment_intent_id=None if subscription else grant.source_id,
                 expires=verdict.expires,
+                limit=feature_limit(grant.metadata, feature),
             )
             granted[feature] = _preferred(granted.get(feature, record), record)
     return sorted(granted.values(), key=lambda record: record.feature)

@@ -44,12 +44,15 @@ from services.billing.grpc_policy import (
 from services.billing.grpc_policy import GATEWAY as GATEWAY  # re-exported for callers
 from services.billing.grpc_policy import WEBHOOKS_RELAY as WEBHOOKS_RELAY
 from services.billing.grpc_tax import TaxRpcs
+from services.billing.grpc_usage import UsageRpcs
 from services.billing.idempotency import RequestKey, idempotent
 from services.billing.live.feed import ChangeFeed
 from services.billing.live.watch import Watchers
 from services.billing.privacy.inbox import InboxClient
 from services.billing.resync.metrics import watch_drift
 from services.billing.settings import BillingRules
+from services.billing.usage import records as usage_records
+from services.billing.usage.sender import UsageSending, start_sender
 from services.common.db import database_reachable, psycopg_conninfo
 from services.common.grpc_input import RefuseNulInterceptor
 from services.common.grpc_server import (
@@ -62,9 +65,9 @@ from services.common.rpc import Context, rpc
 log = logging.getLogger(__name__)
 
 
-class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs):
+class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs, UsageRpcs):
     """tatame.billing.v1.BillingService over the use cases of billing (the account's methods in
-    grpc_account.py, the relay's in grpc_events.py)."""
+    grpc_account.py, the relay's in grpc_events.py, tax in grpc_tax.py, usage in grpc_usage.py)."""
 
     def __init__(
         self,
@@ -438,18 +441,25 @@ class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs):
     async def CheckEntitlement(
         self, request: billing_pb2.CheckEntitlementRequest, context: Context
     ) -> billing_pb2.CheckEntitlementResponse:
+        principal = await acting_principal(context)
         record = await entitlements.check_entitlement(
             engine=self._engine,
-            principal=await acting_principal(context),
+            principal=principal,
             feature=request.feature,
             grace=self._grace,
             dispute_policy=self._rules.dispute_policy,
         )
         if record is None:
             return billing_pb2.CheckEntitlementResponse(entitled=False)
-        return billing_pb2.CheckEntitlementResponse(
+        response = billing_pb2.CheckEntitlementResponse(
             entitled=True, entitlement=messages.entitlement_message(record)
         )
+        if record.limit is not None:
+            left = await usage_records.balance(
+                engine=self._engine, principal=principal, feature=record.feature, limit=record.limit
+            )
+            response.limit, response.remaining = left.limit, left.remaining
+        return response
 
     @rpc
     async def ListPurchases(
@@ -501,10 +511,12 @@ async def start_billing_server(
     credentials: grpc.ServerCredentials | None = None,
     health_address: str | None = None,
     inbox: InboxClient | None = None,
+    usage_sending: UsageSending | None = None,
 ) -> GrpcServer:
     """Start billing's gRPC server (BillingService and BillingAdminService) on `address` (port 0
     picks one) with caller checks on; its health is SERVING while its database answers. With
-    `credentials` it serves TLS, and plaintext health on `health_address`."""
+    `credentials` it serves TLS, and plaintext health on `health_address`. With
+    `usage_sending`, a usage sender runs beside it until it stops."""
     verifier = ServiceTokenVerifier(secrets=service_secrets, audience="billing")
     watchers = Watchers(engine=engine, grace=timedelta(days=rules.past_due_grace_days))
     feed = ChangeFeed(psycopg_conninfo(engine), watchers)
@@ -513,7 +525,7 @@ async def start_billing_server(
         engine=engine, stripe_client=stripe_client, rules=rules, watchers=watchers, inbox=inbox
     )
     admin = BillingAdminServicer(engine=engine, stripe_client=stripe_client)
-    policy = method_policy(rules.entitlement_callers)
+    policy = method_policy(rules.entitlement_callers, rules.usage_callers)
 
     def add_servicers(server: grpc.aio.Server) -> None:
         billing_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
@@ -531,4 +543,9 @@ async def start_billing_server(
     )
     server.closers.append(feed.close)
     server.closers.append(watch_drift(engine))
+    if usage_sending is not None:
+        sender = await start_sender(
+            engine=engine, stripe_client=stripe_client, config=usage_sending
+        )
+        server.closers.append(sender.stop)
     return server

@@ -135,6 +135,7 @@ def price_message(record: catalog.PriceRecord) -> billing_pb2.Price:
         else billing_pb2.CustomUnitAmount(**record.custom_unit_amount),
         fixed_amount=record.fixed_amount,
         currencies=record.currencies,
+        meter=record.meter or "",
     )
 
 

@@ -1,6 +1,6 @@
-"""Who may call each BillingService method: the gateway, the webhooks relay, and the internal
-services named in BILLING_ENTITLEMENT_CALLERS (entitlements only); and each BillingAdminService
-method: the operators' CLI alone."""
+"""Who may call each BillingService method: the gateway, the webhooks relay, the internal
+services named in BILLING_ENTITLEMENT_CALLERS (entitlements only) and in BILLING_USAGE_CALLERS
+(RecordUsage only); and each BillingAdminService method: the operators' CLI alone."""
 
 from collections.abc import Mapping
 
@@ -54,18 +54,23 @@ _GATEWAY_METHODS = (
     "WatchBilling",
     "GetTaxLocation",
     "SetTaxLocation",
+    "GetUsage",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")
 
 
-def method_policy(entitlement_callers: frozenset[str]) -> Mapping[str, frozenset[str]]:
-    """Which internal services may call each method; anything not listed is refused."""
+def method_policy(
+    entitlement_callers: frozenset[str], usage_callers: frozenset[str] = frozenset()
+) -> Mapping[str, frozenset[str]]:
+    """Which internal services may call each method; anything not listed is refused (the apps,
+    through the gateway, never report their own usage)."""
     policy = {f"/{SERVICE_NAME}/{name}": frozenset({GATEWAY}) for name in _GATEWAY_METHODS}
     for name in ("ApplyStripeEvent", "ApplyStripeEvents"):
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({WEBHOOKS_RELAY})
     for name in _ENTITLEMENT_METHODS:
         policy[f"/{SERVICE_NAME}/{name}"] = frozenset({GATEWAY}) | entitlement_callers
+    policy[f"/{SERVICE_NAME}/RecordUsage"] = usage_callers
     for name in ("RefundPayment", "ListNotifications", "ReplayNotification", "GetRevenueMetrics"):
         policy[f"/{ADMIN_SERVICE_NAME}/{name}"] = frozenset({OPS_CLI})
     return policy

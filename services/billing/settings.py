@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.auth.service_credentials import MIN_SECRET_LENGTH, parse_service_secrets
+from services.billing.usage.sender import UsageSending
 from services.common.grpc_tls import GrpcTlsSettings
 from services.common.metrics import MetricsSettings
 from services.common.settings import (
@@ -37,6 +38,8 @@ class BillingRules:
     past_due_grace_days: int = 7
     # Services besides the gateway that may ask ListEntitlements and CheckEntitlement.
     entitlement_callers: frozenset[str] = frozenset({"gateway"})
+    # Internal services that may report usage (RecordUsage).
+    usage_callers: frozenset[str] = frozenset()
     # Stripe test mode only: each new customer gets its own test clock named with this prefix
     # and the principal, so that time can be advanced through its trials and renewals.
     test_clock_prefix: str | None = None
@@ -87,6 +90,16 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_past_due_grace_days: int = Field(default=_DEFAULTS.past_due_grace_days, ge=0, le=90)
     # "reporting,classes": internal services (besides the gateway) that may read entitlements.
     billing_entitlement_callers: CommaList = tuple(_DEFAULTS.entitlement_callers)
+    # "classes,video": internal services that may report usage (RecordUsage); none by default.
+    billing_usage_callers: CommaList = ()
+    # The usage sender (a loop in each billing server): whether it runs, how many records it
+    # claims per batch and sends at once, how often it looks when idle, and its retry backoff.
+    billing_usage_sender: bool = True
+    billing_usage_batch_size: int = Field(default=100, ge=1, le=1000)
+    billing_usage_concurrency: int = Field(default=8, ge=1, le=64)
+    billing_usage_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    billing_usage_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    billing_usage_backoff_max_seconds: float = Field(default=600.0, gt=0)
     # Test mode only (refused in production and with a live key): new customers on test clocks.
     billing_stripe_test_clocks: bool = False
     # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
@@ -109,6 +122,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
         "billing_allowed_redirect_origins",
         "billing_entitlement_callers",
         "billing_payment_method_types",
+        "billing_usage_callers",
         mode="before",
     )
     @classmethod
@@ -147,12 +161,16 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
 
     @model_validator(mode="after")
     def _entitlement_callers_are_known(self) -> "BillingSettings":
-        unknown = set(self.billing_entitlement_callers) - set(self.service_secrets)
-        if unknown:
-            raise ValueError(
-                f"BILLING_ENTITLEMENT_CALLERS names {', '.join(sorted(unknown))}, "
-                "which BILLING_SERVICE_SECRETS has no secret for"
-            )
+        for name, callers in (
+            ("BILLING_ENTITLEMENT_CALLERS", self.billing_entitlement_callers),
+            ("BILLING_USAGE_CALLERS", self.billing_usage_callers),
+        ):
+            unknown = set(callers) - set(self.service_secrets)
+            if unknown:
+                raise ValueError(
+                    f"{name} names {', '.join(sorted(unknown))}, "
+                    "which BILLING_SERVICE_SECRETS has no secret for"
+                )
         return self
 
     @model_validator(mode="after")
@@ -195,10 +213,24 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             trial_requires_payment_method=self.billing_trial_requires_payment_method,
             past_due_grace_days=self.billing_past_due_grace_days,
             entitlement_callers=frozenset(self.billing_entitlement_callers),
+            usage_callers=frozenset(self.billing_usage_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
             dispute_policy=self.billing_dispute_policy,
             automatic_tax=self.billing_automatic_tax,
             payment_method_types=self.billing_payment_method_types,
+        )
+
+    @property
+    def usage_sending(self) -> UsageSending | None:
+        """The usage sender's settings; None when BILLING_USAGE_SENDER=false."""
+        if not self.billing_usage_sender:
+            return None
+        return UsageSending(
+            batch_size=self.billing_usage_batch_size,
+            concurrency=self.billing_usage_concurrency,
+            poll_seconds=self.billing_usage_poll_seconds,
+            backoff_base_seconds=self.billing_usage_backoff_base_seconds,
+            backoff_max_seconds=self.billing_usage_backoff_max_seconds,
         )
 
 

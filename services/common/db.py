@@ -62,7 +62,8 @@ R = TypeVar("R")
 async def fetch_all(
     engine: AsyncEngine, query: LiteralString, params: Sequence[object], row: Callable[..., R]
 ) -> list[R]:
-    """The rows of one read-only `query`, each as `row(*columns)`, for reads on hot paths.
+    """The rows of one `query`, each as `row(*columns)`, for hot paths: a read, or one
+    statement that writes and returns what it did (it commits on its own).
 
     It borrows a connection of `engine`'s pool (one pool per process, one place for its size and
     outage handling) and runs on psycopg itself: in autocommit, so one round trip instead of

@@ -68,6 +68,8 @@ class ErrorReason(StrEnum):
     # Stripe Tax cannot locate the customer (no billing address, or one without what its
     # country needs: a US ZIP code): send the billing address first.
     CUSTOMER_TAX_LOCATION_INVALID = "customer_tax_location_invalid"
+    # A usage record's identifier already went with another principal, meter or value.
+    USAGE_IDENTIFIER_REUSED = "usage_identifier_reused"
 
 
 class ServiceError(Exception):

@@ -39,6 +39,7 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.SUBSCRIPTION_ENDED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.INVALID_IDEMPOTENCY_KEY: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorReason.IDEMPOTENCY_KEY_REUSED: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorReason.USAGE_IDENTIFIER_REUSED: grpc.StatusCode.ALREADY_EXISTS,
     ErrorReason.IDEMPOTENCY_REQUEST_IN_PROGRESS: grpc.StatusCode.ABORTED,
     ErrorReason.PRICE_NOT_SUBSCRIBABLE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorReason.CUSTOMER_TAX_LOCATION_INVALID: grpc.StatusCode.FAILED_PRECONDITION,

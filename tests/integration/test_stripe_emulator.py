@@ -37,6 +37,7 @@ DEMO_PRICES = {  # lookup_key: (unit_amount, interval, product name)
     "pro_monthly": (3900, "month", "Tatame Pro"),
     "pro_yearly": (39000, "year", "Tatame Pro"),
     "gi_patch": (1500, None, "Gi Patch"),
+    "video_minutes": (5, "month", "Video on demand"),  # metered, on the video_minutes meter
 }
 
 
@@ -411,7 +412,18 @@ def test_seed_twice_creates_nothing_new(client: stripe.StripeClient, stripe_emul
     assert sorted(first) == sorted(DEMO_PRICES)
     assert {key: p.id for key, p in second.items()} == {key: p.id for key, p in first.items()}
     assert {pid: price_ids(client, product=pid) for pid in product_ids} == prices_before
-    assert seeded_catalog_keys(client) == ["gi_patch", "tatame_basic", "tatame_pro"]
+    assert seeded_catalog_keys(client) == [
+        "gi_patch",
+        "tatame_basic",
+        "tatame_pro",
+        "video_on_demand",
+    ]
+    metered = second["video_minutes"].recurring
+    assert metered is not None
+    meter = client.v1.billing.meters.retrieve(present(metered.meter))
+    assert (metered.usage_type, meter.event_name) == ("metered", "video_minutes")
+    meters = client.v1.billing.meters.list(params={"limit": 100}).auto_paging_iter()
+    assert [m.event_name for m in meters].count("video_minutes") == 1
     for lookup_key, (unit_amount, interval, product_name) in DEMO_PRICES.items():
         price = second[lookup_key]
         assert (price.unit_amount, price.currency, expanded(price.product).name) == (

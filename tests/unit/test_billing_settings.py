@@ -99,6 +99,18 @@ def test_an_entitlement_caller_without_a_secret_is_refused() -> None:
         settings(billing_entitlement_callers="classes,reporting")
 
 
+def test_usage_callers_need_a_secret_and_the_sender_reads_its_settings() -> None:
+    with pytest.raises(ValidationError, match="BILLING_USAGE_CALLERS names video"):
+        settings(billing_usage_callers="classes,video")
+
+    configured = settings(billing_usage_callers="classes", billing_usage_batch_size=50)
+
+    assert configured.rules.usage_callers == {"classes"}
+    assert configured.usage_sending is not None
+    assert configured.usage_sending.batch_size == 50
+    assert settings(billing_usage_sender=False).usage_sending is None
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("billing_trial_days", -1), ("billing_trial_days", 731), ("billing_past_due_grace_days", 91)],
@@ -108,10 +120,10 @@ def test_days_out_of_range_are_refused(name: str, value: int) -> None:
         settings(**{name: value})
 
 
-def test_every_billing_method_has_callers_and_entitlements_take_the_configured_ones() -> None:
+def test_every_billing_method_has_callers_and_the_configured_ones_are_used() -> None:
     methods = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].methods
     admin_methods = billing_pb2.DESCRIPTOR.services_by_name["BillingAdminService"].methods
-    policy = dict(method_policy(frozenset({"classes"})))
+    policy = dict(method_policy(frozenset({"classes"}), frozenset({"video"})))
     admin_policy = {
         f"/{ADMIN_SERVICE_NAME}/{method.name}": policy.pop(f"/{ADMIN_SERVICE_NAME}/{method.name}")
         for method in admin_methods
@@ -121,11 +133,13 @@ def test_every_billing_method_has_callers_and_entitlements_take_the_configured_o
     assert set(policy) == {f"/{SERVICE_NAME}/{method.name}" for method in methods}
     assert policy[f"/{SERVICE_NAME}/CheckEntitlement"] == {GATEWAY, "classes"}
     assert policy[f"/{SERVICE_NAME}/ListEntitlements"] == {GATEWAY, "classes"}
+    assert policy[f"/{SERVICE_NAME}/RecordUsage"] == {"video"}  # never the gateway
     relay_methods = ("ApplyStripeEvent", "ApplyStripeEvents")
     for method in relay_methods:
         assert policy[f"/{SERVICE_NAME}/{method}"] == {WEBHOOKS_RELAY}
     others = set(policy) - {
-        f"/{SERVICE_NAME}/{m}" for m in ("CheckEntitlement", "ListEntitlements", *relay_methods)
+        f"/{SERVICE_NAME}/{m}"
+        for m in ("CheckEntitlement", "ListEntitlements", "RecordUsage", *relay_methods)
     }
     assert {frozenset(policy[method]) for method in others} == {frozenset({GATEWAY})}
 

@@ -33,6 +33,8 @@ ALERTS = {
     "TatameWebhookUnexpectedApiVersion",
     "TatameBillingMirrorDrift",
     "TatameBillingReconcileStale",
+    "TatameUsageRecordsRefused",
+    "TatameUsageBacklogStuck",
 }
 
 

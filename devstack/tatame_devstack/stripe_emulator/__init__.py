@@ -53,6 +53,9 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
 - paying an open invoice (`POST /v1/invoices/{id}/pay`, with a `payment_method` of its customer's
   or what pays it otherwise): a decline is Stripe's 402 card error, a card asking for 3-D Secure
   Stripe's 402 `invoice_payment_intent_requires_action` (the card holder is taken as present);
+- Billing Meters (`/v1/billing/meters`), meter events (`POST /v1/billing/meter_events`, one
+  event per identifier for 24 hours) and their summaries (`…/event_summaries`); a metered price
+  names an existing meter;
 - refunds (`POST /v1/refunds`, in full or in part), disputes (`POST /v1/disputes/{id}/close`) and
   test clocks (`/v1/test_helpers/test_clocks`, advancing moves the clock's customers'
   subscriptions through their period ends);
@@ -76,7 +79,7 @@ Usage: python -m tatame_devstack.stripe_emulator [--host 127.0.0.1] [--port 8420
 One module per resource family: `catalog`, `customers`, `subscriptions` (with
 `subscription_params`, `subscription_render`, `prorations` and `pending_updates`), `schedules`,
 `invoices` (with `previews` and `invoice_tax`), `intents`, `setup_intents`, `payment_methods`,
-`charges`, `refunds`, `disputes`, `checkout` (with `checkout_tax`), `tax`, `currencies`,
+`charges`, `refunds`, `disputes`, `meters`, `checkout` (with `checkout_tax`), `tax`, `currencies`,
 `test_clocks`, `events` (with `webhook_endpoints` and `webhook_delivery`), `testing` (the `/_testing/*`
 endpoints), on `params` (parsing), `render` (objects, lists and `expand[]`), `idempotency` and `state`; `app` builds the
 application and serves it (`--conformance`: every request and response checked against

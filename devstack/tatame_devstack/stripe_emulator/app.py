@@ -43,6 +43,7 @@ from tatame_devstack.stripe_emulator.invoices import (
     retrieve_invoice_payment,
 )
 from tatame_devstack.stripe_emulator.list_filters import extend_list_filters
+from tatame_devstack.stripe_emulator.meters import add_routes as add_meter_routes
 from tatame_devstack.stripe_emulator.payment_methods import (
     attach_payment_method,
     detach_payment_method,
@@ -193,6 +194,7 @@ def build_app(
     add_testing_routes(app, violations)
     add_webhook_endpoint_routes(app)
     add_dispute_routes(app)
+    add_meter_routes(app)
     add_test_clock_routes(app)
 
     overrides: dict[tuple[str, str], Handler] = {

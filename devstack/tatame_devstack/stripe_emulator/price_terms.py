@@ -4,6 +4,7 @@ unit, its tiers, or the amount the customer chooses; recurring or one-time."""
 from typing import Any
 
 from tatame_devstack.stripe_emulator.currencies import parse_currency_options
+from tatame_devstack.stripe_emulator.meters import Meter
 from tatame_devstack.stripe_emulator.params import (
     INTERVALS,
     as_bool,
@@ -38,6 +39,13 @@ def _as_recurring(value: Any) -> dict[str, Any]:
         ),
     }
     reject_unknown(params, parent="recurring")
+    if (recurring["usage_type"] == "metered") != (recurring["meter"] is not None):
+        raise param_error(
+            "recurring[meter]",
+            "A metered price needs a billing meter (`recurring[meter]`); a licensed one has none.",
+        )
+    if isinstance(meter := recurring["meter"], str):
+        Meter._api_retrieve(meter)  # Stripe's 404 for an unknown meter
     return recurring
 
 

@@ -1,6 +1,6 @@
 """Everything billing and the webhooks inbox hold about a principal, as one JSON document: its
 customer, the mirror's rows of its Stripe customers (the current one and any erased), its
-erasures, and the inbox's events about it with their payloads."""
+usage records, its erasures, and the inbox's events about it with their payloads."""
 
 import json
 from collections.abc import Sequence
@@ -62,6 +62,12 @@ _SECTIONS: Sequence[tuple[str, str]] = (
         "notification_preferences",
         "SELECT disabled_kinds, updated_at FROM billing.notification_preferences"
         " WHERE principal = :principal",
+    ),
+    (
+        "usage_records",
+        "SELECT identifier, event_name, meter_id, value, occurred_at, recorded_by, recorded_at,"
+        " state, sent_at FROM billing.usage_records"
+        " WHERE principal = :principal ORDER BY occurred_at, id",
     ),
 )
 

@@ -5,6 +5,7 @@ from tatame.billing.v1 import async_pb2 as _async_pb2
 from tatame.billing.v1 import notifications_pb2 as _notifications_pb2
 from tatame.billing.v1 import revenue_pb2 as _revenue_pb2
 from tatame.billing.v1 import tax_pb2 as _tax_pb2
+from tatame.billing.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -39,7 +40,7 @@ PRORATION_BEHAVIOR_ALWAYS_INVOICE: ProrationBehavior
 PRORATION_BEHAVIOR_NONE: ProrationBehavior
 
 class Price(_message.Message):
-    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type", "billing_scheme", "usage_type", "tiers_mode", "tiers", "custom_unit_amount", "fixed_amount", "currencies")
+    __slots__ = ("id", "lookup_key", "unit_amount", "currency", "interval", "interval_count", "type", "billing_scheme", "usage_type", "tiers_mode", "tiers", "custom_unit_amount", "fixed_amount", "currencies", "meter")
     ID_FIELD_NUMBER: _ClassVar[int]
     LOOKUP_KEY_FIELD_NUMBER: _ClassVar[int]
     UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +55,7 @@ class Price(_message.Message):
     CUSTOM_UNIT_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     FIXED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCIES_FIELD_NUMBER: _ClassVar[int]
+    METER_FIELD_NUMBER: _ClassVar[int]
     id: str
     lookup_key: str
     unit_amount: int
@@ -68,7 +70,8 @@ class Price(_message.Message):
     custom_unit_amount: CustomUnitAmount
     fixed_amount: bool
     currencies: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ..., billing_scheme: _Optional[str] = ..., usage_type: _Optional[str] = ..., tiers_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ..., custom_unit_amount: _Optional[_Union[CustomUnitAmount, _Mapping]] = ..., fixed_amount: _Optional[bool] = ..., currencies: _Optional[_Iterable[str]] = ...) -> None: ...
+    meter: str
+    def __init__(self, id: _Optional[str] = ..., lookup_key: _Optional[str] = ..., unit_amount: _Optional[int] = ..., currency: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., interval_count: _Optional[int] = ..., type: _Optional[str] = ..., billing_scheme: _Optional[str] = ..., usage_type: _Optional[str] = ..., tiers_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ..., custom_unit_amount: _Optional[_Union[CustomUnitAmount, _Mapping]] = ..., fixed_amount: _Optional[bool] = ..., currencies: _Optional[_Iterable[str]] = ..., meter: _Optional[str] = ...) -> None: ...
 
 class PriceTier(_message.Message):
     __slots__ = ("up_to", "unit_amount", "flat_amount")
@@ -768,12 +771,16 @@ class CheckEntitlementRequest(_message.Message):
     def __init__(self, feature: _Optional[str] = ...) -> None: ...
 
 class CheckEntitlementResponse(_message.Message):
-    __slots__ = ("entitled", "entitlement")
+    __slots__ = ("entitled", "entitlement", "limit", "remaining")
     ENTITLED_FIELD_NUMBER: _ClassVar[int]
     ENTITLEMENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
     entitled: bool
     entitlement: Entitlement
-    def __init__(self, entitled: _Optional[bool] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ...) -> None: ...
+    limit: int
+    remaining: int
+    def __init__(self, entitled: _Optional[bool] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., limit: _Optional[int] = ..., remaining: _Optional[int] = ...) -> None: ...
 
 class Purchase(_message.Message):
     __slots__ = ("payment_intent_id", "price_id", "product_id", "product_name", "quantity", "amount", "currency", "status", "amount_refunded", "receipt_url", "paid_time")

@@ -7,6 +7,7 @@ from tatame.billing.v1 import billing_pb2 as tatame_dot_billing_dot_v1_dot_billi
 from tatame.billing.v1 import notifications_pb2 as tatame_dot_billing_dot_v1_dot_notifications__pb2
 from tatame.billing.v1 import revenue_pb2 as tatame_dot_billing_dot_v1_dot_revenue__pb2
 from tatame.billing.v1 import tax_pb2 as tatame_dot_billing_dot_v1_dot_tax__pb2
+from tatame.billing.v1 import usage_pb2 as tatame_dot_billing_dot_v1_dot_usage__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -240,6 +241,16 @@ class BillingServiceStub:
                 '/tatame.billing.v1.BillingService/SetTaxLocation',
                 request_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.FromString,
+                _registered_method=True)
+        self.RecordUsage = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/RecordUsage',
+                request_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageResponse.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/GetUsage',
+                request_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
 
 
@@ -565,6 +576,26 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordUsage(self, request, context):
+        """--- Usage-based prices (messages in usage.proto) ---
+        Report usage of a meter for the principal (internal services in BILLING_USAGE_CALLERS only).
+        Stored first, then sent to Stripe's meter events API by billing's usage sender. Idempotent by
+        `identifier`: the same identifier again answers `recorded=false` and counts nothing;
+        with another principal, meter or value it is ALREADY_EXISTS `usage_identifier_reused`.
+        FAILED_PRECONDITION `customer_required` before the principal has a customer;
+        INVALID_ARGUMENT for an unknown meter or a timestamp outside Stripe's window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """The principal's usage this period per meter (GET /v1/usage), from billing's usage records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -752,6 +783,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.SetTaxLocation,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.SerializeToString,
+            ),
+            'RecordUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsage,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1772,6 +1813,60 @@ class BillingService:
             '/tatame.billing.v1.BillingService/SetTaxLocation',
             tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_tax__pb2.SetTaxLocationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/RecordUsage',
+            tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_usage__pb2.RecordUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/GetUsage',
+            tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,7 @@ Invoices mirrored before have no tax (BILLING_AUTOMATIC_TAX did not exist): thei
 without tax is their total.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 21:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

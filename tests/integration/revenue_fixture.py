@@ -95,7 +95,7 @@ PRICES = [
 ]
 
 
-def _sub(
+def sub(
     id: str, customer: str, price: str, status: str, created: datetime, **more: Any
 ) -> dict[str, Any]:
     return dict(
@@ -112,11 +112,11 @@ def _sub(
 
 
 SUBSCRIPTIONS = [
-    _sub("sub_a", "cus_a", "price_basic_m", "active", at(1, month=2)),
-    _sub(
+    sub("sub_a", "cus_a", "price_basic_m", "active", at(1, month=2)),
+    sub(
         "sub_b", "cus_b", "price_basic_y", "active", at(3, 10), quantity=2, discount_ids=["di_once"]
     ),
-    _sub(
+    sub(
         "sub_c",
         "cus_c",
         "price_pro_w",
@@ -125,8 +125,8 @@ SUBSCRIPTIONS = [
         ended_at=at(5, 12),
         canceled_at=at(5, 12),
     ),
-    _sub("sub_d", "cus_c", "price_pro_q", "active", at(8, 9)),
-    _sub(
+    sub("sub_d", "cus_c", "price_pro_q", "active", at(8, 9)),
+    sub(
         "sub_e",
         "cus_e",
         "price_pro_brl",
@@ -136,7 +136,7 @@ SUBSCRIPTIONS = [
         trial_end=at(6, 8),
         discount_ids=["di_forever_pct"],
     ),
-    _sub(
+    sub(
         "sub_f",
         "cus_f",
         "price_basic_m",
@@ -147,14 +147,14 @@ SUBSCRIPTIONS = [
         ended_at=at(9, 10),
         canceled_at=at(9, 10),
     ),
-    _sub(
+    sub(
         "sub_g", "cus_g", "price_basic_m", "active", at(10, month=2), discount_ids=["di_repeating"]
     ),
-    _sub("sub_h", "cus_h", "price_basic_m", "past_due", at(1, 15), discount_ids=["di_forever_off"]),
-    _sub("sub_i", "cus_i", "price_free", "active", at(2)),
-    _sub("sub_j", "cus_j", "price_basic_m", "incomplete_expired", at(2)),
-    _sub("sub_k", "cus_k", "price_metered", "active", at(2)),
-    _sub(
+    sub("sub_h", "cus_h", "price_basic_m", "past_due", at(1, 15), discount_ids=["di_forever_off"]),
+    sub("sub_i", "cus_i", "price_free", "active", at(2)),
+    sub("sub_j", "cus_j", "price_basic_m", "incomplete_expired", at(2)),
+    sub("sub_k", "cus_k", "price_metered", "active", at(2)),
+    sub(
         "sub_l",
         "cus_l",
         "price_basic_m",
@@ -163,8 +163,8 @@ SUBSCRIPTIONS = [
         trial_start=at(7),
         trial_end=at(7, month=4),
     ),
-    _sub("sub_m", "cus_m", "price_basic_m", "unpaid", at(5, month=1), current_period_start=at(5)),
-    _sub(
+    sub("sub_m", "cus_m", "price_basic_m", "unpaid", at(5, month=1), current_period_start=at(5)),
+    sub(
         "sub_n",
         "cus_n",
         "price_basic_m",

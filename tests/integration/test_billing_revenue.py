@@ -2,6 +2,7 @@
 own (revenue_fixture.py): the figures, the admin RPC and who may call it, the CLI, the gauges,
 and the operators' page with and without the operators' token."""
 
+import asyncio
 import base64
 import itertools
 import json
@@ -16,12 +17,14 @@ import httpx
 import pytest
 import stripe
 from prometheus_client import REGISTRY
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tatame.billing.v1 import billing_pb2_grpc, revenue_pb2
 
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.grpc_api import start_billing_server
 from services.billing.grpc_policy import GATEWAY, OPS_CLI
+from services.billing.models import customers, prices, products, subscriptions
 from services.billing.revenue.figures import DayFigures
 from services.billing.revenue.gauges import RevenueGauges
 from services.billing.revenue.page import create_app
@@ -104,6 +107,38 @@ async def test_every_figure_matches_the_hand_computed_fixture(mirror: Mirror) ->
     # Free and metered plans are in no figure; currencies are never mixed.
     assert {plan for _, plan, _ in rows} == {None, "prod_basic", "prod_pro", "prod_kit", ""}
     assert report.plan_names["prod_basic"] == "Basic"
+
+
+async def test_a_subscription_in_a_currency_option_counts_in_that_currency(
+    postgres_admin_url: str,
+) -> None:
+    """A customer who bills in brl on a usd price with a brl option: its MRR is the option's
+    amount in brl (Stripe bills it so), nothing in usd."""
+    url = await asyncio.to_thread(migrated_database, postgres_admin_url, "billing")
+    engine = create_engine(url, pool_size=1)
+    usd_price = fixture.PRICES[0] | {"currency_options": {"brl": {"unit_amount": 4990}}}
+    customer = {
+        "principal": "user:brl",
+        "stripe_customer_id": "cus_brl",
+        "email": "",
+        "name": "",
+        "currency": "brl",
+    }
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(products).values(**fixture.PRODUCTS[0]))
+            await conn.execute(insert(prices).values(**usd_price))
+            await conn.execute(insert(customers).values(**customer))
+            for sub in (
+                fixture.sub("sub_brl", "cus_brl", usd_price["id"], "active", fixture.at(1, 0, 2)),
+                fixture.sub("sub_usd", "cus_usd", usd_price["id"], "active", fixture.at(1, 0, 2)),
+            ):
+                await conn.execute(insert(subscriptions).values(**sub))
+        report = await revenue_report(engine=engine, since=fixture.SINCE, until=fixture.SINCE)
+    finally:
+        await engine.dispose()
+    totals = {r.currency: (r.mrr, r.active) for r in report.rows if r.plan is None}
+    assert totals == {"brl": (4990, 1), "usd": (1000, 1)}
 
 
 async def test_the_balance_of_active_subscriptions_holds_day_to_day(mirror: Mirror) -> None:

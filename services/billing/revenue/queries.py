@@ -5,11 +5,31 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.billing.errors import InvalidArgument
-from services.billing.models import charges, discounts, invoices, prices, products, purchases
+from services.billing.models import (
+    charges,
+    customers,
+    discounts,
+    invoices,
+    prices,
+    products,
+    purchases,
+)
 from services.billing.models import subscriptions as subs
 from services.billing.revenue.figures import (
     Charge,
@@ -71,13 +91,22 @@ async def _subscriptions(conn: AsyncConnection, since: datetime) -> list[Subscri
     starting = select(subs.c.stripe_customer_id).where(
         func.coalesce(subs.c.trial_end, subs.c.created) >= since
     )
+    # A customer bills in one currency (Stripe's rule): a subscription of a customer whose
+    # currency is one of the price's `currency_options` is billed at that option's amount.
+    billed_in = customers.c.currency
+    in_option = and_(
+        billed_in.is_not(None),
+        billed_in != prices.c.currency,
+        prices.c.currency_options.has_key(billed_in),
+    )
+    option_amount = cast(prices.c.currency_options[billed_in]["unit_amount"].astext, BigInteger)
     query = (
         select(
             subs.c.id,
             subs.c.stripe_customer_id,
             prices.c.product_id,
-            prices.c.currency,
-            prices.c.unit_amount,
+            case((in_option, billed_in), else_=prices.c.currency),
+            case((in_option, option_amount), else_=prices.c.unit_amount),
             func.coalesce(subs.c.quantity, 1),
             prices.c.interval,
             prices.c.interval_count,
@@ -91,6 +120,7 @@ async def _subscriptions(conn: AsyncConnection, since: datetime) -> list[Subscri
             subs.c.discount_ids,
         )
         .join(prices, prices.c.id == subs.c.price_id)
+        .outerjoin(customers, customers.c.stripe_customer_id == subs.c.stripe_customer_id)
         .where(
             prices.c.type == "recurring",
             prices.c.billing_scheme == "per_unit",

@@ -52,6 +52,8 @@ _GATEWAY_METHODS = (
     "GetNotificationPreferences",
     "UpdateNotificationPreferences",
     "WatchBilling",
+    "PauseSubscription",
+    "UnpauseSubscription",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

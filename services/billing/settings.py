@@ -16,6 +16,9 @@ from services.common.settings import (
     split_commas,
 )
 
+# Stripe's behaviors of a paused collection (pause_collection.behavior).
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+
 # What a dispute on a subscription's payment does to its access: `keep` it (the dispute is logged
 # and counted), or `suspend` it until the dispute is won.
 DisputePolicy = Literal["keep", "suspend"]
@@ -40,6 +43,9 @@ class BillingRules:
     # and the principal, so that time can be advanced through its trials and renewals.
     test_clock_prefix: str | None = None
     dispute_policy: DisputePolicy = "keep"
+    # The pause_collection behaviors the app may ask for (POST /v1/subscriptions/{id}/pause):
+    # `void` stops the service; the others keep access while unpaid (an operator's grace).
+    pause_behaviors: frozenset[str] = frozenset({"void"})
 
 
 _DEFAULTS = BillingRules()
@@ -82,6 +88,8 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_stripe_test_clocks: bool = False
     # keep | suspend: whether a dispute on a subscription's payment suspends its entitlements.
     billing_dispute_policy: DisputePolicy = _DEFAULTS.dispute_policy
+    # "void[,keep_as_draft,mark_uncollectible]": the pause behaviors the app may ask for.
+    billing_pause_behaviors: CommaList = tuple(_DEFAULTS.pause_behaviors)
     # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
     # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
     # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
@@ -90,7 +98,10 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_webhooks_service_secret: SecretStr | None = None
 
     @field_validator(
-        "billing_allowed_redirect_origins", "billing_entitlement_callers", mode="before"
+        "billing_allowed_redirect_origins",
+        "billing_entitlement_callers",
+        "billing_pause_behaviors",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: object) -> object:
@@ -107,6 +118,17 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
                     f"BILLING_ALLOWED_REDIRECT_ORIGINS: {origin!r} is not an origin "
                     "(scheme://host[:port], no path)"
                 )
+        return value
+
+    @field_validator("billing_pause_behaviors")
+    @classmethod
+    def _pause_behaviors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(PAUSE_BEHAVIORS)
+        if unknown:
+            raise ValueError(
+                f"BILLING_PAUSE_BEHAVIORS: {', '.join(sorted(unknown))} is not one of "
+                f"{', '.join(PAUSE_BEHAVIORS)}"
+            )
         return value
 
     @field_validator("billing_service_secrets")
@@ -167,6 +189,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             entitlement_callers=frozenset(self.billing_entitlement_callers),
             test_clock_prefix="tatame" if self.billing_stripe_test_clocks else None,
             dispute_policy=self.billing_dispute_policy,
+            pause_behaviors=frozenset(self.billing_pause_behaviors),
         )
 
 

@@ -60,6 +60,10 @@ class ErrorReason(StrEnum):
     # A plan change waits for its payment (a pending update): no other change until it is paid
     # or expires.
     SUBSCRIPTION_UPDATE_PENDING = "subscription_update_pending"
+    # Pausing payments: only an active, trialing or past_due subscription pauses; a behavior
+    # the operator does not offer the app (BILLING_PAUSE_BEHAVIORS).
+    SUBSCRIPTION_NOT_PAUSABLE = "subscription_not_pausable"
+    PAUSE_BEHAVIOR_NOT_ALLOWED = "pause_behavior_not_allowed"
 
 
 class ServiceError(Exception):

@@ -61,6 +61,8 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.INVOICE_NOT_OPEN: grpc.StatusCode.FAILED_PRECONDITION,
     **dict.fromkeys(PAYMENT_FAILURES, grpc.StatusCode.FAILED_PRECONDITION),
     ErrorReason.SUBSCRIPTION_UPDATE_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.SUBSCRIPTION_NOT_PAUSABLE: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.PAUSE_BEHAVIOR_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

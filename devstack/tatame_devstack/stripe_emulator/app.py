@@ -43,6 +43,7 @@ from tatame_devstack.stripe_emulator.invoices import (
     list_invoice_payments,
     retrieve_invoice_payment,
 )
+from tatame_devstack.stripe_emulator.pauses import extend_invoice_statuses
 from tatame_devstack.stripe_emulator.payment_methods import (
     attach_payment_method,
     detach_payment_method,
@@ -129,6 +130,7 @@ def build_app(
     """
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
+    extend_invoice_statuses()
     for extend in (
         extend_charges,
         extend_customers,

@@ -31,6 +31,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.pauses import hold_invoice, pause_collection_of
 from tatame_devstack.stripe_emulator.pending_updates import (
     PENDING_IF_INCOMPLETE,
     Pending,
@@ -99,6 +100,7 @@ class PriceSubscription(Subscription):
     _discount_ids: tuple[str, ...] = ()
     _missing_payment_method = "create_invoice"
     _pending: Pending | None = None  # see pending_updates
+    pause_collection: dict[str, Any] | None = None  # see pauses
     _holds_unpaid_changes = False
 
     def __init__(
@@ -187,6 +189,7 @@ class PriceSubscription(Subscription):
         cancel_at: Any = None,
         metadata: Any = None,
         payment_behavior: Any = None,
+        pause_collection: Any = None,
         **unknown: Any,
     ) -> Subscription:
         reject_unknown(unknown)
@@ -206,6 +209,7 @@ class PriceSubscription(Subscription):
                     "cancel_at_period_end": cancel_at_period_end,
                     "default_payment_method": default_payment_method,
                     "metadata": metadata,
+                    "pause_collection": pause_collection,
                 }
             )
         if subscription.status in ENDED_STATUSES:
@@ -239,6 +243,9 @@ class PriceSubscription(Subscription):
             else as_bool("cancel_at_period_end", cancel_at_period_end)
         )
         cancel_time = None if cancel_at in (None, "") else as_int("cancel_at", cancel_at, minimum=1)
+        pause = None if pause_collection is None else pause_collection_of(pause_collection)
+        if pause_collection is not None:
+            subscription.pause_collection = pause
         if metadata is not None:
             subscription.metadata = merged_metadata(subscription.metadata, metadata)
         if default_payment_method is not None:
@@ -358,7 +365,11 @@ class PriceSubscription(Subscription):
 
     def _collect(self, invoice: Invoice) -> None:
         """Finalize `invoice` and charge it to the payment method; with `default_incomplete`,
-        the first invoice's PaymentIntent waits for the client to confirm it instead."""
+        the first invoice's PaymentIntent waits for the client to confirm it instead. While
+        collection is paused, the pause's behavior holds it instead (`pauses.hold_invoice`)."""
+        if self.pause_collection is not None:
+            hold_invoice(invoice, self.pause_collection["behavior"])
+            return
         invoice._finalize()
         send_event("invoice.finalized", invoice)
         if invoice.status == "paid":  # nothing due

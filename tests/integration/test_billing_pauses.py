@@ -1,0 +1,175 @@
+"""Pausing and resuming a subscription's payments over real gRPC, with the emulator's test
+clocks and Stripe's events delivered as the relay delivers them: a void pause keeps access for
+the period paid and then none, the other behaviors keep access, and the refusals."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.billing.settings import PAUSE_BEHAVIORS
+from services.common.rpc import reason_of
+from tests.harness import BillingHandle
+from tests.integration.billing_accounts import (
+    BASIC_FEATURES,
+    PRO_ONLY,
+    Account,
+    Stub,
+    apply_events,
+    billing_server,
+    end_period,
+)
+
+PRO = BASIC_FEATURES | PRO_ONLY
+
+
+@pytest.fixture(scope="module")
+async def every_behavior(billing: BillingHandle) -> AsyncIterator[Stub]:
+    """Billing without trials whose app may ask for any pause behavior."""
+    async with billing_server(
+        billing, trial_days=0, pause_behaviors=frozenset(PAUSE_BEHAVIORS)
+    ) as stub:
+        yield stub
+
+
+def timestamp(when: datetime) -> Timestamp:
+    converted = Timestamp()
+    converted.FromDatetime(when)
+    return converted
+
+
+async def latest_invoice_status(account: Account, subscription_id: str) -> str:
+    subscription = await account.subscription(subscription_id)
+    invoice = await account.billing.stripe.v1.invoices.retrieve_async(
+        subscription.latest_invoice_id
+    )
+    return str(invoice.status)
+
+
+async def test_a_void_pause_keeps_the_paid_period_then_grants_nothing_until_unpaused(
+    billing: BillingHandle, no_trial: Stub, paying: Account
+) -> None:
+    created = await paying.subscribe("pro_monthly")
+    subscription_id = created.subscription.id
+
+    reply = await paying.call("PauseSubscription", id=subscription_id)
+
+    pause = reply.subscription.pause_collection
+    assert pause.behavior == "void"
+    assert not pause.HasField("resume_time")
+    assert pause.access_end_time == reply.subscription.current_period_end
+    assert reply.subscription.status == "active"
+    assert await paying.features() == PRO  # the period already paid for
+    again = await paying.call("PauseSubscription", id=subscription_id, behavior="void")
+    assert again.subscription.pause_collection == pause  # the same pause: nothing changes
+
+    await end_period(billing, no_trial, subscription_id)
+
+    renewed = await paying.subscription(subscription_id)
+    assert renewed.status == "active"
+    assert renewed.current_period_start == pause.access_end_time
+    assert renewed.pause_collection.access_end_time == pause.access_end_time
+    assert await latest_invoice_status(paying, subscription_id) == "void"
+    assert await paying.features() == set()
+
+    unpaused = await paying.call("UnpauseSubscription", id=subscription_id)
+
+    assert not unpaused.subscription.HasField("pause_collection")
+    stripe_subscription = await billing.stripe.v1.subscriptions.retrieve_async(subscription_id)
+    assert stripe_subscription.pause_collection is None
+    await apply_events(billing, no_trial, subscription_id)
+    assert await paying.features() == PRO
+    assert (await paying.call("UnpauseSubscription", id=subscription_id)).subscription.HasField(
+        "pause_collection"
+    ) is False  # nothing to resume: no change
+
+
+async def test_a_pause_with_a_resume_date_ends_by_itself_and_grants_again_before_the_mirror_hears(
+    billing: BillingHandle, no_trial: Stub, paying: Account
+) -> None:
+    created = await paying.subscribe("basic_monthly")
+    subscription_id = created.subscription.id
+    period_end = created.subscription.current_period_end.ToDatetime(tzinfo=UTC)
+    resumes = period_end + timedelta(days=3)
+
+    reply = await paying.call(
+        "PauseSubscription", id=subscription_id, resume_time=timestamp(resumes)
+    )
+
+    assert reply.subscription.pause_collection.resume_time.ToDatetime(tzinfo=UTC) == resumes
+    await end_period(billing, no_trial, subscription_id)
+    assert await paying.features() == set()
+    # Another resume date replaces the pause in place, and keeps where access stopped.
+    sooner = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    moved = await paying.call(
+        "PauseSubscription", id=subscription_id, resume_time=timestamp(sooner)
+    )
+    assert moved.subscription.pause_collection.resume_time.ToDatetime(tzinfo=UTC) == sooner
+    assert (
+        moved.subscription.pause_collection.access_end_time
+        == created.subscription.current_period_end
+    )
+
+    async def granted() -> bool:
+        return await paying.features() == BASIC_FEATURES
+
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while not await granted():  # once resumes_at passes, before any event says so
+        assert datetime.now(UTC) < deadline, "the pause never ended"
+    assert (await paying.subscription(subscription_id)).HasField("pause_collection")
+
+
+async def test_keep_as_draft_and_mark_uncollectible_keep_access_where_the_operator_offers_them(
+    billing: BillingHandle, every_behavior: Stub
+) -> None:
+    for behavior, held_status in (
+        ("keep_as_draft", "draft"),
+        ("mark_uncollectible", "uncollectible"),
+    ):
+        account = Account(billing, every_behavior)
+        created = await account.subscribe("basic_monthly")
+        subscription_id = created.subscription.id
+
+        reply = await account.call("PauseSubscription", id=subscription_id, behavior=behavior)
+
+        assert reply.subscription.pause_collection.behavior == behavior
+        assert not reply.subscription.pause_collection.HasField("access_end_time")
+        await end_period(billing, every_behavior, subscription_id)
+        assert await latest_invoice_status(account, subscription_id) == held_status
+        assert await account.features() == BASIC_FEATURES
+
+
+async def test_refusals_a_behavior_not_offered_a_past_resume_date_and_subscriptions_not_paying(
+    paying: Account,
+) -> None:
+    created = await paying.subscribe("basic_monthly")
+    subscription_id = created.subscription.id
+
+    for fields, code, reason in (
+        (
+            {"behavior": "keep_as_draft"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "pause_behavior_not_allowed",
+        ),
+        ({"behavior": "stop"}, grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument"),
+        (
+            {"resume_time": timestamp(datetime.now(UTC) - timedelta(minutes=1))},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_argument",
+        ),
+    ):
+        refused = await paying.refused("PauseSubscription", id=subscription_id, **fields)
+        assert (refused.code(), reason_of(refused)) == (code, reason), fields
+    assert not (await paying.subscription(subscription_id)).HasField("pause_collection")
+
+    await paying.call("CancelSubscription", id=subscription_id, immediately=True)
+    for method in ("PauseSubscription", "UnpauseSubscription"):
+        ended = await paying.refused(method, id=subscription_id)
+        assert (ended.code(), reason_of(ended)) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "subscription_ended",
+        )
+    missing = await paying.refused("PauseSubscription", id="sub_missing")
+    assert missing.code() is grpc.StatusCode.NOT_FOUND

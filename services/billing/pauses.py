@@ -6,14 +6,15 @@ principal's customer and writes Stripe's answer through the mirror; what the pau
 access is the entitlement policy's (entitlements.py)."""
 
 from datetime import datetime
+from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
-from stripe.params import SubscriptionUpdateParamsPauseCollection
+from stripe.params import SubscriptionUpdateParams, SubscriptionUpdateParamsPauseCollection
 
 from services.auth.principal import Principal
 from services.billing.errors import Conflict, InvalidArgument
-from services.billing.mirror import answered_at
+from services.billing.mirror import answered_at, optional, reference
 from services.billing.settings import PAUSE_BEHAVIORS
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.subscription_changes import owned_subscription
@@ -84,6 +85,16 @@ async def pause_subscription(
         )
 
 
+async def _period_voided(stripe_client: stripe.StripeClient, subscription: dict[str, Any]) -> bool:
+    """Whether the current period went unpaid: its renewal invoice (the latest) was voided."""
+    invoice_id = optional(reference, subscription.get("latest_invoice"))
+    if invoice_id is None:
+        return False
+    async with translated_stripe_errors("retrieve the subscription's latest invoice"):
+        invoice = await stripe_client.v1.invoices.retrieve_async(invoice_id)
+    return (invoice.status, invoice.billing_reason) == ("void", "subscription_cycle")
+
+
 async def unpause_subscription(
     *,
     engine: AsyncEngine,
@@ -91,7 +102,12 @@ async def unpause_subscription(
     principal: Principal,
     subscription_id: str,
 ) -> SubscriptionRecord:
-    """Collect again now (clear `pause_collection`), if collection is paused."""
+    """Collect again now (clear `pause_collection`), if collection is paused.
+
+    When a void pause left the current period unpaid (its renewal voided), the billing cycle
+    restarts now without prorations: a new period is invoiced and charged at once, so access
+    comes back paid for (or past_due, as any failed renewal), never free until the next renewal.
+    """
     owned = await owned_subscription(
         engine=engine,
         stripe_client=stripe_client,
@@ -101,9 +117,12 @@ async def unpause_subscription(
     subscription, answer = owned.data, owned.answer
     _require_live(subscription["status"])
     if subscription.get("pause_collection") is not None:
+        params: SubscriptionUpdateParams = {"pause_collection": ""}
+        if await _period_voided(stripe_client, subscription):
+            params |= {"billing_cycle_anchor": {"type": "now"}, "proration_behavior": "none"}
         async with translated_stripe_errors("resume the subscription's payments"):
             answer = await stripe_client.v1.subscriptions.update_async(
-                subscription["id"], params={"pause_collection": ""}
+                subscription["id"], params=params
             )
     async with engine.begin() as conn:
         return await write_through(

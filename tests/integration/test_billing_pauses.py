@@ -76,7 +76,17 @@ async def test_a_void_pause_keeps_the_paid_period_then_grants_nothing_until_unpa
 
     unpaused = await paying.call("UnpauseSubscription", id=subscription_id)
 
+    # The period in the pause went unpaid: the cycle restarts now, invoiced and paid at once.
     assert not unpaused.subscription.HasField("pause_collection")
+    assert unpaused.subscription.current_period_start.ToDatetime(tzinfo=UTC) > datetime.now(
+        UTC
+    ) - timedelta(minutes=1)
+    assert unpaused.subscription.latest_invoice_id != renewed.latest_invoice_id
+    restart = await billing.stripe.v1.invoices.retrieve_async(
+        unpaused.subscription.latest_invoice_id
+    )
+    assert (restart.status, restart.billing_reason) == ("paid", "subscription_update")
+    assert restart.amount_paid == restart.total > 0
     stripe_subscription = await billing.stripe.v1.subscriptions.retrieve_async(subscription_id)
     assert stripe_subscription.pause_collection is None
     await apply_events(billing, no_trial, subscription_id)
@@ -163,6 +173,11 @@ async def test_refusals_a_behavior_not_offered_a_past_resume_date_and_subscripti
         refused = await paying.refused("PauseSubscription", id=subscription_id, **fields)
         assert (refused.code(), reason_of(refused)) == (code, reason), fields
     assert not (await paying.subscription(subscription_id)).HasField("pause_collection")
+    # Paused and unpaused within the period paid: nothing is invoiced.
+    await paying.call("PauseSubscription", id=subscription_id)
+    unpaused = await paying.call("UnpauseSubscription", id=subscription_id)
+    assert not unpaused.subscription.HasField("pause_collection")
+    assert unpaused.subscription.latest_invoice_id == created.subscription.latest_invoice_id
 
     await paying.call("CancelSubscription", id=subscription_id, immediately=True)
     for method in ("PauseSubscription", "UnpauseSubscription"):

@@ -4,6 +4,8 @@ invoices meanwhile are voided, kept as drafts or marked uncollectible as the beh
 a pause with `resumes_at` ends when the clock passes it (checked against stripe-python's types by
 the session's conformance check)."""
 
+import time
+
 import pytest
 import stripe
 
@@ -123,3 +125,38 @@ def test_unpausing_clears_the_pause_and_the_next_renewal_is_charged(
     ]
     advanced(client, clock_id, period_end(subscription) + 3600)
     assert invoices_of(client, subscription.id)[-1].status == "paid"
+
+
+def test_unpausing_with_billing_cycle_anchor_now_charges_a_new_period_from_now(
+    client: stripe.StripeClient,
+) -> None:
+    clock_id, subscription = paying(client)
+    client.v1.subscriptions.update(
+        subscription.id, params={"pause_collection": {"behavior": "void"}}
+    )
+    advanced(client, clock_id, period_end(subscription) + 3600)
+    voided = invoices_of(client, subscription.id)[-1]
+    assert (voided.status, voided.billing_reason) == ("void", "subscription_cycle")
+
+    before = int(time.time())
+    restarted = client.v1.subscriptions.update(
+        subscription.id,
+        params={
+            "pause_collection": "",
+            "billing_cycle_anchor": {"type": "now"},
+            "proration_behavior": "none",
+        },
+    )
+
+    assert restarted.pause_collection is None
+    start = restarted["items"].data[0].current_period_start
+    assert before <= start <= int(time.time())
+    assert restarted.billing_cycle_anchor == start
+    assert isinstance(restarted.latest_invoice, str)
+    invoice = client.v1.invoices.retrieve(restarted.latest_invoice)
+    assert invoice.id != voided.id
+    assert (invoice.status, invoice.billing_reason, invoice.amount_paid) == (
+        "paid",
+        "subscription_update",
+        2900,
+    )

@@ -39,6 +39,7 @@ UNSUPPORTED = (
     "default_payment_method",
     "metadata",
     "pause_collection",
+    "billing_cycle_anchor",
 )
 
 

@@ -51,6 +51,7 @@ from tatame_devstack.stripe_emulator.subscription_params import (
     check_billing_mode,
     first_item,
     missing_payment_method_of,
+    restarts_cycle,
     saves_payment_method,
     trial_end_of,
 )
@@ -190,6 +191,7 @@ class PriceSubscription(Subscription):
         metadata: Any = None,
         payment_behavior: Any = None,
         pause_collection: Any = None,
+        billing_cycle_anchor: Any = None,
         **unknown: Any,
     ) -> Subscription:
         reject_unknown(unknown)
@@ -210,6 +212,7 @@ class PriceSubscription(Subscription):
                     "default_payment_method": default_payment_method,
                     "metadata": metadata,
                     "pause_collection": pause_collection,
+                    "billing_cycle_anchor": billing_cycle_anchor,
                 }
             )
         if subscription.status in ENDED_STATUSES:
@@ -244,6 +247,7 @@ class PriceSubscription(Subscription):
         )
         cancel_time = None if cancel_at in (None, "") else as_int("cancel_at", cancel_at, minimum=1)
         pause = None if pause_collection is None else pause_collection_of(pause_collection)
+        restarts = restarts_cycle(billing_cycle_anchor, behavior, subscription.status)
         if pause_collection is not None:
             subscription.pause_collection = pause
         if metadata is not None:
@@ -261,6 +265,8 @@ class PriceSubscription(Subscription):
             change_once_paid(subscription, *terms, behavior=behavior)
         elif terms is not None:
             subscription._change_terms(*terms, behavior=behavior)
+        if restarts:
+            subscription._restart_cycle()
         send_event("customer.subscription.updated", subscription)
         return subscription
 
@@ -322,6 +328,12 @@ class PriceSubscription(Subscription):
             invoice.billing_reason = "subscription_update"
             applied_to(invoice, list(self._discount_ids))
             self._collect(invoice)
+
+    def _restart_cycle(self) -> None:
+        """`billing_cycle_anchor=now`: a new period starts now, invoiced (and charged) at once."""
+        now = int(time.time())
+        self.billing_cycle_anchor = self._period_start = now
+        self._create_invoice("subscription_update")
 
     def _payment_method(self) -> Any:
         """What pays this subscription's invoices: its own default, else its customer's."""

@@ -50,7 +50,8 @@ SELECT 'subscription', s.id, s.status, s.cancel_at, s.past_due_since, s.current_
        s.trial_missing_payment_method,
        s.default_payment_method IS NOT NULL OR c.default_payment_method IS NOT NULL,
        0::bigint, 0::bigint, NULL::text, NULL::timestamptz,
-       s.pause_behavior, s.pause_resumes_at, s.pause_access_end, s.current_period_start
+       s.pause_behavior, s.pause_resumes_at, s.pause_access_end,
+       COALESCE(s.voided_period_start = s.current_period_start, false)
 FROM billing.subscriptions s
 JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
 JOIN billing.prices p ON p.id = s.price_id
@@ -59,7 +60,7 @@ WHERE c.principal = %s AND s.status = ANY(%s::text[])
 UNION ALL
 SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,
        NULL, true,"""
-_NOT_PAUSED = ", NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz\n"
+_NOT_PAUSED = ", NULL::text, NULL::timestamptz, NULL::timestamptz, false\n"
 _GRANTS = _SUBSCRIPTIONS_THEN_PURCHASES + PURCHASE_STATE + _NOT_PAUSED + PAID_PURCHASES_OF_PRINCIPAL
 _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
@@ -67,13 +68,11 @@ _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Collection paused (a subscription's `pause_collection`): its behavior, when Stripe
-    collects again (None: until unpaused), the end of the period paid before it, and the start
-    of the subscription's current period (at or after that end once a renewal came unpaid)."""
+    collects again (None: until unpaused), and the end of the period paid before it."""
 
     behavior: str
     resumes_at: datetime | None = None
     access_end: datetime | None = None
-    period_start: datetime | None = None
 
 
 # The pause behavior that stops the service: its invoices are voided, nothing is paid for.
@@ -101,6 +100,7 @@ def access(
     payment_method: bool,
     suspended: bool = False,
     pause: Pause | None = None,
+    period_voided: bool = False,
 ) -> Access:
     """The entitlement policy: whether a subscription in `status` grants its features at `now`.
 
@@ -110,11 +110,13 @@ def access(
     paused do not. Nothing is granted once a planned cancellation (`cancel_at`) has passed, even
     before the mirror hears of it, nor while `suspended` (a disputed payment, under
     BILLING_DISPUTE_POLICY=suspend). While collection is paused with behavior `void`, nothing
-    is granted from the end of the period paid before the pause (`pause.access_end`, or once
-    the current period starts there; at once when unknown) until it resumes (`pause.resumes_at`, even before the mirror hears of it);
-    `keep_as_draft` and `mark_uncollectible` pauses (an operator's grace) keep access.
+    is granted from the end of the period paid before the pause (`pause.access_end`, even
+    before the mirror hears of the renewal; at once when unknown) until `pause.resumes_at`;
+    nor during a period whose invoice such a pause voided (`period_voided`: unpaid, even once
+    the pause has ended, until the next period). `keep_as_draft` and `mark_uncollectible`
+    pauses (an operator's grace) keep access.
     """
-    if suspended or (cancel_at is not None and now >= cancel_at):
+    if suspended or period_voided or (cancel_at is not None and now >= cancel_at):
         return Access(granted=False)
     if _paused_out(pause, now):
         return Access(granted=False)
@@ -141,10 +143,7 @@ def _paused_out(pause: Pause | None, now: datetime) -> bool:
         return False
     if pause.resumes_at is not None and now >= pause.resumes_at:
         return False
-    end = pause.access_end
-    if end is None or now >= end:
-        return True
-    return pause.period_start is not None and pause.period_start >= end
+    return pause.access_end is None or now >= pause.access_end
 
 
 def purchase_access(
@@ -194,7 +193,8 @@ class _Grant(NamedTuple):
     pause_behavior: str | None
     pause_resumes_at: datetime | None
     pause_access_end: datetime | None
-    current_period_start: datetime | None
+    # Whether its current period began in a void pause (its invoice voided): unpaid.
+    period_voided: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +237,8 @@ def _verdict(
             suspended=grant.disputed and dispute_policy == "suspend",
             pause=None
             if grant.pause_behavior is None
-            else Pause(
-                grant.pause_behavior,
-                grant.pause_resumes_at,
-                grant.pause_access_end,
-                grant.current_period_start,
-            ),
+            else Pause(grant.pause_behavior, grant.pause_resumes_at, grant.pause_access_end),
+            period_voided=grant.period_voided,
         )
     assert grant.paid_at is not None  # a purchase's row has its time of payment
     try:

@@ -237,6 +237,12 @@ subscriptions = Table(
         comment="current_period_end of the first write that showed this pause (the period paid "
         "before it): where a void pause stops access; null when collecting",
     ),
+    Column(
+        "voided_period_start",
+        DateTime(timezone=True),
+        comment="current_period_start when a void pause voided that period's invoice: the "
+        "period is unpaid and grants nothing, even once the pause ends; null otherwise",
+    ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

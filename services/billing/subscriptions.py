@@ -169,13 +169,25 @@ def _subscription_upsert(columns: tuple[str, ...]) -> Insert:
         ),
         else_=excluded.past_due_since,
     )
-    changed["pause_access_end"] = case(
+    access_end = case(
         (excluded.pause_behavior.is_(None), None),
         (
             subscriptions.c.pause_behavior == excluded.pause_behavior,
             func.coalesce(subscriptions.c.pause_access_end, excluded.pause_access_end),
         ),
         else_=excluded.pause_access_end,
+    )
+    changed["pause_access_end"] = access_end
+    changed["voided_period_start"] = case(
+        (
+            (excluded.pause_behavior == "void") & (excluded.current_period_start >= access_end),
+            excluded.current_period_start,
+        ),
+        (
+            subscriptions.c.voided_period_start == excluded.current_period_start,
+            subscriptions.c.voided_period_start,
+        ),
+        else_=None,
     )
     return stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
 
@@ -184,7 +196,8 @@ async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
     """Upsert subscription rows; `past_due_since` is the version of the first write that showed
     one past_due, kept while it stays past_due, cleared when it leaves that status; likewise
     `pause_access_end` is the period end of the first write that showed a pause, kept while
-    that pause (its behavior) lasts, cleared when collection resumes."""
+    that pause (its behavior) lasts, cleared when collection resumes; and `voided_period_start`
+    marks a period begun in a void pause (its invoice voided) until the next period starts."""
     await conn.execute(
         _subscription_upsert(tuple(rows[0])),
         [
@@ -196,6 +209,7 @@ async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
                 "pause_access_end": None
                 if row["pause_behavior"] is None
                 else row["current_period_end"],
+                "voided_period_start": None,
             }
             for row in rows
         ],

@@ -2,6 +2,7 @@
 clocks and Stripe's events delivered as the relay delivers them: a void pause keeps access for
 the period paid and then none, the other behaviors keep access, and the refusals."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -96,39 +97,53 @@ async def test_a_void_pause_keeps_the_paid_period_then_grants_nothing_until_unpa
     ) is False  # nothing to resume: no change
 
 
-async def test_a_pause_with_a_resume_date_ends_by_itself_and_grants_again_before_the_mirror_hears(
+async def advance_clock(billing: BillingHandle, subscription_id: str, to: datetime) -> None:
+    """Move the test clock of the subscription's customer to `to`, and wait until it is ready."""
+    stripe_v1 = billing.stripe.v1
+    subscription = await stripe_v1.subscriptions.retrieve_async(subscription_id)
+    customer = await stripe_v1.customers.retrieve_async(str(subscription.customer))
+    clock_id = str(customer.test_clock)
+    await stripe_v1.test_helpers.test_clocks.advance_async(
+        clock_id, params={"frozen_time": int(to.timestamp())}
+    )
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while (await stripe_v1.test_helpers.test_clocks.retrieve_async(clock_id)).status != "ready":
+        assert datetime.now(UTC) < deadline, "the test clock is still advancing"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_pause_until_a_date_ends_by_itself_and_the_period_it_voided_stays_unpaid(
     billing: BillingHandle, no_trial: Stub, paying: Account
 ) -> None:
     created = await paying.subscribe("basic_monthly")
     subscription_id = created.subscription.id
     period_end = created.subscription.current_period_end.ToDatetime(tzinfo=UTC)
     resumes = period_end + timedelta(days=3)
-
     reply = await paying.call(
         "PauseSubscription", id=subscription_id, resume_time=timestamp(resumes)
     )
-
     assert reply.subscription.pause_collection.resume_time.ToDatetime(tzinfo=UTC) == resumes
     await end_period(billing, no_trial, subscription_id)
     assert await paying.features() == set()
     # Another resume date replaces the pause in place, and keeps where access stopped.
-    sooner = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
-    moved = await paying.call(
-        "PauseSubscription", id=subscription_id, resume_time=timestamp(sooner)
-    )
-    assert moved.subscription.pause_collection.resume_time.ToDatetime(tzinfo=UTC) == sooner
-    assert (
-        moved.subscription.pause_collection.access_end_time
-        == created.subscription.current_period_end
+    later = resumes + timedelta(days=1)
+    moved = await paying.call("PauseSubscription", id=subscription_id, resume_time=timestamp(later))
+    assert moved.subscription.pause_collection.resume_time.ToDatetime(tzinfo=UTC) == later
+    assert moved.subscription.pause_collection.access_end_time == (
+        created.subscription.current_period_end
     )
 
-    async def granted() -> bool:
-        return await paying.features() == BASIC_FEATURES
+    await advance_clock(billing, subscription_id, later + timedelta(hours=1))
+    await apply_events(billing, no_trial, subscription_id)
 
-    deadline = datetime.now(UTC) + timedelta(seconds=10)
-    while not await granted():  # once resumes_at passes, before any event says so
-        assert datetime.now(UTC) < deadline, "the pause never ended"
-    assert (await paying.subscription(subscription_id)).HasField("pause_collection")
+    # Stripe collects again from the next renewal: the period it voided grants nothing.
+    assert not (await paying.subscription(subscription_id)).HasField("pause_collection")
+    assert await paying.features() == set()
+
+    await end_period(billing, no_trial, subscription_id)
+
+    assert await latest_invoice_status(paying, subscription_id) == "paid"
+    assert await paying.features() == BASIC_FEATURES
 
 
 async def test_keep_as_draft_and_mark_uncollectible_keep_access_where_the_operator_offers_them(

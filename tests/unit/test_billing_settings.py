@@ -77,6 +77,18 @@ def test_an_entitlement_caller_without_a_secret_is_refused() -> None:
         settings(billing_entitlement_callers="classes,reporting")
 
 
+def test_the_app_pauses_with_void_only_unless_the_operator_offers_other_behaviors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert settings().rules.pause_behaviors == {"void"}
+    monkeypatch.setenv("BILLING_PAUSE_BEHAVIORS", "void, keep_as_draft")
+
+    assert settings().rules.pause_behaviors == {"void", "keep_as_draft"}
+    assert settings(billing_pause_behaviors="").rules.pause_behaviors == frozenset()
+    with pytest.raises(ValidationError, match="BILLING_PAUSE_BEHAVIORS: stop"):
+        settings(billing_pause_behaviors="void,stop")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("billing_trial_days", -1), ("billing_trial_days", 731), ("billing_past_due_grace_days", 91)],

@@ -33,6 +33,12 @@ _SUBSCRIPTION_COLUMNS = (
         comment="current_period_end of the first write that showed this pause (the period paid "
         "before it): where a void pause stops access; null when collecting",
     ),
+    sa.Column(
+        "voided_period_start",
+        sa.DateTime(timezone=True),
+        comment="current_period_start when a void pause voided that period's invoice: the "
+        "period is unpaid and grants nothing, even once the pause ends; null otherwise",
+    ),
 )
 
 

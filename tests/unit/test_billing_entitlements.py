@@ -90,7 +90,7 @@ def test_a_trial_that_invoices_at_its_end_grants_without_a_card(end_behavior: st
     assert trial(end_behavior=end_behavior, payment_method=False) == Access(granted=True)
 
 
-def paused(behavior: str, period_voided: bool = False, **times: datetime | None) -> Access:
+def paused(behavior: str, *, period_voided: bool = False, **times: datetime | None) -> Access:
     """An active subscription's verdict while its collection is paused with `behavior`."""
     return access(
         status="active",
@@ -118,11 +118,10 @@ def test_a_void_pause_keeps_the_period_paid_before_it_then_grants_nothing() -> N
 
 def test_a_void_pause_grants_again_at_its_resume_time_unless_the_period_went_unpaid() -> None:
     ended = NOW - timedelta(days=3)
-    resumed = {"access_end": ended, "resumes_at": NOW}
-
     assert paused("void", access_end=ended, resumes_at=NOW + timedelta(days=1)) == Access(False)
-    assert paused("void", **resumed) == Access(True)  # resumed within the period paid
-    assert paused("void", period_voided=True, **resumed) == Access(False)
+    # Resumed: access again, unless the period in which it resumed had its invoice voided.
+    assert paused("void", access_end=ended, resumes_at=NOW) == Access(True)
+    assert paused("void", access_end=ended, resumes_at=NOW, period_voided=True) == Access(False)
     collecting = verdict("active")
     assert collecting == Access(True)
 

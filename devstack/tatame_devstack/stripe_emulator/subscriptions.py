@@ -19,7 +19,11 @@ from localstripe.resources import (
 )
 
 from tatame_devstack.stripe_emulator.catalog import Product
-from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
+from tatame_devstack.stripe_emulator.customers import (
+    attach,
+    customer_payment_method,
+    customer_time,
+)
 from tatame_devstack.stripe_emulator.discounts import applied_to, checked_discounts, redeem
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
@@ -330,8 +334,9 @@ class PriceSubscription(Subscription):
             self._collect(invoice)
 
     def _restart_cycle(self) -> None:
-        """`billing_cycle_anchor=now`: a new period starts now, invoiced (and charged) at once."""
-        now = int(time.time())
+        """`billing_cycle_anchor=now`: a new period starts now (the customer's test clock's time,
+        if on one), invoiced (and charged) at once."""
+        now = customer_time(self.customer)
         self.billing_cycle_anchor = self._period_start = now
         self._create_invoice("subscription_update")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stripe import RequestOptions
 from stripe.params import SubscriptionUpdateParams, SubscriptionUpdateParamsPauseCollection
 
 from services.auth.principal import Principal
@@ -85,14 +86,18 @@ async def pause_subscription(
         )
 
 
-async def _period_voided(stripe_client: stripe.StripeClient, subscription: dict[str, Any]) -> bool:
-    """Whether the current period went unpaid: its renewal invoice (the latest) was voided."""
+async def _voided_renewal(
+    stripe_client: stripe.StripeClient, subscription: dict[str, Any]
+) -> str | None:
+    """The id of the current period's renewal invoice (the latest) when it was voided: the
+    period went unpaid. None otherwise."""
     invoice_id = optional(reference, subscription.get("latest_invoice"))
     if invoice_id is None:
-        return False
+        return None
     async with translated_stripe_errors("retrieve the subscription's latest invoice"):
         invoice = await stripe_client.v1.invoices.retrieve_async(invoice_id)
-    return (invoice.status, invoice.billing_reason) == ("void", "subscription_cycle")
+    voided = (invoice.status, invoice.billing_reason) == ("void", "subscription_cycle")
+    return invoice_id if voided else None
 
 
 async def unpause_subscription(
@@ -107,6 +112,8 @@ async def unpause_subscription(
     When a void pause left the current period unpaid (its renewal voided), the billing cycle
     restarts now without prorations: a new period is invoiced and charged at once, so access
     comes back paid for (or past_due, as any failed renewal), never free until the next renewal.
+    That restart charges once however many unpauses race for it: its Stripe idempotency key is
+    the voided invoice's.
     """
     owned = await owned_subscription(
         engine=engine,
@@ -118,11 +125,14 @@ async def unpause_subscription(
     _require_live(subscription["status"])
     if subscription.get("pause_collection") is not None:
         params: SubscriptionUpdateParams = {"pause_collection": ""}
-        if await _period_voided(stripe_client, subscription):
+        options: RequestOptions = {}
+        voided = await _voided_renewal(stripe_client, subscription)
+        if voided is not None:
             params |= {"billing_cycle_anchor": {"type": "now"}, "proration_behavior": "none"}
+            options["idempotency_key"] = f"unpause:{subscription['id']}:{voided}"
         async with translated_stripe_errors("resume the subscription's payments"):
             answer = await stripe_client.v1.subscriptions.update_async(
-                subscription["id"], params=params
+                subscription["id"], params=params, options=options
             )
     async with engine.begin() as conn:
         return await write_through(

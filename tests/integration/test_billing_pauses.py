@@ -3,12 +3,16 @@ clocks and Stripe's events delivered as the relay delivers them: a void pause ke
 the period paid and then none, the other behaviors keep access, and the refusals."""
 
 import asyncio
+import json
+import secrets
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from tatame.billing.v1 import billing_pb2
 
 from services.billing.settings import PAUSE_BEHAVIORS
 from services.common.rpc import reason_of
@@ -16,11 +20,14 @@ from tests.harness import BillingHandle
 from tests.integration.billing_accounts import (
     BASIC_FEATURES,
     PRO_ONLY,
+    RELAY,
     Account,
+    Outcome,
     Stub,
     apply_events,
     billing_server,
     end_period,
+    stripe_json,
 )
 
 PRO = BASIC_FEATURES | PRO_ONLY
@@ -211,3 +218,39 @@ async def test_refusals_a_behavior_not_offered_a_past_resume_date_and_subscripti
         )
     missing = await paying.refused("PauseSubscription", id="sub_missing")
     assert missing.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_stripes_own_pause_of_a_trial_status_paused_is_mirrored_and_grants_nothing(
+    billing: BillingHandle, no_trial: Stub, paying: Account
+) -> None:
+    """Stripe pauses a trial that ends without a payment method when so set (status `paused`,
+    `customer.subscription.paused`, then `…resumed`); the emulator makes none, so the events
+    carry a copy of a real subscription object in those states."""
+    source = await paying.subscribe("basic_monthly")
+    template = await stripe_json(billing, "get", f"/v1/subscriptions/{source.subscription.id}")
+    other = Account(billing, no_trial)
+    subscription = {
+        **template,
+        "id": "sub_" + secrets.token_hex(8),
+        "customer": await other.customer_id(),
+        "status": "paused",
+    }
+    created = int(time.time())
+
+    for event_type, status, second in (("paused", "paused", 0), ("resumed", "active", 1)):
+        event = {
+            "id": "evt_" + secrets.token_hex(8),
+            "object": "event",
+            "type": f"customer.subscription.{event_type}",
+            "created": created + second,
+            "data": {"object": {**subscription, "status": status}},
+        }
+        reply = await no_trial.ApplyStripeEvent(
+            billing_pb2.ApplyStripeEventRequest(
+                event_id=event["id"], type=event["type"], payload=json.dumps(event).encode()
+            ),
+            metadata=RELAY.metadata(None),
+        )
+        assert reply.outcome == Outcome.OUTCOME_APPLIED
+        assert (await other.subscription(subscription["id"])).status == status
+        assert await other.features() == (set() if status == "paused" else BASIC_FEATURES)

@@ -238,16 +238,17 @@ async def test_stripes_own_pause_of_a_trial_status_paused_is_mirrored_and_grants
     created = int(time.time())
 
     for event_type, status, second in (("paused", "paused", 0), ("resumed", "active", 1)):
+        event_id, full_type = "evt_" + secrets.token_hex(8), f"customer.subscription.{event_type}"
         event = {
-            "id": "evt_" + secrets.token_hex(8),
+            "id": event_id,
             "object": "event",
-            "type": f"customer.subscription.{event_type}",
+            "type": full_type,
             "created": created + second,
             "data": {"object": {**subscription, "status": status}},
         }
         reply = await no_trial.ApplyStripeEvent(
             billing_pb2.ApplyStripeEventRequest(
-                event_id=event["id"], type=event["type"], payload=json.dumps(event).encode()
+                event_id=event_id, type=full_type, payload=json.dumps(event).encode()
             ),
             metadata=RELAY.metadata(None),
         )

@@ -8,7 +8,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tatame.billing.v1 import billing_pb2 as pb
-from tatame.billing.v1 import billing_pb2_grpc, tax_pb2, usage_pb2
+from tatame.billing.v1 import billing_pb2_grpc, pause_pb2, tax_pb2, usage_pb2
 from tatame.billing.v1 import notifications_pb2 as notify_pb
 
 from services.auth.principal import Principal
@@ -184,6 +184,16 @@ class BillingCalls:
         self, request: pb.ResumeSubscriptionRequest
     ) -> pb.ResumeSubscriptionResponse:
         return await self._call(self._stub.ResumeSubscription, request, None)
+
+    async def pause_subscription(
+        self, request: pause_pb2.PauseSubscriptionRequest
+    ) -> pb.PauseSubscriptionResponse:
+        return await self._call(self._stub.PauseSubscription, request, None)
+
+    async def unpause_subscription(
+        self, request: pause_pb2.UnpauseSubscriptionRequest
+    ) -> pb.UnpauseSubscriptionResponse:
+        return await self._call(self._stub.UnpauseSubscription, request, None)
 
     async def list_invoices(self, request: pb.ListInvoicesRequest) -> pb.ListInvoicesResponse:
         return await self._call(self._stub.ListInvoices, request, None)

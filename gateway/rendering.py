@@ -16,6 +16,7 @@ from gateway.schemas import (
     InvoiceActionOut,
     InvoiceOut,
     InvoicePaymentAttemptOut,
+    PauseCollectionOut,
     PaymentMethodOut,
     PendingPaymentOut,
     PendingUpdateOut,
@@ -74,6 +75,13 @@ def subscription(message: billing_pb2.Subscription) -> SubscriptionOut:
             expires_at=message.pending_update.expire_time.ToDatetime(tzinfo=UTC),
         )
         if message.HasField("pending_update")
+        else None,
+        pause_collection=PauseCollectionOut(
+            behavior=message.pause_collection.behavior,
+            resumes_at=optional_datetime(message.pause_collection, "resume_time"),
+            access_ends_at=optional_datetime(message.pause_collection, "access_end_time"),
+        )
+        if message.HasField("pause_collection")
         else None,
     )
 

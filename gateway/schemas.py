@@ -161,6 +161,19 @@ class PendingUpdateOut(BaseModel):
     expires_at: datetime
 
 
+class PauseCollectionOut(BaseModel):
+    behavior: str = Field(
+        description="void (invoices voided: access stops at `access_ends_at`), keep_as_draft "
+        "(invoices kept as drafts to collect later) or mark_uncollectible (written off); the "
+        "last two keep access."
+    )
+    resumes_at: datetime | None = Field(description="When payments resume; null: until unpaused.")
+    access_ends_at: datetime | None = Field(
+        description="For void: the end of the period paid before the pause, when access stops "
+        "until payments resume."
+    )
+
+
 class SubscriptionOut(BaseModel):
     id: str
     status: str = Field(description="Stripe's status: trialing, active, past_due, canceled, …")
@@ -184,6 +197,10 @@ class SubscriptionOut(BaseModel):
         default=None,
         description="An upgrade waiting for its payment: not applied until its invoice is paid; "
         "discarded (and the invoice voided) at `expires_at` otherwise.",
+    )
+    pause_collection: PauseCollectionOut | None = Field(
+        default=None,
+        description="Payments paused (the status stays as it was), if they are.",
     )
 
 

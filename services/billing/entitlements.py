@@ -6,7 +6,9 @@ bought, for `duration_days` (product metadata) from when it was paid, or for goo
 while it is paid and neither fully refunded nor disputed (`access` again: one rule). A trial
 grants only once a payment method is saved when it was made to end unpaid without one. A payment
 still processing grants nothing: a subscription whose first payment is one grants from when it
-succeeds, a purchase once `succeeded`.
+succeeds, a purchase once `succeeded`. While collection is paused with behavior `void` (the
+app's pause: the service stops), a subscription grants until the end of the period paid before
+the pause, then nothing until collection resumes.
 """
 
 import logging
@@ -52,7 +54,9 @@ SELECT 'subscription', s.id, s.status, s.cancel_at, s.past_due_since, s.current_
        ),
        s.trial_missing_payment_method,
        s.default_payment_method IS NOT NULL OR c.default_payment_method IS NOT NULL,
-       0::bigint, 0::bigint, NULL::text, NULL::timestamptz
+       0::bigint, 0::bigint, NULL::text, NULL::timestamptz,
+       s.pause_behavior, s.pause_resumes_at, s.pause_access_end,
+       COALESCE(s.voided_period_start = s.current_period_start, false)
 FROM billing.subscriptions s
 JOIN billing.customers c ON c.stripe_customer_id = s.stripe_customer_id
 JOIN billing.prices p ON p.id = s.price_id
@@ -69,8 +73,23 @@ WHERE c.principal = %s AND s.status = ANY(%s::text[])
 UNION ALL
 SELECT 'purchase', p.id, NULL, NULL, NULL, NULL, COALESCE(pr.metadata, '{}'::jsonb), false,
        NULL, true,"""
-_GRANTS = _SUBSCRIPTIONS_THEN_PURCHASES + PURCHASE_STATE + PAID_PURCHASES_OF_PRINCIPAL
+_NOT_PAUSED = ", NULL::text, NULL::timestamptz, NULL::timestamptz, false\n"
+_GRANTS = _SUBSCRIPTIONS_THEN_PURCHASES + PURCHASE_STATE + _NOT_PAUSED + PAID_PURCHASES_OF_PRINCIPAL
 _FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Collection paused (a subscription's `pause_collection`): its behavior, when Stripe
+    collects again (None: until unpaused), and the end of the period paid before it."""
+
+    behavior: str
+    resumes_at: datetime | None = None
+    access_end: datetime | None = None
+
+
+# The pause behavior that stops the service: its invoices are voided, nothing is paid for.
+PAUSE_STOPS_SERVICE = "void"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +112,8 @@ def access(
     trial_missing_payment_method: str | None,
     payment_method: bool,
     suspended: bool = False,
+    pause: Pause | None = None,
+    period_voided: bool = False,
 ) -> Access:
     """The entitlement policy: whether a subscription in `status` grants its features at `now`.
 
@@ -101,9 +122,16 @@ def access(
     the period end when that is unknown); unpaid, canceled, incomplete, incomplete_expired and
     paused do not. Nothing is granted once a planned cancellation (`cancel_at`) has passed, even
     before the mirror hears of it, nor while `suspended` (a disputed payment, under
-    BILLING_DISPUTE_POLICY=suspend).
+    BILLING_DISPUTE_POLICY=suspend). While collection is paused with behavior `void`, nothing
+    is granted from the end of the period paid before the pause (`pause.access_end`, even
+    before the mirror hears of the renewal; at once when unknown) until `pause.resumes_at`;
+    nor during a period whose invoice such a pause voided (`period_voided`: unpaid, even once
+    the pause has ended, until the next period). `keep_as_draft` and `mark_uncollectible`
+    pauses (an operator's grace) keep access.
     """
-    if suspended or (cancel_at is not None and now >= cancel_at):
+    if suspended or period_voided or (cancel_at is not None and now >= cancel_at):
+        return Access(granted=False)
+    if _paused_out(pause, now):
         return Access(granted=False)
     if awaits_payment_method(
         status=status,
@@ -120,6 +148,15 @@ def access(
         end = since + grace if cancel_at is None else min(since + grace, cancel_at)
         return Access(granted=True, grace_end=end) if now < end else Access(granted=False)
     return Access(granted=False)
+
+
+def _paused_out(pause: Pause | None, now: datetime) -> bool:
+    """Whether a pause that stops the service holds the subscription out of access at `now`."""
+    if pause is None or pause.behavior != PAUSE_STOPS_SERVICE:
+        return False
+    if pause.resumes_at is not None and now >= pause.resumes_at:
+        return False
+    return pause.access_end is None or now >= pause.access_end
 
 
 def purchase_access(
@@ -165,6 +202,12 @@ class _Grant(NamedTuple):
     amount_refunded: int
     dispute_status: str | None
     paid_at: datetime | None
+    # A subscription's paused collection (see `Pause`); null when collecting.
+    pause_behavior: str | None
+    pause_resumes_at: datetime | None
+    pause_access_end: datetime | None
+    # Whether its current period began in a void pause (its invoice voided): unpaid.
+    period_voided: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +250,10 @@ def _verdict(
             trial_missing_payment_method=grant.trial_missing_payment_method,
             payment_method=grant.payment_method,
             suspended=grant.disputed and dispute_policy == "suspend",
+            pause=None
+            if grant.pause_behavior is None
+            else Pause(grant.pause_behavior, grant.pause_resumes_at, grant.pause_access_end),
+            period_voided=grant.period_voided,
         )
     assert grant.paid_at is not None  # a purchase's row has its time of payment
     try:

@@ -35,6 +35,7 @@ from services.billing import grpc_messages as messages
 from services.billing.grpc_account import AccountRpcs
 from services.billing.grpc_admin import BillingAdminServicer
 from services.billing.grpc_events import EventRpcs
+from services.billing.grpc_pauses import PauseRpcs
 from services.billing.grpc_policy import (
     ADMIN_SERVICE_NAME,
     SERVICE_NAME,
@@ -65,9 +66,10 @@ from services.common.rpc import Context, rpc
 log = logging.getLogger(__name__)
 
 
-class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs, UsageRpcs):
+class BillingServicer(AccountRpcs, EventRpcs, TaxRpcs, UsageRpcs, PauseRpcs):
     """tatame.billing.v1.BillingService over the use cases of billing (the account's methods in
-    grpc_account.py, the relay's in grpc_events.py, tax in grpc_tax.py, usage in grpc_usage.py)."""
+    grpc_account.py, the relay's in grpc_events.py, tax in grpc_tax.py, usage in grpc_usage.py,
+    pausing payments in grpc_pauses.py)."""
 
     def __init__(
         self,

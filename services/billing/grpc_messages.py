@@ -3,7 +3,7 @@ the conversions of the gRPC edge (grpc_api.py keeps the handlers)."""
 
 from collections.abc import Mapping
 
-from tatame.billing.v1 import async_pb2, billing_pb2
+from tatame.billing.v1 import async_pb2, billing_pb2, pause_pb2
 
 from services.billing import (
     catalog,
@@ -24,6 +24,7 @@ from services.billing import (
 )
 from services.billing import overview as overview_
 from services.billing.async_payments import PendingPaymentRecord
+from services.billing.entitlements import PAUSE_STOPS_SERVICE
 from services.billing.live.watch import Change
 from services.billing.mirror import Outcome
 from services.billing.privacy.erasure import ErasureRecord
@@ -88,6 +89,15 @@ def subscription_message(record: subscriptions.SubscriptionRecord) -> billing_pb
             price_id=record.pending_price_id,
             quantity=record.pending_quantity or 0,
             expire_time=timestamp(record.pending_update_expires_at),
+        ),
+        pause_collection=None
+        if record.pause_behavior is None
+        else pause_pb2.PauseCollection(
+            behavior=record.pause_behavior,
+            resume_time=timestamp(record.pause_resumes_at),
+            access_end_time=timestamp(
+                record.pause_access_end if record.pause_behavior == PAUSE_STOPS_SERVICE else None
+            ),
         ),
     )
 

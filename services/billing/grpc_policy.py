@@ -55,6 +55,8 @@ _GATEWAY_METHODS = (
     "GetTaxLocation",
     "SetTaxLocation",
     "GetUsage",
+    "PauseSubscription",
+    "UnpauseSubscription",
 )
 # Methods other internal services may call too (BILLING_ENTITLEMENT_CALLERS).
 _ENTITLEMENT_METHODS = ("ListEntitlements", "CheckEntitlement")

@@ -267,6 +267,29 @@ subscriptions = Table(
         DateTime(timezone=True),
         comment="when Stripe discards the pending update (and voids its invoice) unless paid",
     ),
+    Column(
+        "pause_behavior",
+        Text,
+        comment="pause_collection.behavior while collection is paused (void, keep_as_draft or "
+        "mark_uncollectible); null when collecting",
+    ),
+    Column(
+        "pause_resumes_at",
+        DateTime(timezone=True),
+        comment="pause_collection.resumes_at: when Stripe collects again; null: until unpaused",
+    ),
+    Column(
+        "pause_access_end",
+        DateTime(timezone=True),
+        comment="current_period_end of the first write that showed this pause (the period paid "
+        "before it): where a void pause stops access; null when collecting",
+    ),
+    Column(
+        "voided_period_start",
+        DateTime(timezone=True),
+        comment="current_period_start when a void pause voided that period's invoice: the "
+        "period is unpaid and grants nothing, even once the pause ends; null otherwise",
+    ),
     *_version_columns(first_written_by_events=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

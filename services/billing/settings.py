@@ -18,6 +18,9 @@ from services.common.settings import (
     split_commas,
 )
 
+# Stripe's behaviors of a paused collection (pause_collection.behavior).
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+
 # What a dispute on a subscription's payment does to its access: `keep` it (the dispute is logged
 # and counted), or `suspend` it until the dispute is won.
 DisputePolicy = Literal["keep", "suspend"]
@@ -52,6 +55,9 @@ class BillingRules:
     # methods). Sent as the filter `allowed_payment_method_types` (PaymentIntents, SetupIntents,
     # Checkout) and as a subscription's `payment_settings.payment_method_types`.
     payment_method_types: tuple[str, ...] = ()
+    # The pause_collection behaviors the app may ask for (POST /v1/subscriptions/{id}/pause):
+    # `void` stops the service; the others keep access while unpaid (an operator's grace).
+    pause_behaviors: frozenset[str] = frozenset({"void"})
 
 
 _DEFAULTS = BillingRules()
@@ -108,6 +114,8 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
     billing_automatic_tax: bool = _DEFAULTS.automatic_tax
     # "card,boleto": restrict the payment methods offered; unset: the dashboard's (dynamic).
     billing_payment_method_types: CommaList = _DEFAULTS.payment_method_types
+    # "void[,keep_as_draft,mark_uncollectible]": the pause behaviors the app may ask for.
+    billing_pause_behaviors: CommaList = tuple(_DEFAULTS.pause_behaviors)
     # The webhooks inbox's privacy API (served by the relay beside its admin API), for erasures
     # and exports, and billing's credential toward it (WEBHOOKS_ADMIN_SERVICE_SECRETS lists it as
     # `billing=<secret>`). Without the secret, erasure and export answer UNAVAILABLE; required in
@@ -123,6 +131,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
         "billing_entitlement_callers",
         "billing_payment_method_types",
         "billing_usage_callers",
+        "billing_pause_behaviors",
         mode="before",
     )
     @classmethod
@@ -152,6 +161,17 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
                     "type (card, boleto, pix, …)"
                 )
         return tuple(dict.fromkeys(value))
+
+    @field_validator("billing_pause_behaviors")
+    @classmethod
+    def _pause_behaviors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(PAUSE_BEHAVIORS)
+        if unknown:
+            raise ValueError(
+                f"BILLING_PAUSE_BEHAVIORS: {', '.join(sorted(unknown))} is not one of "
+                f"{', '.join(PAUSE_BEHAVIORS)}"
+            )
+        return value
 
     @field_validator("billing_service_secrets")
     @classmethod
@@ -218,6 +238,7 @@ class BillingSettings(CatalogSyncSettings, MetricsSettings, GrpcTlsSettings):
             dispute_policy=self.billing_dispute_policy,
             automatic_tax=self.billing_automatic_tax,
             payment_method_types=self.billing_payment_method_types,
+            pause_behaviors=frozenset(self.billing_pause_behaviors),
         )
 
     @property

@@ -75,6 +75,12 @@ class SubscriptionRecord:
     pending_price_id: str | None = None
     pending_quantity: int | None = None
     pending_update_expires_at: datetime | None = None
+    # Collection paused (Stripe's pause_collection): how its invoices end meanwhile (void,
+    # keep_as_draft or mark_uncollectible), when it resumes (None: until unpaused), and the end
+    # of the period paid before the pause (where a void pause stops access: entitlements.py).
+    pause_behavior: str | None = None
+    pause_resumes_at: datetime | None = None
+    pause_access_end: datetime | None = None
     # The discounts applied, in order (those whose details the mirror holds).
     discounts: tuple[DiscountRecord, ...] = ()
 
@@ -123,6 +129,16 @@ def subscription_row(subscription: dict[str, Any]) -> Row:
         "trial_missing_payment_method": trial_missing_payment_method(subscription),
         "discount_ids": discount_ids(subscription),
         **_pending_update_of(subscription),
+        **_pause_of(subscription),
+    }
+
+
+def _pause_of(subscription: dict[str, Any]) -> Row:
+    """Stripe's `pause_collection` (null while collecting): its behavior and resume time."""
+    pause = optional(mapping, subscription.get("pause_collection"))
+    return {
+        "pause_behavior": None if pause is None else string(pause["behavior"]),
+        "pause_resumes_at": None if pause is None else optional(unix_time, pause.get("resumes_at")),
     }
 
 
@@ -154,12 +170,35 @@ def _subscription_upsert(columns: tuple[str, ...]) -> Insert:
         ),
         else_=excluded.past_due_since,
     )
+    access_end = case(
+        (excluded.pause_behavior.is_(None), None),
+        (
+            subscriptions.c.pause_behavior == excluded.pause_behavior,
+            func.coalesce(subscriptions.c.pause_access_end, excluded.pause_access_end),
+        ),
+        else_=excluded.pause_access_end,
+    )
+    changed["pause_access_end"] = access_end
+    changed["voided_period_start"] = case(
+        (
+            (excluded.pause_behavior == "void") & (excluded.current_period_start >= access_end),
+            excluded.current_period_start,
+        ),
+        (
+            subscriptions.c.voided_period_start == excluded.current_period_start,
+            subscriptions.c.voided_period_start,
+        ),
+        else_=None,
+    )
     return stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
 
 
 async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
     """Upsert subscription rows; `past_due_since` is the version of the first write that showed
-    one past_due, kept while it stays past_due, cleared when it leaves that status."""
+    one past_due, kept while it stays past_due, cleared when it leaves that status; likewise
+    `pause_access_end` is the period end of the first write that showed a pause, kept while
+    that pause (its behavior) lasts, cleared when collection resumes; and `voided_period_start`
+    marks a period begun in a void pause (its invoice voided) until the next period starts."""
     await conn.execute(
         _subscription_upsert(tuple(rows[0])),
         [
@@ -168,6 +207,10 @@ async def _write_subscriptions(conn: AsyncConnection, rows: list[Row]) -> None:
                 "past_due_since": row["source_event_created"]
                 if row["status"] == "past_due"
                 else None,
+                "pause_access_end": None
+                if row["pause_behavior"] is None
+                else row["current_period_end"],
+                "voided_period_start": None,
             }
             for row in rows
         ],

@@ -70,6 +70,10 @@ class ErrorReason(StrEnum):
     CUSTOMER_TAX_LOCATION_INVALID = "customer_tax_location_invalid"
     # A usage record's identifier already went with another principal, meter or value.
     USAGE_IDENTIFIER_REUSED = "usage_identifier_reused"
+    # Pausing payments: only an active, trialing or past_due subscription pauses; a behavior
+    # the operator does not offer the app (BILLING_PAUSE_BEHAVIORS).
+    SUBSCRIPTION_NOT_PAUSABLE = "subscription_not_pausable"
+    PAUSE_BEHAVIOR_NOT_ALLOWED = "pause_behavior_not_allowed"
 
 
 class ServiceError(Exception):

@@ -67,6 +67,8 @@ STATUS_OF: Mapping[ErrorReason, grpc.StatusCode] = {
     ErrorReason.CURRENCY_NOT_OFFERED: grpc.StatusCode.INVALID_ARGUMENT,
     # The customer already has its currency (409, like a live subscription that exists).
     ErrorReason.CUSTOMER_CURRENCY_MISMATCH: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorReason.SUBSCRIPTION_NOT_PAUSABLE: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorReason.PAUSE_BEHAVIOR_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

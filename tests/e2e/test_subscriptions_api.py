@@ -403,6 +403,9 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
         ),
         ("POST", f"/v1/subscriptions/{subscription}/cancel", None),
         ("POST", f"/v1/subscriptions/{subscription}/resume", None),
+        ("POST", f"/v1/subscriptions/{subscription}/pause", None),
+        ("POST", f"/v1/subscriptions/{subscription}/pause", {"behavior": "void"}),
+        ("POST", f"/v1/subscriptions/{subscription}/unpause", None),
         ("POST", f"/v1/payment-methods/{card.id}/default", None),
         ("DELETE", f"/v1/payment-methods/{card.id}", None),
         ("POST", f"/v1/invoices/{owners_invoice.id}/pay", None),
@@ -459,6 +462,7 @@ async def test_a_second_user_reaches_none_of_the_first_users_objects(
     # shows nothing of the owner's.
     owners = (await client.get("/v1/billing", headers=owner.headers)).json()
     assert owners["subscription"]["id"] == subscription
+    assert owners["subscription"]["pause_collection"] is None  # the other's pause never landed
     others = (await client.get("/v1/billing", headers=h)).json()
     assert others["subscription"] is None
     assert others["invoice_action"] is None

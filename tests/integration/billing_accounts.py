@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 import stripe
-from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, pause_pb2
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
@@ -40,11 +40,13 @@ async def billing_server(
     payment_method_types: tuple[str, ...] = (),
     stripe_client: stripe.StripeClient | None = None,
     inbox: InboxClient | None = None,
+    pause_behaviors: frozenset[str] | None = None,
 ) -> AsyncIterator[Stub]:
     """Billing on the session's database and emulator, with these rules: redirects to the app's
     origin, a trial of `trial_days`, entitlements readable by the `classes` service too, the
     `dispute_policy` for subscriptions, the `payment_method_types` offered (none: the
-    dashboard's); on the session's inbox (or `inbox`) and Stripe (or `stripe_client`)."""
+    dashboard's), the `pause_behaviors` the app may ask for (the setting's default when None);
+    on the session's inbox (or `inbox`) and Stripe (or `stripe_client`)."""
     server = await start_billing_server(
         address="127.0.0.1:0",
         engine=billing.engine,
@@ -59,6 +61,7 @@ async def billing_server(
             test_clock_prefix=billing.stripe_target.test_clock_prefix,
             dispute_policy=dispute_policy,
             payment_method_types=payment_method_types,
+            pause_behaviors=pause_behaviors or BillingRules().pause_behaviors,
         ),
     )
     try:
@@ -80,7 +83,9 @@ class Account:
 
     async def call(self, method: str, **fields: Any) -> Any:
         rpc = getattr(self.stub, method)
-        request = getattr(billing_pb2, f"{method}Request")(**fields)
+        name = f"{method}Request"
+        request = getattr(billing_pb2, name, None) or getattr(pause_pb2, name)
+        request = request(**fields)
         return await rpc(request, metadata=self.metadata)
 
     async def refused(self, method: str, **fields: Any) -> grpc.aio.AioRpcError:

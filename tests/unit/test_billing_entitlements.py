@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.billing.entitlements import Access, access
+from services.billing.entitlements import Access, Pause, access
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 GRACE = timedelta(days=7)
@@ -88,3 +88,44 @@ def test_a_trial_that_ends_unpaid_without_a_card_grants_only_once_one_is_saved(
 @pytest.mark.parametrize("end_behavior", ["create_invoice", None])
 def test_a_trial_that_invoices_at_its_end_grants_without_a_card(end_behavior: str | None) -> None:
     assert trial(end_behavior=end_behavior, payment_method=False) == Access(granted=True)
+
+
+def paused(behavior: str, *, period_voided: bool = False, **times: datetime | None) -> Access:
+    """An active subscription's verdict while its collection is paused with `behavior`."""
+    return access(
+        status="active",
+        now=times.pop("now", None) or NOW,
+        cancel_at=None,
+        past_due_since=None,
+        current_period_end=None,
+        grace=GRACE,
+        trial_missing_payment_method=None,
+        payment_method=True,
+        pause=Pause(behavior, **times),
+        period_voided=period_voided,
+    )
+
+
+def test_a_void_pause_keeps_the_period_paid_before_it_then_grants_nothing() -> None:
+    end = NOW + timedelta(days=10)
+
+    assert paused("void", access_end=end) == Access(True)
+    assert paused("void", access_end=end, now=end) == Access(False)
+    # The renewal in the pause came (by a test clock, say) and was voided: nothing.
+    assert paused("void", access_end=end, period_voided=True) == Access(False)
+    assert paused("void") == Access(False)  # no period known to keep
+
+
+def test_a_void_pause_grants_again_at_its_resume_time_unless_the_period_went_unpaid() -> None:
+    ended = NOW - timedelta(days=3)
+    assert paused("void", access_end=ended, resumes_at=NOW + timedelta(days=1)) == Access(False)
+    # Resumed: access again, unless the period in which it resumed had its invoice voided.
+    assert paused("void", access_end=ended, resumes_at=NOW) == Access(True)
+    assert paused("void", access_end=ended, resumes_at=NOW, period_voided=True) == Access(False)
+    collecting = verdict("active")
+    assert collecting == Access(True)
+
+
+@pytest.mark.parametrize("behavior", ["keep_as_draft", "mark_uncollectible"])
+def test_pauses_that_keep_invoices_to_collect_or_write_off_keep_access(behavior: str) -> None:
+    assert paused(behavior, access_end=NOW - timedelta(days=40)) == Access(True)

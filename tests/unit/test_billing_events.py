@@ -223,3 +223,21 @@ def test_a_product_names_its_default_price_and_grants_its_metadata_features() ->
 
     assert row["default_price_id"] == "price_1"
     assert entitlement_keys(row["metadata"]) == ["video_library", "belt_tracking"]
+
+
+def test_a_subscription_holds_its_paused_collection_and_none_while_collecting() -> None:
+    paused = stripe_objects.subscription(
+        pause_collection={"behavior": "void", "resumes_at": T0 + 3600}
+    )
+    open_ended = stripe_objects.subscription(pause_collection={"behavior": "keep_as_draft"})
+
+    assert (
+        subscription_row(paused)["pause_behavior"],
+        subscription_row(paused)["pause_resumes_at"],
+    ) == (
+        "void",
+        at(T0 + 3600),
+    )
+    assert subscription_row(open_ended)["pause_resumes_at"] is None
+    collecting = subscription_row(stripe_objects.subscription(pause_collection=None))
+    assert (collecting["pause_behavior"], collecting["pause_resumes_at"]) == (None, None)

@@ -111,6 +111,18 @@ def test_usage_callers_need_a_secret_and_the_sender_reads_its_settings() -> None
     assert settings(billing_usage_sender=False).usage_sending is None
 
 
+def test_the_app_pauses_with_void_only_unless_the_operator_offers_other_behaviors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert settings().rules.pause_behaviors == {"void"}
+    monkeypatch.setenv("BILLING_PAUSE_BEHAVIORS", "void, keep_as_draft")
+
+    assert settings().rules.pause_behaviors == {"void", "keep_as_draft"}
+    assert settings(billing_pause_behaviors="").rules.pause_behaviors == frozenset()
+    with pytest.raises(ValidationError, match="BILLING_PAUSE_BEHAVIORS: stop"):
+        settings(billing_pause_behaviors="void,stop")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("billing_trial_days", -1), ("billing_trial_days", 731), ("billing_past_due_grace_days", 91)],

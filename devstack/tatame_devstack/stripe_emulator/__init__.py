@@ -19,7 +19,10 @@ includable ones such as `invoice.confirmation_secret` only when expanded). Besid
   (`proration_behavior`, `always_invoice` billing at once), `cancel_at_period_end` with
   `cancel_at`, periods (on the items) that honour `interval_count` and trials; pending updates
   (`payment_behavior=pending_if_incomplete`: a change whose invoice is not paid at once is held
-  as `pending_update` until paid, or voided at its expiry; `pending_updates`);
+  as `pending_update` until paid, or voided at its expiry; `pending_updates`); paused collection
+  (`pause_collection`: invoices voided, kept as drafts or marked uncollectible, `resumes_at`
+  passed by a test clock; `pauses`) and `billing_cycle_anchor[type]=now` (a new period from the
+  customer's time, without prorations);
 - subscription schedules `from_subscription` (phases of one item; release), invoice previews
   (`POST /v1/invoices/create_preview`) of an item change;
 - Stripe Tax (`tax`, `checkout_tax`): customers located by their billing address (`tax`

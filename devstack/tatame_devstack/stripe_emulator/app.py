@@ -44,6 +44,7 @@ from tatame_devstack.stripe_emulator.invoices import (
 )
 from tatame_devstack.stripe_emulator.list_filters import extend_list_filters
 from tatame_devstack.stripe_emulator.meters import add_routes as add_meter_routes
+from tatame_devstack.stripe_emulator.pauses import extend_invoice_statuses
 from tatame_devstack.stripe_emulator.payment_methods import (
     attach_payment_method,
     detach_payment_method,
@@ -132,6 +133,7 @@ def build_app(
     """
     store.__class__ = MemoryStore  # the one Store instance that localstripe's modules share
     extend_invoices()
+    extend_invoice_statuses()
     for extend in (
         extend_charges,
         extend_customers,

@@ -1,6 +1,7 @@
 """Customers and their payment methods: the default must be attached to the customer; a
 customer may live on a test clock."""
 
+import time
 from typing import Any
 
 import stripe
@@ -97,8 +98,19 @@ class ClockCustomer(Customer):
     @created.setter
     def created(self, now: int) -> None:
         """localstripe sets it to the wall clock's time; a customer on a clock takes the clock's."""
-        clock = None if self.test_clock is None else store[f"{TEST_CLOCK_OBJECT}:{self.test_clock}"]
-        self._created = now if clock is None else clock.frozen_time
+        self._created = clock_time(self.test_clock, now)
+
+
+def clock_time(clock_id: str | None, now: int) -> int:
+    """The time on a customer's test clock (`clock_id`), or `now` (the wall clock's) when the
+    customer is on none."""
+    return now if clock_id is None else store[f"{TEST_CLOCK_OBJECT}:{clock_id}"].frozen_time
+
+
+def customer_time(customer_id: str) -> int:
+    """What time it is for a customer: its test clock's frozen time, or the wall clock's."""
+    customer = Customer._api_retrieve(customer_id)
+    return clock_time(getattr(customer, "test_clock", None), int(time.time()))
 
 
 def customers_on_clock(clock_id: str) -> list[Customer]:

@@ -33,7 +33,14 @@ PENDING_IF_INCOMPLETE = "pending_if_incomplete"
 # How long a pending update waits for its payment, at most.
 EXPIRY_SECONDS = 23 * 60 * 60
 # Update parameters a pending update cannot hold (of those the emulator takes).
-UNSUPPORTED = ("cancel_at", "cancel_at_period_end", "default_payment_method", "metadata")
+UNSUPPORTED = (
+    "cancel_at",
+    "cancel_at_period_end",
+    "default_payment_method",
+    "metadata",
+    "pause_collection",
+    "billing_cycle_anchor",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,3 +124,30 @@ def missing_payment_method_of(trial_settings: Any) -> str:
     )
     reject_unknown(behavior, parent="trial_settings[end_behavior]")
     return missing
+
+
+def restarts_cycle(billing_cycle_anchor: Any, proration_behavior: str, status: str) -> bool:
+    """Whether an update's `billing_cycle_anchor[type]` starts a new period now (`now`) rather
+    than keeping it (`unchanged`, or absent). The emulator restarts the cycle of an active or
+    past_due subscription only, without prorations (`proration_behavior=none`)."""
+    if billing_cycle_anchor is None:
+        return False
+    if not isinstance(billing_cycle_anchor, dict):
+        raise param_error("billing_cycle_anchor", "Invalid billing_cycle_anchor: expected a hash")
+    params = dict(billing_cycle_anchor)
+    anchor = as_str(
+        "billing_cycle_anchor[type]", params.pop("type", None), choices=("now", "unchanged")
+    )
+    reject_unknown(params, parent="billing_cycle_anchor")
+    if anchor == "unchanged":
+        return False
+    if status not in ("active", "past_due"):
+        raise param_error(
+            "billing_cycle_anchor", f"The billing cycle of a {status} subscription cannot reset."
+        )
+    if proration_behavior != "none":
+        raise param_error(
+            "proration_behavior",
+            "The emulator resets the billing cycle only with proration_behavior=none.",
+        )
+    return True

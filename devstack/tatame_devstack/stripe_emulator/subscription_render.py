@@ -9,6 +9,7 @@ from localstripe.resources import Plan, Subscription, SubscriptionItem
 
 from tatame_devstack.stripe_emulator.catalog import Price
 from tatame_devstack.stripe_emulator.discounts import live_discounts
+from tatame_devstack.stripe_emulator.pauses import render_pause_collection
 from tatame_devstack.stripe_emulator.pending_updates import render_pending_update
 from tatame_devstack.stripe_emulator.render import expanded, expanded_under, render_list, shape
 from tatame_devstack.stripe_emulator.tax import subscription_automatic_tax
@@ -121,6 +122,7 @@ def render_subscription(subscription: Any, expand: list[str]) -> dict[str, Any]:
         "latest_invoice": subscription.latest_invoice,
         "livemode": False,
         "metadata": subscription.metadata,
+        "pause_collection": render_pause_collection(subscription.pause_collection),
         "payment_settings": shape(
             SUBSCRIPTION.PaymentSettings,
             {

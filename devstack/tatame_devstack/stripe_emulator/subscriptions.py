@@ -20,7 +20,11 @@ from localstripe.resources import (
 
 from tatame_devstack.stripe_emulator.catalog import Product
 from tatame_devstack.stripe_emulator.currencies import check_customer_currency
-from tatame_devstack.stripe_emulator.customers import attach, customer_payment_method
+from tatame_devstack.stripe_emulator.customers import (
+    attach,
+    customer_payment_method,
+    customer_time,
+)
 from tatame_devstack.stripe_emulator.discounts import applied_to, checked_discounts, redeem
 from tatame_devstack.stripe_emulator.events import send_event
 from tatame_devstack.stripe_emulator.params import (
@@ -32,6 +36,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.pauses import hold_invoice, pause_collection_of
 from tatame_devstack.stripe_emulator.pending_updates import (
     PENDING_IF_INCOMPLETE,
     Pending,
@@ -52,6 +57,7 @@ from tatame_devstack.stripe_emulator.subscription_params import (
     first_item,
     missing_payment_method_of,
     payment_method_types_of,
+    restarts_cycle,
     saves_payment_method,
     trial_end_of,
 )
@@ -104,6 +110,7 @@ class PriceSubscription(Subscription):
     _missing_payment_method = "create_invoice"
     _payment_method_types: list[str] | None = None
     _pending: Pending | None = None  # see pending_updates
+    pause_collection: dict[str, Any] | None = None  # see pauses
     _holds_unpaid_changes = False
     _automatic_tax = False  # Stripe Tax on its invoices (`automatic_tax[enabled]`)
 
@@ -201,6 +208,8 @@ class PriceSubscription(Subscription):
         cancel_at: Any = None,
         metadata: Any = None,
         payment_behavior: Any = None,
+        pause_collection: Any = None,
+        billing_cycle_anchor: Any = None,
         **unknown: Any,
     ) -> Subscription:
         reject_unknown(unknown)
@@ -220,6 +229,8 @@ class PriceSubscription(Subscription):
                     "cancel_at_period_end": cancel_at_period_end,
                     "default_payment_method": default_payment_method,
                     "metadata": metadata,
+                    "pause_collection": pause_collection,
+                    "billing_cycle_anchor": billing_cycle_anchor,
                 }
             )
         if subscription.status in ENDED_STATUSES:
@@ -253,6 +264,10 @@ class PriceSubscription(Subscription):
             else as_bool("cancel_at_period_end", cancel_at_period_end)
         )
         cancel_time = None if cancel_at in (None, "") else as_int("cancel_at", cancel_at, minimum=1)
+        pause = None if pause_collection is None else pause_collection_of(pause_collection)
+        restarts = restarts_cycle(billing_cycle_anchor, behavior, subscription.status)
+        if pause_collection is not None:
+            subscription.pause_collection = pause
         if metadata is not None:
             subscription.metadata = merged_metadata(subscription.metadata, metadata)
         if default_payment_method is not None:
@@ -268,6 +283,8 @@ class PriceSubscription(Subscription):
             change_once_paid(subscription, *terms, behavior=behavior)
         elif terms is not None:
             subscription._change_terms(*terms, behavior=behavior)
+        if restarts:
+            subscription._restart_cycle()
         send_event("customer.subscription.updated", subscription)
         return subscription
 
@@ -330,6 +347,13 @@ class PriceSubscription(Subscription):
             applied_to(invoice, list(self._discount_ids))
             self._collect(invoice)
 
+    def _restart_cycle(self) -> None:
+        """`billing_cycle_anchor=now`: a new period starts now (the customer's test clock's time,
+        if on one), invoiced (and charged) at once."""
+        now = customer_time(self.customer)
+        self.billing_cycle_anchor = self._period_start = now
+        self._create_invoice("subscription_update")
+
     def _payment_method(self) -> Any:
         """What pays this subscription's invoices: its own default, else its customer's."""
         if self.default_payment_method is not None:
@@ -379,7 +403,11 @@ class PriceSubscription(Subscription):
 
     def _collect(self, invoice: Invoice) -> None:
         """Finalize `invoice` and charge it to the payment method; with `default_incomplete`,
-        the first invoice's PaymentIntent waits for the client to confirm it instead."""
+        the first invoice's PaymentIntent waits for the client to confirm it instead. While
+        collection is paused, the pause's behavior holds it instead (`pauses.hold_invoice`)."""
+        if self.pause_collection is not None:
+            hold_invoice(invoice, self.pause_collection["behavior"])
+            return
         invoice._finalize()
         send_event("invoice.finalized", invoice)
         if invoice.status == "paid":  # nothing due

@@ -23,6 +23,7 @@ from tatame_devstack.stripe_emulator.params import (
     param_error,
     reject_unknown,
 )
+from tatame_devstack.stripe_emulator.pauses import resume_if_due
 from tatame_devstack.stripe_emulator.pending_updates import expire_if_due
 from tatame_devstack.stripe_emulator.render import shape
 from tatame_devstack.stripe_emulator.schedules import cancel_subscription
@@ -89,12 +90,23 @@ class TestClock(StripeObject):
 
 
 def _next_boundary(subscription: PriceSubscription) -> int | None:
-    """When the subscription's current period (or trial) next ends, or a planned cancellation
-    happens; None once it has ended or before it has started."""
+    """When the subscription's current period (or trial) next ends, a planned cancellation
+    happens, or paused collection resumes; None once it has ended or before it has started."""
     if subscription.status in (*ENDED_STATUSES, "incomplete"):
         return None
-    end = subscription.current_period_end
-    return end if subscription.cancel_at is None else min(end, subscription.cancel_at)
+    pause = subscription.pause_collection
+    times = (
+        subscription.current_period_end,
+        subscription.cancel_at,
+        None if pause is None else pause["resumes_at"],
+    )
+    return min(t for t in times if t is not None)
+
+
+def _period_ends_by(subscription: PriceSubscription, when: int) -> bool:
+    """Whether the current period (or trial) ends, or a planned cancellation happens, by `when`."""
+    cancel_at = subscription.cancel_at
+    return subscription.current_period_end <= when or (cancel_at is not None and cancel_at <= when)
 
 
 def _expire_if_unpaid(subscription: PriceSubscription, until: int) -> None:
@@ -120,12 +132,15 @@ def _expire_if_unpaid(subscription: PriceSubscription, until: int) -> None:
 
 def _pass_time(subscription: PriceSubscription, until: int) -> None:
     """Every period end of `subscription` up to `until`, as Stripe's billing runs them (and the
-    expiry of a pending update before them, or of a first payment never made)."""
+    expiry of a pending update before them, of a first payment never made, and the end of a
+    pause when it comes first)."""
     _expire_if_unpaid(subscription, until)
     expire_if_due(subscription, until)
     boundary = _next_boundary(subscription)
     while boundary is not None and boundary <= until:
-        subscription._end_period()
+        resume_if_due(subscription, boundary)
+        if _period_ends_by(subscription, boundary):
+            subscription._end_period()
         following = _next_boundary(subscription)
         if following is not None and following <= boundary:
             raise RuntimeError(f"{subscription.id}: its period end does not move forward")

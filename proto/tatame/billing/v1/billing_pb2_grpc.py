@@ -5,6 +5,7 @@ import warnings
 
 from tatame.billing.v1 import billing_pb2 as tatame_dot_billing_dot_v1_dot_billing__pb2
 from tatame.billing.v1 import notifications_pb2 as tatame_dot_billing_dot_v1_dot_notifications__pb2
+from tatame.billing.v1 import pause_pb2 as tatame_dot_billing_dot_v1_dot_pause__pb2
 from tatame.billing.v1 import revenue_pb2 as tatame_dot_billing_dot_v1_dot_revenue__pb2
 from tatame.billing.v1 import tax_pb2 as tatame_dot_billing_dot_v1_dot_tax__pb2
 from tatame.billing.v1 import usage_pb2 as tatame_dot_billing_dot_v1_dot_usage__pb2
@@ -251,6 +252,16 @@ class BillingServiceStub:
                 '/tatame.billing.v1.BillingService/GetUsage',
                 request_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
+        self.PauseSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/PauseSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_pause__pb2.PauseSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PauseSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.UnpauseSubscription = channel.unary_unary(
+                '/tatame.billing.v1.BillingService/UnpauseSubscription',
+                request_serializer=tatame_dot_billing_dot_v1_dot_pause__pb2.UnpauseSubscriptionRequest.SerializeToString,
+                response_deserializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UnpauseSubscriptionResponse.FromString,
                 _registered_method=True)
 
 
@@ -596,6 +607,25 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseSubscription(self, request, context):
+        """Pause the subscription's payments (Stripe's pause_collection) with a behavior (void by
+        default: its invoices are voided and its access stops at the end of the period already
+        paid) until a resume time or UnpauseSubscription. The same pause again changes nothing.
+        FAILED_PRECONDITION `subscription_not_pausable` unless active, trialing or past_due,
+        `subscription_ended` once ended; INVALID_ARGUMENT `pause_behavior_not_allowed` for a
+        behavior BILLING_PAUSE_BEHAVIORS does not offer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpauseSubscription(self, request, context):
+        """Collect again now (clears pause_collection); nothing to do when not paused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -793,6 +823,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.FromString,
                     response_serializer=tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'PauseSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_pause__pb2.PauseSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.PauseSubscriptionResponse.SerializeToString,
+            ),
+            'UnpauseSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpauseSubscription,
+                    request_deserializer=tatame_dot_billing_dot_v1_dot_pause__pb2.UnpauseSubscriptionRequest.FromString,
+                    response_serializer=tatame_dot_billing_dot_v1_dot_billing__pb2.UnpauseSubscriptionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1867,6 +1907,60 @@ class BillingService:
             '/tatame.billing.v1.BillingService/GetUsage',
             tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
             tatame_dot_billing_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/PauseSubscription',
+            tatame_dot_billing_dot_v1_dot_pause__pb2.PauseSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.PauseSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpauseSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tatame.billing.v1.BillingService/UnpauseSubscription',
+            tatame_dot_billing_dot_v1_dot_pause__pb2.UnpauseSubscriptionRequest.SerializeToString,
+            tatame_dot_billing_dot_v1_dot_billing__pb2.UnpauseSubscriptionResponse.FromString,
             options,
             channel_credentials,
             insecure,

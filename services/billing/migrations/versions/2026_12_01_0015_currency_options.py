@@ -4,8 +4,8 @@ A price's other currencies (Stripe's `currency_options`, its own currency left o
 Stripe customer's `currency`, which Stripe sets with its first subscription or invoice and never
 changes after.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01 20:00:00.000000
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0016"
-down_revision = "0015"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

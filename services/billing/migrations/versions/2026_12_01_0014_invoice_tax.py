@@ -3,7 +3,7 @@
 Invoices mirrored before have no tax (BILLING_AUTOMATIC_TAX did not exist): their total
 without tax is their total.
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-01 21:00:00.000000
 """
@@ -11,7 +11,7 @@ Create Date: 2026-12-01 21:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

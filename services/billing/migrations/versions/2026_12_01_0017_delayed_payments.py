@@ -2,7 +2,7 @@
 voucher): its method, when it expires, Stripe's hosted voucher; invoices by subscription (the
 entitlements ask whether a subscription's first payment is still processing)
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-01 20:10:00.000000
 """
@@ -10,7 +10,7 @@ Create Date: 2026-12-01 20:10:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None

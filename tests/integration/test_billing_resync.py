@@ -3,6 +3,7 @@ refilled from Stripe's lists equals the one events built; an interrupted resync 
 its last page; fetched state never overwrites a newer row; drift injected in the database is
 found, repaired and counted, and exported as a gauge."""
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,13 +18,15 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from tatame.billing.v1 import billing_pb2
 
+from services.billing.catalog import sync_catalog
 from services.billing.mirror import Outcome
 from services.billing.resync.metrics import refresh_drift_gauges
 from services.billing.resync.reconcile import reconcile
 from services.billing.resync.resync import resync
 from services.billing.resync.sources import Scope
+from services.common.db import create_engine
 from services.common.stripe_sdk import create_stripe_client
-from tests.harness import BillingHandle, OneTimeProduct
+from tests.harness import BillingHandle, OneTimeProduct, migrated_database
 from tests.integration.billing_accounts import RELAY, Account, stripe_json
 from tests.stripe_target import EMULATOR_KEY
 
@@ -139,11 +142,17 @@ async def test_a_wiped_mirror_resynced_equals_the_mirror_built_by_events(
     assert await account.features()  # the rebuilt mirror grants what the events granted
 
 
-async def test_a_wiped_catalog_resynced_equals_the_synced_catalog(billing: BillingHandle) -> None:
+async def test_a_wiped_catalog_resynced_equals_the_synced_catalog(
+    billing: BillingHandle, postgres_admin_url: str
+) -> None:
+    """On a mirror of its own (the session's holds rows other tests made by hand): the catalog
+    as `sync-catalog` writes it, wiped, then resynced."""
     query = "SELECT * FROM billing.{} ORDER BY id"
+    url = await asyncio.to_thread(migrated_database, postgres_admin_url, "billing")
+    engine = create_engine(url, pool_size=2)
 
     async def catalog() -> dict[str, list[dict[str, Any]]]:
-        async with billing.engine.connect() as conn:
+        async with engine.connect() as conn:
             return {
                 table: [
                     {k: v for k, v in row.items() if k not in BOOKKEEPING}
@@ -152,15 +161,20 @@ async def test_a_wiped_catalog_resynced_equals_the_synced_catalog(billing: Billi
                 for table in ("products", "prices")
             }
 
-    synced = await catalog()
-    async with billing.engine.begin() as conn:
-        await conn.execute(text("DELETE FROM billing.prices"))
-        await conn.execute(text("DELETE FROM billing.products"))
+    try:
+        await sync_catalog(engine=engine, stripe_client=billing.stripe)
+        synced = await catalog()
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM billing.prices"))
+            await conn.execute(text("DELETE FROM billing.products"))
 
-    today = datetime.now(UTC).date() - timedelta(days=1)  # the session seeded it today
-    await resync(engine=billing.engine, stripe_client=billing.stripe, scope=Scope(since=today))
+        today = datetime.now(UTC).date() - timedelta(days=1)  # the session seeded it today
+        await resync(engine=engine, stripe_client=billing.stripe, scope=Scope(since=today))
 
-    assert await catalog() == synced
+        assert synced["prices"]
+        assert await catalog() == synced
+    finally:
+        await engine.dispose()
 
 
 async def cursors(billing: BillingHandle) -> list[tuple[str, str, str | None, bool]]:

@@ -100,16 +100,15 @@ async def _all_sent(billing: BillingHandle, principals: list[str]) -> None:
 
 async def _stripe_total(billing: BillingHandle, customer_id: str) -> float:
     """What Stripe aggregated for the customer on the video_minutes meter, over the last hour."""
-    [meter] = [
-        m
-        for m in (await stripe_json(billing, "get", "/v1/billing/meters", status="active"))["data"]
-        if m["event_name"] == METER
-    ]
+    listed = await billing.stripe.v1.billing.meters.list_async(
+        params={"status": "active", "limit": 100}
+    )
+    [meter] = [m async for m in listed.auto_paging_iter() if m.event_name == METER]
     minute = int(time.time()) // 60 * 60
     summaries = await stripe_json(
         billing,
         "get",
-        f"/v1/billing/meters/{meter['id']}/event_summaries",
+        f"/v1/billing/meters/{meter.id}/event_summaries",
         customer=customer_id,
         start_time=minute - 3600,
         end_time=minute + 600,

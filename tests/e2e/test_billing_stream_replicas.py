@@ -10,6 +10,8 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import grpc
 import httpx
@@ -119,6 +121,10 @@ async def _settled(pipeline: WebhookPipeline, user: User) -> None:
     await eventually(nothing_pending, within=120)
 
 
+def _cancels_at_period_end(cancel: bool, body: dict[str, Any]) -> bool:
+    return bool(body["subscription"]["cancel_at_period_end"] is cancel)
+
+
 async def _stamp(database_url: str, user: User, version: int) -> float | None:
     """When billing wrote the principal's `version`; None once a later write replaced it."""
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -164,15 +170,9 @@ async def test_a_webhook_change_reaches_streams_on_two_gateways_and_survives_a_b
             await billing.stripe.v1.subscriptions.update_async(
                 subscription_id, params={"cancel_at_period_end": cancel}
             )
+            wanted = partial(_cancels_at_period_end, cancel)
             arrivals = [
-                await updated_until(
-                    events,
-                    lambda body, cancel=cancel: (
-                        body["subscription"]["cancel_at_period_end"] is cancel
-                    ),
-                    within=120,
-                )
-                for events in (on_first, on_second)
+                await updated_until(events, wanted, within=120) for events in (on_first, on_second)
             ]
             assert arrivals[0].id == arrivals[1].id
             applied_at = await _stamp(billing_database_url, ana, int(arrivals[0].id or 0))

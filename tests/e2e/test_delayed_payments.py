@@ -106,6 +106,21 @@ async def waiting_screen(client: httpx.AsyncClient, user: User) -> dict[str, Any
     return await overview(client, user)
 
 
+async def boleto_purchase_waiting(
+    client: httpx.AsyncClient, user: User, billing: BillingHandle, plan: BrazilianPlan
+) -> str:
+    """The user's purchase of `plan.once`, paid by boleto: its PaymentIntent, once the billing
+    screen says it waits for the voucher."""
+    created = await client.post("/v1/payments", json={"price": plan.once}, headers=user.headers)
+    assert created.status_code == 201, created.text
+    intent_id = str(created.json()["id"])
+    await billing.stripe.v1.payment_intents.confirm_async(
+        intent_id, params={"payment_method_data": BOLETO}
+    )
+    await waiting_screen(client, user)
+    return intent_id
+
+
 async def test_a_boleto_purchase_grants_nothing_while_its_voucher_waits_and_its_feature_once_paid(
     client: httpx.AsyncClient, new_user, billing: BillingHandle, plan: BrazilianPlan
 ) -> None:
@@ -147,12 +162,7 @@ async def test_an_expired_boleto_purchase_grants_nothing_and_waits_no_more(
     plan: BrazilianPlan,
 ) -> None:
     user = await new_user()
-    created = await client.post("/v1/payments", json={"price": plan.once}, headers=user.headers)
-    intent_id = created.json()["id"]
-    await billing.stripe.v1.payment_intents.confirm_async(
-        intent_id, params={"payment_method_data": BOLETO}
-    )
-    await waiting_screen(client, user)
+    intent_id = await boleto_purchase_waiting(client, user, billing, plan)
 
     await billing.stripe_target.settle_boleto(intent_id, "expire")
 
@@ -299,12 +309,7 @@ async def test_erasing_a_payer_blanks_the_voucher_that_shows_their_name_and_cpf(
     plan: BrazilianPlan,
 ) -> None:
     user = await new_user()
-    created = await client.post("/v1/payments", json={"price": plan.once}, headers=user.headers)
-    intent_id = created.json()["id"]
-    await billing.stripe.v1.payment_intents.confirm_async(
-        intent_id, params={"payment_method_data": BOLETO}
-    )
-    await waiting_screen(client, user)
+    intent_id = await boleto_purchase_waiting(client, user, billing, plan)
 
     erased = await client.delete("/v1/me", headers=user.headers)
 

@@ -15,8 +15,6 @@ customer's events arrive in `created` order, about a second of the clock apart, 
 a phase of more events than one life per customer holds repeats it (a second subscription, …).
 """
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -25,6 +23,7 @@ from typing import Any
 
 import stripe
 from tatame_devstack.stripe_emulator.render import shape
+from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
 
 from tests.stripe_objects import MONTH, invoice, price, subscription
 
@@ -148,9 +147,7 @@ def _signed(secret: str, event_type: str, created: int, obj: dict[str, Any]) -> 
         },
     )
     body = json.dumps(event)
-    stamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    return SignedEvent(event["id"], event_type, f"t={stamp},v1={digest}", body)
+    return SignedEvent(event["id"], event_type, signature_header(body.encode(), secret), body)
 
 
 class EventMix:

@@ -9,8 +9,6 @@
   delivery phases after it start from a steady inbox.
 """
 
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 from tatame_devstack.run import Stack
+from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
 
 from bench.delivery import one_row, set_aside
 from bench.wrk import WrkResult, run_wrk
@@ -62,9 +61,7 @@ def _signed_line(secret: str) -> tuple[str, str]:
     body = json.dumps(event)
     obj["description"] = "x" * max(0, EVENT_BYTES - len(body))
     body = json.dumps(event)
-    stamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}", body
+    return signature_header(body.encode(), secret), body
 
 
 def write_events(path: Path, secret: str, count: int) -> None:

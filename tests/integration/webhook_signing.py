@@ -1,17 +1,13 @@
 """Signing webhook bodies the way Stripe does (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`)."""
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
 from typing import Any
 
+from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
 
-def signature_header(body: bytes, secret: str, *, timestamp: int | None = None) -> str:
-    stamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
+__all__ = ["encode", "signature_header", "stripe_event"]
 
 
 def stripe_event(

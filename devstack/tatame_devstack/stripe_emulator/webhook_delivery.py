@@ -31,17 +31,18 @@ RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 ATTEMPT_TIMEOUT_SECONDS = 20.0
 
 
-def signature_header(secret: str, payload: bytes, timestamp: int) -> str:
-    signed = b"%d.%s" % (timestamp, payload)
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def signature_header(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
+    """Stripe's `Stripe-Signature` of `payload` made with `secret` at `timestamp` (now)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), b"%d.%s" % (stamp, payload), hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
 
 
 async def _attempt(session: aiohttp.ClientSession, url: str, secret: str, payload: bytes) -> str:
     """One POST of `payload`; what went wrong, or '' when the endpoint took it (2xx)."""
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        "Stripe-Signature": signature_header(secret, payload, int(time.time())),
+        "Stripe-Signature": signature_header(payload, secret),
     }
     try:
         async with session.post(url, data=payload, headers=headers) as answer:

@@ -17,6 +17,7 @@ from services.billing.mirror import (
     Row,
     boolean,
     integer,
+    lock_objects,
     mapping,
     optional,
     reference,
@@ -27,7 +28,7 @@ from services.billing.mirror import (
 from services.billing.models import prices, products
 from services.billing.stripe_errors import translated_stripe_errors
 from services.billing.usage.meters import fetch_meter_rows, write_meters
-from services.common.db import fetch_all
+from services.common.db import fetch_all, retried_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -256,25 +257,37 @@ async def sync_catalog(*, engine: AsyncEngine, stripe_client: stripe.StripeClien
             ).auto_paging_iter()
         ]
         meter_rows = await fetch_meter_rows(stripe_client)
-    async with engine.begin() as conn:
-        gone_meters = await write_meters(conn, meter_rows)
-        # Fetched state, maybe newer than events still on their way: those will fetch again.
-        await upsert_product(conn, [{**row, "refetched": True} for row in product_rows])
-        await upsert_price(conn, [{**row, "refetched": True} for row in price_rows])
-        gone_products = await conn.execute(
-            update(products)
-            .where(products.c.id.not_in([r["id"] for r in product_rows]), products.c.active)
-            .values(active=False)
-        )
-        gone_prices = await conn.execute(
-            update(prices)
-            .where(prices.c.id.not_in([r["id"] for r in price_rows]), prices.c.active)
-            .values(active=False)
-        )
+    known = [(PRODUCTS, row["id"]) for row in product_rows] + [
+        (PRICES, row["id"]) for row in price_rows
+    ]
+
+    async def write() -> int:
+        async with engine.begin() as conn:
+            # Held first, in the one order of every writer of many objects (a batch of events).
+            await lock_objects(conn, known)
+            gone_meters = await write_meters(conn, meter_rows)
+            # Fetched state, maybe newer than events still on their way: those will fetch again.
+            await upsert_product(conn, [{**row, "refetched": True} for row in product_rows])
+            await upsert_price(conn, [{**row, "refetched": True} for row in price_rows])
+            gone_products = await conn.execute(
+                update(products)
+                .where(products.c.id.not_in([r["id"] for r in product_rows]), products.c.active)
+                .values(active=False)
+            )
+            gone_prices = await conn.execute(
+                update(prices)
+                .where(prices.c.id.not_in([r["id"] for r in price_rows]), prices.c.active)
+                .values(active=False)
+            )
+        return gone_meters + gone_products.rowcount + gone_prices.rowcount
+
+    # Rows outside that order (one Stripe no longer lists, a lookup key moving) may still meet
+    # another writer's in a deadlock that Postgres breaks by aborting one side.
+    deactivated = await retried_on_conflict(write)
     result = SyncResult(
         products=len(product_rows),
         prices=len(price_rows),
-        deactivated=gone_products.rowcount + gone_prices.rowcount + gone_meters,
+        deactivated=deactivated,
         meters=len(meter_rows),
     )
     log.info("catalog synced", extra={"fields": asdict(result)})

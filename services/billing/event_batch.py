@@ -11,7 +11,7 @@ one durable commit instead of a transaction of about six round trips per event:
    `billing.applied_events` (in id order, so two batches sharing ids cannot deadlock); ids not
    returned were applied before: DUPLICATE. Then, per mirror, one `SELECT … FOR UPDATE` locks the
    rows of every object the batch writes, and one statement takes the advisory locks of those
-   with no row yet (both in key order). Each event is then ruled on in memory against its
+   with no row yet (in the one order of `mirror.lock_objects`). Each event is then ruled on in memory against its
    object's version as it stands after the batch's earlier events (two events may carry one
    product or price): APPLIED, STALE, IGNORED, or applied alone (below).
 3. The rows are written behind one savepoint, one statement per mirror (`Mirror.write` takes the
@@ -55,7 +55,7 @@ from services.billing.mirror import (
     Outcome,
     Ruling,
     Version,
-    locked_versions,
+    lock_objects,
     ruling,
     versioned,
 )
@@ -239,11 +239,7 @@ class _Writing:
 async def _write(conn: AsyncConnection, writes: list[_Writing]) -> dict[int, _Fate]:
     """Lock every object written, then write: behind one savepoint, or, should a write fail,
     each behind its own."""
-    mirrors = {item.table: item.write.mirror for item in writes}
-    locked: dict[str, dict[str, Version]] = {}
-    for table in sorted(mirrors):  # one order of tables for every batch
-        keys = (item.key for item in writes if item.table == table)
-        locked[table] = await locked_versions(conn, mirrors[table], keys)
+    locked = await lock_objects(conn, ((item.write.mirror, item.key) for item in writes))
     try:
         async with _savepoint(conn):
             return await _write_each(conn, writes, locked, isolated=False)

@@ -224,6 +224,25 @@ async def locked_versions(
     return found
 
 
+async def lock_objects(
+    conn: AsyncConnection, objects: Iterable[tuple[Mirror, str]]
+) -> dict[str, dict[str, Version]]:
+    """The stored versions of these objects (each a mirror and a Stripe id), by table, each held
+    until commit (`locked_versions`).
+
+    Every writer that holds more than one object takes them here, in one order: a table at a
+    time by name, each table's keys in order. Two such writers (a batch of events, the catalog
+    sync, a resync page) then wait for each other and never deadlock."""
+    mirrors: dict[str, Mirror] = {}
+    keys: dict[str, list[str]] = {}
+    for mirror, object_id in objects:
+        mirrors[mirror.table.fullname] = mirror
+        keys.setdefault(mirror.table.fullname, []).append(object_id)
+    return {
+        table: await locked_versions(conn, mirrors[table], keys[table]) for table in sorted(keys)
+    }
+
+
 def versioned(row: Row, *, created: datetime, refetched: bool) -> Row:
     """`row` to be written as the object's state as of `created` (fetched when `refetched`)."""
     return {**row, "source_event_created": created, "refetched": refetched}

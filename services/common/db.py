@@ -2,7 +2,7 @@
 straight on psycopg through the same pool (`fetch_all`)."""
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import LiteralString, TypeVar
 
 import psycopg
@@ -94,3 +94,20 @@ async def database_reachable(engine: AsyncEngine) -> bool:
     except _UNREACHABLE:
         return False
     return True
+
+
+# Postgres gave up the transaction to break a deadlock or a serialization conflict: nothing of it
+# was written, and run again it may well succeed.
+_CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+async def retried_on_conflict(transaction: Callable[[], Awaitable[R]], *, attempts: int = 3) -> R:
+    """`transaction()` (one whole transaction), run again when Postgres aborted it to break a
+    deadlock or a serialization conflict, up to `attempts` runs in all."""
+    for _ in range(attempts - 1):
+        try:
+            return await transaction()
+        except sqlalchemy.exc.OperationalError as e:
+            if not isinstance(e.orig, _CONFLICTS):
+                raise
+    return await transaction()

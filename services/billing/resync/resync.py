@@ -30,6 +30,7 @@ from services.billing.resync.sources import (
     fetch_page,
     patiently,
 )
+from services.common.db import retried_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,14 @@ async def _resync_source(
             page = await fetch_page(
                 stripe_client, source, scope, starting_after=after, limit=page_size
             )
-            async with engine.begin() as conn:
-                applied = await apply_page(conn, stripe_client, source, page)
-                await _advance(conn, scope.key, source.name, page)
-            return page, applied
+
+            async def write() -> Counter[Outcome]:
+                async with engine.begin() as conn:
+                    applied = await apply_page(conn, stripe_client, source, page)
+                    await _advance(conn, scope.key, source.name, page)
+                return applied
+
+            return page, await retried_on_conflict(write)
 
         try:
             page, applied = await patiently(one_page)

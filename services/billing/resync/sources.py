@@ -25,6 +25,7 @@ from services.billing.mirror import (
     Outcome,
     Row,
     answered_at,
+    lock_objects,
     string,
     write_answer,
 )
@@ -188,6 +189,8 @@ async def apply_page(
 ) -> Counter[Outcome]:
     """Apply a page's objects in `conn`'s transaction; how many had each outcome."""
     outcomes: Counter[Outcome] = Counter()
+    # Held first, in the one order of every writer of many objects (a batch of events).
+    await lock_objects(conn, ((source.mirror, string(obj["id"])) for obj in page.objects))
     for obj in page.objects:
         outcomes[await apply_fetched(conn, stripe_client, source, obj, answered=page.answered)] += 1
     return outcomes

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.principal import Principal
-from services.billing.customers import settle_currency
+from services.billing.customers import CUSTOMERS, settle_currency
 from services.billing.discounts import (
     DiscountRecord,
     discount_ids,
@@ -34,6 +34,7 @@ from services.billing.mirror import (
     answered_at,
     boolean,
     integer,
+    lock_objects,
     mapping,
     optional,
     reference,
@@ -387,6 +388,15 @@ async def write_through(
     then find this state: they are STALE, or settled by a fetch. Call it inside a transaction.
     """
     subscription = answer.to_dict() if subscription is None else subscription
+    # Held first, in the one order of every writer of many objects (a batch of events).
+    await lock_objects(
+        conn,
+        [
+            (CUSTOMERS, reference(subscription["customer"])),
+            (SUBSCRIPTIONS, string(subscription["id"])),
+            *((SCHEDULES, schedule.id) for schedule in schedules),
+        ],
+    )
     await write_answer(
         conn,
         mirror=SUBSCRIPTIONS,

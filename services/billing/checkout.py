@@ -91,7 +91,9 @@ async def create_checkout_session(
         customer=customer,
         idempotency=idempotency,
     ) as start:
-        await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
+        await cancel_unfinished(
+            start, engine=engine, stripe_client=stripe_client, principal=principal
+        )
         if start.trial_days is not None:
             subscription_data["trial_period_days"] = start.trial_days
         params: SessionCreateParams = {

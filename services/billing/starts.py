@@ -146,12 +146,22 @@ async def _expire_open_checkout_sessions(
 
 
 async def cancel_unfinished(
-    start: Start, *, stripe_client: stripe.StripeClient, principal: Principal
+    start: Start,
+    *,
+    engine: AsyncEngine,
+    stripe_client: stripe.StripeClient,
+    principal: Principal,
 ) -> None:
-    """Cancel the principal's unfinished subscriptions (a new one replaces them)."""
+    """Cancel the principal's unfinished subscriptions (a new one replaces them).
+
+    Each is written through in a transaction of its own, committed at once, not in the start's:
+    that one goes on to write the new subscription, and a batch of events holding the new one
+    (its `created`) may be waiting for a canceled one (its `deleted`), which the start's
+    transaction would then hold."""
     for subscription in start.unfinished:
         async with translated_stripe_errors("cancel an unfinished subscription"):
             canceled = await stripe_client.v1.subscriptions.cancel_async(subscription["id"])
-        await write_through(
-            start.conn, stripe_client=stripe_client, principal=principal, answer=canceled
-        )
+        async with engine.begin() as conn:
+            await write_through(
+                conn, stripe_client=stripe_client, principal=principal, answer=canceled
+            )

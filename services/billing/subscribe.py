@@ -167,7 +167,9 @@ async def create_subscription(
             None,
         )
         if pending is None:
-            await cancel_unfinished(start, stripe_client=stripe_client, principal=principal)
+            await cancel_unfinished(
+                start, engine=engine, stripe_client=stripe_client, principal=principal
+            )
             answer = await _create(
                 start, stripe_client, rules, principal, price_record, quantity, code, idempotency
             )

@@ -28,6 +28,7 @@ from services.auth.principal import Principal
 from services.billing.discounts import discount_ids
 from services.billing.errors import Conflict, InvalidArgument
 from services.billing.idempotency import RequestKey, made_by, request_metadata, stripe_options
+from services.billing.invoices import INVOICES
 from services.billing.mirror import answered_at, integer, mapping, reference, string, unix_time
 from services.billing.ownership import Owned, owned
 from services.billing.pending_payments import (
@@ -317,6 +318,7 @@ async def update_subscription(
             principal=principal,
             answer=answer,
             schedules=released,
+            then=[] if pending is None else [(INVOICES, pending[1].id)],
         )
         if pending is not None:
             payment, invoice = pending

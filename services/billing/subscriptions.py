@@ -380,12 +380,14 @@ async def write_through(
     answer: stripe.StripeObject,
     subscription: dict[str, Any] | None = None,
     schedules: tuple[stripe.SubscriptionSchedule, ...] = (),
+    then: Sequence[tuple[Mirror, str]] = (),
 ) -> SubscriptionRecord:
     """Write what Stripe just answered to the mirror, then read the principal's record back.
 
     `answer` is the subscription (or carries it as `subscription`, as a checkout session does);
     `schedules` were answered with it. The events of the same changes, whenever they arrive,
-    then find this state: they are STALE, or settled by a fetch. Call it inside a transaction.
+    then find this state: they are STALE, or settled by a fetch. Call it inside a transaction;
+    `then` names the objects the caller writes next in it, held with these first.
     """
     subscription = answer.to_dict() if subscription is None else subscription
     # Held first, in the one order of every writer of many objects (a batch of events).
@@ -395,6 +397,7 @@ async def write_through(
             (CUSTOMERS, reference(subscription["customer"])),
             (SUBSCRIPTIONS, string(subscription["id"])),
             *((SCHEDULES, schedule.id) for schedule in schedules),
+            *then,
         ],
     )
     await write_answer(

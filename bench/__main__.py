@@ -30,11 +30,12 @@ from pathlib import Path
 
 import psycopg
 from tatame_devstack import dev_issuer
+from tatame_devstack.ports import free_port
 from tatame_devstack.run import Stack, http_ok, running_stack, wait_until
 
 from bench import report
 from bench.delivery import Drain, Lag, measure_drain, measure_lag
-from bench.local import create_customer, free_port
+from bench.local import create_customer
 from bench.rate_limits import bench_rate_limits
 from bench.rate_limits import header as rate_limits_header
 from bench.streams import PER_PRINCIPAL, STREAMS, StreamFigures, measure_streams

@@ -1,14 +1,7 @@
-"""Loopback helpers of the bench: free ports, a customer created through the gateway."""
+"""Loopback helpers of the bench: a customer created through the gateway."""
 
 import json
-import socket
 import urllib.request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def create_customer(gateway_url: str, token: str, email: str) -> None:

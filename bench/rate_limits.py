@@ -22,10 +22,11 @@ from pathlib import Path
 
 import redis
 from tatame_devstack import dev_issuer
+from tatame_devstack.ports import free_port
 from tatame_devstack.run import Stack, http_ok, running_stack, wait_until
 
 from bench import report
-from bench.local import create_customer, free_port
+from bench.local import create_customer
 from bench.report import RATE_LIMITER_OFF, Figures
 from bench.wrk import CONNECTIONS, measure
 

@@ -16,10 +16,11 @@ import grpc
 import psycopg
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc, usage_pb2
 from tatame_devstack import dev_issuer
+from tatame_devstack.ports import free_port
 from tatame_devstack.run import USAGE_DEV_CALLER, dev_secrets, running_stack
 
 from bench import report
-from bench.local import create_customer, free_port
+from bench.local import create_customer
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
 

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import select
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,7 @@ from tatame_devstack.k8s_check import (
     render,
     resolve_env,
 )
+from tatame_devstack.ports import free_port
 from tatame_devstack.postgres import create_database, embedded_postgres, provision_service_role
 from tatame_devstack.run import Processes, http_ok, wait_until
 
@@ -82,12 +82,6 @@ def smoke_only_env(env: Mapping[str, str], stripe_api_base: str) -> dict[str, st
     (STRIPE_API_BASE; the dev overlay's TATAME_ENV=dev allows it, production refuses it).
     """
     return {"STRIPE_API_BASE": stripe_api_base} if "STRIPE_SECRET_KEY" in env else {}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

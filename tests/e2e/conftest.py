@@ -13,6 +13,7 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tatame_devstack.ports import free_port
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -27,7 +28,7 @@ from tests.e2e.gateway_client import (
     TokenIssuer,
     User,
 )
-from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline, free_port
+from tests.e2e.webhook_pipeline import RelayProcess, WebhookPipeline
 from tests.harness import BillingHandle, serve_on_loopback
 
 

@@ -18,11 +18,12 @@ import httpx
 import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tatame_devstack.ports import free_port
 from tatame_devstack.run import Processes, billing_target
 
 from tests.e2e.gateway_client import AUTHORIZED_PARTY, ISSUER, GatewayHandle, User
 from tests.e2e.test_billing_stream import billing_stream, subscribe, updated_until
-from tests.e2e.webhook_pipeline import WebhookPipeline, eventually, free_port, scalar
+from tests.e2e.webhook_pipeline import WebhookPipeline, eventually, scalar
 from tests.harness import APP_ORIGIN, BillingHandle
 
 # The functional requirement (issue 13): within one second of billing applying the change.

@@ -2,13 +2,13 @@
 
 import asyncio
 import secrets
-import socket
 import time
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tatame_devstack.ports import free_port
 
 from gateway.app import create_app
 from services.common.errors import ErrorReason
@@ -287,9 +287,7 @@ async def test_the_openapi_error_body_lists_every_reason_billing_sends(
 
 
 async def test_billing_down_is_503_and_not_ready(gateway, issuer: TokenIssuer) -> None:
-    with socket.socket() as probe:  # a loopback port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        dead_target = f"127.0.0.1:{probe.getsockname()[1]}"
+    dead_target = f"127.0.0.1:{free_port()}"  # a loopback port where nothing listens
     settings = gateway.settings.model_copy(
         update={"billing_target": dead_target, "gateway_rpc_timeout_seconds": 1.0}
     )

@@ -31,9 +31,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame_devstack.ports import free_port
 
 from tests.e2e.gateway_client import AUTHORIZED_PARTY, ISSUER, TokenIssuer
-from tests.e2e.webhook_pipeline import RelayProcess, eventually, free_port
+from tests.e2e.webhook_pipeline import RelayProcess, eventually
 from tests.harness import migrated_database, serve_on_loopback
 from tests.integration.webhook_signing import encode, signature_header, stripe_event
 from tests.stripe_target import EMULATOR_KEY

@@ -12,9 +12,9 @@ from itertools import cycle
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from tatame_devstack.ports import free_port
 
 from tests.e2e.gateway_client import AUTHORIZED_PARTY, ISSUER, TokenIssuer
-from tests.e2e.webhook_pipeline import free_port
 from tests.harness import BillingHandle
 
 IP_LIMIT, READ_LIMIT, WRITE_LIMIT = 12, 8, 3

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import pytest
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame_devstack.ports import free_port
 from tatame_devstack.run import register_emulator_webhook
 
 from services.auth.principal import Principal
@@ -19,7 +20,7 @@ from services.billing.grpc_api import start_billing_server
 from services.common.grpc_server import GrpcServer
 from services.webhooks.receiver import create_receiver_app
 from services.webhooks.settings import ReceiverSettings
-from tests.e2e.webhook_pipeline import RelayProcess, eventually, free_port, scalar
+from tests.e2e.webhook_pipeline import RelayProcess, eventually, scalar
 from tests.harness import BillingHandle, migrated_database, serve_on_loopback
 from tests.integration.webhook_signing import encode, signature_header, stripe_event
 

@@ -5,7 +5,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RelayProcess:

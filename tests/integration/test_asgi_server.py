@@ -14,15 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tatame_devstack.ports import free_port
 
 SLOW_SECONDS = 1.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve_command(*, port: int, workers: int) -> list[str]:

@@ -5,12 +5,12 @@ erases nothing twice; the principal may become a customer again."""
 import grpc
 import psycopg
 import pytest
+from tatame_devstack.ports import free_port
 
 from services.auth.service_credentials import ServiceCredentials
 from services.billing.privacy.inbox import CALLER, InboxClient
 from services.common.rpc import reason_of
 from services.common.stripe_sdk import create_stripe_client
-from tests.e2e.webhook_pipeline import free_port
 from tests.harness import BillingHandle
 from tests.integration.billing_accounts import TRIAL_DAYS, Account, billing_server
 from tests.stripe_target import EMULATOR_KEY

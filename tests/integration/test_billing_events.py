@@ -17,6 +17,7 @@ import stripe
 from sqlalchemy import select
 from stripe.params import PaymentMethodCreateParamsCard
 from tatame.billing.v1 import billing_pb2, billing_pb2_grpc
+from tatame_devstack.ports import free_port
 
 from services.auth.principal import Principal
 from services.auth.service_credentials import ServiceCredentials
@@ -658,12 +659,6 @@ async def test_an_event_billing_does_not_act_on_is_ignored_and_recorded_once(bil
     assert await apply(stub, event) == Outcome.OUTCOME_DUPLICATE
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_an_event_needing_stripe_while_stripe_is_down_is_unavailable_and_not_recorded(
     billing, stub
 ) -> None:
@@ -673,7 +668,7 @@ async def test_an_event_needing_stripe_while_stripe_is_down_is_unavailable_and_n
     same_second = restamped(creation, created=creation["created"])  # settled by a fetch
     unreachable = create_stripe_client(
         secret_key=EMULATOR_KEY,
-        api_base=f"http://127.0.0.1:{closed_port()}",
+        api_base=f"http://127.0.0.1:{free_port()}",
         max_network_retries=0,
     )
 

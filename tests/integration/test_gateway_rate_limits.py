@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from tatame_devstack.ports import free_port
 
 from gateway.app import create_app
 from gateway.rate_limits import (
@@ -21,7 +22,6 @@ from gateway.rate_limits import (
     route_budget,
 )
 from gateway.settings import GatewaySettings
-from tests.e2e.webhook_pipeline import free_port
 
 PEM = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"
 

@@ -14,12 +14,12 @@ import grpc
 import psycopg
 import pytest
 from tatame.billing.v1 import billing_pb2_grpc
+from tatame_devstack.ports import free_port
 
 from services.auth.grpc_interceptor import ServiceAuthInterceptor
 from services.auth.service_credentials import ServiceCredentials, ServiceTokenVerifier
 from services.common.grpc_server import GrpcServer, start_grpc_server
 from services.webhooks.relay import RELAY_CHANNEL_OPTIONS, SERVICE_NAME, Relay
-from tests.e2e.webhook_pipeline import free_port
 from tests.harness import migrated_database
 from tests.integration.test_webhooks_relay import (
     APPLY,

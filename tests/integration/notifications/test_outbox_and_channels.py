@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 from tatame.billing.v1 import billing_pb2, notifications_pb2
+from tatame_devstack.ports import free_port
 
 from services.billing.notifications.sender import Sender
 from services.billing.notifications.tables import notifications
@@ -17,7 +18,6 @@ from tests.integration.notifications.world import (
     User,
     apply,
     apply_all,
-    closed_port,
     devices_of,
     drain,
     envelope,
@@ -193,7 +193,7 @@ async def test_a_failing_smtp_server_is_retried_then_dead_lettered_then_replayed
     subscription = await trialing(billing, await user.customer())
     await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
     env = notifier_env(database_url, sinks) | {
-        "NOTIFY_SMTP_PORT": str(closed_port()),
+        "NOTIFY_SMTP_PORT": str(free_port()),
         "NOTIFY_MAX_ATTEMPTS": "2",
     }
     broken = settings_of(env)

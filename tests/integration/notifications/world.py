@@ -4,7 +4,6 @@ them, and reads of the outbox."""
 
 import json
 import secrets
-import socket
 import time
 from typing import Any
 
@@ -160,9 +159,3 @@ async def devices_of(engine: AsyncEngine, principal: Principal) -> set[str]:
             )
         )
         return set(rows.scalars())
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -170,10 +170,13 @@ async def test_a_transaction_aborted_to_break_a_deadlock_is_run_again_and_commit
         crossed = asyncio.create_task(retried_on_conflict(crossing))
         await holding_first.wait()
         await blocking_another(billing, other)  # `crossing` waits for `second`
-        # Half of Postgres's deadlock_timeout (1 s) later, this waits for `first`: `crossing`,
-        # which waited first, runs its deadlock check first (however loaded the machine), finds
-        # the cycle, and is aborted.
-        await asyncio.sleep(0.5)
+        # Half of Postgres's deadlock_timeout later, this waits for `first`: `crossing`, which
+        # waited first, runs its deadlock check first (however loaded the machine), finds the
+        # cycle, and is aborted.
+        timeout_ms = await other.scalar(
+            text("SELECT setting::int FROM pg_settings WHERE name = 'deadlock_timeout'")
+        )
+        await asyncio.sleep(timeout_ms / 2000)
         await other.execute(lock, {"key": first})
     async with asyncio.timeout(30):
         assert await crossed == "committed"

@@ -3,19 +3,23 @@ clocks and Stripe's events delivered as the relay delivers them: a void pause ke
 the period paid and then none, the other behaviors keep access, and the refusals."""
 
 import asyncio
+import copy
 import json
 import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
+import stripe
 from google.protobuf.timestamp_pb2 import Timestamp
 from tatame.billing.v1 import billing_pb2
 
 from services.billing.settings import PAUSE_BEHAVIORS
 from services.common.rpc import reason_of
+from services.common.stripe_sdk import STRIPE_API_VERSION
 from tests.harness import BillingHandle
 from tests.integration.billing_accounts import (
     BASIC_FEATURES,
@@ -31,6 +35,42 @@ from tests.integration.billing_accounts import (
 )
 
 PRO = BASIC_FEATURES | PRO_ONLY
+
+
+class PairedUpdates(stripe.HTTPXClient):
+    """The SDK's HTTP client, holding each update of the subscription `held` until a second is
+    sent, then sending both at once: two unpauses that both read the subscription paused before
+    either changed it."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=20)
+        self.held: str | None = None
+        self._pair = asyncio.Barrier(2)
+
+    async def request_async(self, method, url, headers, post_data=None):
+        if (method.upper(), urlsplit(url).path) == ("POST", f"/v1/subscriptions/{self.held}"):
+            async with asyncio.timeout(20):
+                await self._pair.wait()
+        return await super().request_async(method, url, headers, post_data)
+
+
+@pytest.fixture(scope="module")
+async def paired() -> PairedUpdates:
+    return PairedUpdates()
+
+
+@pytest.fixture(scope="module")
+async def racing(billing: BillingHandle, paired: PairedUpdates) -> AsyncIterator[Stub]:
+    """Billing without trials whose Stripe updates of `paired.held` go in pairs."""
+    target = billing.stripe_target
+    stripe_client = stripe.StripeClient(
+        target.secret_key,
+        stripe_version=STRIPE_API_VERSION,
+        base_addresses={"api": target.api_base} if target.api_base else None,
+        http_client=paired,
+    )
+    async with billing_server(billing, trial_days=0, stripe_client=stripe_client) as stub:
+        yield stub
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +97,7 @@ async def latest_invoice_status(account: Account, subscription_id: str) -> str:
 
 
 async def test_a_void_pause_keeps_the_paid_period_then_grants_nothing_until_unpaused(
-    billing: BillingHandle, no_trial: Stub, paying: Account
+    billing: BillingHandle, no_trial: Stub, paying: Account, racing: Stub, paired: PairedUpdates
 ) -> None:
     created = await paying.subscribe("pro_monthly")
     subscription_id = created.subscription.id
@@ -82,9 +122,14 @@ async def test_a_void_pause_keeps_the_paid_period_then_grants_nothing_until_unpa
     assert await latest_invoice_status(paying, subscription_id) == "void"
     assert await paying.features() == set()
 
-    # Two unpauses at once (a double tap): one restart is charged.
+    # Two unpauses at once (a double tap), each sending its restart after both read the
+    # subscription paused: one restart is charged (the second is Stripe's replay of the first,
+    # or refused while the first is in flight).
+    double_tap = copy.copy(paying)
+    double_tap.stub = racing
+    paired.held = subscription_id
     answers = await asyncio.gather(
-        *(paying.call("UnpauseSubscription", id=subscription_id) for _ in range(2)),
+        *(double_tap.call("UnpauseSubscription", id=subscription_id) for _ in range(2)),
         return_exceptions=True,
     )
     unpaused = next(a for a in answers if not isinstance(a, BaseException))

@@ -19,9 +19,15 @@ The subscriptions, and what each is worth per month (minor units):
 - sub_k  cus_k  the metered price (left out)      - sub_l  cus_l  trialing since 03-07
 - sub_m  cus_m  Basic monthly, unpaid since the period that began 03-05 00:00 (churn) .... 1000
 - sub_n  cus_n  Basic monthly, canceled 2025-01-15 (before the range: nothing in it)
+- sub_o  cus_o  Basic monthly since February ............................................ 1000
+               upgraded 03-04 09:00 to Pro every 3 months .................................. 3000
+               downgraded 03-07 00:00 (a schedule, at its period end) to Basic yearly ........ 850
+               (its row updated as the mirror does: billing.subscription_terms records each)
 
-USD MRR: 03-01 and 03-02: 1000 + 3033⅓ + 500 + 700 + 1000 = 6233⅓ → 6233; 03-03: + 1700 → 7933;
-03-04: g at 1000 → 8433; 03-05 to 03-07: c and m gone → 4400; 03-08 on: + 3000 → 7400.
+USD MRR: 03-01 and 03-02: 1000 + 3033⅓ + 500 + 700 + 1000 + 1000 (o) = 7233⅓ → 7233; 03-03:
++ 1700 → 8933; 03-04: g at 1000, o at 3000 → 11433; 03-05 and 03-06: c and m gone → 7400; 03-07:
+o at 850 → 5250; 03-08 on: + 3000 → 8250. Over all plans o is neither new nor churned by its
+changes; by plan, it churns from Basic and is new in Pro on 03-04, the other way round on 03-07.
 The charges: sub_b's invoice USD 204.00 on 03-03 (50.00 refunded since); the Kit USD 25.00 on
 03-04 (refunded in full); a failed USD 10.00 on 03-04 (not revenue); USD 7.00 on 03-09 that
 pays for nothing billing knows (plan ""); sub_e's invoice BRL 39.92 on 03-06 (its PaymentIntent
@@ -32,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.billing.models import (
@@ -172,6 +178,13 @@ SUBSCRIPTIONS = [
         datetime(2024, 12, 1, tzinfo=UTC),
         ended_at=datetime(2025, 1, 15, tzinfo=UTC),
     ),
+    sub("sub_o", "cus_o", "price_basic_m", "active", at(1, month=2)),
+]
+# sub_o's plan changes, as the mirror writes them: its row updated, stamped with the Stripe time
+# of the event that showed the change.
+CHANGES = [
+    ("sub_o", {"price_id": "price_pro_q", "source_event_created": at(4, 9)}),
+    ("sub_o", {"price_id": "price_basic_y", "source_event_created": at(7)}),
 ]
 
 
@@ -281,6 +294,10 @@ async def write_fixture(engine: AsyncEngine) -> None:
         ):
             for row in rows:  # rows with different columns: one statement each
                 await conn.execute(insert(table).values(**row))
+        for id, values in CHANGES:
+            await conn.execute(
+                update(subscriptions).where(subscriptions.c.id == id).values(**values)
+            )
 
 
 def _by_day(**figures: dict[int, int]) -> dict[date, dict[str, int]]:
@@ -294,8 +311,19 @@ def _every(value: int, first: int = 1, last: int = 10) -> dict[int, int]:
 
 # USD over all plans, day by day.
 USD_TOTALS = _by_day(
-    mrr={1: 6233, 2: 6233, 3: 7933, 4: 8433, 5: 4400, 6: 4400, 7: 4400, 8: 7400, 9: 7400, 10: 7400},
-    active={1: 5, 2: 5, 3: 6, 4: 6, 5: 4, 6: 4, 7: 4, 8: 5, 9: 5, 10: 5},
+    mrr={
+        1: 7233,
+        2: 7233,
+        3: 8933,
+        4: 11433,
+        5: 7400,
+        6: 7400,
+        7: 5250,
+        8: 8250,
+        9: 8250,
+        10: 8250,
+    },
+    active={1: 6, 2: 6, 3: 7, 4: 7, 5: 5, 6: 5, 7: 5, 8: 6, 9: 6, 10: 6},
     trialing={**_every(1, 2, 6), 7: 2, 8: 2, 9: 1, 10: 1},
     new={1: 1, 3: 1},
     reactivated={8: 1},
@@ -322,15 +350,29 @@ BRL_TOTALS = _by_day(
 )
 # USD by plan: Basic and Pro MRR (3033⅓ rounds on its own), revenue of the Kit and of no plan.
 USD_BASIC_MRR = {
-    1: 3200,
-    2: 3200,
-    3: 4900,
+    1: 4200,
+    2: 4200,
+    3: 5900,
     4: 5400,
     5: 4400,
     6: 4400,
-    7: 4400,
-    8: 4400,
-    9: 4400,
-    10: 4400,
+    7: 5250,
+    8: 5250,
+    9: 5250,
+    10: 5250,
 }
-USD_PRO_MRR = {1: 3033, 2: 3033, 3: 3033, 4: 3033, 5: 0, 6: 0, 7: 0, 8: 3000, 9: 3000, 10: 3000}
+USD_PRO_MRR = {
+    1: 3033,
+    2: 3033,
+    3: 3033,
+    4: 6033,
+    5: 3000,
+    6: 3000,
+    7: 0,
+    8: 3000,
+    9: 3000,
+    10: 3000,
+}
+# USD by plan: new, reactivated and churned subscriptions (sub_o moving between the plans).
+USD_BASIC_MOVES = _by_day(new={1: 1, 3: 1, 7: 1}, reactivated={}, churned={4: 1, 5: 1})
+USD_PRO_MOVES = _by_day(new={4: 1}, reactivated={8: 1}, churned={5: 1, 7: 1})

@@ -98,6 +98,17 @@ async def test_every_figure_matches_the_hand_computed_fixture(mirror: Mirror) ->
             fixture.USD_PRO_MRR[day.day],
         )
         assert basic.arr == basic.mrr * 12
+    # By plan, sub_o's upgrade churns it from Basic and makes it new in Pro; its downgrade the
+    # other way round.
+    for plan, moves in (
+        ("prod_basic", fixture.USD_BASIC_MOVES),
+        ("prod_pro", fixture.USD_PRO_MOVES),
+    ):
+        got = {
+            day: {name: getattr(rows[("usd", plan, day)], name) for name in moves[day]}
+            for day in fixture.DAYS
+        }
+        assert got == moves, plan
     # Revenue by plan: the yearly Basic invoice, the Kit bought once, and money for no plan.
     assert rows[("usd", "prod_basic", date(2025, 3, 3))].net_revenue == 20400 - 5000
     assert rows[("usd", "prod_kit", date(2025, 3, 4))].net_revenue == 0
@@ -142,11 +153,13 @@ async def test_a_subscription_in_a_currency_option_counts_in_that_currency(
 
 
 async def test_the_balance_of_active_subscriptions_holds_day_to_day(mirror: Mirror) -> None:
+    """Over all plans and in each plan, plan changes included."""
     report = await revenue_report(engine=mirror.engine, since=fixture.SINCE, until=fixture.UNTIL)
-    totals = [r for r in report.rows if r.currency == "usd" and r.plan is None]
-    for before, after in itertools.pairwise(totals):
-        moved = after.new + after.reactivated - after.churned
-        assert after.active == before.active + moved, after.day
+    for plan in (None, "prod_basic", "prod_pro"):
+        series = [r for r in report.rows if r.currency == "usd" and r.plan == plan]
+        for before, after in itertools.pairwise(series):
+            moved = after.new + after.reactivated - after.churned
+            assert after.active == before.active + moved, (plan, after.day)
 
 
 def _credentials(server: Server, caller: str) -> tuple[tuple[str, str], ...]:
@@ -178,7 +191,7 @@ async def test_operators_read_the_figures_over_the_admin_rpc_and_no_one_else(
     usd = [day for day in reply.totals if day.currency == "usd"]
     assert [day.mrr for day in usd] == [fixture.USD_TOTALS[d]["mrr"] for d in fixture.DAYS]
     eighth = usd[7]
-    assert (eighth.day, eighth.reactivated_subscriptions, eighth.arr) == ("2025-03-08", 1, 88800)
+    assert (eighth.day, eighth.reactivated_subscriptions, eighth.arr) == ("2025-03-08", 1, 99000)
     assert {(d.plan_id, d.plan_name) for d in reply.plans} >= {("prod_pro", "Pro")}
     assert all(d.plan_id == "" for d in reply.totals)
     assert gateway.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -212,7 +225,7 @@ async def test_the_metrics_command_prints_a_table_or_json(server: Server) -> Non
     assert "USD" in lines
     usd = lines[lines.index("USD") :]
     usd_first = next(line for line in usd if line.startswith("2025-03-01  (all)"))
-    assert usd_first.split()[2:6] == ["62.33", "USD", "747.96", "USD"]
+    assert usd_first.split()[2:6] == ["72.33", "USD", "867.96", "USD"]
     assert any(line.startswith("2025-03-08  Pro ") for line in usd)
     assert refused.returncode == 1
     assert "UNAUTHENTICATED" in refused.stderr
@@ -226,11 +239,11 @@ async def test_the_gauges_show_todays_figures(mirror: Mirror) -> None:
         return REGISTRY.get_sample_value(name, {"currency": currency, "plan": plan})
 
     # Today the fixture's live subscriptions are paying as they were on 2025-03-10.
-    assert sample("billing_mrr_minor", "usd", "all") == 7400
-    assert sample("billing_arr_minor", "usd", "all") == 7400 * 12
+    assert sample("billing_mrr_minor", "usd", "all") == 8250
+    assert sample("billing_arr_minor", "usd", "all") == 8250 * 12
     assert sample("billing_mrr_minor", "usd", "prod_pro") == 3000
     assert sample("billing_mrr_minor", "brl", "all") == 3992
-    assert sample("billing_active_subscriptions", "usd", "all") == 5
+    assert sample("billing_active_subscriptions", "usd", "all") == 6
     assert sample("billing_trialing_subscriptions", "usd", "prod_basic") == 1
     # A label set that is gone is removed, not left at its last value.
     gauges.show([])
@@ -266,7 +279,7 @@ async def test_the_operators_page_renders_for_the_token_and_refuses_without(
     assert "default-src 'none'" in bearer.headers["content-security-policy"]
     html = bearer.text
     # The USD table's first line (all plans): balances at the end of 03-10, sums of the days.
-    assert "<td>all plans</td><td>74.00 USD</td><td>888.00 USD</td>" in html
+    assert "<td>all plans</td><td>82.50 USD</td><td>990.00 USD</td>" in html
     assert "<td>236.00 USD</td>" in html
     assert "<td>161.00 USD</td>" in html
     charts = [

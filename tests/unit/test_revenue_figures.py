@@ -6,22 +6,25 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from services.billing.revenue.figures import Discount, Subscription, revenue_figures
+from services.billing.revenue.figures import Discount, Subscription, Term, revenue_figures
 
 
 def at(month: int, day: int, hour: int = 0) -> datetime:
     return datetime(2025, month, day, hour, tzinfo=UTC)
 
 
-MONTHLY = Subscription(
-    id="sub_1",
-    customer="cus_1",
+TERM = Term(
+    since=at(1, 1),
     plan="prod_1",
     currency="usd",
     unit_amount=1200,
     quantity=1,
     interval="month",
     interval_count=1,
+)
+MONTHLY = Subscription(
+    id="sub_1",
+    customer="cus_1",
     status="active",
     created=at(1, 1),
     trial_start=None,
@@ -29,7 +32,13 @@ MONTHLY = Subscription(
     ended_at=None,
     current_period_start=None,
     paid_invoice=True,
+    terms=(TERM,),
 )
+
+
+def priced(sub: Subscription = MONTHLY, **terms: object) -> Subscription:
+    """`sub` on one term: TERM with `terms` changed."""
+    return replace(sub, terms=(replace(TERM, **terms),))  # type: ignore[arg-type]
 
 
 def off(duration: str, start: datetime, end: datetime | None = None, **terms: object) -> Discount:
@@ -41,12 +50,10 @@ def off(duration: str, start: datetime, end: datetime | None = None, **terms: ob
 def test_each_interval_is_normalised_to_a_month_with_its_count() -> None:
     day = date(2025, 3, 1)
     assert MONTHLY.mrr_on(day) == 1200
-    assert replace(MONTHLY, interval="year").mrr_on(day) == 100
-    assert replace(MONTHLY, interval="week", interval_count=2).mrr_on(day) == Fraction(
-        1200 * 52, 12 * 2
-    )
-    assert replace(MONTHLY, interval="day", unit_amount=12).mrr_on(day) == 365
-    assert replace(MONTHLY, interval_count=3, quantity=2).mrr_on(day) == 800
+    assert priced(interval="year").mrr_on(day) == 100
+    assert priced(interval="week", interval_count=2).mrr_on(day) == Fraction(1200 * 52, 12 * 2)
+    assert priced(interval="day", unit_amount=12).mrr_on(day) == 365
+    assert priced(interval_count=3, quantity=2).mrr_on(day) == 800
 
 
 def test_discounts_stack_in_order_in_their_own_currency_and_never_below_zero() -> None:
@@ -66,8 +73,7 @@ def test_discounts_stack_in_order_in_their_own_currency_and_never_below_zero() -
     assert too_much.mrr_on(day) == 0
     # A yearly price's amount off is per year, so per month a twelfth of it.
     yearly = replace(
-        MONTHLY,
-        interval="year",
+        priced(interval="year"),
         discounts=(off("forever", at(1, 1), amount_off=120, currency="usd"),),
     )
     assert yearly.mrr_on(day) == 90
@@ -111,7 +117,7 @@ def test_what_never_paid_counts_nowhere() -> None:
         replace(MONTHLY, id="s1", status="incomplete"),
         replace(MONTHLY, id="s2", status="incomplete_expired"),
         replace(MONTHLY, id="s3", status="paused", trial_start=at(1, 1), trial_end=at(2, 1)),
-        replace(MONTHLY, id="s4", unit_amount=0),
+        priced(replace(MONTHLY, id="s4"), unit_amount=0),
         # Canceled in its trial.
         replace(
             MONTHLY,
@@ -125,3 +131,87 @@ def test_what_never_paid_counts_nowhere() -> None:
     assert [sub.id for sub in never if sub.paying() is not None] == ["s4"]  # free: left out
     rows = revenue_figures(never, [], since=date(2025, 3, 1), until=date(2025, 3, 1))
     assert all(r.mrr == r.active == r.new == r.churned == 0 for r in rows)
+
+
+def _by_series(subs: list[Subscription], until: int) -> dict[str | None, list[tuple[int, ...]]]:
+    """{plan (None: all): [(mrr, active, new, churned) for each day of 2025-03-01 … 03-`until`]}"""
+    rows = revenue_figures(subs, [], since=date(2025, 3, 1), until=date(2025, 3, until))
+    found: dict[str | None, list[tuple[int, ...]]] = {}
+    for r in rows:
+        found.setdefault(r.plan, []).append((r.mrr, r.active, r.new, r.churned))
+    return found
+
+
+def test_mrr_and_plans_follow_the_term_of_each_day() -> None:
+    """Upgraded to prod_2 on 03-02 at 10:00, moved back to prod_1 with 2 seats on 03-04: each
+    day counts the term in effect at its end; a plan change churns the subscription from the
+    plan it leaves and makes it new in the one it joins, and over all plans only moves MRR."""
+    changed = replace(
+        MONTHLY,
+        terms=(
+            TERM,
+            replace(TERM, since=at(3, 2, 10), plan="prod_2", unit_amount=3000),
+            replace(TERM, since=at(3, 4), quantity=2),
+        ),
+    )
+    assert _by_series([changed], until=5) == {
+        "prod_1": [(1200, 1, 0, 0), (0, 0, 0, 1), (0, 0, 0, 0), (2400, 1, 1, 0), (2400, 1, 0, 0)],
+        "prod_2": [(0, 0, 0, 0), (3000, 1, 1, 0), (3000, 1, 0, 0), (0, 0, 0, 1), (0, 0, 0, 0)],
+        None: [(1200, 1, 0, 0), (3000, 1, 0, 0), (3000, 1, 0, 0), (2400, 1, 0, 0), (2400, 1, 0, 0)],
+    }
+
+
+def test_terms_before_the_range_and_on_one_day_count_as_the_last_of_them() -> None:
+    """The first day of a range counts the term then in effect; of two terms on one day, the
+    later holds at its end; a change of quantity within a plan only moves MRR."""
+    changed = replace(
+        MONTHLY,
+        terms=(
+            TERM,
+            replace(TERM, since=at(2, 10), quantity=3),
+            replace(TERM, since=at(3, 2, 8), quantity=5),
+            replace(TERM, since=at(3, 2, 20), quantity=4),
+        ),
+    )
+    assert _by_series([changed], until=2) == {
+        "prod_1": [(3600, 1, 0, 0), (4800, 1, 0, 0)],
+        None: [(3600, 1, 0, 0), (4800, 1, 0, 0)],
+    }
+    assert changed.term_on(date(2024, 12, 31)) == TERM  # before the first: the first
+
+
+def test_a_subscription_that_moves_onto_a_free_plan_churns_and_back_is_new() -> None:
+    changed = replace(
+        MONTHLY,
+        terms=(
+            TERM,
+            replace(TERM, since=at(3, 2), plan="prod_free", unit_amount=0),
+            replace(TERM, since=at(3, 3), plan="prod_1"),
+        ),
+    )
+    assert _by_series([changed], until=3)[None] == [
+        (1200, 1, 0, 0),
+        (0, 0, 0, 1),
+        (1200, 1, 1, 0),
+    ]
+
+
+def test_a_trial_that_changes_plan_ends_in_the_plan_of_its_last_day() -> None:
+    trial = replace(
+        MONTHLY,
+        status="trialing",
+        created=at(3, 1),
+        trial_start=at(3, 1),
+        trial_end=at(4, 1),
+        terms=(replace(TERM, since=at(3, 1)), replace(TERM, since=at(3, 2, 12), plan="prod_2")),
+    )
+    rows = revenue_figures([trial], [], since=date(2025, 3, 1), until=date(2025, 3, 2))
+    got = {(r.plan, r.day.day): (r.trialing, r.trials_started) for r in rows}
+    assert got == {
+        ("prod_1", 1): (1, 1),
+        ("prod_1", 2): (0, 0),
+        ("prod_2", 1): (0, 0),
+        ("prod_2", 2): (1, 0),
+        (None, 1): (1, 1),
+        (None, 2): (1, 0),
+    }

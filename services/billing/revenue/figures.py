@@ -8,11 +8,13 @@ defines each figure; in short, as Stripe's Billing analytics do by default:
 - MRR is the sum of the monthly-normalised amounts of the paying subscriptions at the end of each
   day (UTC), forever discounts and repeating ones while they last taken off (once-only ones
   never are); free plans and metered prices are left out of every figure;
+- each day counts each subscription at the term (price and quantity) in effect at its end, so a
+  plan change moves its MRR, and its place in the per-plan figures, from that day on only;
 - each currency is kept apart; amounts are exact fractions until rounded once per figure.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -51,26 +53,17 @@ class Discount:
 
 
 @dataclass(frozen=True, slots=True)
-class Subscription:
-    """What the figures need of one subscription and its (licensed, per-unit) price."""
+class Term:
+    """A price and quantity a subscription had from `since` (billing.subscription_terms), with
+    what the figures need of the price; worth nothing on a free, metered or tiered price."""
 
-    id: str
-    customer: str
+    since: datetime
     plan: str  # the product of its price
     currency: str
     unit_amount: int
     quantity: int
     interval: str
     interval_count: int
-    status: str
-    created: datetime
-    trial_start: datetime | None
-    trial_end: datetime | None
-    ended_at: datetime | None
-    current_period_start: datetime | None
-    # Whether one of its invoices was paid with money (amount_paid > 0).
-    paid_invoice: bool
-    discounts: tuple[Discount, ...] = ()
 
     @property
     def period_amount(self) -> int:
@@ -80,17 +73,52 @@ class Subscription:
         """`amount` per interval, per month."""
         return amount / (_MONTHS_PER_INTERVAL[self.interval] * self.interval_count)
 
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What the figures need of one subscription: its state now and its terms over its life
+    (in order of `since`; one at least, or it counts nowhere)."""
+
+    id: str
+    customer: str
+    status: str
+    created: datetime
+    trial_start: datetime | None
+    trial_end: datetime | None
+    ended_at: datetime | None
+    current_period_start: datetime | None
+    # Whether one of its invoices was paid with money (amount_paid > 0).
+    paid_invoice: bool
+    terms: tuple[Term, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+
+    def counts(self) -> bool:
+        """Whether any of its terms is worth something (else it is in no figure)."""
+        return any(term.period_amount > 0 for term in self.terms)
+
+    def term_on(self, day: date) -> Term:
+        """The term in effect at the end of `day` (UTC): the last one since then; before the
+        first, the first."""
+        in_effect = self.terms[0]
+        for term in self.terms[1:]:
+            if term.since.date() > day:
+                break
+            in_effect = term
+        return in_effect
+
     def mrr_on(self, day: date) -> Fraction:
-        """Its monthly-normalised amount at the end of `day`, the discounts then in force taken
-        off in order (a percentage of what is left; an amount in its own currency only)."""
-        amount = self.monthly(Fraction(self.period_amount))
+        """Its monthly-normalised amount at the end of `day`, at that day's term, the discounts
+        then in force taken off in order (a percentage of what is left; an amount in its own
+        currency only)."""
+        term = self.term_on(day)
+        amount = term.monthly(Fraction(term.period_amount))
         for discount in self.discounts:
             if not discount.applies_on(day):
                 continue
             if discount.percent_off is not None:
                 amount *= 1 - Fraction(discount.percent_off) / 100
-            elif discount.amount_off is not None and discount.currency == self.currency:
-                amount = max(Fraction(0), amount - self.monthly(Fraction(discount.amount_off)))
+            elif discount.amount_off is not None and discount.currency == term.currency:
+                amount = max(Fraction(0), amount - term.monthly(Fraction(discount.amount_off)))
         return amount
 
     def paying(self) -> _Window | None:
@@ -191,12 +219,17 @@ class _Range:
         """The position of `day`, clamped to just before or after the range."""
         return min(max((day - self.since).days, -1), self.days)
 
-    def spread(self, change: list[int], start: date, end: date | None) -> None:
-        """+1 from `start` (or the range's first day) to the day before `end`."""
-        first, last = max(self.index(start), 0), self.days if end is None else self.index(end)
-        if first < last:
-            change[first] += 1
-            change[last] -= 1
+
+# A series: (currency, plan), plan None for all the plans of the currency.
+_Key = tuple[str, str | None]
+
+
+def _keys(term: Term | None) -> tuple[_Key, ...]:
+    """The series a subscription counts in on `term`: its plan's and its currency's; none once
+    it has ended (None) or on a term worth nothing."""
+    if term is None or term.period_amount <= 0:
+        return ()
+    return (term.currency, term.plan), (term.currency, None)
 
 
 def revenue_figures(
@@ -209,28 +242,27 @@ def revenue_figures(
     """Every day of [since, until] for each currency and plan that has a figure in it, then the
     same for each currency over all plans (plan None), in order of plan, currency and day."""
     span = _Range(since, until)
-    series: dict[tuple[str, str | None], _Series] = {}
+    series: dict[_Key, _Series] = {}
 
-    def each(currency: str, plan: str) -> list[_Series]:
-        return [series.setdefault((currency, key), _Series(span.days)) for key in (plan, None)]
+    def of(key: _Key) -> _Series:
+        return series.setdefault(key, _Series(span.days))
 
     by_customer: dict[str, list[tuple[Subscription, _Window | None]]] = defaultdict(list)
     for sub in subscriptions:
-        if sub.period_amount > 0:
+        if sub.counts():
             by_customer[sub.customer].append((sub, sub.paying()))
     for held in by_customer.values():
         for sub, window in held:
-            targets = each(sub.currency, sub.plan)
             if (trial := sub.trial()) is not None:
-                _count_trial(sub, trial, targets, span)
+                _count_trial(sub, trial, of, span)
             if window is not None:
                 kind = "reactivated" if _returned(sub, window[0], held) else "new"
-                _count_paying(sub, window, kind, targets, span)
+                _count_paying(sub, window, kind, of, span)
     for charge in charges:
         if 0 <= (i := span.index(charge.created.date())) < span.days:
-            for target in each(charge.currency, charge.plan):
-                target.count("gross_revenue", i, charge.amount)
-                target.count("refunds", i, charge.amount_refunded)
+            for key in ((charge.currency, charge.plan), (charge.currency, None)):
+                of(key).count("gross_revenue", i, charge.amount)
+                of(key).count("refunds", i, charge.amount_refunded)
     return [
         row
         for (currency, plan), one in sorted(series.items(), key=_plan_then_currency)
@@ -260,52 +292,72 @@ def _returned(
     return ended_before and not paying_then
 
 
+def _walk(
+    sub: Subscription, window: _Window, also: set[date], span: _Range
+) -> Iterator[tuple[int, date | None]]:
+    """Where what `sub` counts for may change in `window`, as (index in the range, the day whose
+    term holds then): its start, each day within on which its term changes or that is one of
+    `also`, and its end (day None: it counts nowhere from then). Each day before the range comes
+    at index -1 with the range's first day, so that the range starts with what held on it; the
+    walk stops at the range's end."""
+    start, end = window[0].date(), window[1] and window[1].date()
+    days = {term.since.date() for term in sub.terms[1:]} | also
+    for day in [start, *sorted(d for d in days if start < d and (end is None or d < end))]:
+        if (i := span.index(day)) >= span.days:
+            return
+        yield i, max(day, span.since)
+    if end is not None:
+        yield span.index(end), None
+
+
 def _count_trial(
-    sub: Subscription,
-    trial: _Window,
-    targets: list[_Series],
-    span: _Range,
+    sub: Subscription, trial: _Window, of: Callable[[_Key], _Series], span: _Range
 ) -> None:
-    started, ended = trial
-    for target in targets:
-        span.spread(target.trialing_change, started.date(), ended and ended.date())
-        if 0 <= (i := span.index(started.date())) < span.days:
-            target.count("trials_started", i)
-        if ended is not None and 0 <= (i := span.index(ended.date())) < span.days:
-            target.count("trials_ended", i)
-            if sub.paid_invoice:
-                target.count("trials_converted", i)
+    """A trial counts as trialing in the plan of each day's term; it started in the plan of its
+    first day, and ended (converted or not) in the plan it was trialing in last."""
+    held: tuple[_Key, ...] = ()
+    for n, (i, on) in enumerate(_walk(sub, trial, set(), span)):
+        now = () if on is None else _keys(sub.term_on(on))
+        for key in set(held) ^ set(now):
+            of(key).trialing_change[max(i, 0)] += 1 if key in now else -1
+        if 0 <= i < span.days:
+            for key in now if n == 0 else ():
+                of(key).count("trials_started", i)
+            for key in held if on is None else ():
+                of(key).count("trials_ended", i)
+                if sub.paid_invoice:
+                    of(key).count("trials_converted", i)
+        held = now
 
 
 def _count_paying(
     sub: Subscription,
     window: _Window,
     kind: str,
-    targets: list[_Series],
+    of: Callable[[_Key], _Series],
     span: _Range,
 ) -> None:
-    start, end = window[0].date(), window[1] and window[1].date()
-    # The days on which its MRR changes: its start, and each discount's start and end.
-    steps = {start} | {d.start.date() for d in sub.discounts}
-    steps |= {d.end.date() for d in sub.discounts if d.end is not None}
-    steps = {s for s in steps if start <= s and (end is None or s < end)}
-    for target in targets:
-        span.spread(target.active_change, start, end)
-        if 0 <= (i := span.index(start)) < span.days:
-            target.count(kind, i)
-        if end is not None and 0 <= (i := span.index(end)) < span.days:
-            target.count("churned", i)
-        if end is not None and end <= span.since:
-            continue  # it stopped paying before the range: no MRR in it
-        previous = Fraction(0)
-        for step in sorted(steps):
-            if span.index(step) >= span.days:
-                break  # after the range
-            amount = sub.mrr_on(max(step, span.since))
-            target.mrr_change[max(span.index(step), 0)] += amount - previous
-            previous = amount
-        if end is not None:
-            target.mrr_change[span.index(end)] -= previous
+    """A paying subscription is `kind` (new or reactivated) where it starts and churned where it
+    ends. A change of term that moves it to another plan (or off a price worth nothing, or onto
+    one) churns it from the series it leaves and makes it new in those it joins, so that each
+    series keeps active = previous active + new + reactivated - churned; over all plans, a plan
+    change only changes the MRR."""
+    # Its MRR also changes on the days a discount starts or ends.
+    also = {d.start.date() for d in sub.discounts}
+    also |= {d.end.date() for d in sub.discounts if d.end is not None}
+    held: dict[_Key, Fraction] = {}
+    for n, (i, on) in enumerate(_walk(sub, window, also, span)):
+        now = {} if on is None else dict.fromkeys(_keys(sub.term_on(on)), sub.mrr_on(on))
+        at = max(i, 0)
+        for key in held.keys() | now.keys():
+            target = of(key)
+            target.mrr_change[at] += now.get(key, Fraction(0)) - held.get(key, Fraction(0))
+            if (key in held) == (key in now):
+                continue
+            target.active_change[at] += 1 if key in now else -1
+            if 0 <= i < span.days:
+                target.count((kind if n == 0 else "new") if key in now else "churned", i)
+        held = now
 
 
 def _rows(one: _Series, currency: str, plan: str | None, since: date) -> Iterable[DayFigures]:

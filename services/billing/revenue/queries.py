@@ -1,12 +1,15 @@
 """What the revenue figures read from the mirror: the subscriptions that matter to a range of
-days with their prices and discounts, the charges made in it, and the plans' names."""
+days with their terms (each price and quantity they had, and since when) and discounts, the
+charges made in it, and the plans' names."""
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Select,
     String,
     and_,
     case,
@@ -36,8 +39,10 @@ from services.billing.revenue.figures import (
     DayFigures,
     Discount,
     Subscription,
+    Term,
     revenue_figures,
 )
+from services.billing.revenue.tables import subscription_terms as terms
 
 # The longest range one call computes (about three years of days).
 MAX_DAYS = 1100
@@ -85,14 +90,48 @@ def _paid_invoice() -> Any:
 
 
 async def _subscriptions(conn: AsyncConnection, since: datetime) -> list[Subscription]:
-    """Subscriptions on licensed per-unit prices that may count in a range from `since`: those
-    not ended before it, and every one of the customers who (re)start paying in it (so that a
-    return after churn is told from a first subscription)."""
+    """Subscriptions that may count in a range from `since`, with their terms and discounts:
+    those not ended before it, and every one of the customers who (re)start paying in it (so
+    that a return after churn is told from a first subscription)."""
     starting = select(subs.c.stripe_customer_id).where(
         func.coalesce(subs.c.trial_end, subs.c.created) >= since
     )
-    # A customer bills in one currency (Stripe's rule): a subscription of a customer whose
-    # currency is one of the price's `currency_options` is billed at that option's amount.
+    held = or_(
+        subs.c.ended_at.is_(None),
+        subs.c.ended_at >= since,
+        subs.c.stripe_customer_id.in_(starting),
+    )
+    query = select(
+        subs.c.id,
+        subs.c.stripe_customer_id,
+        subs.c.status,
+        subs.c.created,
+        subs.c.trial_start,
+        subs.c.trial_end,
+        func.coalesce(subs.c.ended_at, subs.c.canceled_at),
+        subs.c.current_period_start,
+        _paid_invoice(),
+        subs.c.discount_ids,
+    ).where(held)
+    rows = (await conn.execute(query)).all()
+    terms = await _terms(conn, select(subs.c.id).where(held))
+    ids = sorted({d for row in rows for d in row[-1]})
+    found = await _discounts(conn, ids)
+    return [
+        replace(
+            Subscription(*row[:-1]),
+            terms=tuple(terms.get(row[0], ())),
+            discounts=tuple(found[d] for d in row[-1] if d in found),
+        )
+        for row in rows
+    ]
+
+
+async def _terms(conn: AsyncConnection, held: Select[tuple[str]]) -> dict[str, list[Term]]:
+    """The terms of the subscriptions `held` selects, in order, each with its price: worth
+    nothing unless a licensed per-unit recurring price. A customer bills in one currency
+    (Stripe's rule): on a price with a `currency_options` entry for the customer's currency,
+    a term is billed in that currency at that option's amount."""
     billed_in = customers.c.currency
     in_option = and_(
         billed_in.is_not(None),
@@ -100,45 +139,33 @@ async def _subscriptions(conn: AsyncConnection, since: datetime) -> list[Subscri
         prices.c.currency_options.has_key(billed_in),
     )
     option_amount = cast(prices.c.currency_options[billed_in]["unit_amount"].astext, BigInteger)
+    priced = and_(
+        prices.c.type == "recurring",
+        prices.c.billing_scheme == "per_unit",
+        func.coalesce(prices.c.usage_type, "licensed") != "metered",
+        prices.c.unit_amount.is_not(None),
+    )
     query = (
         select(
-            subs.c.id,
-            subs.c.stripe_customer_id,
-            prices.c.product_id,
-            case((in_option, billed_in), else_=prices.c.currency),
-            case((in_option, option_amount), else_=prices.c.unit_amount),
-            func.coalesce(subs.c.quantity, 1),
-            prices.c.interval,
-            prices.c.interval_count,
-            subs.c.status,
-            subs.c.created,
-            subs.c.trial_start,
-            subs.c.trial_end,
-            func.coalesce(subs.c.ended_at, subs.c.canceled_at),
-            subs.c.current_period_start,
-            _paid_invoice(),
-            subs.c.discount_ids,
+            terms.c.subscription_id,
+            terms.c.since,
+            func.coalesce(prices.c.product_id, ""),
+            func.coalesce(case((in_option, billed_in), else_=prices.c.currency), ""),
+            case((~priced, 0), (in_option, option_amount), else_=prices.c.unit_amount),
+            func.coalesce(terms.c.quantity, 1),
+            func.coalesce(prices.c.interval, "month"),
+            func.coalesce(prices.c.interval_count, 1),
         )
-        .join(prices, prices.c.id == subs.c.price_id)
+        .join(subs, subs.c.id == terms.c.subscription_id)
+        .outerjoin(prices, prices.c.id == terms.c.price_id)
         .outerjoin(customers, customers.c.stripe_customer_id == subs.c.stripe_customer_id)
-        .where(
-            prices.c.type == "recurring",
-            prices.c.billing_scheme == "per_unit",
-            func.coalesce(prices.c.usage_type, "licensed") != "metered",
-            or_(
-                subs.c.ended_at.is_(None),
-                subs.c.ended_at >= since,
-                subs.c.stripe_customer_id.in_(starting),
-            ),
-        )
+        .where(terms.c.subscription_id.in_(held))
+        .order_by(terms.c.subscription_id, terms.c.since)
     )
-    rows = (await conn.execute(query)).all()
-    ids = sorted({d for row in rows for d in row[-1]})
-    terms = await _discounts(conn, ids)
-    return [
-        replace(Subscription(*row[:-1]), discounts=tuple(terms[d] for d in row[-1] if d in terms))
-        for row in rows
-    ]
+    found: dict[str, list[Term]] = defaultdict(list)
+    for row in await conn.execute(query):
+        found[row[0]].append(Term(*row[1:]))
+    return found
 
 
 async def _discounts(conn: AsyncConnection, ids: list[str]) -> dict[str, Discount]:

@@ -25,9 +25,8 @@ import stripe
 from tatame_devstack.stripe_emulator.render import shape
 from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
 
-from tests.stripe_objects import MONTH, invoice, price, subscription
+from tests.stripe_objects import MONTH, event_envelope, invoice, price, subscription
 
-API_VERSION = "2026-10-28.endive"
 AMOUNT = 2900  # minor units
 # The events of one customer's life, in order; the one billing does not consume is IGNORED.
 LIFE = (
@@ -132,19 +131,8 @@ def _objects(customer_id: str, base: int, plan: dict[str, Any]) -> list[dict[str
 
 
 def _signed(secret: str, event_type: str, created: int, obj: dict[str, Any]) -> SignedEvent:
-    event = shape(
-        stripe.Event,
-        {
-            "id": "evt_bench" + secrets.token_hex(10),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": created,
-            "data": shape(stripe.Event.Data, {"object": obj}),
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": shape(stripe.Event.Request, {"id": None, "idempotency_key": None}),
-            "type": event_type,
-        },
+    event = event_envelope(
+        event_type, obj, created=created, event_id="evt_bench" + secrets.token_hex(10)
     )
     body = json.dumps(event)
     return SignedEvent(event["id"], event_type, signature_header(body.encode(), secret), body)

@@ -23,6 +23,7 @@ from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
 
 from bench.delivery import one_row, set_aside
 from bench.wrk import WrkResult, run_wrk
+from tests.stripe_objects import event_envelope
 
 EVENT_BYTES = 3000
 # Signed events the file holds per second of an ingest run: above what either handler reaches on
@@ -49,15 +50,7 @@ def _signed_line(secret: str) -> tuple[str, str]:
         "total": 2900,
         "created": int(time.time()),
     }
-    event = {
-        "id": "evt_bench" + secrets.token_hex(10),
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "type": "invoice.paid",
-        "data": {"object": obj},
-    }
+    event = event_envelope("invoice.paid", obj, event_id="evt_bench" + secrets.token_hex(10))
     body = json.dumps(event)
     obj["description"] = "x" * max(0, EVENT_BYTES - len(body))
     body = json.dumps(event)

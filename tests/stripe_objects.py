@@ -3,16 +3,46 @@ payloads. Each builder fills what a test does not care about and goes through th
 `shape` (derived from stripe-python's types), so that a payload with a field the version does
 not have, or without one it always has, fails the test that builds it."""
 
+import secrets
+import time
 from typing import Any
 
 import stripe
 from tatame_devstack.stripe_emulator.render import render_list, shape
+
+from services.common.stripe_sdk import STRIPE_API_VERSION
 
 T0 = 1_790_000_000
 MONTH = 30 * 86_400
 SUBSCRIPTION = stripe.Subscription
 INVOICE = stripe.Invoice
 SCHEDULE = stripe.SubscriptionSchedule
+
+
+def event_envelope(
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    created: int | None = None,
+    event_id: str | None = None,
+    livemode: bool = False,
+) -> dict[str, Any]:
+    """A Stripe event carrying `obj`, as a webhook endpoint receives it: a new id unless
+    `event_id` is given, stamped `created` (now when None)."""
+    return shape(
+        stripe.Event,
+        {
+            "id": event_id or "evt_" + secrets.token_hex(12),
+            "object": "event",
+            "api_version": STRIPE_API_VERSION,
+            "created": int(time.time()) if created is None else created,
+            "data": shape(stripe.Event.Data, {"object": obj}),
+            "livemode": livemode,
+            "pending_webhooks": 1,
+            "request": shape(stripe.Event.Request, {"id": None, "idempotency_key": None}),
+            "type": event_type,
+        },
+    )
 
 
 def price(id: str = "price_1", *, product: str = "prod_1", unit_amount: int = 1900) -> dict:

@@ -24,7 +24,6 @@ from tests.integration.test_billing_events import (
     basic_monthly,
     billing_server,
     create_customer,
-    envelope,
     listed_subscriptions,
     mirrored,
     new_user,
@@ -35,6 +34,7 @@ from tests.integration.test_billing_events import (
     stripe_only_customer,
     subscribe,
 )
+from tests.stripe_objects import event_envelope
 
 Outcome = billing_pb2.ApplyStripeEventResponse
 T = stripe_objects.T0
@@ -72,12 +72,12 @@ def invoice_event(
     kind: str = "invoice.created", *, invoice_id: str | None = None, created: int = T, **values: Any
 ) -> dict[str, Any]:
     invoice = stripe_objects.invoice(invoice_id or "in_" + token(), customer="cus_" + token())
-    return envelope(kind, {**invoice, **values}, created=created)
+    return event_envelope(kind, {**invoice, **values}, created=created)
 
 
 def price_event(kind: str, price_id: str, *, created: int, unit_amount: int) -> dict[str, Any]:
     price = stripe_objects.price(price_id, product="prod_" + token(), unit_amount=unit_amount)
-    return envelope(kind, price, created=created)
+    return event_envelope(kind, price, created=created)
 
 
 async def xmins(billing: BillingHandle, table: Any, key: Any, ids: list[str]) -> set[str]:
@@ -94,7 +94,7 @@ async def test_a_poisoned_event_fails_alone_and_the_rest_commit_in_one_transacti
     # Well-formed for the row builder; the database refuses it (a currency is 3 letters), after
     # the events before it in the batch were written.
     poisoned = invoice_event(currency="usdollars")
-    ignored = envelope(
+    ignored = event_envelope(
         "checkout.session.expired", {"id": "cs_" + token(), "object": "checkout.session"}, created=T
     )
     batch = [first, second, poisoned, last, ignored]
@@ -223,7 +223,7 @@ async def test_a_completed_checkout_in_a_batch_mirrors_its_subscription(
         "subscription": subscription.id,
         "created": subscription.created,
     }
-    checkout = envelope("checkout.session.completed", session, created=subscription.created)
+    checkout = event_envelope("checkout.session.completed", session, created=subscription.created)
     others = [invoice_event(), invoice_event()]
 
     fates = await apply_batch(stub, [others[0], checkout, others[1]])

@@ -25,10 +25,11 @@ from services.billing.customers import idempotency_key
 from services.billing.grpc_api import GATEWAY, WEBHOOKS_RELAY, start_billing_server
 from services.billing.models import applied_events, customers, invoices, payment_methods
 from services.billing.models import subscriptions as subscriptions_table
-from services.common.stripe_sdk import STRIPE_API_VERSION, create_stripe_client
+from services.common.stripe_sdk import create_stripe_client
 from tests import stripe_objects
 from tests.harness import BillingHandle
 from tests.integration.stripe_fields import id_of
+from tests.stripe_objects import event_envelope
 from tests.stripe_target import EMULATOR_KEY
 
 Outcome = billing_pb2.ApplyStripeEventResponse
@@ -97,22 +98,6 @@ async def stripe_json(billing: BillingHandle, path: str) -> dict[str, Any]:
 
 def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
-
-
-def envelope(event_type: str, obj: dict[str, Any], *, created: int) -> dict[str, Any]:
-    """A Stripe event carrying `obj`, for types the emulator never sends (Checkout, payment
-    method attach/detach, product deletion)."""
-    return {
-        "id": new_event_id(),
-        "object": "event",
-        "api_version": STRIPE_API_VERSION,
-        "created": created,
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
 
 
 def restamped(event: dict[str, Any], *, created: int, event_type: str | None = None) -> dict:
@@ -205,7 +190,7 @@ async def listed_product_ids(stub, gateway: ServiceCredentials) -> set[str]:
 
 
 async def test_the_gateway_may_not_apply_stripe_events(billing, stub, gateway) -> None:
-    event = envelope("customer.updated", {"id": "cus_x", "object": "customer"}, created=1)
+    event = event_envelope("customer.updated", {"id": "cus_x", "object": "customer"}, created=1)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.ApplyStripeEvent(request_for(event), metadata=gateway.metadata(None))
     assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
@@ -395,7 +380,7 @@ async def test_a_completed_checkout_mirrors_the_subscription_it_created(
         "subscription": subscription.id,
         "created": subscription.created,
     }
-    event = envelope("checkout.session.completed", session, created=subscription.created)
+    event = event_envelope("checkout.session.completed", session, created=subscription.created)
 
     assert await apply(stub, event) == Outcome.OUTCOME_APPLIED
 
@@ -484,7 +469,7 @@ async def test_payment_method_attach_and_detach_are_mirrored(billing, stub) -> N
     )
     await billing.stripe.v1.payment_methods.attach_async(card.id, params={"customer": customer_id})
     attached = await stripe_json(billing, f"/v1/payment_methods/{card.id}")
-    event = envelope("payment_method.attached", attached, created=card.created)
+    event = event_envelope("payment_method.attached", attached, created=card.created)
     assert await apply(stub, event) == Outcome.OUTCOME_APPLIED
     row = await mirrored(billing, payment_methods, card.id)
     assert (row.attached, row.stripe_customer_id) == (True, customer_id)
@@ -497,7 +482,7 @@ async def test_payment_method_attach_and_detach_are_mirrored(billing, stub) -> N
 
     await billing.stripe.v1.payment_methods.detach_async(card.id)
     detached = await stripe_json(billing, f"/v1/payment_methods/{card.id}")
-    event = envelope("payment_method.detached", detached, created=card.created + 1)
+    event = event_envelope("payment_method.detached", detached, created=card.created + 1)
     assert await apply(stub, event) == Outcome.OUTCOME_APPLIED
     row = await mirrored(billing, payment_methods, card.id)
     assert (row.attached, row.stripe_customer_id) == (False, None)
@@ -550,7 +535,7 @@ async def test_a_deleted_product_leaves_list_plans(billing, stub, gateway) -> No
     as_deleted = await stripe_json(billing, f"/v1/products/{product.id}")
     await billing.stripe.v1.products.delete_async(product.id)
 
-    event = envelope("product.deleted", as_deleted, created=product.created + 1)
+    event = event_envelope("product.deleted", as_deleted, created=product.created + 1)
     assert await apply(stub, event) == Outcome.OUTCOME_APPLIED
 
     assert product.id not in await listed_product_ids(stub, gateway)
@@ -566,7 +551,7 @@ def subscription_event() -> dict[str, Any]:
         customer="cus_" + secrets.token_hex(7),
         item_price=stripe_objects.price("price_" + secrets.token_hex(7)),
     )
-    return envelope("customer.subscription.updated", subscription, created=1_790_000_000)
+    return event_envelope("customer.subscription.updated", subscription, created=1_790_000_000)
 
 
 def with_object(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -619,7 +604,7 @@ async def test_a_batch_gives_each_event_its_own_result_in_order(billing, stub) -
     fresh = subscription_event()
     broken = subscription_event()
     broken["data"]["object"]["status"] = 7  # not a string: malformed
-    ignored = envelope(
+    ignored = event_envelope(
         "checkout.session.expired", {"id": "cs_1", "object": "checkout.session"}, created=1
     )
     batch = [fresh, broken, applied_before, ignored]
@@ -694,7 +679,7 @@ async def test_an_event_slower_than_the_call_allows_fails_alone_in_its_batch(bil
     creation = await stripe_event(billing, "customer.subscription.created", subscription.id)
     assert await apply(stub, creation) == Outcome.OUTCOME_APPLIED
     same_second = restamped(creation, created=creation["created"])  # settled by a fetch
-    quick = envelope(
+    quick = event_envelope(
         "checkout.session.expired", {"id": "cs_2", "object": "checkout.session"}, created=1
     )
     with socket.socket() as silent:

@@ -33,6 +33,7 @@ from tests.integration.billing_accounts import (
     end_period,
     stripe_json,
 )
+from tests.stripe_objects import event_envelope
 
 PRO = BASIC_FEATURES | PRO_ONLY
 
@@ -283,14 +284,11 @@ async def test_stripes_own_pause_of_a_trial_status_paused_is_mirrored_and_grants
     created = int(time.time())
 
     for event_type, status, second in (("paused", "paused", 0), ("resumed", "active", 1)):
-        event_id, full_type = "evt_" + secrets.token_hex(8), f"customer.subscription.{event_type}"
-        event = {
-            "id": event_id,
-            "object": "event",
-            "type": full_type,
-            "created": created + second,
-            "data": {"object": {**subscription, "status": status}},
-        }
+        full_type = f"customer.subscription.{event_type}"
+        event = event_envelope(
+            full_type, {**subscription, "status": status}, created=created + second
+        )
+        event_id = event["id"]
         reply = await no_trial.ApplyStripeEvent(
             billing_pb2.ApplyStripeEventRequest(
                 event_id=event_id, type=full_type, payload=json.dumps(event).encode()

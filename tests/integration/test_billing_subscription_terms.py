@@ -23,7 +23,7 @@ from services.common.migrations import alembic_config
 from tests import stripe_objects
 from tests.harness import migrated_database
 from tests.integration import revenue_fixture as fixture
-from tests.integration.test_billing_events import envelope
+from tests.stripe_objects import event_envelope
 
 T0 = stripe_objects.T0
 
@@ -53,7 +53,7 @@ async def test_the_mirror_records_a_term_when_the_price_or_quantity_changes_and_
 
     async def deliver(sub_id: str, after: int, price: dict[str, Any], **values: Any) -> None:
         obj = stripe_objects.subscription(sub_id, customer="cus_t", item_price=price, **values)
-        event = envelope("customer.subscription.updated", obj, created=T0 + after)
+        event = event_envelope("customer.subscription.updated", obj, created=T0 + after)
         outcome = await apply_event(
             engine=engine,
             stripe_client=never_called,

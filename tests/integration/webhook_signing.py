@@ -2,10 +2,11 @@
 
 import json
 import secrets
-import time
 from typing import Any
 
 from tatame_devstack.stripe_emulator.webhook_delivery import signature_header
+
+from tests.stripe_objects import event_envelope
 
 __all__ = ["encode", "signature_header", "stripe_event"]
 
@@ -18,16 +19,14 @@ def stripe_event(
     livemode: bool = False,
     event_id: str | None = None,
 ) -> dict[str, Any]:
-    """A Stripe event envelope around `obj`."""
-    return {
-        "id": event_id or "evt_" + secrets.token_hex(12),
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": created or int(time.time()),
-        "livemode": livemode,
-        "type": event_type,
-        "data": {"object": obj or {"id": "cus_" + secrets.token_hex(6), "object": "customer"}},
-    }
+    """A Stripe event around `obj` (a new customer when None)."""
+    return event_envelope(
+        event_type,
+        obj or {"id": "cus_" + secrets.token_hex(6), "object": "customer"},
+        created=created,
+        event_id=event_id,
+        livemode=livemode,
+    )
 
 
 def encode(event: dict[str, Any]) -> bytes:

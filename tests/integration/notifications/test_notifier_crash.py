@@ -22,10 +22,10 @@ from tests.integration.notifications.world import (
     Stub,
     User,
     apply,
-    envelope,
     notifier_env,
     trialing,
 )
+from tests.stripe_objects import event_envelope
 
 # --- A sender killed ------------------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ async def three_trials_ending(billing: BillingHandle, stub: Stub) -> tuple[User,
     subscription = await trialing(billing, await user.customer())
     ids = [subscription["id"], *(f"sub_{secrets.token_hex(8)}" for _ in range(2))]
     for subscription_id in ids:
-        event = envelope(
+        event = event_envelope(
             "customer.subscription.trial_will_end", {**subscription, "id": subscription_id}
         )
         await apply(stub, event)

@@ -20,7 +20,6 @@ from tests.integration.notifications.world import (
     apply_all,
     devices_of,
     drain,
-    envelope,
     notifier_env,
     outbox_rows,
     rendered,
@@ -28,6 +27,7 @@ from tests.integration.notifications.world import (
     token,
     trialing,
 )
+from tests.stripe_objects import event_envelope
 
 # --- Exactly once per fact -----------------------------------------------------------------------
 
@@ -38,7 +38,7 @@ async def test_a_replayed_trial_will_end_sends_one_email_in_the_customers_langua
     user = User(billing, stub)
     customer_id = await user.customer(locales=["pt-BR"])
     subscription = await trialing(billing, customer_id)
-    first = envelope("customer.subscription.trial_will_end", subscription)
+    first = event_envelope("customer.subscription.trial_will_end", subscription)
     redelivered = {**first, "id": "evt_" + secrets.token_hex(12)}  # Stripe resent it
 
     await apply(stub, first)
@@ -104,7 +104,7 @@ async def test_a_payment_failure_sends_one_email_and_one_push_to_the_registered_
     [invoice] = (
         await billing.stripe.v1.invoices.list_async(params={"subscription": subscription.id})
     ).data
-    failed = envelope(
+    failed = event_envelope(
         "invoice.payment_failed", await rendered(billing, f"/v1/invoices/{invoice.id}")
     )
 
@@ -155,7 +155,7 @@ async def test_a_kind_turned_off_is_not_sent_and_receipts_cannot_be_turned_off(
     assert "cannot be turned off" in (refused.value.details() or "")
     subscription = await trialing(billing, customer_id)
 
-    await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
+    await apply(stub, event_envelope("customer.subscription.trial_will_end", subscription))
     await drain(sender)
 
     [row] = await outbox_rows(engine, subscription["id"])
@@ -176,7 +176,7 @@ async def test_device_not_registered_in_a_ticket_or_a_receipt_removes_the_token(
     sinks.unregistered_later.add(gone_later)
     subscription = await trialing(billing, customer_id)
 
-    await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
+    await apply(stub, event_envelope("customer.subscription.trial_will_end", subscription))
     await drain(sender)
     assert await devices_of(engine, user.principal) == {gone_later, kept}
     await sender.check_receipts()
@@ -191,7 +191,7 @@ async def test_a_failing_smtp_server_is_retried_then_dead_lettered_then_replayed
 ) -> None:
     user = User(billing, stub)
     subscription = await trialing(billing, await user.customer())
-    await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
+    await apply(stub, event_envelope("customer.subscription.trial_will_end", subscription))
     env = notifier_env(database_url, sinks) | {
         "NOTIFY_SMTP_PORT": str(free_port()),
         "NOTIFY_MAX_ATTEMPTS": "2",
@@ -233,7 +233,7 @@ async def test_a_notification_that_cannot_be_made_is_dead_at_once_not_retried(
 ) -> None:
     user = User(billing, stub)
     subscription = await trialing(billing, await user.customer())
-    await apply(stub, envelope("customer.subscription.trial_will_end", subscription))
+    await apply(stub, event_envelope("customer.subscription.trial_will_end", subscription))
     async with engine.begin() as conn:  # an amount without its currency: no template renders it
         await conn.execute(
             update(notifications)

@@ -4,7 +4,6 @@ them, and reads of the outbox."""
 
 import json
 import secrets
-import time
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +18,9 @@ from services.billing.grpc_policy import OPS_CLI
 from services.billing.notifications.sender import Sender
 from services.billing.notifications.settings import NotifierSettings
 from services.billing.notifications.tables import notification_devices, notifications
-from services.common.stripe_sdk import STRIPE_API_VERSION
 from tests.harness import BillingHandle
 from tests.integration.billing_accounts import events_about
+from tests.stripe_objects import event_envelope
 
 SECRETS = {name: secrets.token_urlsafe(32) for name in (GATEWAY, WEBHOOKS_RELAY, OPS_CLI)}
 OPERATOR = ServiceCredentials(OPS_CLI, SECRETS[OPS_CLI], audience="billing")
@@ -84,7 +83,7 @@ class User:
                 customer_id, params={"preferred_locales": locales}
             )
             updated = await rendered(self.billing, f"/v1/customers/{customer_id}")
-            await apply(self.stub, envelope("customer.updated", updated))
+            await apply(self.stub, event_envelope("customer.updated", updated))
         return customer_id
 
     async def register(self, token: str) -> None:
@@ -92,20 +91,6 @@ class User:
             notifications_pb2.RegisterDeviceRequest(token=token, platform="ios"),
             metadata=self.metadata,
         )
-
-
-def envelope(event_type: str, obj: dict[str, Any], *, created: int | None = None) -> dict:
-    return {
-        "id": "evt_" + secrets.token_hex(12),
-        "object": "event",
-        "api_version": STRIPE_API_VERSION,
-        "created": created or int(time.time()),
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
 
 
 async def apply(stub: Stub, event: dict[str, Any]) -> int:

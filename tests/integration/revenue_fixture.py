@@ -31,7 +31,9 @@ changes; by plan, it churns from Basic and is new in Pro on 03-04, the other way
 The charges: sub_b's invoice USD 204.00 on 03-03 (50.00 refunded since); the Kit USD 25.00 on
 03-04 (refunded in full); a failed USD 10.00 on 03-04 (not revenue); USD 7.00 on 03-09 that
 pays for nothing billing knows (plan ""); sub_e's invoice BRL 39.92 on 03-06 (its PaymentIntent
-not recorded on the invoice: the plan is that of its customer's subscription).
+not recorded on the invoice: the plan is that of its customer's subscription); sub_o's
+upgrade, invoiced USD 20.00 on 03-04 09:00: Pro's revenue, the plan it paid for then (sub_o is
+on Basic now).
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -238,6 +240,7 @@ INVOICES = [
     # Its payment not recorded: the charge goes to its customer's subscription.
     _invoice("in_e", "sub_e", "cus_e", 3992, "brl", at(6, 8), None),
     _invoice("in_f", "sub_f", "cus_f", 0, "usd", at(2, 10), "pi_f"),
+    _invoice("in_o", "sub_o", "cus_o", 2000, "usd", at(4, 9), "pi_o"),
 ]
 PURCHASES = [
     {
@@ -274,6 +277,7 @@ CHARGES = [
     _charge("ch_kit", "pi_kit", 2500, 2500, "usd", "succeeded", at(4, 11)),
     _charge("ch_failed", "pi_failed", 1000, 0, "usd", "failed", at(4, 12)),
     _charge("ch_other", "pi_other", 700, 0, "usd", "succeeded", at(9, 13)),
+    _charge("ch_o", "pi_o", 2000, 0, "usd", "succeeded", at(4, 9)),
     {
         **_charge("ch_e", "pi_e", 3992, 0, "brl", "succeeded", at(6, 8)),
         "stripe_customer_id": "cus_e",
@@ -331,7 +335,7 @@ USD_TOTALS = _by_day(
     trials_started={2: 1, 7: 1},
     trials_ended={9: 1},
     trials_converted={},
-    gross_revenue={3: 20400, 4: 2500, 9: 700},
+    gross_revenue={3: 20400, 4: 2500 + 2000, 9: 700},
     refunds={3: 5000, 4: 2500},
 )
 # BRL over all plans: sub_e alone.

@@ -112,6 +112,9 @@ async def test_every_figure_matches_the_hand_computed_fixture(mirror: Mirror) ->
     # Revenue by plan: the yearly Basic invoice, the Kit bought once, and money for no plan.
     assert rows[("usd", "prod_basic", date(2025, 3, 3))].net_revenue == 20400 - 5000
     assert rows[("usd", "prod_kit", date(2025, 3, 4))].net_revenue == 0
+    # sub_o's upgrade: Pro's revenue, the plan it paid for then, though sub_o is on Basic now.
+    assert rows[("usd", "prod_pro", date(2025, 3, 4))].gross_revenue == 2000
+    assert rows[("usd", "prod_basic", date(2025, 3, 4))].gross_revenue == 0
     assert rows[("usd", "", date(2025, 3, 9))].gross_revenue == 700
     brl_pro = rows[("brl", "prod_pro", date(2025, 3, 6))]
     assert (brl_pro.trials_converted, brl_pro.gross_revenue) == (1, 3992)
@@ -280,8 +283,8 @@ async def test_the_operators_page_renders_for_the_token_and_refuses_without(
     html = bearer.text
     # The USD table's first line (all plans): balances at the end of 03-10, sums of the days.
     assert "<td>all plans</td><td>82.50 USD</td><td>990.00 USD</td>" in html
-    assert "<td>236.00 USD</td>" in html
-    assert "<td>161.00 USD</td>" in html
+    assert "<td>256.00 USD</td>" in html
+    assert "<td>181.00 USD</td>" in html
     charts = [
         base64.b64decode(src.split('"', 1)[0]).decode()
         for src in html.split('src="data:image/svg+xml;base64,')[1:]

@@ -183,18 +183,34 @@ async def _discounts(conn: AsyncConnection, ids: list[str]) -> dict[str, Discoun
     return {row[0]: Discount(*row[1:]) for row in await conn.execute(query)}
 
 
+def _plan_when_charged(subscription_id: Any) -> Any:
+    """The product of the subscription's terms in effect when the charge was made (the term
+    since the latest change at or before it), as a scalar subquery: NULL without one."""
+    return (
+        select(prices.c.product_id)
+        .select_from(terms)
+        .join(prices, prices.c.id == terms.c.price_id)
+        .where(terms.c.subscription_id == subscription_id, terms.c.since <= charges.c.created)
+        .order_by(terms.c.since.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def _charges(conn: AsyncConnection, since: datetime, before: datetime) -> list[Charge]:
     """Succeeded charges made in [since, before), each with the plan it paid for: a purchase's
-    price's product; else that of the subscription of the invoice whose payment it was; else
-    (since API version 2025-03-31 a charge names no invoice, and billing records an invoice's
-    PaymentIntent only when it fetched one) that of the customer's subscription started last
-    before the charge, a principal holding one live subscription at a time; "" without any."""
+    price's product; else the plan, when the charge was made (its terms then), of the
+    subscription of the invoice whose payment it was; else (since API version 2025-03-31 a
+    charge names no invoice, and billing records an invoice's PaymentIntent only when it fetched
+    one) that of the customer's subscription started last before the charge, a principal holding
+    one live subscription at a time; "" without any. A subscription without terms as old as the
+    charge counts on its current price's product."""
     bought = prices.alias("bought")
     invoiced = prices.alias("invoiced")
     invoiced_subscription = subs.alias("invoiced_subscription")
     latest = (
-        select(prices.c.product_id)
-        .join(subs, subs.c.price_id == prices.c.id)
+        select(subs.c.id, prices.c.product_id)
+        .join(prices, prices.c.id == subs.c.price_id)
         .where(
             subs.c.stripe_customer_id == charges.c.stripe_customer_id,
             subs.c.created <= charges.c.created,
@@ -209,7 +225,9 @@ async def _charges(conn: AsyncConnection, since: datetime, before: datetime) -> 
             charges.c.currency,
             func.coalesce(
                 bought.c.product_id,
+                _plan_when_charged(invoiced_subscription.c.id),
                 invoiced.c.product_id,
+                _plan_when_charged(latest.c.id),
                 latest.c.product_id,
                 cast(literal(""), String),
             ),

@@ -118,7 +118,11 @@ class ClaimedEvent:
 # CLAIM_PLAN_SETTINGS holds for the relay's whole transaction (SET LOCAL): no sort, hash or merge
 # join, materialisation or sequential scan (each head's event is one primary-key probe), so no
 # estimate (the inbox is usually analysed with nothing pending) can pick a plan that reads every
-# head or every event; the record's statements follow the same indexes.
+# head or every event; the record's statements follow the same indexes. The head's event is read
+# in a lateral subquery fenced by OFFSET 0, which keeps the `state = 'pending'` condition out of
+# it: while the statistics say that nothing is pending, a scan of ix_events_state_received or
+# ix_events_pending_order per head would look as cheap as the primary-key probe and read every
+# pending event (tests/integration/test_webhooks_claim_cost.py, "heads only, during the outage").
 CLAIM_PLAN_SETTINGS = (
     "SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off; "
     "SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off; "
@@ -126,7 +130,11 @@ CLAIM_PLAN_SETTINGS = (
 )
 CLAIM_SQL = """
 SELECT e.id, e.type, e.payload::text AS payload, e.attempts, e.provider, e.ordering_key
-FROM webhooks.heads h JOIN webhooks.events e ON e.id = h.event_id
+FROM webhooks.heads h
+CROSS JOIN LATERAL (
+    SELECT id, type, payload, attempts, provider, ordering_key, state
+    FROM webhooks.events WHERE id = h.event_id
+    OFFSET 0) e
 WHERE h.due_at <= now() AND e.state = 'pending' AND e.payload IS NOT NULL
 ORDER BY h.due_at
 LIMIT %s

@@ -17,6 +17,10 @@ webhook handler) on the gateway's HTTP server and settings. In order:
 4. billing streams: 1,000 open GET /v1/billing/stream on the gateway, change-to-arrival time
    beside a bare LISTEN's, memory per stream (bench/streams.py; under a minute).
 
+The stacks' gateways run without the rate limiter (`UNLIMITED`): wrk and the 1,000 streams all
+come from 127.0.0.1, whose budget would answer most of them 429; section 1 measures the limiter on
+gateways of its own.
+
 BENCH_SECONDS (default 10), BENCH_WORKERS (HTTP server workers of the gateway, the receiver and
 the baselines, default 1), BENCH_BILLING_PROCESSES (comma-separated counts, default "1,2"),
 BENCH_ONLY=streams (section 4 alone, on a stack of its own with one billing process).
@@ -36,7 +40,7 @@ from tatame_devstack.run import Stack, http_ok, running_stack, wait_until
 from bench import report
 from bench.delivery import Drain, Lag, measure_drain, measure_lag
 from bench.local import create_customer
-from bench.rate_limits import bench_rate_limits
+from bench.rate_limits import UNLIMITED, bench_rate_limits
 from bench.rate_limits import header as rate_limits_header
 from bench.streams import PER_PRINCIPAL, STREAMS, StreamFigures, measure_streams
 from bench.stripe_mix import LIFE, EventMix
@@ -129,6 +133,7 @@ def streams_only() -> None:
             receiver_port=free_port(),
             admin_port=free_port(),
             quiet=True,
+            settings=UNLIMITED,
         ) as stack:
             # Their rows alone: a stream reads billing's mirror, never Stripe.
             with psycopg.connect(stack.database_urls["billing"]) as conn:
@@ -168,6 +173,7 @@ def main() -> None:
             admin_port=free_port(),
             workers=workers,
             quiet=True,
+            settings=UNLIMITED,
         ) as stack:
             bare_url, uncached_url, naive_url = start_baselines(stack, workers)
             report.phase(f"seeding {CUSTOMERS} customers through the gateway")

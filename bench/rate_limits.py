@@ -31,6 +31,9 @@ from bench.report import RATE_LIMITER_OFF, Figures
 from bench.wrk import CONNECTIONS, measure
 
 # Budgets no benchmark reaches: every request is checked, none refused.
+# The gateway's settings without the rate limiter: the stacks' gateways under load from one
+# address (wrk, the streams), and the baseline of the limiter's cost.
+UNLIMITED = {"RATE_LIMIT_ENABLED": "false"}
 UNREACHABLE = "100000000/minute"
 USER = "user_bench_limits"
 ROUNDS = 2
@@ -68,11 +71,14 @@ def bench_rate_limits(stack: Stack, directory: Path, *, seconds: int) -> Figures
     token = dev_issuer.mint_token(USER, directory=directory)
     create_customer(stack.gateway_url, token, f"{USER}@example.com")
     auth = {"Authorization": f"Bearer {token}"}
-    budgets = {f"RATE_LIMIT_{b}": UNREACHABLE for b in ("IP", "READ", "WRITE")}
+    budgets = {
+        "RATE_LIMIT_ENABLED": "true",
+        **{f"RATE_LIMIT_{b}": UNREACHABLE for b in ("IP", "READ", "WRITE")},
+    }
     figures: Figures = {}
     with private_redis(directory, free_port()) as redis_url:
         variants = {
-            RATE_LIMITER_OFF: {"RATE_LIMIT_ENABLED": "false"},
+            RATE_LIMITER_OFF: UNLIMITED,
             "limiter on, memory storage": budgets,
             "limiter on, Redis storage": {**budgets, "RATE_LIMIT_STORAGE_URL": redis_url},
         }
@@ -116,6 +122,7 @@ def main() -> None:
             admin_port=free_port(),
             workers=workers,
             quiet=True,
+            settings=UNLIMITED,
         ) as stack:
             figures = bench_rate_limits(stack, directory, seconds=seconds)
     report.print_rate_limits(figures, header(seconds, workers, CONNECTIONS))

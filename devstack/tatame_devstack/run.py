@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,15 +326,17 @@ def running_stack(
     ops_port: int = 0,
     workers: int = 1,
     quiet: bool = False,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Postgres, Stripe, migrations, catalog sync, billing (one process per port of
     `billing_ports`, named billing-1, billing-2, …), gateway, webhooks receiver and relay; all
-    stopped on exit."""
+    stopped on exit. `settings` are environment variables of every process, over this one's."""
     processes = Processes()
     base_env = {
         **os.environ,
         "TATAME_ENV": os.environ.get("TATAME_ENV", "dev"),
         "PYTHONUNBUFFERED": "1",
+        **(settings or {}),
     }
     credentials = dev_secrets(directory)
     webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_dev" + secrets.token_hex(16)
